@@ -1,0 +1,193 @@
+// Register-tiled matrix products C(z) = A(z)·B(z) with a fused epilogue, for every product a
+// fully connected layer needs (rows = samples, W is n_in × n_out):
+//   matmul_nn: C = A·B     forward        Z = H·W            (A row-major, B row-major)
+//   matmul_tn: C = Aᵀ·B    weight grad    dW = Hᵀ·G          (A stored K×M)
+//   matmul_nt: C = A·Bᵀ    input grad     dH = G·Wᵀ          (B stored N×K)
+// Element (z, i, k) of an operand lives at off + z·zstride + row·ld + col, every ld and offset a
+// multiple of 4 so that the contiguous dimension loads as vec4. Padding columns (between the
+// logical width and the padded width) hold zeros and are never written, which makes the
+// vec4 loads past a logical edge harmless; out-of-range rows are clamped on load and skipped
+// on store. Each invocation computes a TM×(4·TN4) tile, reading both operands once per k.
+//
+// Specialised per use (src/kernels/matmul.ts): TM, TN4 (tile), WG (workgroup size), EPI.
+
+const TM: u32 = 8u; // rows of C per invocation (nn, nt); multiple of 4 for tn
+const TN4: u32 = 2u; // column quads of C per invocation
+const WG: u32 = 8u; // invocations per workgroup
+const EPI: u32 = 0u; // epilogue, see `finish`
+
+const EPI_STORE: u32 = 0u; //      C = acc
+const EPI_BIAS: u32 = 1u; //       C = acc + bias[col]
+const EPI_BIAS_RELU: u32 = 2u; //  C = max(acc + bias[col], 0)
+const EPI_RELU_MASK: u32 = 3u; //  C = acc · [aux > 0]          (ReLU backward, aux = H)
+const EPI_SGD: u32 = 4u; //        C -= eta · (acc + 2λ·C)       (in-place SGD with L2, C = W)
+const EPI_GRAD_L2: u32 = 5u; //    C = acc + 2λ·aux              (gradient with L2, aux = W)
+
+struct Params {
+  M: u32, N: u32, K: u32, tilesN: u32,
+  lda: u32, ldb: u32, ldc: u32, tilesM: u32,
+  aOff: u32, bOff: u32, cOff: u32, auxOff: u32,
+  aZ: u32, bZ: u32, cZ: u32, lamZ: u32,
+}
+
+struct Step { step: u32, epoch: u32, pos: u32, eta: f32, base: u32, rows: u32, slot: u32, flags: u32 }
+
+@group(0) @binding(0) var<storage, read> A: array<vec4f>;
+@group(0) @binding(1) var<storage, read> B: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> C: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+@group(0) @binding(4) var<storage, read> aux: array<f32>;
+@group(0) @binding(5) var<storage, read> lam: array<f32>;
+@group(0) @binding(6) var<uniform> st: Step;
+
+// Apply the epilogue to one finished accumulator and store it. `col` is the column within the
+// flattened row of C (z·cZ + j), which indexes bias vectors laid out like a row of C.
+fn finish(acc: f32, z: u32, i: u32, j: u32) {
+  let idx = p.cOff + z * p.cZ + i * p.ldc + j;
+  let col = z * p.cZ + j;
+  var v = acc;
+  if (EPI == EPI_BIAS) {
+    v = acc + aux[p.auxOff + col];
+  } else if (EPI == EPI_BIAS_RELU) {
+    v = max(acc + aux[p.auxOff + col], 0.0);
+  } else if (EPI == EPI_RELU_MASK) {
+    v = select(0.0, acc, aux[p.auxOff + idx] > 0.0);
+  } else if (EPI == EPI_SGD) {
+    let w = C[idx];
+    v = w - st.eta * (acc + 2.0 * lam[z * p.lamZ] * w);
+  } else if (EPI == EPI_GRAD_L2) {
+    v = acc + 2.0 * lam[z * p.lamZ] * aux[p.auxOff + idx];
+  }
+  C[idx] = v;
+}
+
+fn tileOrigin(t: u32, rowsPerTile: u32) -> vec2u {
+  return vec2u((t / p.tilesN) * rowsPerTile, (t % p.tilesN) * TN4 * 4u);
+}
+
+@compute @workgroup_size(WG)
+fn matmul_nn(@builtin(global_invocation_id) gid: vec3u) {
+  if (gid.x >= p.tilesM * p.tilesN) { return; }
+  let o = tileOrigin(gid.x, TM);
+  let z = gid.z;
+  let lda4 = p.lda / 4u;
+  let ldb4 = p.ldb / 4u;
+  let aBase = (p.aOff + z * p.aZ) / 4u;
+  let bBase = (p.bOff + z * p.bZ) / 4u;
+  let lastQuad = (p.N + 3u) / 4u - 1u;
+  var rowA: array<u32, TM>;
+  for (var r = 0u; r < TM; r++) { rowA[r] = aBase + min(o.x + r, p.M - 1u) * lda4; }
+  var colB: array<u32, TN4>;
+  for (var c = 0u; c < TN4; c++) { colB[c] = bBase + min(o.y / 4u + c, lastQuad); }
+  var acc: array<array<vec4f, TN4>, TM>;
+  let K4 = (p.K + 3u) / 4u;
+  for (var k4 = 0u; k4 < K4; k4++) {
+    var a: array<vec4f, TM>;
+    for (var r = 0u; r < TM; r++) { a[r] = A[rowA[r] + k4]; }
+    var b: array<array<vec4f, TN4>, 4>;
+    for (var q = 0u; q < 4u; q++) {
+      let row = min(k4 * 4u + q, p.K - 1u) * ldb4; // rows past K meet zero padding in A
+      for (var c = 0u; c < TN4; c++) { b[q][c] = B[row + colB[c]]; }
+    }
+    for (var r = 0u; r < TM; r++) {
+      for (var c = 0u; c < TN4; c++) {
+        var s = acc[r][c];
+        s = fma(vec4f(a[r].x), b[0][c], s);
+        s = fma(vec4f(a[r].y), b[1][c], s);
+        s = fma(vec4f(a[r].z), b[2][c], s);
+        s = fma(vec4f(a[r].w), b[3][c], s);
+        acc[r][c] = s;
+      }
+    }
+  }
+  for (var r = 0u; r < TM; r++) {
+    let i = o.x + r;
+    if (i >= p.M) { break; }
+    for (var c = 0u; c < TN4; c++) {
+      for (var e = 0u; e < 4u; e++) {
+        let j = o.y + c * 4u + e;
+        if (j < p.N) { finish(acc[r][c][e], z, i, j); }
+      }
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn matmul_tn(@builtin(global_invocation_id) gid: vec3u) {
+  if (gid.x >= p.tilesM * p.tilesN) { return; }
+  let o = tileOrigin(gid.x, TM);
+  let z = gid.z;
+  let lda4 = p.lda / 4u;
+  let ldb4 = p.ldb / 4u;
+  let aBase = (p.aOff + z * p.aZ) / 4u;
+  let bBase = (p.bOff + z * p.bZ) / 4u;
+  let lastQuadA = (p.M + 3u) / 4u - 1u;
+  let lastQuadB = (p.N + 3u) / 4u - 1u;
+  const TM4 = TM / 4u;
+  var colA: array<u32, TM4>;
+  for (var r = 0u; r < TM4; r++) { colA[r] = aBase + min(o.x / 4u + r, lastQuadA); }
+  var colB: array<u32, TN4>;
+  for (var c = 0u; c < TN4; c++) { colB[c] = bBase + min(o.y / 4u + c, lastQuadB); }
+  var acc: array<array<vec4f, TN4>, TM>;
+  for (var k = 0u; k < p.K; k++) {
+    var a: array<vec4f, TM4>;
+    for (var r = 0u; r < TM4; r++) { a[r] = A[k * lda4 + colA[r]]; }
+    var b: array<vec4f, TN4>;
+    for (var c = 0u; c < TN4; c++) { b[c] = B[k * ldb4 + colB[c]]; }
+    for (var r = 0u; r < TM4; r++) {
+      for (var e = 0u; e < 4u; e++) {
+        for (var c = 0u; c < TN4; c++) {
+          acc[r * 4u + e][c] = fma(vec4f(a[r][e]), b[c], acc[r * 4u + e][c]);
+        }
+      }
+    }
+  }
+  for (var r = 0u; r < TM; r++) {
+    let i = o.x + r;
+    if (i >= p.M) { break; }
+    for (var c = 0u; c < TN4; c++) {
+      for (var e = 0u; e < 4u; e++) {
+        let j = o.y + c * 4u + e;
+        if (j < p.N) { finish(acc[r][c][e], z, i, j); }
+      }
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn matmul_nt(@builtin(global_invocation_id) gid: vec3u) {
+  if (gid.x >= p.tilesM * p.tilesN) { return; }
+  let o = tileOrigin(gid.x, TM);
+  let z = gid.z;
+  let lda4 = p.lda / 4u;
+  let ldb4 = p.ldb / 4u;
+  let aBase = (p.aOff + z * p.aZ) / 4u;
+  let bBase = (p.bOff + z * p.bZ) / 4u;
+  const TN = TN4 * 4u;
+  var rowA: array<u32, TM>;
+  for (var r = 0u; r < TM; r++) { rowA[r] = aBase + min(o.x + r, p.M - 1u) * lda4; }
+  var rowB: array<u32, TN>;
+  for (var c = 0u; c < TN; c++) { rowB[c] = bBase + min(o.y + c, p.N - 1u) * ldb4; }
+  var acc: array<array<vec4f, TN>, TM>; // per-lane partial dot products, summed at the end
+  let K4 = (p.K + 3u) / 4u; // quads past K are zero padding in both operands
+  for (var k4 = 0u; k4 < K4; k4++) {
+    var a: array<vec4f, TM>;
+    for (var r = 0u; r < TM; r++) { a[r] = A[rowA[r] + k4]; }
+    var b: array<vec4f, TN>;
+    for (var c = 0u; c < TN; c++) { b[c] = B[rowB[c] + k4]; }
+    for (var r = 0u; r < TM; r++) {
+      for (var c = 0u; c < TN; c++) { acc[r][c] = fma(a[r], b[c], acc[r][c]); }
+    }
+  }
+  for (var r = 0u; r < TM; r++) {
+    let i = o.x + r;
+    if (i >= p.M) { break; }
+    for (var c = 0u; c < TN; c++) {
+      let j = o.y + c;
+      if (j < p.N) {
+        let s = acc[r][c];
+        finish((s.x + s.y) + (s.z + s.w), z, i, j);
+      }
+    }
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The dataset resident on the GPU: every image of every split uploaded once as raw bytes (four
+ * pixels per u32), labels as u32, and the normalisation statistics. Kernels gather batches from
+ * it by index; nothing crosses back to the CPU during training.
+ *
+ * @module
+ */
+
+import { uploadBuffer, writeBuffer } from "../gpu/buffers.ts";
+import { UserError } from "../errors.ts";
+
+/** Bytes per image (32×32×3). */
+export const IMAGE_BYTES = 3072;
+
+/** A contiguous range of images in the resident dataset. */
+export interface SplitRange {
+  base: number;
+  n: number;
+}
+
+/** Images, labels and normalisation statistics in GPU buffers. */
+export interface ResidentDataset {
+  /** Images [0, n0) in data0, the rest in data1 (one binding holds ≤ maxStorageBufferBindingSize). */
+  data0: GPUBuffer;
+  data1: GPUBuffer;
+  n0: number;
+  labels: GPUBuffer;
+  /** 768 mean quads, then 768 inverse-std quads. */
+  norm: GPUBuffer;
+  total: number;
+  /** Where each named part landed. */
+  splits: Record<string, SplitRange>;
+  destroy(): void;
+}
+
+/** One part to upload: raw images (n·3072 bytes) and labels (n). */
+export interface DatasetPart {
+  name: string;
+  images: Uint8Array;
+  labels: Uint8Array;
+}
+
+/** Upload the parts, in order, and the per-dimension mean and std used to normalise them. */
+export function uploadDataset(
+  device: GPUDevice,
+  parts: DatasetPart[],
+  stats: { mean: Float32Array; std: Float32Array },
+  /** Images one buffer may hold (default: what the device's storage binding limit allows). */
+  maxImagesPerBuffer = Math.floor(device.limits.maxStorageBufferBindingSize / IMAGE_BYTES),
+): ResidentDataset {
+  const total = parts.reduce((s, p) => s + p.labels.length, 0);
+  const cap = maxImagesPerBuffer;
+  if (total > 2 * cap) {
+    throw new UserError(
+      `the dataset has ${total} images but this adapter holds at most ${2 * cap} ` +
+        `(maxStorageBufferBindingSize ${device.limits.maxStorageBufferBindingSize}): use fewer training batches`,
+    );
+  }
+  const n0 = total <= cap ? total : Math.ceil(total / 2);
+  const make = (n: number, label: string) =>
+    device.createBuffer({
+      label,
+      size: Math.max(16, n * IMAGE_BYTES),
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+    });
+  const data0 = make(n0, "images[0]");
+  const data1 = make(total - n0, "images[1]");
+  const labels = new Uint32Array(total);
+  const splits: Record<string, SplitRange> = {};
+  let at = 0;
+  for (const p of parts) {
+    const n = p.labels.length;
+    if (p.images.length !== n * IMAGE_BYTES) {
+      throw new Error(`part ${p.name}: ${p.images.length} bytes for ${n} labels`);
+    }
+    splits[p.name] = { base: at, n };
+    labels.set(p.labels, at);
+    // write the part's images, split at the buffer boundary n0
+    const first = Math.max(0, Math.min(n, n0 - at));
+    if (first > 0) writeBuffer(device, data0, at * IMAGE_BYTES, p.images, 0, first * IMAGE_BYTES);
+    if (first < n) {
+      writeBuffer(
+        device,
+        data1,
+        (at + first - n0) * IMAGE_BYTES,
+        p.images,
+        first * IMAGE_BYTES,
+        (n - first) * IMAGE_BYTES,
+      );
+    }
+    at += n;
+  }
+  const norm = new Float32Array(2 * IMAGE_BYTES);
+  for (let d = 0; d < IMAGE_BYTES; d++) {
+    norm[d] = stats.mean[d];
+    norm[IMAGE_BYTES + d] = 1 / stats.std[d];
+  }
+  const labelBuf = uploadBuffer(device, labels, "labels");
+  const normBuf = uploadBuffer(device, norm, "norm");
+  return {
+    data0,
+    data1,
+    n0,
+    labels: labelBuf,
+    norm: normBuf,
+    total,
+    splits,
+    destroy() {
+      for (const b of [data0, data1, labelBuf, normBuf]) b.destroy();
+    },
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * WebGPU adapter and device acquisition, with the limits a run needs, error capture and a
+ * one-line explanation when no adapter exists.
+ *
+ * @module
+ */
+
+import { UserError } from "../errors.ts";
+
+/** Adapter facts recorded with every run. */
+export interface AdapterSummary {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+}
+
+/** An acquired device plus what we learned about the adapter. */
+export interface Gpu {
+  device: GPUDevice;
+  adapter: AdapterSummary;
+  /** Limits granted to the device. */
+  limits: GPUSupportedLimits;
+  /** Whether timestamp queries are enabled on this device. */
+  timestamps: boolean;
+  /** Throws if the device was lost or an uncaptured validation/OOM error occurred since the last call. */
+  check(): void;
+  /** Release the device. */
+  destroy(): void;
+}
+
+/** Options for {@link acquireGpu}. */
+export interface AcquireOptions {
+  /** Ask for the adapter's maximum storage-binding and buffer sizes (default true). */
+  maxLimits?: boolean;
+  /** Enable the timestamp-query feature when the adapter has it (default false). */
+  timestamps?: boolean;
+}
+
+const NO_ADAPTER =
+  "no WebGPU adapter found: install a GPU driver, or Mesa for software rendering " +
+  "(Debian/Ubuntu: `apt-get install -y libegl-mesa0 mesa-vulkan-drivers`), then retry";
+
+let shared: Promise<Gpu> | null = null;
+
+/**
+ * Get the process-wide GPU device, creating it on first use. Tests and the CLI share one device:
+ * creating devices is slow on software adapters.
+ */
+export function getGpu(options: AcquireOptions = {}): Promise<Gpu> {
+  if (!shared) shared = acquireGpu(options);
+  return shared;
+}
+
+/** Request an adapter and a device with the limits this project needs. */
+export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
+  if (!("gpu" in navigator) || !navigator.gpu) throw new UserError(NO_ADAPTER);
+  const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
+  if (!adapter) throw new UserError(NO_ADAPTER);
+  const info = adapter.info;
+  const summary: AdapterSummary = {
+    vendor: String(info.vendor ?? ""),
+    architecture: String(info.architecture ?? ""),
+    device: String(info.device ?? ""),
+    description: String(info.description ?? ""),
+  };
+  const a = adapter.limits;
+  const requiredLimits: Record<string, number> = {};
+  if (options.maxLimits !== false) {
+    requiredLimits.maxStorageBufferBindingSize = a.maxStorageBufferBindingSize;
+    requiredLimits.maxBufferSize = a.maxBufferSize;
+    requiredLimits.maxStorageBuffersPerShaderStage = Math.min(
+      a.maxStorageBuffersPerShaderStage,
+      10,
+    );
+    requiredLimits.maxComputeWorkgroupsPerDimension = a.maxComputeWorkgroupsPerDimension;
+    requiredLimits.maxComputeInvocationsPerWorkgroup = a.maxComputeInvocationsPerWorkgroup;
+    requiredLimits.maxComputeWorkgroupSizeX = a.maxComputeWorkgroupSizeX;
+    requiredLimits.maxDynamicUniformBuffersPerPipelineLayout =
+      a.maxDynamicUniformBuffersPerPipelineLayout;
+  }
+  const requiredFeatures: GPUFeatureName[] = [];
+  const timestamps = !!options.timestamps && adapter.features.has("timestamp-query");
+  if (timestamps) requiredFeatures.push("timestamp-query");
+  let device: GPUDevice;
+  try {
+    device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+  } catch (e) {
+    throw new UserError(`the WebGPU adapter (${summary.description}) refused a device: ${e}`);
+  }
+  let failure: string | null = null;
+  device.addEventListener("uncapturederror", (ev: Event) => {
+    const err = (ev as GPUUncapturedErrorEvent).error;
+    failure ??= `GPU error: ${
+      err.message.split("\n").filter((l) => l.trim()).slice(0, 6).join(" | ")
+    }`;
+  });
+  let destroyed = false;
+  device.lost.then((info) => {
+    if (!destroyed) failure ??= `GPU device lost (${info.reason}): ${info.message}`;
+  });
+  return {
+    device,
+    adapter: summary,
+    limits: device.limits,
+    timestamps,
+    check() {
+      if (failure) throw new Error(failure);
+    },
+    destroy() {
+      destroyed = true;
+      device.destroy();
+    },
+  };
+}

@@ -1,0 +1,27 @@
+/**
+ * Atomic file writes: write a temporary file beside the target, then rename it over the target,
+ * so a reader never sees a half-written file and an interrupted run leaves the old file intact.
+ *
+ * @module
+ */
+
+import { dirname } from "node:path";
+
+/** Write `data` to `path` atomically (temp file in the same directory + rename). */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  await Deno.mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    if (typeof data === "string") await Deno.writeTextFile(tmp, data);
+    else await Deno.writeFile(tmp, data);
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+}
+
+/** Write a value as pretty-printed JSON atomically. */
+export function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  return writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n");
+}

@@ -1,0 +1,99 @@
+/**
+ * The safetensors format (https://github.com/huggingface/safetensors): an 8-byte little-endian
+ * header length, a JSON header naming each tensor's dtype, shape and byte range, then the raw
+ * little-endian data. PyTorch reads it with `safetensors.torch.load_file`.
+ *
+ * Only F32 tensors are written; F32 and F64 are read.
+ *
+ * @module
+ */
+
+import { UserError } from "../errors.ts";
+
+/** A tensor held as float32 in row-major order. */
+export interface Tensor {
+  shape: number[];
+  data: Float32Array;
+}
+
+/** Encode tensors (and optional string metadata) as a safetensors file. */
+export function encodeSafetensors(
+  tensors: Record<string, Tensor>,
+  metadata: Record<string, string> = {},
+): Uint8Array {
+  const names = Object.keys(tensors).sort();
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  let offset = 0;
+  for (const name of names) {
+    const t = tensors[name];
+    const count = t.shape.reduce((a, b) => a * b, 1);
+    if (count !== t.data.length) {
+      throw new Error(
+        `tensor ${name}: shape [${t.shape}] holds ${count} values, data ${t.data.length}`,
+      );
+    }
+    header[name] = { dtype: "F32", shape: t.shape, data_offsets: [offset, offset + 4 * count] };
+    offset += 4 * count;
+  }
+  let json = JSON.stringify(header);
+  json += " ".repeat((8 - (json.length % 8)) % 8); // align the data start to 8 bytes
+  const head = new TextEncoder().encode(json);
+  const out = new Uint8Array(8 + head.length + offset);
+  const view = new DataView(out.buffer);
+  view.setBigUint64(0, BigInt(head.length), true);
+  out.set(head, 8);
+  let pos = 8 + head.length;
+  for (const name of names) {
+    const d = tensors[name].data;
+    for (let i = 0; i < d.length; i++, pos += 4) view.setFloat32(pos, d[i], true);
+  }
+  return out;
+}
+
+/** A decoded safetensors file. */
+export interface Safetensors {
+  tensors: Record<string, Tensor>;
+  metadata: Record<string, string>;
+}
+
+/** Decode a safetensors file; `source` names it in error messages. */
+export function decodeSafetensors(bytes: Uint8Array, source = "checkpoint"): Safetensors {
+  const bad = (why: string) => new UserError(`${source} is not a valid safetensors file: ${why}`);
+  if (bytes.length < 8) throw bad("shorter than its 8-byte header length");
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headLen = Number(view.getBigUint64(0, true));
+  if (headLen <= 0 || 8 + headLen > bytes.length) {
+    throw bad(`header length ${headLen} out of range`);
+  }
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headLen)));
+  } catch {
+    throw bad("header is not JSON");
+  }
+  const base = 8 + headLen;
+  const tensors: Record<string, Tensor> = {};
+  let metadata: Record<string, string> = {};
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === "__metadata__") {
+      metadata = entry as Record<string, string>;
+      continue;
+    }
+    const e = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
+    const count = e.shape.reduce((a, b) => a * b, 1);
+    const size = e.dtype === "F32" ? 4 : e.dtype === "F64" ? 8 : 0;
+    if (size === 0) throw bad(`tensor ${name} has dtype ${e.dtype} (F32 or F64 expected)`);
+    const [start, end] = e.data_offsets;
+    if (end - start !== size * count || base + end > bytes.length) {
+      throw bad(`tensor ${name} byte range [${start}, ${end}) does not fit its shape or the file`);
+    }
+    const data = new Float32Array(count);
+    for (let i = 0; i < count; i++) {
+      const p = base + start + i * size;
+      data[i] = size === 4 ? view.getFloat32(p, true) : view.getFloat64(p, true);
+    }
+    tensors[name] = { shape: e.shape, data };
+  }
+  return { tensors, metadata };
+}

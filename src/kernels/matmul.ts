@@ -1,0 +1,161 @@
+/**
+ * Matrix products for dense layers (`shaders/matmul.wgsl`), with their fused epilogues.
+ *
+ * Operands are row-major regions of storage buffers: element (z, row, col) of an operand sits at
+ * `offset + z·zStride + row·ld + col`. Offsets and leading dimensions are multiples of 4, and the
+ * columns between a matrix's logical width and its padded width hold zeros.
+ *
+ * @module
+ */
+
+import { dummyBuffer, noSteps, uniformBuffer } from "../gpu/buffers.ts";
+import { bindLayout, pipeline } from "../gpu/shaders.ts";
+import { bufferEntries, checkGroups, type Op } from "./op.ts";
+
+/** `nn`: C = A·B; `tn`: C = Aᵀ·B (A stored K×M); `nt`: C = A·Bᵀ (B stored N×K). */
+export type MatmulVariant = "nn" | "tn" | "nt";
+
+/** What happens to each finished dot product; see shaders/matmul.wgsl. */
+export type Epilogue = "store" | "bias" | "bias_relu" | "relu_mask" | "sgd" | "grad_l2";
+
+const EPILOGUES: Record<Epilogue, number> = {
+  store: 0,
+  bias: 1,
+  bias_relu: 2,
+  relu_mask: 3,
+  sgd: 4,
+  grad_l2: 5,
+};
+
+/** A matrix operand inside a buffer. */
+export interface Operand {
+  buffer: GPUBuffer;
+  /** First element, in floats (multiple of 4). */
+  offset?: number;
+  /** Row stride, in floats (multiple of 4). */
+  ld: number;
+  /** Distance between consecutive batch entries z, in floats (0 = shared by all z). */
+  zStride?: number;
+}
+
+/** Register tile: TM rows × 4·TN4 columns per invocation, WG invocations per workgroup. */
+export interface Tile {
+  tm: number;
+  tn4: number;
+  wg: number;
+}
+
+/** Everything a matmul dispatch needs. */
+export interface MatmulSpec {
+  variant: MatmulVariant;
+  /** Logical sizes of C (M×N) and of the inner dimension K. */
+  M: number;
+  N: number;
+  K: number;
+  /** Batch count: z = 0..Z-1 run in one dispatch (one per model of a population). */
+  Z?: number;
+  a: Operand;
+  b: Operand;
+  c: Operand;
+  epilogue?: Epilogue;
+  /** Bias (`bias`, `bias_relu`: indexed by z·c.zStride + col), mask H (`relu_mask`) or W (`grad_l2`), laid out like C. */
+  aux?: { buffer: GPUBuffer; offset?: number };
+  /** Per-z L2 strengths λ (`sgd`, `grad_l2`): λ of batch entry z at `z·zStride`. */
+  lambda?: { buffer: GPUBuffer; zStride?: number };
+  /** Step table whose record supplies η (`sgd`). */
+  steps?: GPUBuffer;
+  tile?: Tile;
+  label?: string;
+}
+
+/** The tile used when a spec names none: chosen for the product's shape. */
+export function defaultTile(variant: MatmulVariant, M: number, N: number): Tile {
+  if (variant === "tn") return { tm: 8, tn4: N >= 8 ? 2 : 1, wg: 8 };
+  if (variant === "nt") return { tm: 4, tn4: N >= 8 ? 2 : 1, wg: 8 };
+  return { tm: M >= 8 ? 8 : 4, tn4: N >= 8 ? 2 : 1, wg: 8 };
+}
+
+const LAYOUT = ["read", "read", "write", "uniform", "read", "read", "dynamic"] as const;
+
+function check4(label: string, what: string, v: number): void {
+  if (v % 4 !== 0) throw new Error(`${label}: ${what} ${v} is not a multiple of 4`);
+}
+
+/** Prepare a matmul dispatch: validates the layout, builds the pipeline and bind group once. */
+export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
+  const { variant, M, N, K } = spec;
+  const Z = spec.Z ?? 1;
+  const label = spec.label ?? `matmul_${variant}`;
+  const epi = spec.epilogue ?? "store";
+  if (M < 1 || N < 1 || K < 1 || Z < 1) {
+    throw new Error(`${label}: empty shape ${M}x${N}x${K}x${Z}`);
+  }
+  const tile = spec.tile ?? defaultTile(variant, M, N);
+  if (variant === "tn" && tile.tm % 4 !== 0) throw new Error(`${label}: tn needs tm % 4 == 0`);
+  for (const [name, op] of [["a", spec.a], ["b", spec.b], ["c", spec.c]] as const) {
+    check4(label, `${name}.offset`, op.offset ?? 0);
+    check4(label, `${name}.ld`, op.ld);
+    check4(label, `${name}.zStride`, op.zStride ?? 0);
+  }
+  if (
+    (epi === "bias" || epi === "bias_relu" || epi === "relu_mask" || epi === "grad_l2") && !spec.aux
+  ) {
+    throw new Error(`${label}: epilogue ${epi} needs aux`);
+  }
+  if ((epi === "sgd" || epi === "grad_l2") && !spec.lambda) {
+    throw new Error(`${label}: epilogue ${epi} needs lambda`);
+  }
+  if (epi === "sgd" && !spec.steps) throw new Error(`${label}: epilogue sgd needs a step table`);
+  const tilesM = Math.ceil(M / tile.tm);
+  const tilesN = Math.ceil(N / (4 * tile.tn4));
+  const params = new Uint32Array([
+    M,
+    N,
+    K,
+    tilesN,
+    spec.a.ld,
+    spec.b.ld,
+    spec.c.ld,
+    tilesM,
+    spec.a.offset ?? 0,
+    spec.b.offset ?? 0,
+    spec.c.offset ?? 0,
+    spec.aux?.offset ?? 0,
+    spec.a.zStride ?? 0,
+    spec.b.zStride ?? 0,
+    spec.c.zStride ?? 0,
+    spec.lambda?.zStride ?? 1,
+  ]);
+  const layout = bindLayout(device, [...LAYOUT]);
+  const pipe = pipeline(device, "matmul", `matmul_${variant}`, layout, {
+    TM: tile.tm,
+    TN4: tile.tn4,
+    WG: tile.wg,
+    EPI: EPILOGUES[epi],
+  });
+  const dummy = dummyBuffer(device);
+  const bindGroup = device.createBindGroup({
+    label,
+    layout,
+    entries: bufferEntries([
+      spec.a.buffer,
+      spec.b.buffer,
+      spec.c.buffer,
+      uniformBuffer(device, params, `${label}.params`),
+      spec.aux?.buffer ?? dummy,
+      spec.lambda?.buffer ?? dummy,
+      spec.steps ?? noSteps(device),
+    ], 6),
+  });
+  return {
+    label,
+    pipeline: pipe,
+    bindGroup,
+    workgroups: [
+      checkGroups(label, Math.ceil((tilesM * tilesN) / tile.wg)),
+      1,
+      checkGroups(label, Z),
+    ],
+    stepped: !!spec.steps,
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * Float64 twin of `shaders/matmul.wgsl`: the same addressing, the same epilogues.
+ *
+ * @module
+ */
+
+import type { Epilogue, MatmulVariant } from "../kernels/matmul.ts";
+
+/** A matrix operand in a flat array (same addressing as the GPU {@link Operand}). */
+export interface RefOperand {
+  data: ArrayLike<number>;
+  offset?: number;
+  ld: number;
+  zStride?: number;
+}
+
+/** Arguments of {@link matmulRef}; mirrors `MatmulSpec`. */
+export interface MatmulRefSpec {
+  variant: MatmulVariant;
+  M: number;
+  N: number;
+  K: number;
+  Z?: number;
+  a: RefOperand;
+  b: RefOperand;
+  /** Output, updated in place (read too by the `sgd` epilogue). */
+  c: { data: Float64Array | Float32Array; offset?: number; ld: number; zStride?: number };
+  epilogue?: Epilogue;
+  aux?: { data: ArrayLike<number>; offset?: number };
+  lambda?: { data: ArrayLike<number>; zStride?: number };
+  eta?: number;
+}
+
+/** Compute the product and epilogue in float64, writing only the logical M×N entries of C. */
+export function matmulRef(s: MatmulRefSpec): void {
+  const Z = s.Z ?? 1;
+  const epi = s.epilogue ?? "store";
+  const ao = s.a.offset ?? 0, bo = s.b.offset ?? 0, co = s.c.offset ?? 0;
+  const az = s.a.zStride ?? 0, bz = s.b.zStride ?? 0, cz = s.c.zStride ?? 0;
+  const A = s.a.data, B = s.b.data, C = s.c.data;
+  const auxOff = s.aux?.offset ?? 0;
+  for (let z = 0; z < Z; z++) {
+    const lam = s.lambda ? s.lambda.data[z * (s.lambda.zStride ?? 1)] : 0;
+    for (let i = 0; i < s.M; i++) {
+      for (let j = 0; j < s.N; j++) {
+        let acc = 0;
+        for (let k = 0; k < s.K; k++) {
+          const a = s.variant === "tn"
+            ? A[ao + z * az + k * s.a.ld + i]
+            : A[ao + z * az + i * s.a.ld + k];
+          const b = s.variant === "nt"
+            ? B[bo + z * bz + j * s.b.ld + k]
+            : B[bo + z * bz + k * s.b.ld + j];
+          acc += a * b;
+        }
+        const idx = co + z * cz + i * s.c.ld + j;
+        const col = z * cz + j;
+        const aux = s.aux?.data;
+        switch (epi) {
+          case "store":
+            C[idx] = acc;
+            break;
+          case "bias":
+            C[idx] = acc + aux![auxOff + col];
+            break;
+          case "bias_relu":
+            C[idx] = Math.max(acc + aux![auxOff + col], 0);
+            break;
+          case "relu_mask":
+            C[idx] = aux![auxOff + idx] > 0 ? acc : 0;
+            break;
+          case "sgd":
+            C[idx] = C[idx] - (s.eta ?? 0) * (acc + 2 * lam * C[idx]);
+            break;
+          case "grad_l2":
+            C[idx] = acc + 2 * lam * aux![auxOff + idx];
+            break;
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * matmul.wgsl against its float64 twin, for every variant and epilogue, on awkward shapes
+ * (1, 7, 33, 100, 3072: none a multiple of any tile), batched (Z > 1) and with padded layouts.
+ *
+ * Tolerance: |gpu − ref| ≤ 1e-5·Σ_k|a_ik·b_kj|·s + 1e-6·|ref| + 1e-30, where s is the factor the
+ * epilogue applies to the product (η for sgd, 1 otherwise). float32 rounding of a K-term dot
+ * product stays far below 1e-5 of Σ|a·b| for K ≤ 3072 with random data.
+ */
+
+import { pad4 } from "../src/gpu/buffers.ts";
+import { type Epilogue, matmulOp, type MatmulVariant, type Tile } from "../src/kernels/matmul.ts";
+import { runOps } from "../src/kernels/op.ts";
+import { matmulRef } from "../src/reference/matmul.ts";
+import { stepTable } from "../src/gpu/buffers.ts";
+import { assertClose, download, gpuDevice, Rng, upload } from "./helpers.ts";
+import assert from "node:assert/strict";
+
+type Layout = "shared" | "side" | "stacked";
+
+interface Mat {
+  data: Float32Array<ArrayBuffer>;
+  ld: number;
+  zStride: number;
+}
+
+/** A rows×cols matrix per z (contiguous dim = cols) with zero padding and garbage beyond. */
+function makeMat(rng: Rng, rows: number, cols: number, Z: number, layout: Layout): Mat {
+  const pc = pad4(cols);
+  const ld = layout === "side" ? Z * pc + 4 : pc + 4;
+  const zStride = layout === "side" ? pc : layout === "stacked" ? rows * ld : 0;
+  const blocks = layout === "shared" ? 1 : Z;
+  const size = layout === "stacked" ? Z * rows * ld : rows * ld;
+  const data = new Float32Array(size);
+  for (let i = 0; i < size; i++) data[i] = 1e6 * rng.range(-1, 1); // must never be read
+  for (let z = 0; z < blocks; z++) {
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < pc; c++) {
+        data[z * zStride + r * ld + c] = c < cols ? rng.range(-1, 1) : 0;
+      }
+    }
+  }
+  return { data, ld, zStride };
+}
+
+interface Case {
+  v: MatmulVariant;
+  M: number;
+  N: number;
+  K: number;
+  Z?: number;
+  a?: Layout;
+  b?: Layout;
+  tile?: Tile;
+}
+
+const cases: Case[] = [
+  { v: "nn", M: 1, N: 1, K: 1 },
+  { v: "nn", M: 7, N: 10, K: 33 },
+  { v: "nn", M: 33, N: 7, K: 100 },
+  { v: "nn", M: 100, N: 50, K: 3072 },
+  { v: "nn", M: 100, N: 10, K: 50, Z: 3, a: "side", b: "side" },
+  { v: "nn", M: 33, N: 50, K: 7, Z: 3, a: "shared", b: "side" },
+  { v: "nn", M: 7, N: 33, K: 33, Z: 2, a: "side", b: "stacked", tile: { tm: 12, tn4: 3, wg: 16 } },
+  { v: "tn", M: 3072, N: 50, K: 100 },
+  { v: "tn", M: 33, N: 7, K: 1 },
+  { v: "tn", M: 7, N: 33, K: 100 },
+  { v: "tn", M: 1, N: 10, K: 7 },
+  { v: "tn", M: 50, N: 10, K: 100, Z: 3, a: "side", b: "side" },
+  { v: "tn", M: 33, N: 7, K: 33, Z: 2, a: "shared", b: "side", tile: { tm: 4, tn4: 1, wg: 4 } },
+  { v: "nt", M: 100, N: 50, K: 10 },
+  { v: "nt", M: 7, N: 33, K: 3072 },
+  { v: "nt", M: 1, N: 7, K: 33 },
+  { v: "nt", M: 33, N: 1, K: 7 },
+  { v: "nt", M: 100, N: 50, K: 10, Z: 3, a: "side", b: "side" },
+  { v: "nt", M: 7, N: 100, K: 33, Z: 2, a: "side", b: "stacked", tile: { tm: 8, tn4: 3, wg: 16 } },
+];
+
+const epilogues: Epilogue[] = ["store", "bias", "bias_relu", "relu_mask", "sgd", "grad_l2"];
+
+async function check(c: Case, epi: Epilogue, rng: Rng): Promise<void> {
+  const device = await gpuDevice();
+  const Z = c.Z ?? 1;
+  const la = c.a ?? "shared", lb = c.b ?? "shared";
+  const a = c.v === "tn" ? makeMat(rng, c.K, c.M, Z, la) : makeMat(rng, c.M, c.K, Z, la);
+  const b = c.v === "nt" ? makeMat(rng, c.N, c.K, Z, lb) : makeMat(rng, c.K, c.N, Z, lb);
+  const cm = makeMat(rng, c.M, c.N, Z, Z > 1 ? "side" : "shared");
+  for (let i = 0; i < cm.data.length; i++) cm.data[i] = rng.range(-1, 1); // old C, all entries
+  // aux: bias laid out like a row of C, or a matrix laid out like C
+  const isBias = epi === "bias" || epi === "bias_relu";
+  const aux = new Float32Array(isBias ? cm.ld : cm.data.length);
+  for (let i = 0; i < aux.length; i++) aux[i] = rng.range(-1, 1);
+  const lam = new Float32Array([0.3, 0.01, 1e-4]);
+  const eta = 0.05;
+  const want = Float64Array.from(cm.data);
+  const common = { variant: c.v, M: c.M, N: c.N, K: c.K, Z, epilogue: epi };
+  matmulRef({
+    ...common,
+    a: a,
+    b: b,
+    c: { data: want, ld: cm.ld, zStride: cm.zStride },
+    aux: { data: aux },
+    lambda: { data: lam },
+    eta,
+  });
+  const absSum = new Float64Array(cm.data.length);
+  matmulRef({
+    ...common,
+    epilogue: "store",
+    a: { ...a, data: a.data.map(Math.abs) },
+    b: { ...b, data: b.data.map(Math.abs) },
+    c: { data: absSum, ld: cm.ld, zStride: cm.zStride },
+  });
+  const cBuf = upload(device, cm.data);
+  const op = matmulOp(device, {
+    ...common,
+    a: { buffer: upload(device, a.data), ld: a.ld, zStride: a.zStride },
+    b: { buffer: upload(device, b.data), ld: b.ld, zStride: b.zStride },
+    c: { buffer: cBuf, ld: cm.ld, zStride: cm.zStride },
+    aux: { buffer: upload(device, aux) },
+    lambda: { buffer: upload(device, lam) },
+    steps: stepTable(device, [{}, { eta }], "steps"),
+    tile: c.tile,
+  });
+  await runOps(device, [op], 1);
+  const got = await download(device, cBuf, cm.data.length);
+  const scale = epi === "sgd" ? eta : 1;
+  const what = `${c.v} M=${c.M} N=${c.N} K=${c.K} Z=${Z} ${la}/${lb} ${epi}`;
+  assertClose(got, want, (i) => 1e-5 * absSum[i] * scale + 1e-6 * Math.abs(want[i]) + 1e-30, what);
+  // entries outside the logical M×N blocks are untouched (want kept the old values there)
+  for (let i = 0; i < got.length; i++) {
+    if (absSum[i] === 0 && want[i] === cm.data[i]) {
+      assert.equal(got[i], cm.data[i], `${what}: wrote outside C at ${i}`);
+    }
+  }
+}
+
+for (const c of cases) {
+  Deno.test(`matmul_${c.v} ${c.M}x${c.N}x${c.K} Z=${c.Z ?? 1} matches float64 for every epilogue`, async () => {
+    const rng = new Rng(c.M * 1000003 + c.N * 1009 + c.K);
+    for (const epi of epilogues) await check(c, epi, rng);
+  });
+}
