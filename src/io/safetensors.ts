@@ -36,9 +36,11 @@ export function encodeSafetensors(
     header[name] = { dtype: "F32", shape: t.shape, data_offsets: [offset, offset + 4 * count] };
     offset += 4 * count;
   }
-  let json = JSON.stringify(header);
-  json += " ".repeat((8 - (json.length % 8)) % 8); // align the data start to 8 bytes
-  const head = new TextEncoder().encode(json);
+  // Pad with spaces to a multiple of 8 bytes of UTF-8 (not of UTF-16 code units: names and
+  // metadata may be non-ASCII) so that the data starts 8-byte aligned.
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const head = new Uint8Array(json.length + ((8 - (json.length % 8)) % 8)).fill(0x20);
+  head.set(json);
   const out = new Uint8Array(8 + head.length + offset);
   const view = new DataView(out.buffer);
   view.setBigUint64(0, BigInt(head.length), true);
@@ -66,21 +68,32 @@ export function decodeSafetensors(bytes: Uint8Array, source = "checkpoint"): Saf
   if (headLen <= 0 || 8 + headLen > bytes.length) {
     throw bad(`header length ${headLen} out of range`);
   }
-  let header: Record<string, unknown>;
+  let header: unknown;
   try {
     header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headLen)));
   } catch {
     throw bad("header is not JSON");
   }
+  if (!isObject(header)) throw bad("header is not a JSON object");
   const base = 8 + headLen;
   const tensors: Record<string, Tensor> = {};
   let metadata: Record<string, string> = {};
   for (const [name, entry] of Object.entries(header)) {
     if (name === "__metadata__") {
+      if (!isObject(entry) || Object.values(entry).some((v) => typeof v !== "string")) {
+        throw bad("__metadata__ must map names to strings");
+      }
       metadata = entry as Record<string, string>;
       continue;
     }
     const e = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
+    if (
+      !isObject(e) || !Array.isArray(e.shape) || !e.shape.every(isCount) ||
+      !Array.isArray(e.data_offsets) || e.data_offsets.length !== 2 ||
+      !e.data_offsets.every(isCount) || e.data_offsets[0] > e.data_offsets[1]
+    ) {
+      throw bad(`tensor ${name} needs a shape and data_offsets [start, end] of integers >= 0`);
+    }
     const count = e.shape.reduce((a, b) => a * b, 1);
     const size = e.dtype === "F32" ? 4 : e.dtype === "F64" ? 8 : 0;
     if (size === 0) throw bad(`tensor ${name} has dtype ${e.dtype} (F32 or F64 expected)`);
@@ -96,4 +109,12 @@ export function decodeSafetensors(bytes: Uint8Array, source = "checkpoint"): Saf
     tensors[name] = { shape: e.shape, data };
   }
   return { tensors, metadata };
+}
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === "object" && x !== null && !Array.isArray(x);
+}
+
+function isCount(x: unknown): boolean {
+  return Number.isSafeInteger(x) && (x as number) >= 0;
 }
