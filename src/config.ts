@@ -1,0 +1,297 @@
+/**
+ * The experiment config: one schema that knows every key, its type, bounds and default. A bad
+ * config gets one line naming the key and what is allowed.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { basename } from "node:path";
+import { UserError } from "./errors.ts";
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
+const positive = () => z.number().positive().finite();
+
+const cyclic = z.strictObject({
+  kind: z.literal("cyclic"),
+  /** Lowest and highest learning rate of the triangle. */
+  etaMin: positive(),
+  etaMax: positive(),
+  /** n_s: steps from etaMin to etaMax. */
+  stepSize: int(1),
+  cycles: int(1),
+});
+const constant = z.strictObject({
+  kind: z.literal("constant"),
+  eta: positive(),
+  epochs: int(1),
+});
+const stepDecay = z.strictObject({
+  kind: z.literal("stepDecay"),
+  eta: positive(),
+  /** Factor applied every `every` epochs, in (0, 1]. */
+  decay: z.number().gt(0).max(1),
+  every: int(1),
+  epochs: int(1),
+});
+
+const scheduleSchema = z.discriminatedUnion("kind", [cyclic, constant, stepDecay]);
+
+const valSchema = z.strictObject({
+  /** Use training batch N (1–5, not among `train`) as the validation set… */
+  batch: int(1, 5).optional(),
+  /** …or hold out the last N samples of the training batches. */
+  holdout: int(1).optional(),
+});
+
+const dataSchema = z.strictObject({
+  /** CIFAR-10 directory (default: --data, $CIFAR10_DIR, or the usual places). */
+  dir: z.string().min(1).optional(),
+  /** Training batches, 1–5. */
+  train: z.array(int(1, 5)).min(1).max(5),
+  /** Validation split; absent = none. */
+  val: valSchema.optional(),
+  /** Evaluate the final model on test_batch. */
+  test: z.boolean().default(true),
+});
+
+const modelSchema = z.strictObject({
+  /** Hidden layer sizes; [] is softmax regression. */
+  hidden: z.array(int(1, 8192)).max(64).default([50]),
+  init: z.enum(["gaussian", "xavier", "he"]).default("xavier"),
+  /** Standard deviation of the `gaussian` initialisation. */
+  sigma: positive().default(0.01),
+});
+
+const trainSchema = z.strictObject({
+  batchSize: int(1, 65535).default(100),
+  /** L2 strength λ: cost = loss + λ·Σ‖W‖². */
+  lambda: z.number().min(0).finite().default(0),
+  schedule: scheduleSchema,
+  /** Evaluate every this many steps (default: 10 points per cycle, or once per epoch). */
+  evalEvery: int(1).optional(),
+  /** Write runs/<name>/weights.safetensors at the end. */
+  checkpoint: z.boolean().default(true),
+});
+
+/** The config schema. */
+export const configSchema = z.strictObject({
+  /** Run name: the output goes to <out>/<name>. Default: the config file's name. */
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/).max(100).optional(),
+  /** Seed of the initialisation and of the shuffles. */
+  seed: int(0, 2 ** 32 - 1).default(0),
+  /** Parent directory of run directories. */
+  out: z.string().min(1).default("runs"),
+  data: dataSchema,
+  model: modelSchema.default({ hidden: [50], init: "xavier", sigma: 0.01 }),
+  train: trainSchema,
+});
+
+/** A validated config with every default filled in. */
+export type Config = z.infer<typeof configSchema> & { name: string };
+
+/** Values given on the command line, which win over the file. */
+export interface ConfigOverrides {
+  name?: string;
+  seed?: number;
+  lambda?: number;
+  out?: string;
+  data?: string;
+}
+
+const FLAG_PATHS: Record<keyof ConfigOverrides, string[]> = {
+  name: ["name"],
+  seed: ["seed"],
+  lambda: ["train", "lambda"],
+  out: ["out"],
+  data: ["data", "dir"],
+};
+
+/** Read, override and validate a config file. Every problem is a one-line {@link UserError}. */
+export async function loadConfig(path: string, overrides: ConfigOverrides = {}): Promise<Config> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new UserError(`config ${path} not found`);
+    throw new UserError(`config ${path} cannot be read: ${(e as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new UserError(`config ${path} is not valid JSON: ${(e as Error).message}`);
+  }
+  const fallbackName = basename(path).replace(/\.json$/i, "");
+  return parseConfig(raw, path, overrides, fallbackName);
+}
+
+/** Validate a config value (already parsed JSON); `source` names it in messages. */
+export function parseConfig(
+  raw: unknown,
+  source: string,
+  overrides: ConfigOverrides = {},
+  fallbackName = "run",
+): Config {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new UserError(`config ${source} must be a JSON object`);
+  }
+  const value = structuredClone(raw) as Record<string, unknown>;
+  const fromFlag = new Map<string, string>();
+  for (const [flag, v] of Object.entries(overrides)) {
+    if (v === undefined) continue;
+    const p = FLAG_PATHS[flag as keyof ConfigOverrides];
+    setPath(value, p, v);
+    fromFlag.set(p.join("."), `--${flag}`);
+  }
+  const r = configSchema.safeParse(value);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new UserError(`config ${source}: ${describeIssue(issue, value, fromFlag)}`);
+  }
+  const cfg = { ...r.data, name: r.data.name ?? fallbackName } as Config;
+  checkSemantics(cfg, source);
+  return cfg;
+}
+
+function checkSemantics(cfg: Config, source: string): void {
+  const train = cfg.data.train;
+  if (new Set(train).size !== train.length) {
+    throw new UserError(`config ${source}: data.train lists a batch twice (${train.join(", ")})`);
+  }
+  const val = cfg.data.val;
+  if (val) {
+    if ((val.batch === undefined) === (val.holdout === undefined)) {
+      throw new UserError(
+        `config ${source}: data.val needs exactly one of "batch" (1-5) or "holdout" (samples)`,
+      );
+    }
+    if (val.batch !== undefined && train.includes(val.batch)) {
+      throw new UserError(
+        `config ${source}: data.val.batch ${val.batch} is also a training batch: pick another`,
+      );
+    }
+  }
+  const s = cfg.train.schedule;
+  if (s.kind === "cyclic" && s.etaMin > s.etaMax) {
+    throw new UserError(
+      `config ${source}: train.schedule.etaMin (${s.etaMin}) is larger than etaMax (${s.etaMax})`,
+    );
+  }
+}
+
+function setPath(obj: Record<string, unknown>, path: string[], v: unknown): void {
+  let o = obj;
+  for (const k of path.slice(0, -1)) {
+    if (typeof o[k] !== "object" || o[k] === null) o[k] = {};
+    o = o[k] as Record<string, unknown>;
+  }
+  o[path[path.length - 1]] = v;
+}
+
+function getPath(obj: unknown, path: PropertyKey[]): unknown {
+  let o = obj;
+  for (const k of path) {
+    if (typeof o !== "object" || o === null) return undefined;
+    o = (o as Record<PropertyKey, unknown>)[k];
+  }
+  return o;
+}
+
+/** The keys an object schema allows at `path` of `value` (following unions by `kind`). */
+function allowedKeys(path: PropertyKey[], value: unknown): string[] {
+  // deno-lint-ignore no-explicit-any
+  let s: any = configSchema;
+  for (let i = 0; i <= path.length; i++) {
+    while (s?._zod?.def?.innerType) s = s._zod.def.innerType; // optional / default
+    if (s?._zod?.def?.type === "union") {
+      const kind = (getPath(value, path.slice(0, i)) as { kind?: unknown })?.kind;
+      // deno-lint-ignore no-explicit-any
+      s = s._zod.def.options.find((o: any) => o.shape?.kind?._zod?.def?.values?.includes(kind));
+    }
+    if (i === path.length) break;
+    const k = path[i];
+    if (s?._zod?.def?.type === "array") s = s._zod.def.element;
+    else s = s?.shape?.[k as string];
+  }
+  return s?.shape ? Object.keys(s.shape) : [];
+}
+
+function describeIssue(
+  issue: z.core.$ZodIssue,
+  value: unknown,
+  fromFlag: Map<string, string>,
+): string {
+  const at = issue.path.map(String).join(".");
+  const flag = fromFlag.get(at);
+  const where = (at || "(top level)") + (flag ? ` (from ${flag})` : "");
+  const got = getPath(value, issue.path);
+  const shown = got === undefined ? "nothing" : JSON.stringify(got);
+  switch (issue.code) {
+    case "unrecognized_keys": {
+      const allowed = allowedKeys(issue.path, value);
+      const key = issue.keys[0];
+      const guess = closest(key, allowed);
+      const prefix = at ? `${at}.${key}` : key;
+      return `unknown key "${prefix}"` + (guess ? ` (did you mean "${guess}"?)` : "") +
+        `; allowed here: ${allowed.join(", ")}`;
+    }
+    case "invalid_type":
+      if (got === undefined) return `${where} is missing (expected ${issue.expected})`;
+      return `${where} must be ${
+        issue.expected === "int" ? "an integer" : `a ${issue.expected}`
+      }, got ${shown}`;
+    case "invalid_value":
+      return `${where} must be one of ${
+        issue.values.map((v) => JSON.stringify(v)).join(", ")
+      }, got ${shown}`;
+    case "invalid_union":
+      if ("discriminator" in issue && issue.discriminator) {
+        const options = (issue as unknown as { options: unknown[] }).options;
+        return `${where} must be one of ${
+          options.map((v) => JSON.stringify(v)).join(", ")
+        }, got ${shown}`;
+      }
+      return `${where} has an unexpected shape (${shown})`;
+    case "too_small":
+    case "too_big": {
+      const bound = issue.code === "too_small" ? issue.minimum : issue.maximum;
+      const op = issue.code === "too_small"
+        ? (issue.inclusive ? ">=" : ">")
+        : (issue.inclusive ? "<=" : "<");
+      if (issue.origin === "array") {
+        return `${where} must have ${op} ${bound} entries, got ${shown}`;
+      }
+      if (issue.origin === "string") return `${where} must have ${op} ${bound} characters`;
+      return `${where} must be ${op} ${bound}, got ${shown}`;
+    }
+    case "invalid_format":
+      return `${where} has an invalid format (${shown}): use letters, digits, ".", "_" and "-"`;
+    default:
+      return `${where}: ${issue.message}`;
+  }
+}
+
+/** The candidate nearest to `word` by edit distance, if close enough to be a likely typo. */
+function closest(word: string, candidates: string[]): string | null {
+  let best: string | null = null, bestD = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestD) [best, bestD] = [c, d];
+  }
+  return bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : null;
+}
+
+function editDistance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0];
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const t = prev[j];
+      prev[j] = Math.min(prev[j] + 1, prev[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = t;
+    }
+  }
+  return prev[b.length];
+}

@@ -1,0 +1,78 @@
+/**
+ * Checkpoints as safetensors, in PyTorch's nn.Linear convention so that
+ * `torch.nn.Linear.load_state_dict` takes them directly: `fc{l}.weight` is [out, in],
+ * `fc{l}.bias` is [out]; the input normalisation is `input.mean` and `input.std` [3072].
+ *
+ * @module
+ */
+
+import { decodeSafetensors, encodeSafetensors, type Tensor } from "../io/safetensors.ts";
+import { UserError } from "../errors.ts";
+import type { Params } from "./init.ts";
+
+/** Format tag stored in the checkpoint metadata. */
+export const CHECKPOINT_FORMAT = "webgpu-mlp.checkpoint/1";
+
+/** A decoded checkpoint. */
+export interface Checkpoint {
+  params: Params;
+  mean: Float32Array;
+  std: Float32Array;
+  /** String metadata (format, config JSON, class names JSON…). */
+  metadata: Record<string, string>;
+}
+
+/** Encode parameters and normalisation statistics as safetensors bytes. */
+export function encodeCheckpoint(
+  params: Params,
+  stats: { mean: Float32Array; std: Float32Array },
+  metadata: Record<string, string> = {},
+): Uint8Array {
+  const tensors: Record<string, Tensor> = {
+    "input.mean": { shape: [stats.mean.length], data: stats.mean },
+    "input.std": { shape: [stats.std.length], data: stats.std },
+  };
+  params.W.forEach((w, l) => {
+    const nIn = params.sizes[l], nOut = params.sizes[l + 1];
+    const t = new Float32Array(nIn * nOut);
+    for (let i = 0; i < nIn; i++) for (let j = 0; j < nOut; j++) t[j * nIn + i] = w[i * nOut + j];
+    tensors[`fc${l + 1}.weight`] = { shape: [nOut, nIn], data: t };
+    tensors[`fc${l + 1}.bias`] = { shape: [nOut], data: Float32Array.from(params.b[l]) };
+  });
+  return encodeSafetensors(tensors, {
+    format: CHECKPOINT_FORMAT,
+    sizes: JSON.stringify(params.sizes),
+    ...metadata,
+  });
+}
+
+/** Decode a checkpoint written by {@link encodeCheckpoint}; `source` names it in errors. */
+export function decodeCheckpoint(bytes: Uint8Array, source: string): Checkpoint {
+  const { tensors, metadata } = decodeSafetensors(bytes, source);
+  const need = (name: string): Tensor => {
+    const t = tensors[name];
+    if (!t) throw new UserError(`${source} has no tensor ${name}: not a checkpoint of this tool`);
+    return t;
+  };
+  const mean = need("input.mean").data, std = need("input.std").data;
+  const W: Float64Array[] = [], b: Float64Array[] = [];
+  const sizes = [mean.length];
+  for (let l = 1; tensors[`fc${l}.weight`]; l++) {
+    const w = need(`fc${l}.weight`), bias = need(`fc${l}.bias`);
+    const [nOut, nIn] = w.shape;
+    if (nIn !== sizes[l - 1] || bias.shape[0] !== nOut) {
+      throw new UserError(
+        `${source}: fc${l} has shape [${w.shape}] after a layer of ${sizes[l - 1]}`,
+      );
+    }
+    const m = new Float64Array(nIn * nOut);
+    for (let i = 0; i < nIn; i++) {
+      for (let j = 0; j < nOut; j++) m[i * nOut + j] = w.data[j * nIn + i];
+    }
+    W.push(m);
+    b.push(Float64Array.from(bias.data));
+    sizes.push(nOut);
+  }
+  if (W.length === 0) throw new UserError(`${source} has no layers (fc1.weight missing)`);
+  return { params: { sizes, W, b }, mean, std, metadata };
+}

@@ -1,0 +1,210 @@
+/**
+ * Evaluation on the GPU: forward passes over whole splits in chunks, accumulating loss sums,
+ * correct counts, Σ‖W‖² and (for the test set) confusion counts into a metrics buffer, read back
+ * asynchronously.
+ *
+ * @module
+ */
+
+import {
+  encodeSteps,
+  STEP_STRIDE,
+  type StepRecord,
+  storageBuffer,
+  writeBuffer,
+} from "../gpu/buffers.ts";
+import type { ResidentDataset, SplitRange } from "../data/resident.ts";
+import { gatherOp } from "../kernels/gather.ts";
+import { encodeOp, type Op } from "../kernels/op.ts";
+import { confusionOp, METRIC_FLOATS, reduceRowsOp, sumSquaresOp } from "../kernels/reduce.ts";
+import type { GpuParams } from "../model/gpu_params.ts";
+import { createWorkspace, forwardOps, lossOp, type Workspace } from "./graph.ts";
+
+/** Rows per evaluation chunk, at most. */
+export const EVAL_ROWS = 2000;
+
+/** One split to evaluate into a metrics slot. */
+export interface EvalRequest {
+  split: string;
+  slot: number;
+  /** Also count (true, predicted) pairs into the confusion buffer. */
+  confusion?: boolean;
+}
+
+/** Sums of one (slot, model) entry, turned into means. */
+export interface SlotSums {
+  lossSum: number;
+  correct: number;
+  sumSquares: number;
+  rows: number;
+}
+
+/** Evaluates the population in `params` on named splits of a resident dataset. */
+export class Evaluator {
+  readonly params: GpuParams;
+  readonly ws: Workspace;
+  readonly metrics: GPUBuffer;
+  /** counts[(z·C + true)·C + predicted], u32. */
+  readonly counts: GPUBuffer;
+  readonly slots: number;
+  readonly #table: GPUBuffer;
+  readonly #gathers = new Map<string, Op>();
+  readonly #splits: Record<string, SplitRange>;
+  readonly #body: Op[];
+  readonly #reduce: Op;
+  readonly #confusion: Op;
+  readonly #l2: Op[];
+
+  /** Build buffers and dispatches once; `slots` metrics slots are available. */
+  constructor(
+    params: GpuParams,
+    dataset: ResidentDataset,
+    splits: Record<string, SplitRange>,
+    slots: number,
+    rows = EVAL_ROWS,
+  ) {
+    const device = params.device;
+    this.params = params;
+    this.slots = slots;
+    this.#splits = splits;
+    const largest = Math.max(1, ...Object.values(splits).map((s) => s.n));
+    this.ws = createWorkspace(params, Math.min(rows, largest), false);
+    const P = params.P, C = params.sizes[params.sizes.length - 1];
+    this.metrics = storageBuffer(device, slots * P * METRIC_FLOATS, "metrics");
+    this.counts = storageBuffer(device, P * C * C, "confusion");
+    const records = Object.values(splits).reduce((n, s) => n + this.#chunks(s.n), 1);
+    this.#table = device.createBuffer({
+      label: "eval-steps",
+      size: records * STEP_STRIDE,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    const steps = this.#table;
+    for (const [name, split] of Object.entries(splits)) {
+      this.#gathers.set(
+        name,
+        gatherOp(device, {
+          mode: "eval",
+          dataset,
+          split,
+          R: this.ws.R,
+          x: this.ws.x,
+          y: this.ws.y,
+          steps,
+          label: `gather_${name}`,
+        }),
+      );
+    }
+    this.#body = [...forwardOps(params, this.ws), lossOp(params, this.ws, "eval")];
+    const common = { Z: P, steps, stats: this.ws.stats, R: this.ws.R };
+    this.#reduce = reduceRowsOp(device, { ...common, metrics: this.metrics });
+    this.#confusion = confusionOp(device, { ...common, C, labels: this.ws.y, counts: this.counts });
+    this.#l2 = params.layers.map((layer, l) =>
+      sumSquaresOp(device, {
+        Z: P,
+        steps,
+        w: params.W[l],
+        rows: layer.nIn,
+        cols: layer.nOut,
+        ld: layer.ld,
+        zStride: layer.pout,
+        metrics: this.metrics,
+        label: `sum_squares${l + 1}`,
+      })
+    );
+  }
+
+  #chunks(n: number): number {
+    return Math.ceil(n / this.ws.R);
+  }
+
+  /**
+   * Write this evaluation's step records and encode it into `pass`: each request's split in
+   * chunks, and Σ‖W‖² into `l2Slot`. One call per submission: the records are rewritten by the
+   * next call (the queue orders the write after the previous submission).
+   */
+  encode(pass: GPUComputePassEncoder, requests: EvalRequest[], l2Slot?: number): void {
+    const records: StepRecord[] = [];
+    const plan: { op: Op; record: number; confusion: boolean }[] = [];
+    for (const r of requests) {
+      const split = this.#splits[r.split];
+      const gather = this.#gathers.get(r.split);
+      if (!split || !gather) throw new Error(`no split ${r.split} in this evaluator`);
+      if (r.slot >= this.slots) throw new Error(`slot ${r.slot} out of range`);
+      for (let base = 0; base < split.n; base += this.ws.R) {
+        plan.push({ op: gather, record: records.length, confusion: !!r.confusion });
+        records.push({ base, rows: Math.min(this.ws.R, split.n - base), slot: r.slot });
+      }
+    }
+    const l2Record = records.length;
+    if (l2Slot !== undefined) records.push({ slot: l2Slot });
+    writeBuffer(this.params.device, this.#table, 0, encodeSteps(records));
+    for (const { op, record, confusion } of plan) {
+      encodeOp(pass, op, record);
+      for (const b of this.#body) encodeOp(pass, b, record);
+      encodeOp(pass, this.#reduce, record);
+      if (confusion) encodeOp(pass, this.#confusion, record);
+    }
+    if (l2Slot !== undefined) { for (const op of this.#l2) encodeOp(pass, op, l2Record); }
+  }
+
+  /**
+   * Encode a copy of `count` slots starting at `first` into a fresh staging buffer; after the
+   * submission, the returned function maps it and gives per-slot, per-model sums.
+   */
+  readSlots(enc: GPUCommandEncoder, first: number, count: number): () => Promise<SlotSums[][]> {
+    const P = this.params.P;
+    const bytes = count * P * METRIC_FLOATS * 4;
+    const staging = this.params.device.createBuffer({
+      size: bytes,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    enc.copyBufferToBuffer(this.metrics, first * P * METRIC_FLOATS * 4, staging, 0, bytes);
+    return async () => {
+      await staging.mapAsync(GPUMapMode.READ);
+      const m = new Float32Array(staging.getMappedRange().slice(0));
+      staging.unmap();
+      staging.destroy();
+      const out: SlotSums[][] = [];
+      for (let s = 0; s < count; s++) {
+        const row: SlotSums[] = [];
+        for (let z = 0; z < P; z++) {
+          const o = (s * P + z) * METRIC_FLOATS;
+          row.push({ lossSum: m[o], correct: m[o + 1], sumSquares: m[o + 2], rows: m[o + 3] });
+        }
+        out.push(row);
+      }
+      return out;
+    };
+  }
+
+  /** Encode a copy of the confusion counts; after submission the function reads them per model. */
+  readConfusion(enc: GPUCommandEncoder): () => Promise<number[][][]> {
+    const P = this.params.P, C = this.params.sizes[this.params.sizes.length - 1];
+    const bytes = P * C * C * 4;
+    const staging = this.params.device.createBuffer({
+      size: bytes,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    enc.copyBufferToBuffer(this.counts, 0, staging, 0, bytes);
+    return async () => {
+      await staging.mapAsync(GPUMapMode.READ);
+      const c = new Uint32Array(staging.getMappedRange().slice(0));
+      staging.unmap();
+      staging.destroy();
+      return Array.from(
+        { length: P },
+        (_, z) =>
+          Array.from(
+            { length: C },
+            (_, t) => [...c.subarray((z * C + t) * C, (z * C + t + 1) * C)],
+          ),
+      );
+    };
+  }
+
+  /** Free the evaluator's buffers. */
+  destroy(): void {
+    this.ws.destroy();
+    for (const b of [this.metrics, this.counts, this.#table]) b.destroy();
+  }
+}

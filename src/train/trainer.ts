@@ -1,0 +1,303 @@
+/**
+ * The training loop: a population of P networks (P = 1 for a single run) trained in lockstep on
+ * the same shuffled mini-batches, entirely on the GPU.
+ *
+ * Each submission encodes up to {@link STEP_CHUNK} whole steps (gather, forward, loss, backward,
+ * update) in one compute pass, reading per-step values (η, epoch, batch position) from a step
+ * table by dynamic offset. At evaluation points the same pass ends with full-split evaluations
+ * whose sums are read back asynchronously while the next steps are already queued: the CPU
+ * never waits inside an epoch.
+ *
+ * @module
+ */
+
+import { encodeSteps, STEP_STRIDE, type StepRecord, writeBuffer } from "../gpu/buffers.ts";
+import type { Gpu } from "../gpu/device.ts";
+import type { ResidentDataset, SplitRange } from "../data/resident.ts";
+import { gatherOp } from "../kernels/gather.ts";
+import { encodeOp } from "../kernels/op.ts";
+import { GpuParams } from "../model/gpu_params.ts";
+import { initParams, type InitScheme, type Params } from "../model/init.ts";
+import type { EvalPoint, SplitMetrics, TestMetrics } from "./metrics.ts";
+import { evalSteps, learningRate, type Schedule, totalSteps } from "./schedule.ts";
+import { Evaluator, type SlotSums } from "./evaluate.ts";
+import { backwardOps, createWorkspace, forwardOps, lossOp } from "./graph.ts";
+
+/** Steps encoded per submission, at most. */
+export const STEP_CHUNK = 250;
+
+/** What to train: one shape, one schedule, P models differing in λ and initialisation seed. */
+export interface PopulationSpec {
+  /** Layer sizes: input dimension, hidden sizes…, classes. */
+  sizes: number[];
+  init: InitScheme;
+  sigma: number;
+  /** λ of each model (its length is P). */
+  lambdas: number[];
+  /** Initialisation seed of each model. */
+  seeds: number[];
+  batchSize: number;
+  schedule: Schedule;
+  evalEvery: number;
+  /** Seed of the per-epoch shuffles (shared: all models see the same batches). */
+  shuffleSeed: number;
+}
+
+/** The splits of a resident dataset to train and evaluate on. */
+export interface TrainData {
+  dataset: ResidentDataset;
+  train: SplitRange;
+  val: SplitRange | null;
+  test: SplitRange | null;
+}
+
+/** Everything one model of the population produced. */
+export interface ModelResult {
+  curves: EvalPoint[];
+  final: { train: SplitMetrics; val?: SplitMetrics } | null;
+  test?: TestMetrics;
+  diverged?: { step: number; reason: string };
+}
+
+/** A progress report at an evaluation point. */
+export interface Progress {
+  step: number;
+  total: number;
+  epoch: number;
+  eta: number;
+  elapsedSeconds: number;
+  stepsPerSecond: number;
+  /** Estimated seconds left. */
+  remainingSeconds: number;
+  /** The point for each model (null for a model that has diverged). */
+  points: (EvalPoint | null)[];
+}
+
+/** The outcome of {@link trainPopulation}. */
+export interface TrainResult {
+  models: ModelResult[];
+  /** Final parameters of every model (float32 values). */
+  params: Params[];
+  steps: number;
+  stepsPerEpoch: number;
+  totalSteps: number;
+  trainSeconds: number;
+  /** True when `signal` stopped the run early. */
+  interrupted: boolean;
+}
+
+/** Options of {@link trainPopulation}. */
+export interface TrainOptions {
+  onEval?: (p: Progress) => void;
+  /** Stop at the next evaluation point when aborted. */
+  signal?: AbortSignal;
+  /** Initial parameters (one per model) instead of initialising from the seeds. */
+  initial?: Params[];
+}
+
+/** Train the population; resolves when the last evaluation (and the test) has been read back. */
+export async function trainPopulation(
+  gpu: Gpu,
+  data: TrainData,
+  spec: PopulationSpec,
+  options: TrainOptions = {},
+): Promise<TrainResult> {
+  const device = gpu.device;
+  const P = spec.lambdas.length;
+  if (spec.seeds.length !== P) throw new Error("one seed per model");
+  const B = spec.batchSize;
+  const stepsPerEpoch = Math.floor(data.train.n / B);
+  if (stepsPerEpoch < 1) throw new Error(`batch ${B} larger than the training set ${data.train.n}`);
+  const total = totalSteps(spec.schedule, stepsPerEpoch);
+  const points = evalSteps(total, spec.evalEvery);
+
+  const params = new GpuParams(device, spec.sizes, spec.lambdas);
+  const initial = options.initial ??
+    spec.seeds.map((seed) => initParams(spec.sizes, spec.init, spec.sigma, seed));
+  initial.forEach((p, z) => params.upload(z, p));
+
+  // training step: gather → forward → loss → backward with in-place SGD
+  const ws = createWorkspace(params, B, true);
+  const steps = device.createBuffer({
+    label: "train-steps",
+    size: STEP_CHUNK * STEP_STRIDE,
+    usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+  });
+  const stepOps = [
+    gatherOp(device, {
+      mode: "train",
+      dataset: data.dataset,
+      split: data.train,
+      R: B,
+      x: ws.x,
+      y: ws.y,
+      seed: spec.shuffleSeed,
+      steps,
+    }),
+    ...forwardOps(params, ws),
+    lossOp(params, ws, "train"),
+    ...backwardOps(params, ws, { kind: "sgd", steps }),
+  ];
+
+  // evaluation: slots 2k (train) and 2k+1 (val) for point k, then one for the test
+  const splits: Record<string, SplitRange> = { train: data.train };
+  if (data.val) splits.val = data.val;
+  if (data.test) splits.test = data.test;
+  const testSlot = 2 * points.length;
+  const evaluator = new Evaluator(params, data.dataset, splits, testSlot + 1);
+
+  const models: ModelResult[] = Array.from({ length: P }, () => ({ curves: [], final: null }));
+  const eta = (t: number) => learningRate(spec.schedule, t, stepsPerEpoch);
+  const started = performance.now();
+  let alive = P;
+
+  const finish = (k: number, sums: SlotSums[][]) => {
+    const step = points[k];
+    const elapsed = (performance.now() - started) / 1000;
+    const report: (EvalPoint | null)[] = [];
+    for (let z = 0; z < P; z++) {
+      const m = models[z];
+      if (m.diverged) {
+        report.push(null);
+        continue;
+      }
+      const l2 = sums[0][z].sumSquares;
+      const train = splitMetrics(sums[0][z], l2, spec.lambdas[z]);
+      const val = data.val ? splitMetrics(sums[1][z], l2, spec.lambdas[z]) : undefined;
+      if (!isFiniteMetrics(train) || (val && !isFiniteMetrics(val)) || !Number.isFinite(l2)) {
+        m.diverged = { step, reason: `loss or weights became NaN/Inf by step ${step}` };
+        alive--;
+        report.push(null);
+        continue;
+      }
+      const point: EvalPoint = {
+        step,
+        epoch: step / stepsPerEpoch,
+        eta: eta(Math.max(step - 1, 0)),
+        train,
+        ...(val ? { val } : {}),
+      };
+      m.curves.push(point);
+      m.final = { train, ...(val ? { val } : {}) };
+      report.push(point);
+    }
+    const rate = step / Math.max(elapsed, 1e-9);
+    options.onEval?.({
+      step,
+      total,
+      epoch: step / stepsPerEpoch,
+      eta: eta(Math.max(step - 1, 0)),
+      elapsedSeconds: elapsed,
+      stepsPerSecond: rate,
+      remainingSeconds: step > 0 ? (total - step) / rate : NaN,
+      points: report,
+    });
+  };
+
+  const evalRequests = (k: number) => [
+    { split: "train", slot: 2 * k },
+    ...(data.val ? [{ split: "val", slot: 2 * k + 1 }] : []),
+  ];
+
+  const pending: Promise<void>[] = [];
+  const submitEval = (
+    enc: GPUCommandEncoder,
+    pass: GPUComputePassEncoder,
+    k: number,
+  ): () => Promise<void> => {
+    evaluator.encode(pass, evalRequests(k), 2 * k);
+    pass.end();
+    const read = evaluator.readSlots(enc, 2 * k, 2);
+    return () => read().then((sums) => finish(k, sums));
+  };
+
+  // point 0: the initial model
+  {
+    const enc = device.createCommandEncoder();
+    const after = submitEval(enc, enc.beginComputePass(), 0);
+    device.queue.submit([enc.finish()]);
+    pending.push(after());
+  }
+
+  let s = 0, k = 1, interrupted = false;
+  while (s < total) {
+    if (alive === 0) break;
+    if (options.signal?.aborted) {
+      interrupted = true;
+      break;
+    }
+    const end = Math.min(points[k], s + STEP_CHUNK);
+    const records: StepRecord[] = [];
+    for (let t = s; t < end; t++) {
+      records.push({
+        step: t,
+        epoch: Math.floor(t / stepsPerEpoch),
+        pos: (t % stepsPerEpoch) * B,
+        eta: eta(t),
+      });
+    }
+    writeBuffer(device, steps, 0, encodeSteps(records));
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    for (let t = s; t < end; t++) for (const op of stepOps) encodeOp(pass, op, t - s);
+    let after: (() => Promise<void>) | null = null;
+    if (end === points[k]) after = submitEval(enc, pass, k++);
+    else pass.end();
+    device.queue.submit([enc.finish()]);
+    gpu.check();
+    s = end;
+    if (after) {
+      pending.push(after());
+      // keep at most two evaluations in flight: the CPU runs ahead, but not unboundedly
+      while (pending.length > 2) await pending.shift();
+    }
+  }
+  await Promise.all(pending);
+  const trainSeconds = (performance.now() - started) / 1000;
+  gpu.check();
+
+  if (data.test && alive > 0 && !interrupted) {
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    evaluator.encode(pass, [{ split: "test", slot: testSlot, confusion: true }]);
+    pass.end();
+    const readSums = evaluator.readSlots(enc, testSlot, 1);
+    const readCounts = evaluator.readConfusion(enc);
+    device.queue.submit([enc.finish()]);
+    const [sums, counts] = await Promise.all([readSums(), readCounts()]);
+    for (let z = 0; z < P; z++) {
+      if (models[z].diverged) continue;
+      const c = counts[z];
+      models[z].test = {
+        loss: sums[0][z].lossSum / sums[0][z].rows,
+        accuracy: sums[0][z].correct / sums[0][z].rows,
+        confusion: c,
+        perClassAccuracy: c.map((row, t) => row[t] / Math.max(1, row.reduce((a, b) => a + b, 0))),
+      };
+    }
+  }
+  const finalParams = await params.download();
+  gpu.check();
+  evaluator.destroy();
+  ws.destroy();
+  steps.destroy();
+  params.destroy();
+  return {
+    models,
+    params: finalParams,
+    steps: s,
+    stepsPerEpoch,
+    totalSteps: total,
+    trainSeconds,
+    interrupted,
+  };
+}
+
+function splitMetrics(s: SlotSums, l2: number, lambda: number): SplitMetrics {
+  const loss = s.lossSum / s.rows;
+  return { loss, cost: loss + lambda * l2, accuracy: s.correct / s.rows };
+}
+
+function isFiniteMetrics(m: SplitMetrics): boolean {
+  return Number.isFinite(m.loss) && Number.isFinite(m.cost);
+}
