@@ -52,8 +52,25 @@ export function getGpu(options: AcquireOptions = {}): Promise<Gpu> {
   return shared;
 }
 
+/**
+ * Mesa's EGL prints "error: XDG_RUNTIME_DIR is invalid" on stderr when the variable is unset
+ * (containers, CI), which reads like a failure of ours. Give it a private directory first.
+ */
+function quietMesa(): void {
+  if (Deno.build.os !== "linux") return;
+  try {
+    if (Deno.env.get("XDG_RUNTIME_DIR")) return;
+    const dir = `${Deno.env.get("TMPDIR") ?? "/tmp"}/webgpu-mlp-runtime-${Deno.uid() ?? 0}`;
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    Deno.env.set("XDG_RUNTIME_DIR", dir);
+  } catch {
+    // no env or write permission: Mesa only warns
+  }
+}
+
 /** Request an adapter and a device with the limits this project needs. */
 export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
+  quietMesa();
   if (!("gpu" in navigator) || !navigator.gpu) throw new UserError(NO_ADAPTER);
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) throw new UserError(NO_ADAPTER);

@@ -112,6 +112,10 @@ export interface GradcheckRow {
   centred: number;
   /** GPU float32 analytic vs CPU float64 analytic. */
   gpu: number | null;
+  /** Entries of the parameter, and how many were left out of the finite-difference columns
+   * because a perturbation moved a hidden unit across its ReLU kink. */
+  entries?: number;
+  skipped?: number;
 }
 
 /** Contents of a `gradcheck.json` written by `deno task gradcheck --out FILE`. */

@@ -30,11 +30,14 @@ import {
   type TrainResult,
 } from "./trainer.ts";
 import { formatDuration, formatProgress } from "./progress.ts";
+import { writeReport } from "../report/mod.ts";
 
 /** Options of {@link runExperiment}. */
 export interface RunOptions {
   /** Replace an existing run directory. */
   overwrite?: boolean;
+  /** Write report.html into the run directory (default true). */
+  report?: boolean;
   /** Where progress lines go (default: console.log). */
   log?: (line: string) => void;
   signal?: AbortSignal;
@@ -170,6 +173,7 @@ export async function runExperiment(
   data.dataset.destroy();
   const metrics = runMetrics(cfg, data, spec, result, startedAt, t0);
   await writeRunDir(dir, metrics, result, data.stats, cfg);
+  if (options.report !== false) await writeReport([dir]);
   const m = result.models[0];
   if (m.diverged) log(`${cfg.name}: diverged at step ${m.diverged.step} (${m.diverged.reason})`);
   else {

@@ -15,13 +15,13 @@ import { encodeSteps, STEP_STRIDE, type StepRecord, writeBuffer } from "../gpu/b
 import type { Gpu } from "../gpu/device.ts";
 import type { ResidentDataset, SplitRange } from "../data/resident.ts";
 import { gatherOp } from "../kernels/gather.ts";
-import { encodeOp } from "../kernels/op.ts";
+import { encodeOp, type Op } from "../kernels/op.ts";
 import { GpuParams } from "../model/gpu_params.ts";
 import { initParams, type InitScheme, type Params } from "../model/init.ts";
 import type { EvalPoint, SplitMetrics, TestMetrics } from "./metrics.ts";
 import { evalSteps, learningRate, type Schedule, totalSteps } from "./schedule.ts";
 import { Evaluator, type SlotSums } from "./evaluate.ts";
-import { backwardOps, createWorkspace, forwardOps, lossOp } from "./graph.ts";
+import { backwardOps, createWorkspace, forwardOps, lossOp, type Workspace } from "./graph.ts";
 
 /** Steps encoded per submission, at most. */
 export const STEP_CHUNK = 250;
@@ -95,6 +95,65 @@ export interface TrainOptions {
   initial?: Params[];
 }
 
+/** The dispatches of one training step, their workspace and the step table they read. */
+export interface TrainingStep {
+  /** gather → forward → loss → backward with in-place SGD, in order. */
+  ops: Op[];
+  ws: Workspace;
+  /** Step table of {@link STEP_CHUNK} records (epoch, batch position, η per step). */
+  steps: GPUBuffer;
+}
+
+/** Build the dispatches of one training step (once per run; encoded every step). */
+export function trainingStep(
+  params: GpuParams,
+  data: TrainData,
+  spec: PopulationSpec,
+): TrainingStep {
+  const device = params.device;
+  const ws = createWorkspace(params, spec.batchSize, true);
+  const steps = device.createBuffer({
+    label: "train-steps",
+    size: STEP_CHUNK * STEP_STRIDE,
+    usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+  });
+  const ops = [
+    gatherOp(device, {
+      mode: "train",
+      dataset: data.dataset,
+      split: data.train,
+      R: spec.batchSize,
+      x: ws.x,
+      y: ws.y,
+      seed: spec.shuffleSeed,
+      steps,
+    }),
+    ...forwardOps(params, ws),
+    lossOp(params, ws, "train"),
+    ...backwardOps(params, ws, { kind: "sgd", steps }),
+  ];
+  return { ops, ws, steps };
+}
+
+/** Step-table records of steps [from, to) for a population spec. */
+export function stepRecords(
+  spec: PopulationSpec,
+  stepsPerEpoch: number,
+  from: number,
+  to: number,
+): StepRecord[] {
+  const records: StepRecord[] = [];
+  for (let t = from; t < to; t++) {
+    records.push({
+      step: t,
+      epoch: Math.floor(t / stepsPerEpoch),
+      pos: (t % stepsPerEpoch) * spec.batchSize,
+      eta: learningRate(spec.schedule, t, stepsPerEpoch),
+    });
+  }
+  return records;
+}
+
 /** Train the population; resolves when the last evaluation (and the test) has been read back. */
 export async function trainPopulation(
   gpu: Gpu,
@@ -116,28 +175,7 @@ export async function trainPopulation(
     spec.seeds.map((seed) => initParams(spec.sizes, spec.init, spec.sigma, seed));
   initial.forEach((p, z) => params.upload(z, p));
 
-  // training step: gather → forward → loss → backward with in-place SGD
-  const ws = createWorkspace(params, B, true);
-  const steps = device.createBuffer({
-    label: "train-steps",
-    size: STEP_CHUNK * STEP_STRIDE,
-    usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-  });
-  const stepOps = [
-    gatherOp(device, {
-      mode: "train",
-      dataset: data.dataset,
-      split: data.train,
-      R: B,
-      x: ws.x,
-      y: ws.y,
-      seed: spec.shuffleSeed,
-      steps,
-    }),
-    ...forwardOps(params, ws),
-    lossOp(params, ws, "train"),
-    ...backwardOps(params, ws, { kind: "sgd", steps }),
-  ];
+  const { ops: stepOps, ws, steps } = trainingStep(params, data, spec);
 
   // evaluation: slots 2k (train) and 2k+1 (val) for point k, then one for the test
   const splits: Record<string, SplitRange> = { train: data.train };
@@ -227,16 +265,7 @@ export async function trainPopulation(
       break;
     }
     const end = Math.min(points[k], s + STEP_CHUNK);
-    const records: StepRecord[] = [];
-    for (let t = s; t < end; t++) {
-      records.push({
-        step: t,
-        epoch: Math.floor(t / stepsPerEpoch),
-        pos: (t % stepsPerEpoch) * B,
-        eta: eta(t),
-      });
-    }
-    writeBuffer(device, steps, 0, encodeSteps(records));
+    writeBuffer(device, steps, 0, encodeSteps(stepRecords(spec, stepsPerEpoch, s, end)));
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
     for (let t = s; t < end; t++) for (const op of stepOps) encodeOp(pass, op, t - s);

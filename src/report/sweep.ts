@@ -1,0 +1,312 @@
+/**
+ * The report of a λ sweep: validation accuracy against λ for every trial (coloured by stage,
+ * diverged trials marked), the top-3 table of each stage, the curves of the best trials overlaid,
+ * the diverged trials, and the final training's full run report.
+ *
+ * @module
+ */
+
+import { basename } from "node:path";
+import type { StageSummary, TopEntry, TrialRecord } from "../sweep/types.ts";
+import { ReportBuilder } from "./builder.ts";
+import { ALERT_COLOR, paletteColor, type SeriesSpec } from "./charts.ts";
+import { duration, int, num, pct, prettyJson, sci } from "./format.ts";
+import { type Cell, escapeHtml, htmlCell, htmlTable, keyValueTable } from "./html.ts";
+import type { LoadedSweep } from "./load.ts";
+import { renderPage } from "./page.ts";
+import { heading, numCell, renderRunSections, runSummaryHtml } from "./run.ts";
+
+/** Trials shown in the overlaid-curves figures. */
+export const TOP_CURVES = 5;
+
+/** A stage's summary: from sweep.json, or computed from its trials while the sweep runs. */
+export function stageSummaries(sw: LoadedSweep): StageSummary[] {
+  if (sw.summary) return sw.summary.stages;
+  const names: string[] = [];
+  for (const t of sw.trials) if (!names.includes(t.stage)) names.push(t.stage);
+  return names.map((name) => {
+    const trials = sw.trials.filter((t) => t.stage === name);
+    return {
+      name,
+      space: {},
+      trials: trials.length,
+      completed: trials.filter((t) => t.status === "completed").length,
+      diverged: trials.filter((t) => t.status === "diverged").length,
+      top: rankTrials(trials).slice(0, 3).map(topEntry),
+    };
+  });
+}
+
+/** Completed trials, best validation accuracy first (ties: smaller λ, then id). */
+export function rankTrials(trials: TrialRecord[]): TrialRecord[] {
+  const acc = (t: TrialRecord) =>
+    Number.isFinite(t.bestVal?.accuracy) ? t.bestVal.accuracy : -Infinity;
+  return trials
+    .filter((t) => t.status === "completed")
+    .sort((a, b) => acc(b) - acc(a) || a.lambda - b.lambda || a.id.localeCompare(b.id));
+}
+
+/** A trial as a top-table row. */
+export function topEntry(t: TrialRecord): TopEntry {
+  return {
+    id: t.id,
+    lambda: t.lambda,
+    bestValAccuracy: t.bestVal.accuracy,
+    finalValAccuracy: t.final?.val.accuracy ?? NaN,
+    finalValCost: t.final?.val.cost ?? NaN,
+  };
+}
+
+/** Every stage's colour, by name. */
+function stageColors(stages: StageSummary[], trials: TrialRecord[]): Map<string, string> {
+  const colors = new Map<string, string>();
+  for (const s of stages) if (!colors.has(s.name)) colors.set(s.name, paletteColor(colors.size));
+  for (const t of trials) if (!colors.has(t.stage)) colors.set(t.stage, paletteColor(colors.size));
+  return colors;
+}
+
+/** λ (log axis) against best validation accuracy, one colour per stage, diverged trials marked. */
+export function lambdaFigure(
+  b: ReportBuilder,
+  trials: TrialRecord[],
+  colors: Map<string, string>,
+): string {
+  const plotted = trials.filter((t) => t.lambda > 0 && Number.isFinite(t.lambda));
+  const omitted = trials.length - plotted.length;
+  const series: SeriesSpec[] = [];
+  for (const [stage, color] of colors) {
+    const ts = plotted.filter((t) => t.stage === stage && t.status === "completed");
+    if (ts.length === 0) continue;
+    series.push({
+      label: `stage ${stage}`,
+      x: b.column(ts.map((t) => t.lambda), `sw.${stage}.lambda`),
+      y: b.column(ts.map((t) => t.bestVal.accuracy), `sw.${stage}.acc`),
+      color,
+    });
+  }
+  const div = plotted.filter((t) => t.status === "diverged");
+  if (div.length > 0) {
+    series.push({
+      label: "diverged",
+      x: b.column(div.map((t) => t.lambda), "sw.div.lambda"),
+      y: b.column(
+        div.map((t) => Number.isFinite(t.bestVal?.accuracy) ? t.bestVal.accuracy : 0),
+        "sw.div.acc",
+      ),
+      color: ALERT_COLOR,
+      pointStyle: "crossRot",
+      pointRadius: 7,
+      width: 2,
+    });
+  }
+  if (series.length === 0) return `<p class="note">No trial with λ > 0 to plot.</p>`;
+  const lambdas = plotted.map((t) => t.lambda);
+  // Pad the log axis by a factor of 1.6 each side so points at the extremes are not cut in half.
+  const xMin = Math.min(...lambdas) / 1.6;
+  const xMax = Math.max(...lambdas) * 1.6;
+  return `<div class="grid wide">${
+    b.figure(
+      {
+        title: "Validation accuracy against λ",
+        kind: "scatter",
+        x: {
+          label: "λ (L2 strength, log scale)",
+          type: "logarithmic",
+          format: "log10",
+          min: xMin,
+          max: xMax,
+        },
+        y: { label: "best validation accuracy", format: "percent" },
+        series,
+        legend: true,
+        aspect: 2.6,
+      },
+      `Each point is one trial: its λ and the highest validation accuracy it reached, coloured by search stage. Diverged trials are red crosses at their best accuracy before divergence (0 when none).${
+        omitted > 0 ? ` ${omitted} trial(s) with λ ≤ 0 cannot be placed on the log axis.` : ""
+      }`,
+      "lambda",
+    )
+  }</div>`;
+}
+
+/** The top-3 table of every stage. */
+export function topTables(stages: StageSummary[], level: number): string {
+  return stages.map((s) => {
+    const space = Object.keys(s.space ?? {}).length > 0
+      ? ` · search space <code>${escapeHtml(JSON.stringify(s.space))}</code>`
+      : "";
+    const rows: Cell[][] = s.top.slice(0, 3).map((e, i) => [
+      numCell(String(i + 1)),
+      htmlCell(`<code>${escapeHtml(e.id)}</code>`),
+      numCell(sci(e.lambda)),
+      numCell(pct(e.bestValAccuracy), i === 0 ? "best" : ""),
+      numCell(pct(e.finalValAccuracy)),
+      numCell(num(e.finalValCost)),
+    ]);
+    const table = rows.length > 0
+      ? htmlTable(
+        [
+          numCell("#"),
+          "trial",
+          numCell("λ"),
+          numCell("best val. acc."),
+          numCell("final val. acc."),
+          numCell("final val. cost"),
+        ],
+        rows,
+      )
+      : `<p class="note">No completed trial in this stage.</p>`;
+    return `${heading(level, `Stage ${escapeHtml(s.name)}: top 3`)}<p class="sub">${
+      int(s.trials)
+    } trials, ${int(s.completed)} completed, ${int(s.diverged)} diverged${space}</p>${table}`;
+  }).join("\n");
+}
+
+/** Validation accuracy and cost curves of the best trials, overlaid. */
+export function topCurvesFigures(b: ReportBuilder, trials: TrialRecord[]): string {
+  const top = rankTrials(trials).slice(0, TOP_CURVES).filter((t) => t.curves.length > 0);
+  if (top.length === 0) return `<p class="note">No completed trial has curves to show.</p>`;
+  const fig = (key: "accuracy" | "cost", title: string, label: string) => {
+    const series: SeriesSpec[] = [];
+    top.forEach((t, i) => {
+      const ys = t.curves.map((p) => p.val?.[key]);
+      if (!ys.some((v) => typeof v === "number" && Number.isFinite(v))) return;
+      series.push({
+        label: `#${i + 1} ${t.id} (λ=${sci(t.lambda)})`,
+        x: b.column(t.curves.map((p) => p.step), `tr.${t.id}.step`),
+        y: b.column(ys, `tr.${t.id}.${key}`),
+        color: paletteColor(i),
+      });
+    });
+    if (series.length === 0) return "";
+    return b.figure(
+      {
+        title,
+        kind: "line",
+        x: { label: "update step" },
+        y: { label, format: key === "accuracy" ? "percent" : "plain" },
+        series,
+        legend: true,
+        aspect: 1.5,
+      },
+      `Validation ${key} of the ${top.length} best trials (by best validation accuracy, all stages), against update steps.`,
+      `top ${key}`,
+    );
+  };
+  return `<div class="grid wide">${
+    fig("accuracy", "Best trials: validation accuracy", "validation accuracy")
+  }${fig("cost", "Best trials: validation cost", "validation cost")}</div>`;
+}
+
+/** Table of the diverged trials. */
+export function divergedTable(trials: TrialRecord[]): string {
+  const div = trials.filter((t) => t.status === "diverged");
+  if (div.length === 0) return `<p>No trial diverged.</p>`;
+  return htmlTable(
+    ["trial", "stage", numCell("λ"), numCell("seed"), numCell("step"), "reason"],
+    div.map((t) => [
+      htmlCell(`<code>${escapeHtml(t.id)}</code>`),
+      t.stage,
+      numCell(sci(t.lambda)),
+      numCell(String(t.seed)),
+      numCell(t.diverged ? int(t.diverged.step) : "–"),
+      t.diverged?.reason ?? "–",
+    ]),
+  );
+}
+
+/** The sweep's metadata (environment, timings, config). */
+export function sweepMetadata(sw: LoadedSweep): string {
+  const s = sw.summary;
+  const a = s?.env?.adapter;
+  const d = s?.env?.deno;
+  const t = s?.timings;
+  const rows: [string, Cell][] = [
+    ["sweep", s?.name ?? basename(sw.dir)],
+    ["directory", sw.dir],
+    ["trials recorded", int(sw.trials.length)],
+    [
+      "WebGPU adapter",
+      a
+        ? [a.vendor, a.architecture, a.device, a.description].filter((x) => x).join(" · ") || "–"
+        : "–",
+    ],
+    ["Deno", d ? `${d.deno} (V8 ${d.v8}, TypeScript ${d.typescript})` : "–"],
+    ["platform", s?.env ? `${s.env.os} ${s.env.arch}` : "–"],
+    ["started / finished", t ? `${t.startedAt} / ${t.finishedAt}` : "–"],
+    ["duration", t ? duration(t.wallSeconds) : "–"],
+    ["update steps", t ? `${int(t.steps)} (${num(t.stepsPerSecond, 4)} steps/s)` : "–"],
+  ];
+  const config = s
+    ? `<details><summary>Sweep configuration</summary><pre>${
+      escapeHtml(prettyJson(s.config))
+    }</pre></details>`
+    : "";
+  return keyValueTable(rows) + config;
+}
+
+/** All sections of a sweep's report. */
+export function renderSweepSections(b: ReportBuilder, sw: LoadedSweep): string {
+  const stages = stageSummaries(sw);
+  const colors = stageColors(stages, sw.trials);
+  const parts: string[] = sw.notes.map((n) => `<p class="note">${escapeHtml(n)}</p>`);
+  parts.push(heading(2, "λ against validation accuracy"));
+  parts.push(
+    sw.trials.length > 0
+      ? lambdaFigure(b, sw.trials, colors)
+      : `<p class="note">No trial records.</p>`,
+  );
+  parts.push(heading(2, "Best trials of each stage"), topTables(stages, 3));
+  if (sw.trials.length > 0) {
+    parts.push(heading(2, "Curves of the best trials"), topCurvesFigures(b, sw.trials));
+    parts.push(heading(2, "Diverged trials"), divergedTable(sw.trials));
+  }
+  const fin = sw.summary?.final;
+  if (fin) {
+    parts.push(heading(2, `Final training with λ = ${escapeHtml(sci(fin.lambda))}`));
+    if (sw.finalRun) {
+      parts.push(
+        `<p class="sub">Run <code>${escapeHtml(sw.finalRun.metrics.name)}</code> · ${
+          runSummaryHtml(sw.finalRun.metrics)
+        }</p>`,
+      );
+      parts.push(renderRunSections(b, sw.finalRun, 3));
+    } else {
+      parts.push(
+        `<p>Test accuracy ${
+          escapeHtml(pct(fin.testAccuracy))
+        }; its run directory was not found.</p>`,
+      );
+    }
+  }
+  parts.push(heading(2, "Sweep metadata"), sweepMetadata(sw));
+  return parts.join("\n");
+}
+
+/** Header line of a sweep. */
+function sweepSubtitle(sw: LoadedSweep): string {
+  const stages = stageSummaries(sw);
+  const div = sw.trials.filter((t) => t.status === "diverged").length;
+  const parts = [
+    `${int(sw.trials.length)} trials in ${stages.length} stage${stages.length === 1 ? "" : "s"}`,
+    `${int(div)} diverged`,
+  ];
+  const best = rankTrials(sw.trials)[0];
+  if (best) parts.push(`best λ = ${sci(best.lambda)} (validation ${pct(best.bestVal.accuracy)})`);
+  if (sw.summary?.final) parts.push(`final test accuracy ${pct(sw.summary.final.testAccuracy)}`);
+  if (sw.summary?.timings) parts.push(duration(sw.summary.timings.wallSeconds));
+  return escapeHtml(parts.join(" · "));
+}
+
+/** The complete HTML page of a sweep. */
+export function renderSweepReport(sw: LoadedSweep, opts: { generatedAt?: Date } = {}): string {
+  const b = new ReportBuilder();
+  const body = renderSweepSections(b, sw);
+  return renderPage({
+    title: `Sweep ${sw.summary?.name ?? basename(sw.dir)}`,
+    subtitleHtml: sweepSubtitle(sw),
+    bodyHtml: body,
+    builder: b,
+    generatedAt: opts.generatedAt,
+  });
+}

@@ -1,0 +1,78 @@
+/**
+ * Evaluate a saved checkpoint on a CIFAR-10 batch file with the GPU.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { readBatchFile, readClassNames } from "../data/cifar10.ts";
+import { uploadDataset } from "../data/resident.ts";
+import { UserError } from "../errors.ts";
+import type { Gpu } from "../gpu/device.ts";
+import { decodeCheckpoint } from "../model/checkpoint.ts";
+import { GpuParams } from "../model/gpu_params.ts";
+import { Evaluator } from "./evaluate.ts";
+import type { TestMetrics } from "./metrics.ts";
+
+/** Result of {@link evaluateCheckpoint}. */
+export interface CheckpointEval extends TestMetrics {
+  samples: number;
+  classNames: string[];
+  sizes: number[];
+}
+
+/** Load `checkpoint` (safetensors) and evaluate it on `dataDir/file` (default test_batch.bin). */
+export async function evaluateCheckpoint(
+  gpu: Gpu,
+  checkpoint: string,
+  dataDir: string,
+  file = "test_batch.bin",
+): Promise<CheckpointEval> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(checkpoint);
+  } catch {
+    throw new UserError(
+      `checkpoint ${checkpoint} not found: train with checkpoint: true, or pass --run DIR of a finished run`,
+    );
+  }
+  const ck = decodeCheckpoint(bytes, checkpoint);
+  if (ck.params.sizes[0] !== 3072 || ck.params.sizes[ck.params.sizes.length - 1] !== 10) {
+    throw new UserError(
+      `${checkpoint} maps ${ck.params.sizes[0]} inputs to ${
+        ck.params.sizes.at(-1)
+      } classes; CIFAR-10 needs 3072 → 10`,
+    );
+  }
+  const batch = readBatchFile(join(dataDir, file));
+  const dataset = uploadDataset(gpu.device, [{
+    name: "eval",
+    images: batch.images,
+    labels: batch.labels,
+  }], ck);
+  const params = new GpuParams(gpu.device, ck.params.sizes, [0]);
+  params.upload(0, ck.params);
+  const evaluator = new Evaluator(params, dataset, dataset.splits, 1);
+  const enc = gpu.device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  evaluator.encode(pass, [{ split: "eval", slot: 0, confusion: true }]);
+  pass.end();
+  const readSums = evaluator.readSlots(enc, 0, 1);
+  const readCounts = evaluator.readConfusion(enc);
+  gpu.device.queue.submit([enc.finish()]);
+  const [sums, counts] = await Promise.all([readSums(), readCounts()]);
+  gpu.check();
+  evaluator.destroy();
+  params.destroy();
+  dataset.destroy();
+  const s = sums[0][0], c = counts[0];
+  return {
+    loss: s.lossSum / s.rows,
+    accuracy: s.correct / s.rows,
+    confusion: c,
+    perClassAccuracy: c.map((row, t) => row[t] / Math.max(1, row.reduce((a, b) => a + b, 0))),
+    samples: s.rows,
+    classNames: readClassNames(dataDir),
+    sizes: ck.params.sizes,
+  };
+}

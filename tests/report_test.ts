@@ -1,0 +1,577 @@
+/**
+ * Tests of the HTML report: safe embedding, data encoding, montage, input errors, output paths,
+ * and — in headless Chromium with the network blocked — that every generated page renders without
+ * console errors, with no empty chart, and makes no request. Full-page PNG screenshots are written
+ * to `$TEST_OUT/report/` (with a copy of each page) or, without TEST_OUT, to a fresh temporary
+ * directory whose path the test prints. Chromium: `$CHROMIUM_PATH` or /usr/bin/chromium; the
+ * browser test is skipped without one, unless `CI` or `REPORT_REQUIRE_BROWSER=1` is set.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { UserError } from "../src/errors.ts";
+import { loadChartJs } from "../src/report/chartjs.ts";
+import { decodeColumn, encodeColumn } from "../src/report/columns.ts";
+import { configDifferences } from "../src/report/compare.ts";
+import { duration, pct, prettyJson, sci } from "../src/report/format.ts";
+import {
+  type Cell,
+  cspHash,
+  embedJson,
+  escapeHtml,
+  htmlCell,
+  htmlTable,
+  inlineScriptSource,
+} from "../src/report/html.ts";
+import { loadInput, parseTrials } from "../src/report/load.ts";
+import {
+  COMPARE_FILE,
+  defaultOutputPath,
+  renderReport,
+  renderRunReport,
+  writeReport,
+} from "../src/report/mod.ts";
+import { firstLayerMontage, rescaleUnit } from "../src/report/montage.ts";
+import { ReportBuilder } from "../src/report/builder.ts";
+import { renderPage } from "../src/report/page.ts";
+import { reportMain } from "../src/cli/report.ts";
+import { Browser, fileUrl, findChromium, type PageVisit } from "./browser.ts";
+import {
+  CLASS_NAMES,
+  EVIL,
+  fakeGradcheck,
+  fakeRunMetrics,
+  writeFakeRun,
+  writeFakeSweep,
+} from "./report_fixtures.ts";
+
+/** Build every fixture under a fresh temporary directory. */
+async function fixtures(): Promise<{ root: string; remove: () => Promise<void> }> {
+  const root = await Deno.makeTempDir({ prefix: "report-test-" });
+  const runs = join(root, "runs");
+  await writeFakeRun(join(runs, "small"), {
+    name: "small",
+    points: 21,
+    steps: 2000,
+    lambda: 0.005,
+    seed: 1,
+    layerSizes: [3072, 50, 10],
+    f32: false,
+  });
+  await Deno.writeTextFile(join(runs, "small", "gradcheck.json"), JSON.stringify(fakeGradcheck()));
+  await writeFakeRun(join(runs, "big"), {
+    name: "big-100k",
+    points: 100_000,
+    steps: 1_000_000,
+    lambda: 0.001,
+    seed: 2,
+    layerSizes: [3072, 50, 50, 10],
+  });
+  await writeFakeRun(join(runs, "linear"), {
+    name: "linear",
+    points: 25,
+    steps: 900,
+    lambda: 0.1,
+    seed: 3,
+    layerSizes: [3072, 10],
+    quality: 0.38,
+  });
+  await writeFakeRun(join(runs, "evil"), {
+    name: EVIL,
+    points: 12,
+    steps: 500,
+    lambda: 0,
+    seed: 4,
+    layerSizes: [3072, 20, 10],
+    checkpoint: false,
+    config: { note: EVIL, "</script>": "<img src=x onerror=alert(1)>", nested: { q: `"'\`` } },
+    classNames: CLASS_NAMES.map((c, i) => (i === 3 ? `<img src=x onerror="window.__pwned=2">` : c)),
+  });
+  await writeFakeRun(join(runs, "diverged"), {
+    name: "diverged-bn",
+    points: 30,
+    steps: 3000,
+    lambda: 0.001,
+    seed: 5,
+    layerSizes: [3072, 50, 10],
+    divergeAt: 0.6,
+    config: {
+      model: { layers: [3072, 50, 10], batchNorm: true, init: "xavier" },
+      train: { batchSize: 100, epochs: 7, lambda: 0.001 },
+    },
+  });
+  await writeFakeSweep(join(runs, "sweep"));
+  await Deno.writeTextFile(join(root, "gradcheck.json"), JSON.stringify(fakeGradcheck()));
+  return { root, remove: () => Deno.remove(root, { recursive: true }) };
+}
+
+/** Assert that `fn` rejects with a one-line `UserError` whose message matches `re`. */
+async function assertUserError(fn: () => Promise<unknown>, re: RegExp): Promise<void> {
+  await assert.rejects(fn, (e: unknown) => {
+    assert.ok(e instanceof UserError, `expected UserError, got ${e}`);
+    assert.match(e.message, re);
+    assert.ok(!e.message.includes("\n"), `message is not one line: ${e.message}`);
+    return true;
+  });
+}
+
+Deno.test("escapeHtml escapes markup and quotes", () => {
+  assert.equal(
+    escapeHtml(`<a href="x">'&'</a>`),
+    "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;",
+  );
+});
+
+Deno.test("table cells from parsed JSON are never treated as markup", () => {
+  const hostile = JSON.parse('{"html": "<b>x</b>", "className": "n"}') as unknown as Cell;
+  const out = htmlTable(["h"], [[hostile, "<i>", htmlCell("<em>ok</em>", "n")]]);
+  assert.ok(!out.includes("<b>") && !out.includes("<i>"));
+  assert.ok(out.includes('<td class="n"><em>ok</em></td>'));
+});
+
+Deno.test("embedJson cannot close a script element and round-trips", () => {
+  const value = { name: EVIL, list: ["</SCRIPT>", "<!--", "\u2029", 1.5] };
+  const s = embedJson(value);
+  assert.ok(!/<\/script/i.test(s) && !s.includes("<!--") && !s.includes("<"));
+  assert.ok(!s.includes("\u2028") && !s.includes("\u2029"));
+  assert.deepEqual(JSON.parse(s), value);
+});
+
+Deno.test("inlineScriptSource neutralises </script> and drops source maps", () => {
+  const js = `var s = "</script><!--";\n//# sourceMappingURL=chart.umd.js.map`;
+  const out = inlineScriptSource(js);
+  assert.ok(!/<\/script/i.test(out) && !out.includes("<!--") && !out.includes("sourceMappingURL"));
+  assert.equal(new Function(`${out}; return s;`)(), "</script><!--");
+  assert.match(cspHash("x"), /^'sha256-[A-Za-z0-9+/]+=*'$/);
+});
+
+Deno.test("chart.js UMD build is found in node_modules and inlinable", () => {
+  const c = loadChartJs();
+  assert.ok(c.source.length > 100_000, c.path);
+  assert.match(c.version, /^4\./);
+  assert.ok(!/<\/script/i.test(inlineScriptSource(c.source)));
+});
+
+Deno.test("columns encode losslessly as float32 or float64, missing values as NaN", () => {
+  const f32 = encodeColumn([0, 1, 2.5, Math.fround(0.1), null, undefined]);
+  assert.equal(f32.dtype, "f32");
+  assert.deepEqual(Array.from(decodeColumn(f32)), [0, 1, 2.5, Math.fround(0.1), NaN, NaN]);
+  const f64 = encodeColumn([0.1, 1e-300]);
+  assert.equal(f64.dtype, "f64");
+  assert.deepEqual(Array.from(decodeColumn(f64)), [0.1, 1e-300]);
+});
+
+Deno.test("montage rescales each unit by its own min/max and keeps planar RGB", () => {
+  assert.deepEqual(Array.from(rescaleUnit([-2, 0, 2, NaN])), [0, 128, 255, 0]);
+  assert.deepEqual(Array.from(rescaleUnit([3, 3])), [128, 128]);
+  const w = new Float32Array(2 * 3072);
+  for (let i = 0; i < 3072; i++) w[i] = i; // unit 0: ramp over R, G, B planes
+  w.fill(-1, 3072); // unit 1: constant
+  const hidden = firstLayerMontage(
+    {
+      "fc1.weight": { shape: [2, 3072], data: w },
+      "fc2.weight": { shape: [10, 2], data: new Float32Array(20) },
+    },
+    CLASS_NAMES,
+  );
+  assert.ok(hidden.ok);
+  assert.equal(hidden.kind, "hidden");
+  assert.equal(hidden.pixels[0], 0);
+  assert.equal(hidden.pixels[3071], 255);
+  assert.equal(hidden.pixels[3072], 128);
+  assert.equal(hidden.labels, undefined);
+  const templates = firstLayerMontage({
+    "fc1.weight": { shape: [10, 3072], data: new Float32Array(30720) },
+  }, CLASS_NAMES);
+  assert.ok(templates.ok);
+  assert.equal(templates.kind, "templates");
+  assert.deepEqual(templates.labels, CLASS_NAMES);
+  const capped = firstLayerMontage(
+    { "fc1.weight": { shape: [300, 3072], data: new Float32Array(300 * 3072) } },
+    [],
+    256,
+  );
+  assert.ok(capped.ok);
+  assert.equal(capped.units, 256);
+  assert.equal(capped.totalUnits, 300);
+  const small = firstLayerMontage({
+    "fc1.weight": { shape: [50, 20], data: new Float32Array(1000) },
+  }, []);
+  assert.ok(!small.ok);
+  assert.match(small.reason, /\[50, 20\]/);
+});
+
+Deno.test("formatting helpers", () => {
+  assert.equal(pct(0.4567), "45.67 %");
+  assert.equal(pct(undefined), "–");
+  assert.equal(sci(0), "0");
+  assert.equal(sci(0.05), "0.05");
+  assert.equal(sci(0.005), "0.005");
+  assert.equal(sci(2.5e-5), "2.50e-5");
+  assert.equal(duration(754), "12 min 34 s");
+  assert.equal(duration(3.21), "3.2 s");
+  const cfg = {
+    layers: [3072, 50, 10],
+    s: "a  ] [ b",
+    nested: [{ x: 1 }],
+    long: Array(50).fill(0.25),
+  };
+  const pretty = prettyJson(cfg);
+  assert.ok(pretty.includes('"layers": [3072, 50, 10]'));
+  assert.deepEqual(JSON.parse(pretty), cfg);
+});
+
+Deno.test("configDifferences lists only differing keys", () => {
+  const d = configDifferences([
+    { model: { bn: true, layers: [1, 2] }, seed: 1 },
+    { model: { bn: false, layers: [1, 2] }, seed: 1, extra: "x" },
+  ]);
+  assert.deepEqual(d, [
+    { key: "extra", values: ["–", '"x"'] },
+    { key: "model.bn", values: ["true", "false"] },
+  ]);
+});
+
+Deno.test("input errors are one-line UserErrors", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "report-err-" });
+  try {
+    await assertUserError(
+      () => writeReport([join(dir, "nope")]),
+      /nope: no such file or directory/,
+    );
+    await assertUserError(() => writeReport([dir]), /not a run or sweep directory/);
+    await assertUserError(() => writeReport([]), /no input/);
+    const run = join(dir, "run");
+    await Deno.mkdir(run);
+    await Deno.writeTextFile(join(run, "metrics.json"), '{"format": "webgpu-mlp.run/1", ');
+    await assertUserError(() => writeReport([run]), /metrics\.json: malformed JSON/);
+    await Deno.writeTextFile(join(run, "metrics.json"), '{"format": "other/1"}');
+    await assertUserError(
+      () => writeReport([run]),
+      /not a run's metrics\.json \(format "other\/1"/,
+    );
+    const m = fakeRunMetrics({
+      name: "x",
+      points: 3,
+      steps: 10,
+      lambda: 0,
+      seed: 1,
+      layerSizes: [3072, 10],
+    });
+    await Deno.writeTextFile(join(run, "metrics.json"), JSON.stringify({ ...m, curves: "no" }));
+    await assertUserError(() => writeReport([run]), /field "curves" missing or not an array/);
+    const other = join(dir, "x.json");
+    await Deno.writeTextFile(other, "[1, 2]");
+    await assertUserError(
+      () => writeReport([other]),
+      /not a metrics\.json, sweep\.json or gradcheck\.json/,
+    );
+    const gc = join(dir, "gradcheck.json");
+    await Deno.writeTextFile(gc, JSON.stringify(fakeGradcheck()));
+    await Deno.writeTextFile(join(run, "metrics.json"), JSON.stringify(m));
+    await assertUserError(
+      () => writeReport([run, gc], { out: join(dir, "c.html") }),
+      /gradcheck file cannot be compared/,
+    );
+    assert.throws(
+      () => parseTrials('{"format": "webgpu-mlp.trial/1"}\nnot json\n', "t.jsonl"),
+      /t\.jsonl:1/,
+    );
+    assert.throws(() => parseTrials('{"a":1}\n{}\n', "t.jsonl"), /t\.jsonl:1: not a trial record/);
+    const notes: string[] = [];
+    assert.deepEqual(parseTrials('{"format": "webgpu', "t.jsonl", notes), []);
+    assert.equal(notes.length, 1); // an unterminated last line is being written: skipped
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("default output paths and atomic writes", async () => {
+  const { root, remove } = await fixtures();
+  try {
+    const runs = join(root, "runs");
+    const run = await loadInput(join(runs, "small"));
+    const sweep = await loadInput(join(runs, "sweep"));
+    const gc = await loadInput(join(root, "gradcheck.json"));
+    const viaFile = await loadInput(join(runs, "small", "metrics.json"));
+    assert.equal(defaultOutputPath([run]), join(runs, "small", "report.html"));
+    assert.equal(defaultOutputPath([viaFile]), join(runs, "small", "report.html"));
+    assert.equal(defaultOutputPath([sweep]), join(runs, "sweep", "report.html"));
+    assert.equal(defaultOutputPath([gc]), join(root, "gradcheck.html"));
+    assert.equal(defaultOutputPath([run, sweep]), COMPARE_FILE);
+    assert.equal(await writeReport([join(runs, "small")]), join(runs, "small", "report.html"));
+    const out = join(root, "cmp", "compare.html");
+    assert.equal(await writeReport([join(runs, "small"), join(runs, "sweep")], { out }), out);
+    const leftovers = [...Deno.readDirSync(join(root, "cmp"))].map((e) => e.name);
+    assert.deepEqual(leftovers, ["compare.html"]); // no temp file left behind
+  } finally {
+    await remove();
+  }
+});
+
+Deno.test("page is self-contained and embeds hostile strings inertly", async () => {
+  const { root, remove } = await fixtures();
+  try {
+    const evil = await loadInput(join(root, "runs", "evil"));
+    assert.equal(evil.kind, "run");
+    const html = renderReport([evil]);
+    assert.equal((html.match(/<script/g) ?? []).length, 3); // data, chart.js, page script
+    assert.ok(!html.includes("<script>window.__pwned"));
+    assert.ok(!html.includes("<img src=x"));
+    assert.ok(html.includes("Content-Security-Policy"));
+    assert.match(html, /default-src &#39;none&#39;/);
+    const markup = html.replace(/<script[\s\S]*?<\/script>/g, "").replace(/="[^"]*"/g, '=""');
+    assert.ok(!/<[a-z][^>]*\s(src|href|srcset)\s*=/i.test(markup), "no element loads anything");
+    const data = html.match(
+      /<script type="application\/json" id="report-data">([\s\S]*?)<\/script>/,
+    );
+    assert.ok(data);
+    const parsed = JSON.parse(data[1]);
+    assert.equal(parsed.format, "webgpu-mlp.report/1");
+    assert.ok(parsed.figures.length > 0);
+    if (evil.kind === "run") {
+      assert.ok(!evil.run.weights && evil.run.weightsNote, "missing checkpoint gives a note");
+      assert.ok(renderRunReport(evil.run).includes(escapeHtml(evil.run.weightsNote!)));
+    }
+  } finally {
+    await remove();
+  }
+});
+
+Deno.test("CLI: --help, unknown flags and missing inputs", async () => {
+  assert.equal(await reportMain(["--help"]), undefined);
+  await assertUserError(() => reportMain(["--frobnicate"]), /unknown flag --frobnicate/);
+  await assertUserError(() => reportMain(["a", "--out"]), /--out needs a value/);
+  await assertUserError(() => reportMain([]), /no input/);
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "src/cli/report.ts", "definitely/missing/run"],
+    cwd: new URL("..", import.meta.url),
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const { code, stderr } = await cmd.output();
+  assert.equal(code, 1);
+  const err = new TextDecoder().decode(stderr).trim();
+  assert.equal(err, "error: definitely/missing/run: no such file or directory");
+});
+
+// ---------------------------------------------------------------------------------------------
+// Headless browser
+
+const chromium = findChromium();
+const browserRequired = Deno.env.get("CI") !== undefined ||
+  Deno.env.get("REPORT_REQUIRE_BROWSER") === "1";
+
+/** Where screenshots and the generated pages go ($TEST_OUT/report, else a temp dir). */
+async function outputDir(): Promise<string> {
+  const base = Deno.env.get("TEST_OUT");
+  const dir = base ? join(base, "report") : await Deno.makeTempDir({ prefix: "report-screens-" });
+  await Deno.mkdir(dir, { recursive: true });
+  return dir;
+}
+
+interface ReportState {
+  charts: {
+    id: string;
+    title: string;
+    datasets: { label: string; points: number; total: number }[];
+  }[];
+  montages: { id: string; units: number; width: number; height: number; inked: number }[];
+  errors: string[];
+  pwned: unknown;
+  h1: string;
+  ready: string;
+}
+
+const STATE =
+  `({ ...window.__report, pwned: window.__pwned, h1: document.querySelector("h1").textContent,
+  ready: document.body.dataset.ready })`;
+
+/** The checks every report page must pass. */
+function assertRendered(v: PageVisit, name: string): ReportState {
+  assert.deepEqual(v.errors, [], `${name}: console or page errors`);
+  assert.deepEqual(v.blocked, [], `${name}: the page tried to reach the network`);
+  assert.ok(v.requests.every((u) => u.startsWith("file:")), `${name}: requests ${v.requests}`);
+  assert.ok(v.ready, `${name}: page never signalled readiness`);
+  const s = v.value as ReportState;
+  assert.deepEqual(s.errors, []);
+  for (const c of s.charts) {
+    assert.ok(c.datasets.length > 0, `${name}: chart ${c.id} has no dataset`);
+    for (const d of c.datasets) {
+      assert.ok(d.points > 0 && d.total > 0, `${name}: chart ${c.id} series "${d.label}" is empty`);
+    }
+  }
+  for (const m of s.montages) {
+    assert.ok(
+      m.units > 0 && m.inked > m.width * m.height * 0.3,
+      `${name}: montage ${m.id} is blank`,
+    );
+  }
+  return s;
+}
+
+Deno.test({
+  name: "reports render in headless Chromium, offline, without errors or empty charts",
+  ignore: !chromium && !browserRequired,
+  fn: async (t) => {
+    const { root, remove } = await fixtures();
+    const out = await outputDir();
+    console.log(`report test output (screenshots, pages): ${out}`);
+    const browser = await Browser.launch(chromium);
+    try {
+      const runs = join(root, "runs");
+      const open = async (html: string, name: string) => {
+        const v = await browser.visit(fileUrl(html), {
+          evaluate: STATE,
+          screenshotPath: join(out, `${name}.png`),
+        });
+        if (Deno.env.get("TEST_OUT")) await Deno.copyFile(html, join(out, `${name}.html`));
+        return assertRendered(v, name);
+      };
+
+      await t.step("the network blocker sees and blocks external requests", async () => {
+        const canary = join(root, "canary.html");
+        await Deno.writeTextFile(
+          canary,
+          `<!DOCTYPE html><body><img src="https://cdn.example.com/x.png">` +
+            `<script>fetch("http://example.org/chart.js").catch(() => {});` +
+            `document.body.dataset.ready = "1";</script></body>`,
+        );
+        const v = await browser.visit(fileUrl(canary));
+        assert.ok(v.blocked.some((u) => u.startsWith("https://cdn.example.com/")), `${v.blocked}`);
+        assert.ok(v.blocked.some((u) => u.startsWith("http://example.org/")), `${v.blocked}`);
+        assert.ok(v.errors.length > 0, "blocked loads are reported as errors");
+      });
+
+      await t.step("the checks catch a broken figure and an empty chart", async () => {
+        const b = new ReportBuilder();
+        const empty = b.column([NaN, NaN], "empty");
+        const body = b.figure(
+          {
+            title: "Empty",
+            kind: "line",
+            x: { label: "x" },
+            y: { label: "y" },
+            series: [{ label: "nothing", x: empty, y: empty, color: "#000" }],
+          },
+          "An empty chart.",
+        ) + b.figure(
+          {
+            title: "Broken",
+            kind: "line",
+            x: { label: "x" },
+            y: { label: "y" },
+            series: [{ label: "missing", x: "nope", y: "nope", color: "#000" }],
+          },
+          "A figure whose data column is missing.",
+        );
+        const html = join(root, "broken.html");
+        await Deno.writeTextFile(html, renderPage({ title: "broken", bodyHtml: body, builder: b }));
+        const v = await browser.visit(fileUrl(html), { evaluate: STATE });
+        assert.ok(v.ready);
+        assert.ok(v.errors.some((e) => e.includes("missing data column nope")), `${v.errors}`);
+        assert.throws(() => assertRendered(v, "broken"), /console or page errors/);
+        assert.throws(
+          () => assertRendered({ ...v, errors: [], value: { ...v.value, errors: [] } }, "broken"),
+          /chart fig-empty series "nothing" is empty/,
+        );
+      });
+
+      await t.step("run report", async () => {
+        const s = await open(await writeReport([join(runs, "small")]), "run-small");
+        assert.equal(s.h1, "Run small");
+        const titles = s.charts.map((c) => c.title);
+        for (
+          const want of [
+            "Cost",
+            "Loss",
+            "Accuracy",
+            "Learning-rate schedule",
+            "Per-class test accuracy",
+          ]
+        ) {
+          assert.ok(titles.includes(want), `missing chart ${want}: ${titles}`);
+        }
+        assert.ok(
+          titles.includes("Relative gradient errors (log scale)"),
+          "gradcheck in a run dir",
+        );
+        const acc = s.charts.find((c) => c.title === "Accuracy")!;
+        assert.deepEqual(acc.datasets.map((d) => [d.label, d.total]), [["training", 21], [
+          "validation",
+          21,
+        ]]);
+        assert.equal(s.montages.length, 1);
+        assert.equal(s.montages[0].units, 50);
+      });
+
+      await t.step("100k-point run is decimated for display, data kept", async () => {
+        const s = await open(await writeReport([join(runs, "big")]), "run-100k");
+        const loss = s.charts.find((c) => c.title === "Loss")!;
+        for (const d of loss.datasets) {
+          assert.equal(d.total, 100_000);
+          assert.ok(d.points < 10_000, `drew ${d.points} points: not decimated`);
+        }
+      });
+
+      await t.step("one-layer network shows class templates", async () => {
+        const s = await open(await writeReport([join(runs, "linear")]), "run-linear");
+        assert.equal(s.montages[0].units, 10);
+      });
+
+      await t.step("hostile names and configs are shown as text, never run", async () => {
+        const s = await open(await writeReport([join(runs, "evil")]), "run-evil");
+        assert.equal(s.pwned, undefined);
+        assert.equal(s.h1, `Run ${EVIL}`);
+        assert.equal(s.montages.length, 0);
+      });
+
+      await t.step("diverged run", async () => {
+        const s = await open(await writeReport([join(runs, "diverged")]), "run-diverged");
+        const cost = s.charts.find((c) => c.title === "Cost")!;
+        assert.ok(cost.datasets.some((d) => d.label.startsWith("diverged")));
+      });
+
+      await t.step("sweep report", async () => {
+        const s = await open(await writeReport([join(runs, "sweep")]), "sweep");
+        assert.equal(s.h1, "Sweep lambda-sweep");
+        const lambda = s.charts.find((c) => c.title === "Validation accuracy against λ")!;
+        assert.deepEqual(lambda.datasets.map((d) => [d.label, d.total]), [
+          ["stage coarse", 7],
+          ["stage fine", 6],
+          ["diverged", 1],
+        ]);
+        const top = s.charts.find((c) => c.title === "Best trials: validation accuracy")!;
+        assert.equal(top.datasets.length, 5);
+        assert.ok(s.charts.some((c) => c.title === "Accuracy"), "final run's curves included");
+      });
+
+      await t.step("comparison of several runs", async () => {
+        const html = join(out, "compare-src.html");
+        await writeReport(
+          [join(runs, "small"), join(runs, "diverged"), join(runs, "linear"), join(runs, "sweep")],
+          { out: html },
+        );
+        const s = await open(html, "compare");
+        const acc = s.charts.find((c) => c.title === "Accuracy")!;
+        assert.deepEqual(
+          acc.datasets.filter((d) => !d.label.endsWith("(training)")).map((d) => d.label),
+          ["small", "diverged-bn", "linear", "lambda-sweep-final"],
+        );
+        await Deno.remove(html);
+      });
+
+      await t.step("standalone gradcheck.json", async () => {
+        const s = await open(await writeReport([join(root, "gradcheck.json")]), "gradcheck");
+        assert.equal(s.h1, "Gradient audit");
+        assert.equal(s.charts.length, 1);
+      });
+    } catch (e) {
+      console.error(browser.stderr().slice(-3000));
+      throw e;
+    } finally {
+      await browser.close();
+      await remove();
+    }
+  },
+});
