@@ -69,7 +69,7 @@ export async function main(args: string[]): Promise<void> {
   }
   const gpu = await getGpu();
   console.log(
-    `gradient audit: ${samples} samples of data_batch_1, first ${dims} dims, h = ${h}, ` +
+    `gradient audit: ${samples} samples of data_batch_1, first ${dims} dims, h = ${h.toExponential()}, ` +
       `nets ${
         DEFAULT_NETS.map((n) => [dims, ...n, 10].join("-")).join(", ")
       } — ${gpu.adapter.description}`,

@@ -1,0 +1,86 @@
+/**
+ * End to end on the real data: a short training run whose loss decreases, with its metrics,
+ * checkpoint (read back by `eval` with the same test accuracy) and report; a diverging run that
+ * stops with status "diverged"; and the refusal to overwrite a run directory.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { parseConfig } from "../src/config.ts";
+import { getGpu } from "../src/gpu/device.ts";
+import { resolveDataDir } from "../src/data/cifar10.ts";
+import { evaluateCheckpoint } from "../src/train/eval_checkpoint.ts";
+import type { RunMetrics } from "../src/train/metrics.ts";
+import { runExperiment } from "../src/train/run.ts";
+
+function config(out: string, train: Record<string, unknown>, name = "t") {
+  return parseConfig(
+    {
+      name,
+      out,
+      seed: 3,
+      data: { train: [1], val: { batch: 2 }, test: true },
+      model: { hidden: [30], init: "xavier" },
+      train: {
+        batchSize: 100,
+        lambda: 0.01,
+        schedule: { kind: "cyclic", etaMin: 1e-5, etaMax: 0.05, stepSize: 60, cycles: 1 },
+        evalEvery: 40,
+        ...train,
+      },
+    },
+    "test",
+  );
+}
+
+Deno.test("a short run trains: loss falls, files are complete, eval agrees", async () => {
+  const out = await Deno.makeTempDir();
+  const lines: string[] = [];
+  const { dir, metrics } = await runExperiment(config(out, {}), { log: (l) => lines.push(l) });
+  assert.equal(metrics.status, "completed");
+  assert.deepEqual(metrics.curves.map((p) => p.step), [0, 40, 80, 120]);
+  const first = metrics.curves[0], last = metrics.curves.at(-1)!;
+  assert.ok(
+    last.train.loss < first.train.loss - 0.3,
+    `loss ${first.train.loss} → ${last.train.loss}`,
+  );
+  assert.ok(last.val!.accuracy > 0.3, `val accuracy ${last.val!.accuracy}`);
+  assert.ok(last.train.cost > last.train.loss, "cost includes the L2 term");
+  assert.ok(metrics.final.test!.accuracy > 0.3);
+  assert.equal(metrics.final.test!.confusion.flat().reduce((a, b) => a + b, 0), 10000);
+  assert.equal(metrics.timings.steps, 120);
+  assert.ok(lines.some((l) => /step +120\/120 100%/.test(l)), "progress line at the end");
+  const onDisk = JSON.parse(await Deno.readTextFile(join(dir, "metrics.json"))) as RunMetrics;
+  assert.equal(onDisk.final.test!.accuracy, metrics.final.test!.accuracy);
+  assert.ok((await Deno.stat(join(dir, "report.html"))).size > 1000);
+  const ev = await evaluateCheckpoint(
+    await getGpu(),
+    join(dir, "weights.safetensors"),
+    resolveDataDir(),
+  );
+  assert.equal(ev.accuracy, metrics.final.test!.accuracy);
+  assert.ok(Math.abs(ev.loss - metrics.final.test!.loss) < 1e-6);
+  // same seed, same adapter → same numbers
+  const again = await runExperiment(config(out, {}, "t2"), { log: () => {}, report: false });
+  assert.deepEqual(again.metrics.curves, metrics.curves);
+  // the directory is not overwritten without asking
+  await assert.rejects(
+    () => runExperiment(config(out, {}), { log: () => {} }),
+    /already exists: pass --overwrite/,
+  );
+  await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("a diverging run stops with status diverged and no checkpoint", async () => {
+  const out = await Deno.makeTempDir();
+  const { dir, metrics } = await runExperiment(
+    config(out, { lambda: 10, schedule: { kind: "constant", eta: 1, epochs: 2 }, evalEvery: 20 }),
+    { log: () => {}, report: false },
+  );
+  assert.equal(metrics.status, "diverged");
+  assert.ok(metrics.diverged && metrics.diverged.step <= 200, JSON.stringify(metrics.diverged));
+  assert.ok(metrics.curves.every((p) => Number.isFinite(p.train.loss)), "no NaN in the curves");
+  const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+  assert.deepEqual(names, ["metrics.json"]);
+  await Deno.remove(out, { recursive: true });
+});
