@@ -74,6 +74,88 @@ const trainSchema = z.strictObject({
   checkpoint: z.boolean().default(true),
 });
 
+const logUniformSpace = z.strictObject({
+  kind: z.literal("logUniform"),
+  /** λ = 10^U(log10 min, log10 max). */
+  min: positive(),
+  max: positive(),
+  count: int(1, 4096),
+  seed: int(0, 2 ** 32 - 1).default(0),
+});
+const listSpace = z.strictObject({
+  kind: z.literal("list"),
+  values: z.array(z.number().min(0).finite()).min(1).max(4096),
+});
+const gridSpace = z.strictObject({
+  kind: z.literal("grid"),
+  min: z.number().min(0).finite(),
+  max: z.number().min(0).finite(),
+  count: int(1, 4096),
+  /** `log`: geometric spacing (min > 0); `linear`: even spacing. */
+  scale: z.enum(["log", "linear"]).default("log"),
+});
+const aroundSpace = z.strictObject({
+  kind: z.literal("around"),
+  /** The stage whose top trials to search around: earlier in this config, or in `sweep`. */
+  stage: z.string().min(1),
+  /** Directory of a previous sweep holding that stage (default: this sweep). */
+  sweep: z.string().min(1).optional(),
+  top: int(1, 100).default(3),
+  /**
+   * `range`: log-uniform over [min(top)·10^-width, max(top)·10^width];
+   * `perturb`: each top λ times 10^U(-width, width), count per top λ.
+   */
+  mode: z.enum(["range", "perturb"]).default("range"),
+  /** Half-width in decades (log10 units). */
+  width: positive().max(10).default(0.5),
+  count: int(1, 4096),
+  seed: int(0, 2 ** 32 - 1).default(0),
+});
+
+/** A search space of λ values. */
+export const spaceSchema = z.discriminatedUnion("kind", [
+  logUniformSpace,
+  listSpace,
+  gridSpace,
+  aroundSpace,
+]);
+
+/** Training keys a stage or the final training may override. */
+const trainOverrideSchema = z.strictObject({
+  batchSize: int(1, 65535).optional(),
+  schedule: scheduleSchema.optional(),
+  evalEvery: int(1).optional(),
+});
+
+const stageSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/).max(50),
+  space: spaceSchema,
+  /** How many of the best trials the stage's table lists (and later stages may use). */
+  top: int(1, 100).default(3),
+  train: trainOverrideSchema.optional(),
+});
+
+const finalSchema = z.strictObject({
+  /** Data of the final training (default: the sweep's data). */
+  data: z.strictObject({
+    train: z.array(int(1, 5)).min(1).max(5).optional(),
+    val: valSchema.optional(),
+  }).optional(),
+  train: trainOverrideSchema.optional(),
+});
+
+const searchSchema = z.strictObject({
+  stages: z.array(stageSchema).min(1).max(20),
+  /** Models trained at once, at most (a stage with more trials runs in several populations). */
+  population: int(1, 4096).default(16),
+  /** `same`: every trial starts from the config's seed; `vary`: trial i uses seed + i. */
+  seeds: z.enum(["same", "vary"]).default("same"),
+  /** Rank trials by their final or their best validation accuracy. */
+  rankBy: z.enum(["final", "best"]).default("final"),
+  /** After the last stage, train once more with its best λ (and report its test accuracy). */
+  final: finalSchema.optional(),
+});
+
 /** The config schema. */
 export const configSchema = z.strictObject({
   /** Run name: the output goes to <out>/<name>. Default: the config file's name. */
@@ -85,6 +167,8 @@ export const configSchema = z.strictObject({
   data: dataSchema,
   model: modelSchema.default({ hidden: [50], init: "xavier", sigma: 0.01 }),
   train: trainSchema,
+  /** A λ search: the config is a sweep. */
+  search: searchSchema.optional(),
 });
 
 /** A validated config with every default filled in. */
@@ -172,12 +256,57 @@ function checkSemantics(cfg: Config, source: string): void {
       );
     }
   }
-  const s = cfg.train.schedule;
-  if (s.kind === "cyclic" && s.etaMin > s.etaMax) {
-    throw new UserError(
-      `config ${source}: train.schedule.etaMin (${s.etaMin}) is larger than etaMax (${s.etaMax})`,
-    );
+  const schedules: [string, z.infer<typeof scheduleSchema> | undefined][] = [
+    ["train.schedule", cfg.train.schedule],
+    ...(cfg.search?.stages ?? []).map((st, i) =>
+      [`search.stages.${i}.train.schedule`, st.train?.schedule] as [
+        string,
+        z.infer<typeof scheduleSchema> | undefined,
+      ]
+    ),
+    ["search.final.train.schedule", cfg.search?.final?.train?.schedule],
+  ];
+  for (const [at, s] of schedules) {
+    if (s?.kind === "cyclic" && s.etaMin > s.etaMax) {
+      throw new UserError(
+        `config ${source}: ${at}.etaMin (${s.etaMin}) is larger than etaMax (${s.etaMax})`,
+      );
+    }
   }
+  if (cfg.search) checkSearch(cfg.search, source);
+}
+
+function checkSearch(search: NonNullable<Config["search"]>, source: string): void {
+  const seen: string[] = [];
+  search.stages.forEach((stage, i) => {
+    const at = `search.stages.${i}`;
+    if (seen.includes(stage.name)) {
+      throw new UserError(
+        `config ${source}: ${at}.name "${stage.name}" is used by an earlier stage`,
+      );
+    }
+    const sp = stage.space;
+    if (sp.kind === "logUniform" || sp.kind === "grid") {
+      if (!(sp.min < sp.max) && !(sp.kind === "grid" && sp.count === 1 && sp.min === sp.max)) {
+        throw new UserError(
+          `config ${source}: ${at}.space is an empty or inverted range (min ${sp.min}, max ${sp.max}): min must be below max`,
+        );
+      }
+      if (sp.kind === "grid" && sp.scale === "log" && sp.min <= 0) {
+        throw new UserError(
+          `config ${source}: ${at}.space.min must be > 0 on a log grid (got ${sp.min})`,
+        );
+      }
+    }
+    if (sp.kind === "around" && sp.sweep === undefined && !seen.includes(sp.stage)) {
+      throw new UserError(
+        `config ${source}: ${at}.space.stage "${sp.stage}" is not an earlier stage of this config` +
+          (seen.length ? ` (earlier: ${seen.join(", ")})` : "") +
+          `; name one, or give "sweep": "runs/<previous sweep>"`,
+      );
+    }
+    seen.push(stage.name);
+  });
 }
 
 function setPath(obj: Record<string, unknown>, path: string[], v: unknown): void {

@@ -1,0 +1,482 @@
+/**
+ * λ sweeps: search stages trained as populations of models in lockstep, results appended per
+ * finished trial, resumable, shardable across machines, and an optional final training with the
+ * best λ.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import type { Config } from "../config.ts";
+import { envInfo } from "../env.ts";
+import { UserError } from "../errors.ts";
+import { readJsonIfExists } from "../io/json.ts";
+import { writeJsonAtomic } from "../io/atomic.ts";
+import { writeReport } from "../report/mod.ts";
+import type { RunMetrics } from "../train/metrics.ts";
+import { formatDuration } from "../train/progress.ts";
+import {
+  configSizes,
+  populationSpec,
+  prepareData,
+  type PreparedData,
+  runExperiment,
+} from "../train/run.ts";
+import { type ModelResult, type Progress, trainPopulation } from "../train/trainer.ts";
+import { appendTrials, formatTop, readTrials, topK } from "./results.ts";
+import { ownsTrial, type Shard, trialsFile } from "./shard.ts";
+import { describeSpace, sampleSpace } from "./space.ts";
+import type { StageSummary, SweepSummary, TrialRecord } from "./types.ts";
+
+/** The config file a sweep directory is tied to (resume and merge check it). */
+export const SWEEP_CONFIG = "sweep.config.json";
+
+/** Options of {@link runSweep}. */
+export interface SweepOptions {
+  shard?: Shard | null;
+  /** Start afresh, discarding an existing sweep directory. */
+  overwrite?: boolean;
+  report?: boolean;
+  log?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+/** A planned trial. */
+export interface TrialPlan {
+  id: string;
+  stage: string;
+  index: number;
+  lambda: number;
+  seed: number;
+}
+
+type Search = NonNullable<Config["search"]>;
+type Stage = Search["stages"][number];
+
+/** The config a stage trains with: the sweep's config with the stage's overrides. */
+export function stageConfig(cfg: Config, stage: Stage): Config {
+  return { ...cfg, train: { ...cfg.train, ...stripUndefined(stage.train ?? {}) } };
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** What must match between a sweep and one it builds on: network, data, training. */
+function lineage(cfg: Config) {
+  return { sizes: configSizes(cfg), data: { train: cfg.data.train, val: cfg.data.val } };
+}
+
+/** Read a previous sweep's top λs of `stage`, checking it searched the same network and data. */
+export function externalCentres(
+  cfg: Config,
+  sweepDir: string,
+  stage: string,
+  top: number,
+  rankBy: "final" | "best",
+): number[] {
+  const other = readJsonIfExists<Config>(join(sweepDir, SWEEP_CONFIG));
+  if (!other) {
+    throw new UserError(
+      `${sweepDir} is not a sweep directory (no ${SWEEP_CONFIG}): run that sweep first, or fix "sweep"`,
+    );
+  }
+  const a = JSON.stringify(lineage(other)), b = JSON.stringify(lineage(cfg));
+  if (a !== b) {
+    throw new UserError(
+      `${sweepDir} searched a different setting (${configSizes(other).join("-")}, data ${
+        JSON.stringify(other.data.train)
+      }) ` +
+        `than this config (${configSizes(cfg).join("-")}, data ${
+          JSON.stringify(cfg.data.train)
+        }): point "sweep" at a matching sweep`,
+    );
+  }
+  const stageCfg = other.search?.stages.find((s) => s.name === stage);
+  if (!stageCfg) {
+    throw new UserError(
+      `${sweepDir} has no stage "${stage}" (stages: ${
+        other.search?.stages.map((s) => s.name).join(", ") ?? "none"
+      })`,
+    );
+  }
+  const summary = readJsonIfExists<SweepSummary>(join(sweepDir, "sweep.json"));
+  if (!summary?.stages.some((s) => s.name === stage)) {
+    throw new UserError(
+      `${sweepDir} has not finished stage "${stage}" (no complete stage in its sweep.json): finish or merge that sweep first`,
+    );
+  }
+  const trials = [...readTrials(sweepDir).values()].filter((t) => t.stage === stage);
+  const best = topK(trials, top, rankBy);
+  if (best.length === 0) {
+    throw new UserError(`${sweepDir} stage "${stage}" has no completed trial (all diverged)`);
+  }
+  return best.map((t) => t.lambda);
+}
+
+/** Turn a trained model's result into a trial record. */
+export function trialRecord(plan: TrialPlan, m: ModelResult, shard: Shard | null): TrialRecord {
+  let best = { accuracy: -1, step: 0 };
+  for (const p of m.curves) {
+    if (p.val && p.val.accuracy > best.accuracy) best = { accuracy: p.val.accuracy, step: p.step };
+  }
+  const rec: TrialRecord = {
+    format: "webgpu-mlp.trial/1",
+    id: plan.id,
+    stage: plan.stage,
+    index: plan.index,
+    lambda: plan.lambda,
+    seed: plan.seed,
+    status: m.diverged ? "diverged" : "completed",
+    bestVal: best.accuracy < 0 ? { accuracy: 0, step: 0 } : best,
+    curves: m.curves,
+  };
+  if (!m.diverged && m.final?.val) rec.final = { train: m.final.train, val: m.final.val };
+  if (m.diverged) rec.diverged = m.diverged;
+  if (shard) rec.shard = shard.label;
+  return rec;
+}
+
+/** One line about a population at an evaluation point. */
+function populationLine(stage: string, p: Progress, lambdas: number[]): string {
+  const alive = p.points.map((pt, z) => ({ pt, z })).filter((e) => e.pt);
+  const accs = alive.map((e) => e.pt!.val?.accuracy ?? e.pt!.train.accuracy);
+  const bestAt = accs.indexOf(Math.max(...accs));
+  const sorted = [...accs].sort((a, b) => a - b);
+  const median = sorted.length ? sorted[Math.floor(sorted.length / 2)] : NaN;
+  const head = `${stage} step ${String(p.step).padStart(String(p.total).length)}/${p.total} ${
+    String(Math.floor((100 * p.step) / Math.max(1, p.total))).padStart(3)
+  }%  η ${p.eta.toExponential(2)}`;
+  const body = alive.length
+    ? `${p.points.length} models: val acc best ${(100 * accs[bestAt]).toFixed(1)}% (λ ${
+      lambdas[alive[bestAt].z].toExponential(2)
+    }) median ${(100 * median).toFixed(1)}%, ${p.points.length - alive.length} diverged`
+    : "all diverged";
+  const tail = p.step > 0
+    ? `${p.stepsPerSecond.toFixed(1)} steps/s  ETA ${formatDuration(p.remainingSeconds)}`
+    : "start";
+  return `${head} | ${body} | ${tail}`;
+}
+
+/** Plan a stage's trials, given the top λs of the stage it searches around (if any). */
+export function planStage(cfg: Config, stage: Stage, centres: number[]): TrialPlan[] {
+  const lambdas = sampleSpace(stage.space, centres);
+  return lambdas.map((lambda, index) => ({
+    id: `${stage.name}/${index}`,
+    stage: stage.name,
+    index,
+    lambda,
+    seed: cfg.search!.seeds === "vary" ? (cfg.seed + index) >>> 0 : cfg.seed,
+  }));
+}
+
+/** Check a sweep directory against this config, creating it (and its config file) when new. */
+async function openSweepDir(cfg: Config, dir: string, overwrite: boolean): Promise<void> {
+  const existing = readJsonIfExists<Config>(join(dir, SWEEP_CONFIG));
+  const mine = { ...cfg, out: undefined };
+  if (existing && !overwrite) {
+    if (JSON.stringify({ ...existing, out: undefined }) !== JSON.stringify(mine)) {
+      throw new UserError(
+        `${dir} holds a sweep of a different config: pass --overwrite to start afresh, or --name NEW`,
+      );
+    }
+    return;
+  }
+  if (!existing) {
+    try {
+      const entries = [...Deno.readDirSync(dir)];
+      if (entries.length > 0 && !overwrite) {
+        throw new UserError(
+          `${dir} exists and is not a sweep directory: pass --overwrite, or --name NEW`,
+        );
+      }
+    } catch (e) {
+      if (e instanceof UserError) throw e;
+    }
+  }
+  if (overwrite) await Deno.remove(dir, { recursive: true }).catch(() => {});
+  await Deno.mkdir(dir, { recursive: true });
+  await writeJsonAtomic(join(dir, SWEEP_CONFIG), cfg);
+}
+
+/** Summaries of the stages whose trials are all finished; `null` from the first incomplete one. */
+function summarise(
+  cfg: Config,
+  dir: string,
+  done: Map<string, TrialRecord>,
+): (StageSummary | null)[] {
+  const search = cfg.search!;
+  const out: (StageSummary | null)[] = [];
+  const tops = new Map<string, number[]>();
+  for (const stage of search.stages) {
+    const centres = centresFor(cfg, stage, tops);
+    if (centres === null) {
+      out.push(null);
+      continue;
+    }
+    const plan = planStage(cfg, stage, centres);
+    const trials = plan.map((p) => done.get(p.id)).filter((t): t is TrialRecord => !!t);
+    if (trials.length < plan.length) {
+      out.push(null);
+      continue;
+    }
+    const top = topK(trials, stage.top, search.rankBy);
+    const sp = stage.space;
+    const need = sp.kind === "around" ? sp.top : 0;
+    tops.set(
+      stage.name,
+      topK(trials, Math.max(stage.top, need, 1), search.rankBy).map((t) => t.lambda),
+    );
+    out.push({
+      name: stage.name,
+      space: { ...sp, description: describeSpace(sp) },
+      trials: trials.length,
+      completed: trials.filter((t) => t.status === "completed").length,
+      diverged: trials.filter((t) => t.status === "diverged").length,
+      top,
+    });
+  }
+  void dir;
+  return out;
+}
+
+/** The centres of an around stage (null while unavailable); [] for other spaces. */
+function centresFor(cfg: Config, stage: Stage, tops: Map<string, number[]>): number[] | null {
+  const sp = stage.space;
+  if (sp.kind !== "around") return [];
+  if (sp.sweep) return externalCentres(cfg, sp.sweep, sp.stage, sp.top, cfg.search!.rankBy);
+  const t = tops.get(sp.stage);
+  return t ? t.slice(0, sp.top) : null;
+}
+
+/** Run (or resume) a sweep; returns its summary once every stage and the final training are done. */
+export async function runSweep(
+  cfg: Config,
+  options: SweepOptions = {},
+): Promise<SweepSummary | null> {
+  const log = options.log ?? ((l: string) => console.log(l));
+  const search = cfg.search;
+  if (!search) throw new Error("runSweep needs a config with a search block");
+  if (!cfg.data.val) {
+    throw new UserError(
+      `a sweep ranks trials by validation accuracy: give data.val ({"batch": N} or {"holdout": N})`,
+    );
+  }
+  const shard = options.shard ?? null;
+  const dir = join(cfg.out, cfg.name);
+  // earlier sweeps this one builds on must exist and match before anything is written
+  for (const stage of search.stages) {
+    const sp = stage.space;
+    if (sp.kind === "around" && sp.sweep) {
+      externalCentres(cfg, sp.sweep, sp.stage, sp.top, search.rankBy);
+    }
+  }
+  await openSweepDir(cfg, dir, !!options.overwrite);
+  const startedAt = new Date(), t0 = performance.now();
+  const file = join(dir, trialsFile(shard));
+  let data: PreparedData | null = null;
+  const tops = new Map<string, number[]>();
+
+  for (const stage of search.stages) {
+    const centres = centresFor(cfg, stage, tops);
+    if (centres === null) {
+      log(
+        `stage ${stage.name} searches around stage ${
+          (stage.space as { stage: string }).stage
+        }, which other shards ` +
+          `have not finished: run \`deno task sweep --merge ${dir}\` when all shards are done, then run the shards again`,
+      );
+      return null;
+    }
+    const plan = planStage(cfg, stage, centres);
+    const done = readTrials(dir);
+    const todo = plan.filter((p) => ownsTrial(shard, p.index) && !done.has(p.id));
+    const mine = plan.filter((p) => ownsTrial(shard, p.index)).length;
+    log(
+      `stage ${stage.name}: ${describeSpace(stage.space)}; ${plan.length} trials` +
+        (shard ? `, ${mine} on shard ${shard.label}` : "") + `, ${mine - todo.length} already done`,
+    );
+    if (todo.length > 0) {
+      data ??= await prepareData(cfg);
+      const scfg = stageConfig(cfg, stage);
+      for (let at = 0; at < todo.length; at += search.population) {
+        const chunk = todo.slice(at, at + search.population);
+        const lambdas = chunk.map((c) => c.lambda);
+        const spec = populationSpec(scfg, data.cifar.train.n, lambdas, chunk.map((c) => c.seed));
+        log(
+          `${stage.name}: training ${chunk.length} models at once (trials ${
+            chunk.map((c) => c.index).join(", ")
+          })`,
+        );
+        const result = await trainPopulation(
+          data.gpu,
+          {
+            dataset: data.dataset,
+            train: data.dataset.splits.train,
+            val: data.dataset.splits.val ?? null,
+            test: null,
+          },
+          spec,
+          { onEval: (p) => log(populationLine(stage.name, p, lambdas)), signal: options.signal },
+        );
+        if (result.interrupted) {
+          log(
+            `interrupted: ${at} trials of stage ${stage.name} were saved; run the same command to resume`,
+          );
+          return null;
+        }
+        await appendTrials(file, chunk.map((c, z) => trialRecord(c, result.models[z], shard)));
+        const diverged = result.models.filter((m) => m.diverged).length;
+        log(
+          `${stage.name}: ${chunk.length} trials done in ${formatDuration(result.trainSeconds)}` +
+            (diverged ? ` (${diverged} diverged)` : "") + ` → ${file}`,
+        );
+      }
+    }
+    const all = readTrials(dir);
+    const trials = plan.map((p) => all.get(p.id)).filter((t): t is TrialRecord => !!t);
+    if (trials.length < plan.length) {
+      log(
+        `stage ${stage.name}: this shard's trials are done; ${
+          plan.length - trials.length
+        } trials of other shards ` +
+          `are missing. When every shard has finished: deno task sweep --merge ${dir}`,
+      );
+      data?.dataset.destroy();
+      return null;
+    }
+    const sp = stage.space;
+    tops.set(
+      stage.name,
+      topK(trials, Math.max(stage.top, sp.kind === "around" ? sp.top : 1, 3), search.rankBy).map((
+        t,
+      ) => t.lambda),
+    );
+    log(formatTop(stage.name, topK(trials, stage.top, search.rankBy)));
+  }
+  data?.dataset.destroy();
+
+  let summary = await writeSummary(cfg, dir, startedAt, t0, null);
+  const last = summary.stages.at(-1)!;
+  if (search.final && shard === null) {
+    if (last.top.length === 0) {
+      throw new UserError(
+        `every trial of stage ${last.name} diverged: no λ to train the final model with`,
+      );
+    }
+    const final = await finalTraining(cfg, dir, last.top[0].lambda, options, log);
+    summary = await writeSummary(cfg, dir, startedAt, t0, final);
+  } else if (search.final) {
+    log(
+      `shard ${
+        shard!.label
+      }: stages done; the final training runs unsharded (deno task sweep --config … without --shard)`,
+    );
+  }
+  if (options.report !== false) await writeReport([dir]);
+  log(
+    `sweep ${cfg.name}: done in ${formatDuration((performance.now() - t0) / 1000)} → ${
+      join(dir, "sweep.json")
+    }`,
+  );
+  return summary;
+}
+
+/** Train (or find, when resuming) the final model with the best λ, inside the sweep directory. */
+async function finalTraining(
+  cfg: Config,
+  dir: string,
+  lambda: number,
+  options: SweepOptions,
+  log: (l: string) => void,
+): Promise<RunMetrics> {
+  const existing = readJsonIfExists<RunMetrics>(join(dir, "final", "metrics.json"));
+  if (existing?.status === "completed" && existing.lambda === lambda) {
+    log(`final training with λ ${lambda.toExponential(3)} already done`);
+    return existing;
+  }
+  const f = cfg.search!.final!;
+  const finalCfg: Config = {
+    ...cfg,
+    name: "final",
+    out: dir,
+    data: { ...cfg.data, ...stripUndefined(f.data ?? {}), test: true },
+    train: { ...cfg.train, ...stripUndefined(f.train ?? {}), lambda },
+    search: undefined,
+  };
+  log(`final training with the best λ ${lambda.toExponential(3)}`);
+  const { metrics } = await runExperiment(finalCfg, {
+    overwrite: true,
+    report: options.report,
+    log,
+    signal: options.signal,
+  });
+  return metrics;
+}
+
+/** Write sweep.json from the trials on disk (and the final run, when there is one). */
+async function writeSummary(
+  cfg: Config,
+  dir: string,
+  startedAt: Date,
+  t0: number,
+  final: RunMetrics | null,
+): Promise<SweepSummary> {
+  const done = readTrials(dir);
+  const stages = summarise(cfg, dir, done).filter((s): s is StageSummary => s !== null);
+  const { getGpu } = await import("../gpu/device.ts");
+  const gpu = await getGpu();
+  const wall = (performance.now() - t0) / 1000;
+  const trialsDone = [...done.values()];
+  const steps = trialsDone.reduce((n, t) => n + (t.curves.at(-1)?.step ?? 0), 0);
+  const summary: SweepSummary = {
+    format: "webgpu-mlp.sweep/1",
+    name: cfg.name,
+    config: cfg,
+    env: envInfo(gpu),
+    timings: {
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      wallSeconds: wall,
+      setupSeconds: 0,
+      trainSeconds: wall,
+      steps,
+      stepsPerSecond: steps / Math.max(wall, 1e-9),
+    },
+    stages,
+  };
+  if (final?.final.test) {
+    summary.final = { lambda: final.lambda, run: "final", testAccuracy: final.final.test.accuracy };
+  }
+  await writeJsonAtomic(join(dir, "sweep.json"), summary);
+  return summary;
+}
+
+/** Merge the shards' trials files into trials.jsonl and write sweep.json. */
+export async function mergeSweep(
+  dir: string,
+  log: (l: string) => void = console.log,
+): Promise<SweepSummary> {
+  const cfg = readJsonIfExists<Config>(join(dir, SWEEP_CONFIG));
+  if (!cfg) throw new UserError(`${dir} is not a sweep directory (no ${SWEEP_CONFIG})`);
+  const done = readTrials(dir);
+  const order = new Map(cfg.search!.stages.map((s, i) => [s.name, i]));
+  const all = [...done.values()].sort((a, b) =>
+    (order.get(a.stage) ?? 99) - (order.get(b.stage) ?? 99) || a.index - b.index
+  );
+  const { writeFileAtomic } = await import("../io/atomic.ts");
+  await writeFileAtomic(
+    join(dir, "trials.jsonl"),
+    all.map((t) => JSON.stringify(t)).join("\n") + (all.length ? "\n" : ""),
+  );
+  const final = readJsonIfExists<RunMetrics>(join(dir, "final", "metrics.json"));
+  const now = new Date();
+  const summary = await writeSummary(cfg, dir, now, performance.now(), final);
+  log(
+    `merged ${all.length} trials of ${dir}; complete stages: ${
+      summary.stages.map((s) => s.name).join(", ") || "none"
+    }`,
+  );
+  for (const s of summary.stages) log(formatTop(s.name, s.top));
+  return summary;
+}
