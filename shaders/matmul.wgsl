@@ -8,11 +8,15 @@
 // logical width and the padded width) hold zeros and are never written, which makes the
 // vec4 loads past a logical edge harmless; out-of-range rows are clamped on load and skipped
 // on store. Each invocation computes a TM×(4·TN4) tile, reading both operands once per k.
+// Loops over the tile are marked `// @unroll` and expanded before compilation
+// (src/gpu/shaders.ts), so the tile lives in registers on every compiler.
 //
 // Specialised per use (src/kernels/matmul.ts): TM, TN4 (tile), WG (workgroup size), EPI.
 
 const TM: u32 = 8u; // rows of C per invocation (nn, nt); multiple of 4 for tn
 const TN4: u32 = 2u; // column quads of C per invocation
+const TM4: u32 = TM / 4u; // row quads (tn)
+const TN: u32 = TN4 * 4u; // columns (nt)
 const WG: u32 = 8u; // invocations per workgroup
 const EPI: u32 = 0u; // epilogue, see `finish`
 
@@ -62,7 +66,22 @@ fn finish(acc: f32, z: u32, i: u32, j: u32) {
 }
 
 fn tileOrigin(t: u32, rowsPerTile: u32) -> vec2u {
-  return vec2u((t / p.tilesN) * rowsPerTile, (t % p.tilesN) * TN4 * 4u);
+  return vec2u((t / p.tilesN) * rowsPerTile, (t % p.tilesN) * TN);
+}
+
+// Store a TM × TN tile of accumulators held as column quads, skipping entries outside C.
+fn storeQuads(acc: array<array<vec4f, TN4>, TM>, z: u32, o: vec2u) {
+  for (var ur = 0u; ur < TM; ur++) { // @unroll
+    let i = o.x + ur;
+    if (i < p.M) {
+      for (var uc = 0u; uc < TN4; uc++) { // @unroll
+        for (var ue = 0u; ue < 4u; ue++) { // @unroll
+          let j = o.y + uc * 4u + ue;
+          if (j < p.N) { finish(acc[ur][uc][ue], z, i, j); }
+        }
+      }
+    }
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -76,40 +95,39 @@ fn matmul_nn(@builtin(global_invocation_id) gid: vec3u) {
   let bBase = (p.bOff + z * p.bZ) / 4u;
   let lastQuad = (p.N + 3u) / 4u - 1u;
   var rowA: array<u32, TM>;
-  for (var r = 0u; r < TM; r++) { rowA[r] = aBase + min(o.x + r, p.M - 1u) * lda4; }
+  for (var ur = 0u; ur < TM; ur++) { // @unroll
+    rowA[ur] = aBase + min(o.x + ur, p.M - 1u) * lda4;
+  }
   var colB: array<u32, TN4>;
-  for (var c = 0u; c < TN4; c++) { colB[c] = bBase + min(o.y / 4u + c, lastQuad); }
+  for (var uc = 0u; uc < TN4; uc++) { // @unroll
+    colB[uc] = bBase + min(o.y / 4u + uc, lastQuad);
+  }
   var acc: array<array<vec4f, TN4>, TM>;
   let K4 = (p.K + 3u) / 4u;
   for (var k4 = 0u; k4 < K4; k4++) {
     var a: array<vec4f, TM>;
-    for (var r = 0u; r < TM; r++) { a[r] = A[rowA[r] + k4]; }
+    for (var ur = 0u; ur < TM; ur++) { // @unroll
+      a[ur] = A[rowA[ur] + k4];
+    }
     var b: array<array<vec4f, TN4>, 4>;
-    for (var q = 0u; q < 4u; q++) {
-      let row = min(k4 * 4u + q, p.K - 1u) * ldb4; // rows past K meet zero padding in A
-      for (var c = 0u; c < TN4; c++) { b[q][c] = B[row + colB[c]]; }
+    for (var uq = 0u; uq < 4u; uq++) { // @unroll
+      let row = min(k4 * 4u + uq, p.K - 1u) * ldb4; // rows past K meet zero padding in A
+      for (var uc = 0u; uc < TN4; uc++) { // @unroll
+        b[uq][uc] = B[row + colB[uc]];
+      }
     }
-    for (var r = 0u; r < TM; r++) {
-      for (var c = 0u; c < TN4; c++) {
-        var s = acc[r][c];
-        s = fma(vec4f(a[r].x), b[0][c], s);
-        s = fma(vec4f(a[r].y), b[1][c], s);
-        s = fma(vec4f(a[r].z), b[2][c], s);
-        s = fma(vec4f(a[r].w), b[3][c], s);
-        acc[r][c] = s;
+    for (var ur = 0u; ur < TM; ur++) { // @unroll
+      for (var uc = 0u; uc < TN4; uc++) { // @unroll
+        var s = acc[ur][uc];
+        s = fma(vec4f(a[ur].x), b[0][uc], s);
+        s = fma(vec4f(a[ur].y), b[1][uc], s);
+        s = fma(vec4f(a[ur].z), b[2][uc], s);
+        s = fma(vec4f(a[ur].w), b[3][uc], s);
+        acc[ur][uc] = s;
       }
     }
   }
-  for (var r = 0u; r < TM; r++) {
-    let i = o.x + r;
-    if (i >= p.M) { break; }
-    for (var c = 0u; c < TN4; c++) {
-      for (var e = 0u; e < 4u; e++) {
-        let j = o.y + c * 4u + e;
-        if (j < p.N) { finish(acc[r][c][e], z, i, j); }
-      }
-    }
-  }
+  storeQuads(acc, z, o);
 }
 
 @compute @workgroup_size(WG)
@@ -123,35 +141,33 @@ fn matmul_tn(@builtin(global_invocation_id) gid: vec3u) {
   let bBase = (p.bOff + z * p.bZ) / 4u;
   let lastQuadA = (p.M + 3u) / 4u - 1u;
   let lastQuadB = (p.N + 3u) / 4u - 1u;
-  const TM4 = TM / 4u;
   var colA: array<u32, TM4>;
-  for (var r = 0u; r < TM4; r++) { colA[r] = aBase + min(o.x / 4u + r, lastQuadA); }
+  for (var ur = 0u; ur < TM4; ur++) { // @unroll
+    colA[ur] = aBase + min(o.x / 4u + ur, lastQuadA);
+  }
   var colB: array<u32, TN4>;
-  for (var c = 0u; c < TN4; c++) { colB[c] = bBase + min(o.y / 4u + c, lastQuadB); }
+  for (var uc = 0u; uc < TN4; uc++) { // @unroll
+    colB[uc] = bBase + min(o.y / 4u + uc, lastQuadB);
+  }
   var acc: array<array<vec4f, TN4>, TM>;
   for (var k = 0u; k < p.K; k++) {
     var a: array<vec4f, TM4>;
-    for (var r = 0u; r < TM4; r++) { a[r] = A[k * lda4 + colA[r]]; }
+    for (var ur = 0u; ur < TM4; ur++) { // @unroll
+      a[ur] = A[k * lda4 + colA[ur]];
+    }
     var b: array<vec4f, TN4>;
-    for (var c = 0u; c < TN4; c++) { b[c] = B[k * ldb4 + colB[c]]; }
-    for (var r = 0u; r < TM4; r++) {
-      for (var e = 0u; e < 4u; e++) {
-        for (var c = 0u; c < TN4; c++) {
-          acc[r * 4u + e][c] = fma(vec4f(a[r][e]), b[c], acc[r * 4u + e][c]);
+    for (var uc = 0u; uc < TN4; uc++) { // @unroll
+      b[uc] = B[k * ldb4 + colB[uc]];
+    }
+    for (var ur = 0u; ur < TM4; ur++) { // @unroll
+      for (var ue = 0u; ue < 4u; ue++) { // @unroll
+        for (var uc = 0u; uc < TN4; uc++) { // @unroll
+          acc[ur * 4u + ue][uc] = fma(vec4f(a[ur][ue]), b[uc], acc[ur * 4u + ue][uc]);
         }
       }
     }
   }
-  for (var r = 0u; r < TM; r++) {
-    let i = o.x + r;
-    if (i >= p.M) { break; }
-    for (var c = 0u; c < TN4; c++) {
-      for (var e = 0u; e < 4u; e++) {
-        let j = o.y + c * 4u + e;
-        if (j < p.N) { finish(acc[r][c][e], z, i, j); }
-      }
-    }
-  }
+  storeQuads(acc, z, o);
 }
 
 @compute @workgroup_size(WG)
@@ -163,30 +179,40 @@ fn matmul_nt(@builtin(global_invocation_id) gid: vec3u) {
   let ldb4 = p.ldb / 4u;
   let aBase = (p.aOff + z * p.aZ) / 4u;
   let bBase = (p.bOff + z * p.bZ) / 4u;
-  const TN = TN4 * 4u;
   var rowA: array<u32, TM>;
-  for (var r = 0u; r < TM; r++) { rowA[r] = aBase + min(o.x + r, p.M - 1u) * lda4; }
+  for (var ur = 0u; ur < TM; ur++) { // @unroll
+    rowA[ur] = aBase + min(o.x + ur, p.M - 1u) * lda4;
+  }
   var rowB: array<u32, TN>;
-  for (var c = 0u; c < TN; c++) { rowB[c] = bBase + min(o.y + c, p.N - 1u) * ldb4; }
+  for (var uc = 0u; uc < TN; uc++) { // @unroll
+    rowB[uc] = bBase + min(o.y + uc, p.N - 1u) * ldb4;
+  }
   var acc: array<array<vec4f, TN>, TM>; // per-lane partial dot products, summed at the end
   let K4 = (p.K + 3u) / 4u; // quads past K are zero padding in both operands
   for (var k4 = 0u; k4 < K4; k4++) {
     var a: array<vec4f, TM>;
-    for (var r = 0u; r < TM; r++) { a[r] = A[rowA[r] + k4]; }
+    for (var ur = 0u; ur < TM; ur++) { // @unroll
+      a[ur] = A[rowA[ur] + k4];
+    }
     var b: array<vec4f, TN>;
-    for (var c = 0u; c < TN; c++) { b[c] = B[rowB[c] + k4]; }
-    for (var r = 0u; r < TM; r++) {
-      for (var c = 0u; c < TN; c++) { acc[r][c] = fma(a[r], b[c], acc[r][c]); }
+    for (var uc = 0u; uc < TN; uc++) { // @unroll
+      b[uc] = B[rowB[uc] + k4];
+    }
+    for (var ur = 0u; ur < TM; ur++) { // @unroll
+      for (var uc = 0u; uc < TN; uc++) { // @unroll
+        acc[ur][uc] = fma(a[ur], b[uc], acc[ur][uc]);
+      }
     }
   }
-  for (var r = 0u; r < TM; r++) {
-    let i = o.x + r;
-    if (i >= p.M) { break; }
-    for (var c = 0u; c < TN; c++) {
-      let j = o.y + c;
-      if (j < p.N) {
-        let s = acc[r][c];
-        finish((s.x + s.y) + (s.z + s.w), z, i, j);
+  for (var ur = 0u; ur < TM; ur++) { // @unroll
+    let i = o.x + ur;
+    if (i < p.M) {
+      for (var uc = 0u; uc < TN; uc++) { // @unroll
+        let j = o.y + uc;
+        if (j < p.N) {
+          let s = acc[ur][uc];
+          finish((s.x + s.y) + (s.z + s.w), z, i, j);
+        }
       }
     }
   }
