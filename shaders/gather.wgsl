@@ -1,5 +1,6 @@
 // Batch gather: build the normalised input rows X (R × 3072) and labels y of a mini-batch from
-// the u8 dataset resident on the GPU, one invocation per (4 pixels, row).
+// the u8 dataset resident on the GPU. A workgroup of WG invocations fills one row, each invocation
+// WORDS/WG words of 4 pixels, so the row's sample index is computed WG times rather than 768.
 //   TRAIN: row r of the batch is sample  perm_epoch(pos + r)  of the split, where perm_epoch is
 //          a keyed Feistel permutation of [0, n) (cycle-walking), re-keyed every epoch: a fresh
 //          shuffle per epoch with no index buffer and no CPU work.
@@ -10,6 +11,7 @@
 const TRAIN: bool = true;
 const WG: u32 = 64u;
 const WORDS: u32 = 768u; // u32 words (4 pixels each) per 3072-byte image
+const PER: u32 = WORDS / WG; // words per invocation
 
 struct Params {
   n0: u32, // images in data0
@@ -69,10 +71,9 @@ fn epochKey(seed: u32, epoch: u32) -> u32 {
 }
 
 @compute @workgroup_size(WG)
-fn gather(@builtin(global_invocation_id) gid: vec3u) {
-  let w = gid.x;
-  let r = gid.y;
-  if (w >= WORDS || r >= p.R) { return; }
+fn gather(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let r = wid.x;
+  if (r >= p.R) { return; }
   var sample: u32;
   if (TRAIN) {
     sample = permute(st.pos + r, p.splitN, epochKey(p.key, st.epoch), p.halfBits);
@@ -81,13 +82,16 @@ fn gather(@builtin(global_invocation_id) gid: vec3u) {
     sample = st.base + r;
   }
   let img = p.splitBase + sample;
-  var word: u32;
-  if (img < p.n0) {
-    word = data0[img * WORDS + w];
-  } else {
-    word = data1[(img - p.n0) * WORDS + w];
+  for (var uk = 0u; uk < PER; uk++) { // @unroll
+    let w = lid.x + uk * WG;
+    var word: u32;
+    if (img < p.n0) {
+      word = data0[img * WORDS + w];
+    } else {
+      word = data1[(img - p.n0) * WORDS + w];
+    }
+    let px = vec4f(f32(word & 0xffu), f32((word >> 8u) & 0xffu), f32((word >> 16u) & 0xffu), f32(word >> 24u));
+    X[r * WORDS + w] = (px - norm[w]) * norm[WORDS + w];
   }
-  let px = vec4f(f32(word & 0xffu), f32((word >> 8u) & 0xffu), f32((word >> 16u) & 0xffu), f32(word >> 24u));
-  X[r * WORDS + w] = (px - norm[w]) * norm[WORDS + w];
-  if (w == 0u) { y[r] = labels[img]; }
+  if (lid.x == 0u) { y[r] = labels[img]; }
 }

@@ -98,7 +98,7 @@ const aroundSpace = z.strictObject({
   kind: z.literal("around"),
   /** The stage whose top trials to search around: earlier in this config, or in `sweep`. */
   stage: z.string().min(1),
-  /** Directory of a previous sweep holding that stage (default: this sweep). */
+  /** A previous sweep holding that stage: its name under `out`, or a path (default: this sweep). */
   sweep: z.string().min(1).optional(),
   top: int(1, 100).default(3),
   /**

@@ -30,7 +30,6 @@ export interface GatherSpec {
 }
 
 const WG = 64;
-const WORDS = 768;
 
 /** Prepare a gather dispatch. */
 export function gatherOp(device: GPUDevice, s: GatherSpec): Op {
@@ -73,7 +72,7 @@ export function gatherOp(device: GPUDevice, s: GatherSpec): Op {
         s.steps,
       ], 7),
     }),
-    workgroups: [WORDS / WG, checkGroups(label, s.R), 1],
+    workgroups: [checkGroups(label, s.R), 1, 1],
     stepped: true,
   };
 }
