@@ -34,16 +34,7 @@ struct Step { step: u32, epoch: u32, pos: u32, eta: f32, base: u32, rows: u32, s
 @group(0) @binding(6) var<uniform> p: Params;
 @group(0) @binding(7) var<uniform> st: Step;
 
-// 32-bit integer hash (lowbias32, by Chris Wellons).
-fn hash(x: u32) -> u32 {
-  var v = x;
-  v ^= v >> 16u;
-  v *= 0x7feb352du;
-  v ^= v >> 15u;
-  v *= 0x846ca68bu;
-  v ^= v >> 16u;
-  return v;
-}
+// @include random
 
 // Four-round Feistel network on 2·halfBits bits: a bijection of [0, 4^halfBits).
 fn feistel(x: u32, key: u32, halfBits: u32) -> u32 {

@@ -15,11 +15,20 @@
 
 const sources = new Map<string, string>();
 
-/** Read `shaders/<name>.wgsl` (cached). */
+/**
+ * Read `shaders/<name>.wgsl` (cached), with each `// @include other` line replaced by the text of
+ * `shaders/other.wgsl` (once per file, however often it is asked for).
+ */
 export function shaderSource(name: string): string {
   let code = sources.get(name);
   if (code === undefined) {
-    code = Deno.readTextFileSync(new URL(`../../shaders/${name}.wgsl`, import.meta.url));
+    const seen = new Set<string>();
+    const load = (n: string): string =>
+      Deno.readTextFileSync(new URL(`../../shaders/${n}.wgsl`, import.meta.url)).replace(
+        /^\/\/ @include (\w+)\s*$/gm,
+        (_, inc: string) => seen.has(inc) ? "" : (seen.add(inc), load(inc)),
+      );
+    code = load(name);
     sources.set(name, code);
   }
   return code;
