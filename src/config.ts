@@ -44,6 +44,13 @@ const valSchema = z.strictObject({
   holdout: int(1).optional(),
 });
 
+const augmentSchema = z.strictObject({
+  /** Mirror each training sample left-right with probability 1/2. */
+  flip: z.boolean().default(false),
+  /** Shift each training sample by up to this many pixels in x and y (0 = off). */
+  translate: int(0, 31).default(0),
+});
+
 const dataSchema = z.strictObject({
   /** CIFAR-10 directory (default: --data, $CIFAR10_DIR, or the usual places). */
   dir: z.string().min(1).optional(),
@@ -53,6 +60,8 @@ const dataSchema = z.strictObject({
   val: valSchema.optional(),
   /** Evaluate the final model on test_batch. */
   test: z.boolean().default(true),
+  /** Random augmentation of training batches, done in the gather kernel. */
+  augment: augmentSchema.optional(),
 });
 
 const modelSchema = z.strictObject({
@@ -61,13 +70,33 @@ const modelSchema = z.strictObject({
   init: z.enum(["gaussian", "xavier", "he"]).default("xavier"),
   /** Standard deviation of the `gaussian` initialisation. */
   sigma: positive().default(0.01),
+  /** Batch normalisation: true for every hidden layer, or one flag per hidden layer. */
+  bn: z.union([z.boolean(), z.array(z.boolean()).max(64)]).default(false),
+  /** Running mean/variance update: avg = α·avg + (1−α)·batch, α in (0, 1). */
+  bnAlpha: z.number().gt(0).lt(1).default(0.9),
+  /** Apply the L2 term to BN's γ and β too. */
+  bnL2: z.boolean().default(false),
+  /** Dropout probability after each hidden layer's ReLU: one value, or one per hidden layer. */
+  dropout: z.union([z.number().min(0).lt(1), z.array(z.number().min(0).lt(1)).max(64)]).default(0),
 });
+
+const optimizerSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("sgd") }),
+  z.strictObject({
+    kind: z.literal("adam"),
+    beta1: z.number().min(0).lt(1).default(0.9),
+    beta2: z.number().min(0).lt(1).default(0.999),
+    eps: positive().default(1e-8),
+  }),
+]);
 
 const trainSchema = z.strictObject({
   batchSize: int(1, 65535).default(100),
   /** L2 strength λ: cost = loss + λ·Σ‖W‖². */
   lambda: z.number().min(0).finite().default(0),
   schedule: scheduleSchema,
+  /** Plain mini-batch SGD, or Adam with bias correction. */
+  optimizer: optimizerSchema.default({ kind: "sgd" }),
   /** Evaluate every this many steps (default: 10 points per cycle, or once per epoch). */
   evalEvery: int(1).optional(),
   /** Write runs/<name>/weights.safetensors at the end. */
@@ -165,7 +194,15 @@ export const configSchema = z.strictObject({
   /** Parent directory of run directories. */
   out: z.string().min(1).default("runs"),
   data: dataSchema,
-  model: modelSchema.default({ hidden: [50], init: "xavier", sigma: 0.01 }),
+  model: modelSchema.default({
+    hidden: [50],
+    init: "xavier",
+    sigma: 0.01,
+    bn: false,
+    bnAlpha: 0.9,
+    bnL2: false,
+    dropout: 0,
+  }),
   train: trainSchema,
   /** A λ search: the config is a sweep. */
   search: searchSchema.optional(),
@@ -274,6 +311,33 @@ function checkSemantics(cfg: Config, source: string): void {
     }
   }
   if (cfg.search) checkSearch(cfg.search, source);
+  const hidden = cfg.model.hidden.length;
+  for (const key of ["bn", "dropout"] as const) {
+    const v = cfg.model[key];
+    if (Array.isArray(v) && v.length !== hidden) {
+      const more = v.length > hidden;
+      throw new UserError(
+        `config ${source}: model.${key} has ${v.length} entries for ${hidden} hidden layers: ` +
+          (more && key === "bn"
+            ? "batch normalisation applies to hidden layers only, not to the output layer"
+            : `give one per hidden layer, or a single ${
+              key === "bn" ? "true/false" : "probability"
+            }`),
+      );
+    }
+  }
+}
+
+/** Per hidden layer: whether it has batch normalisation. */
+export function bnLayers(cfg: Config): boolean[] {
+  const bn = cfg.model.bn;
+  return cfg.model.hidden.map((_, l) => (Array.isArray(bn) ? bn[l] : bn));
+}
+
+/** Per hidden layer: its dropout probability. */
+export function dropoutLayers(cfg: Config): number[] {
+  const d = cfg.model.dropout;
+  return cfg.model.hidden.map((_, l) => (Array.isArray(d) ? d[l] : d));
 }
 
 function checkSearch(search: NonNullable<Config["search"]>, source: string): void {

@@ -131,3 +131,41 @@ Deno.test("one GPU SGD step equals W − η·grad in float64", async () => {
   ws.destroy();
   params.destroy();
 });
+
+Deno.test("float64 BN network: analytic γ, β, W, b gradients match centred differences", () => {
+  const rng = new Rng(9);
+  for (
+    const [sizes, bn] of [[[10, 8, 5], [true]], [[10, 8, 6, 5], [true, false]], [[10, 8, 6, 6, 5], [
+      true,
+      true,
+      true,
+    ]]] as const
+  ) {
+    for (const bnL2 of [false, true]) {
+      const p = initParams([...sizes], "he", 0, 4, [...bn]);
+      for (const q of p.bn!) {
+        if (!q) continue;
+        for (let j = 0; j < q.gamma.length; j++) {
+          q.gamma[j] = 1 + 0.2 * rng.normal();
+          q.beta[j] = 0.1 * rng.normal();
+        }
+      }
+      const { X, y } = data(rng, 6, sizes[0], sizes.at(-1)!);
+      const a = gradients(p, X, y, 6, 0.05, { bnL2 });
+      const c = numericalGradients(p, X, y, 6, 0.05, 3e-5, true, { bnL2 });
+      const tag = `${sizes.join("-")} bn=${bn} bnL2=${bnL2}`;
+      for (let l = 0; l < a.W.length; l++) {
+        assert.ok(
+          maxRelativeError(a.W[l], c.W[l], 1e-4) <= 1e-6,
+          `${tag} W${l + 1} ${maxRelativeError(a.W[l], c.W[l], 1e-4)}`,
+        );
+        if (p.bn![l]) {
+          assert.ok(maxRelativeError(a.gamma![l]!, c.gamma![l]!, 1e-4) <= 1e-6, `${tag} γ${l + 1}`);
+          assert.ok(maxRelativeError(a.beta![l]!, c.beta![l]!, 1e-4) <= 1e-6, `${tag} β${l + 1}`);
+        } else {
+          assert.ok(maxRelativeError(a.b[l], c.b[l], 1e-4) <= 1e-6, `${tag} b${l + 1}`);
+        }
+      }
+    }
+  }
+});

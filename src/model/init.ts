@@ -12,14 +12,28 @@ import { Rng } from "./rng.ts";
 /** Weight initialisation schemes. */
 export type InitScheme = "gaussian" | "xavier" | "he";
 
+/** Batch-normalisation parameters and running statistics of one hidden layer. */
+export interface BnParams {
+  gamma: Float64Array;
+  beta: Float64Array;
+  /** Running mean and (biased) variance, used at evaluation time. */
+  mean: Float64Array;
+  variance: Float64Array;
+}
+
+/** ε added to the variance before its square root. */
+export const BN_EPS = 1e-5;
+
 /** Float64 parameters of one network. */
 export interface Params {
   /** Layer sizes: input dimension, hidden sizes…, classes. */
   sizes: number[];
   /** W[l]: sizes[l] × sizes[l+1], row-major. */
   W: Float64Array[];
-  /** b[l]: sizes[l+1]. */
+  /** b[l]: sizes[l+1] (unused, and kept at zero, in a layer with batch normalisation). */
   b: Float64Array[];
+  /** bn[l]: batch normalisation of hidden layer l, or null (absent: none anywhere). */
+  bn?: (BnParams | null)[];
 }
 
 /** Standard deviation of layer weights for a scheme (`sigma` is used by `gaussian`). */
@@ -34,12 +48,16 @@ export function initStd(scheme: InitScheme, nIn: number, sigma: number): number 
   }
 }
 
-/** Initialise weights ~ N(0, std²) per the scheme, biases 0, deterministically from `seed`. */
+/**
+ * Initialise weights ~ N(0, std²) per the scheme, biases 0, deterministically from `seed`; hidden
+ * layers flagged in `bn` get γ = 1, β = 0 and running statistics (0, 1).
+ */
 export function initParams(
   sizes: number[],
   scheme: InitScheme,
   sigma: number,
   seed: number,
+  bn: boolean[] = [],
 ): Params {
   const rng = new Rng(seed);
   const W: Float64Array[] = [], b: Float64Array[] = [];
@@ -50,17 +68,49 @@ export function initParams(
     W.push(w);
     b.push(new Float64Array(sizes[l + 1]));
   }
-  return { sizes: [...sizes], W, b };
+  const p: Params = { sizes: [...sizes], W, b };
+  if (bn.some((f) => f)) {
+    p.bn = W.map((_, l) =>
+      bn[l] && l < W.length - 1
+        ? {
+          gamma: new Float64Array(sizes[l + 1]).fill(1),
+          beta: new Float64Array(sizes[l + 1]),
+          mean: new Float64Array(sizes[l + 1]),
+          variance: new Float64Array(sizes[l + 1]).fill(1),
+        }
+        : null
+    );
+  }
+  return p;
 }
 
 /** A deep copy of parameters. */
 export function cloneParams(p: Params): Params {
-  return { sizes: [...p.sizes], W: p.W.map((w) => w.slice()), b: p.b.map((b) => b.slice()) };
+  const out: Params = {
+    sizes: [...p.sizes],
+    W: p.W.map((w) => w.slice()),
+    b: p.b.map((b) => b.slice()),
+  };
+  if (p.bn) {
+    out.bn = p.bn.map((q) =>
+      q && {
+        gamma: q.gamma.slice(),
+        beta: q.beta.slice(),
+        mean: q.mean.slice(),
+        variance: q.variance.slice(),
+      }
+    );
+  }
+  return out;
 }
 
-/** Σ over layers of ‖W_l‖² (biases excluded), the L2 term of the cost. */
-export function sumSquaredWeights(p: Params): number {
+/** Σ over layers of ‖W_l‖² (biases excluded; BN's γ and β included when `bnL2`): the L2 term. */
+export function sumSquaredWeights(p: Params, bnL2 = false): number {
   let s = 0;
-  for (const w of p.W) for (let i = 0; i < w.length; i++) s += w[i] * w[i];
+  const add = (a: Float64Array) => {
+    for (let i = 0; i < a.length; i++) s += a[i] * a[i];
+  };
+  p.W.forEach(add);
+  if (bnL2) { for (const q of p.bn ?? []) if (q) (add(q.gamma), add(q.beta)); }
   return s;
 }

@@ -8,7 +8,18 @@
  * @module
  */
 
-import { type Params, sumSquaredWeights } from "../model/init.ts";
+import { BN_EPS, type Params, sumSquaredWeights } from "../model/init.ts";
+
+/** What a batch-normalised layer keeps from its forward pass for the backward pass. */
+export interface BnCache {
+  /** Normalised pre-activations Ẑ (n × units). */
+  zhat: Float64Array;
+  /** 1/√(v + ε) per unit. */
+  invStd: Float64Array;
+  /** Batch mean and biased variance per unit. */
+  mean: Float64Array;
+  variance: Float64Array;
+}
 
 /** Activations of a forward pass. */
 export interface Forward {
@@ -18,25 +29,66 @@ export interface Forward {
   P: Float64Array;
   /** Output scores before the softmax (n × classes). */
   S: Float64Array;
+  /** Per layer: the batch-normalisation cache, or null. */
+  bn: (BnCache | null)[];
 }
 
-/** Forward pass of n samples. */
-export function forward(p: Params, X: ArrayLike<number>, n: number): Forward {
+/** Batch statistics and normalisation of an n × m block (training mode). */
+export function bnNormalise(Z: Float64Array, n: number, m: number): BnCache {
+  const mean = new Float64Array(m), variance = new Float64Array(m), invStd = new Float64Array(m);
+  for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) mean[j] += Z[i * m + j] / n;
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < m; j++) variance[j] += (Z[i * m + j] - mean[j]) ** 2 / n;
+  }
+  for (let j = 0; j < m; j++) invStd[j] = 1 / Math.sqrt(variance[j] + BN_EPS);
+  const zhat = new Float64Array(n * m);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < m; j++) zhat[i * m + j] = (Z[i * m + j] - mean[j]) * invStd[j];
+  }
+  return { zhat, invStd, mean, variance };
+}
+
+/**
+ * Forward pass of n samples. `train` normalises batch-normalised layers with the batch's own
+ * statistics; `eval` uses the running statistics stored in the parameters.
+ */
+export function forward(
+  p: Params,
+  X: ArrayLike<number>,
+  n: number,
+  mode: "train" | "eval" = "train",
+): Forward {
   const L = p.sizes.length - 1;
   const H: Float64Array[] = [Float64Array.from(X as ArrayLike<number>)];
+  const caches: (BnCache | null)[] = [];
   let S = new Float64Array(0);
   for (let l = 0; l < L; l++) {
     const nIn = p.sizes[l], nOut = p.sizes[l + 1];
     const A = H[l], W = p.W[l], b = p.b[l];
+    const bn = l < L - 1 ? p.bn?.[l] ?? null : null;
     const Z = new Float64Array(n * nOut);
     for (let i = 0; i < n; i++) {
-      for (let j = 0; j < nOut; j++) Z[i * nOut + j] = b[j];
+      if (!bn) { for (let j = 0; j < nOut; j++) Z[i * nOut + j] = b[j]; }
       for (let k = 0; k < nIn; k++) {
         const a = A[i * nIn + k];
         if (a === 0) continue;
         for (let j = 0; j < nOut; j++) Z[i * nOut + j] += a * W[k * nOut + j];
       }
     }
+    let cache: BnCache | null = null;
+    if (bn) {
+      if (mode === "train") cache = bnNormalise(Z, n, nOut);
+      else {
+        const invStd = bn.variance.map((v) => 1 / Math.sqrt(v + BN_EPS));
+        const zhat = Z.map((z, i) => (z - bn.mean[i % nOut]) * invStd[i % nOut]);
+        cache = { zhat, invStd, mean: bn.mean, variance: bn.variance };
+      }
+      for (let i = 0; i < Z.length; i++) {
+        const j = i % nOut;
+        Z[i] = bn.gamma[j] * cache.zhat[i] + bn.beta[j];
+      }
+    }
+    caches.push(cache);
     if (l < L - 1) {
       for (let i = 0; i < Z.length; i++) Z[i] = Math.max(Z[i], 0);
       H.push(Z);
@@ -51,7 +103,13 @@ export function forward(p: Params, X: ArrayLike<number>, n: number): Forward {
     for (let c = 0; c < C; c++) sum += P[i * C + c] = Math.exp(S[i * C + c] - m);
     for (let c = 0; c < C; c++) P[i * C + c] /= sum;
   }
-  return { H, P, S };
+  return { H, P, S, bn: caches };
+}
+
+/** Options of the cost: L2 on BN's γ and β, and the forward mode. */
+export interface CostOptions {
+  bnL2?: boolean;
+  mode?: "train" | "eval";
 }
 
 /** Mean cross-entropy loss, cost = loss + λ·Σ‖W‖², and accuracy of n samples. */
@@ -61,8 +119,9 @@ export function evaluate(
   y: ArrayLike<number>,
   n: number,
   lambda: number,
+  opts: CostOptions = {},
 ): { loss: number; cost: number; accuracy: number } {
-  const { P } = forward(p, X, n);
+  const { P } = forward(p, X, n, opts.mode ?? "train");
   const C = p.sizes[p.sizes.length - 1];
   let loss = 0, correct = 0;
   for (let i = 0; i < n; i++) {
@@ -72,36 +131,87 @@ export function evaluate(
     if (arg === y[i]) correct++;
   }
   loss /= n;
-  return { loss, cost: loss + lambda * sumSquaredWeights(p), accuracy: correct / n };
+  return {
+    loss,
+    cost: loss + lambda * sumSquaredWeights(p, !!opts.bnL2),
+    accuracy: correct / n,
+  };
 }
 
-/** Gradients of the cost with respect to every W and b. */
+/** Gradients of the cost with respect to every parameter. */
 export interface Grads {
   W: Float64Array[];
   b: Float64Array[];
+  /** Per layer: γ and β gradients of a batch-normalised layer (absent without BN). */
+  gamma?: (Float64Array | null)[];
+  beta?: (Float64Array | null)[];
 }
 
-/** Analytic gradients of the cost (mean loss + λ·Σ‖W‖²) over n samples. */
+/**
+ * Backward through batch normalisation: from G = dL/dS (S = γ·Ẑ + β, n × m) to dL/dZ, with the
+ * full dependence of the batch mean and variance on Z; also dγ and dβ.
+ */
+export function bnBackward(
+  G: Float64Array,
+  cache: BnCache,
+  gamma: Float64Array,
+  n: number,
+  m: number,
+): { dZ: Float64Array; dGamma: Float64Array; dBeta: Float64Array } {
+  const dGamma = new Float64Array(m), dBeta = new Float64Array(m);
+  const meanG = new Float64Array(m), meanGZ = new Float64Array(m);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < m; j++) {
+      const g = G[i * m + j], z = cache.zhat[i * m + j];
+      dGamma[j] += g * z;
+      dBeta[j] += g;
+      meanG[j] += (g * gamma[j]) / n;
+      meanGZ[j] += (g * gamma[j] * z) / n;
+    }
+  }
+  const dZ = new Float64Array(n * m);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < m; j++) {
+      const gz = G[i * m + j] * gamma[j];
+      dZ[i * m + j] = cache.invStd[j] * (gz - meanG[j] - cache.zhat[i * m + j] * meanGZ[j]);
+    }
+  }
+  return { dZ, dGamma, dBeta };
+}
+
+/** Analytic gradients of the cost (mean loss + λ·Σ‖W‖²) over n samples, BN in training mode. */
 export function gradients(
   p: Params,
   X: ArrayLike<number>,
   y: ArrayLike<number>,
   n: number,
   lambda: number,
+  opts: { bnL2?: boolean } = {},
 ): Grads {
   const L = p.sizes.length - 1;
-  const { H, P } = forward(p, X, n);
+  const fw = forward(p, X, n, "train");
+  const { H, P } = fw;
   const C = p.sizes[L];
-  let G = Float64Array.from(P);
+  let G: Float64Array = Float64Array.from(P);
   for (let i = 0; i < n; i++) G[i * C + y[i]] -= 1;
   for (let i = 0; i < G.length; i++) G[i] /= n;
   const dW: Float64Array[] = new Array(L), db: Float64Array[] = new Array(L);
+  const dGamma: (Float64Array | null)[] = new Array(L).fill(null);
+  const dBeta: (Float64Array | null)[] = new Array(L).fill(null);
   for (let l = L - 1; l >= 0; l--) {
     const nIn = p.sizes[l], nOut = p.sizes[l + 1];
+    const bn = l < L - 1 ? p.bn?.[l] ?? null : null;
+    if (bn) {
+      const r = bnBackward(G, fw.bn[l]!, bn.gamma, n, nOut);
+      const l2 = opts.bnL2 ? 2 * lambda : 0;
+      dGamma[l] = r.dGamma.map((g, j) => g + l2 * bn.gamma[j]);
+      dBeta[l] = r.dBeta.map((g, j) => g + l2 * bn.beta[j]);
+      G = r.dZ;
+    }
     const A = H[l], W = p.W[l];
     const gw = new Float64Array(nIn * nOut), gb = new Float64Array(nOut);
     for (let i = 0; i < n; i++) {
-      for (let j = 0; j < nOut; j++) gb[j] += G[i * nOut + j];
+      if (!bn) { for (let j = 0; j < nOut; j++) gb[j] += G[i * nOut + j]; }
       for (let k = 0; k < nIn; k++) {
         const a = A[i * nIn + k];
         if (a === 0) continue;
@@ -124,7 +234,12 @@ export function gradients(
       G = Gp;
     }
   }
-  return { W: dW, b: db };
+  const out: Grads = { W: dW, b: db };
+  if (p.bn) {
+    out.gamma = dGamma;
+    out.beta = dBeta;
+  }
+  return out;
 }
 
 /** Mean cross-entropy loss of n samples from their scores: logsumexp(s) − s_y, max-shifted. */
@@ -167,6 +282,7 @@ export function numericalGradients(
   lambda: number,
   h: number,
   centred: boolean,
+  opts: { bnL2?: boolean } = {},
 ): Grads {
   const C = p.sizes[p.sizes.length - 1];
   const base = forward(p, X, n);
@@ -191,7 +307,12 @@ export function numericalGradients(
     }
     return g;
   };
-  return { W: p.W.map((w) => probe(w, true)), b: p.b.map((b) => probe(b, false)) };
+  const out: Grads = { W: p.W.map((w) => probe(w, true)), b: p.b.map((b) => probe(b, false)) };
+  if (p.bn) {
+    out.gamma = p.bn.map((q) => (q ? probe(q.gamma, !!opts.bnL2) : null));
+    out.beta = p.bn.map((q) => (q ? probe(q.beta, !!opts.bnL2) : null));
+  }
+  return out;
 }
 
 /** Number of NaN entries (skipped at a kink) in a numerical gradient. */
