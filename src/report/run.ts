@@ -187,13 +187,18 @@ export function curveFigures(b: ReportBuilder, m: RunMetrics): string {
   return `<div class="grid">${figs.join("\n")}</div>${many}`;
 }
 
-/** The learning-rate schedule figure (log y axis when η spans two decades or more). */
+/**
+ * The learning-rate schedule figure: a linear y axis, so a cyclical schedule shows its triangles
+ * as the classic figures do; a log axis only for schedules that decay over several decades
+ * (step decay).
+ */
 export function lrFigure(b: ReportBuilder, m: RunMetrics): string {
   const pts = m.lrSchedule.filter((p) => Array.isArray(p) && p.length >= 2);
   const etas = pts.map((p) => p[1]);
   if (!hasFinite(etas)) return `<p class="note">No learning-rate schedule was recorded.</p>`;
   const positive = etas.filter((e) => Number.isFinite(e) && e > 0);
-  const log = positive.length === etas.length &&
+  const kind = (m.config as { train?: { schedule?: { kind?: string } } })?.train?.schedule?.kind;
+  const log = kind === "stepDecay" && positive.length === etas.length &&
     Math.max(...positive) / Math.min(...positive) >= 100;
   return `<div class="grid wide">${
     b.figure(
