@@ -7,8 +7,21 @@
 //   EVAL:  row r is sample  base + r  of the split; rows ≥ `rows` are left untouched.
 // X = (pixel − mean) · invStd per dimension. The dataset is split over two buffers because one
 // storage binding holds at most 128 MiB on some adapters: images [0, n0) in data0, the rest in data1.
+//
+// Augmentation (TRAIN only, compiled in when AUGMENT): each sample is mirrored left-right with
+// probability 1/2 (p.flip ≠ 0) and shifted by integers dx, dy uniform in [−T, T] (T = p.shift),
+// decided per (seed, epoch, sample index in the split) by one hash, the same for the whole row:
+//   h    = random3(key, epoch, AUG_STREAM, sample)
+//   flip = p.flip ≠ 0 and bit 31 of h is set
+//   dx   = ((h >> 16) & 0x7fff) mod (2T+1) − T,   dy = (h & 0xffff) mod (2T+1) − T
+// Output pixel (c, y, x) takes source pixel (c, y − dy, sx) with tx = x − dx and
+// sx = flip ? 31 − tx : tx (mirror, then shift: content moves right by dx and down by dy); pixels
+// whose source lies outside the image get the mean, i.e. normalised value 0. The twin is
+// augmentParams / augmentImage in src/reference/gather.ts.
 
 const TRAIN: bool = true;
+const AUGMENT: bool = false;
+const AUG_STREAM: u32 = 0x61756721u; // random3 stream of the augmentation decisions ("aug!")
 const WG: u32 = 64u;
 const WORDS: u32 = 768u; // u32 words (4 pixels each) per 3072-byte image
 const PER: u32 = WORDS / WG; // words per invocation
@@ -20,8 +33,8 @@ struct Params {
   R: u32, // rows to write
   key: u32, // seed of the shuffle
   halfBits: u32, // Feistel half width: 4^halfBits ≥ splitN
-  _a: u32,
-  _b: u32,
+  flip: u32, // augmentation: random horizontal flip when ≠ 0 (AUGMENT only)
+  shift: u32, // augmentation: maximal translation T in pixels, 0..31 (AUGMENT only)
 }
 struct Step { step: u32, epoch: u32, pos: u32, eta: f32, base: u32, rows: u32, slot: u32, flags: u32 }
 
@@ -61,6 +74,46 @@ fn epochKey(seed: u32, epoch: u32) -> u32 {
   return hash(seed ^ hash(epoch * 0x9e3779b9u + 1u));
 }
 
+// Byte b (0..3071) of image img.
+fn pixelAt(img: u32, b: u32) -> u32 {
+  var word: u32;
+  if (img < p.n0) {
+    word = data0[img * WORDS + (b >> 2u)];
+  } else {
+    word = data1[(img - p.n0) * WORDS + (b >> 2u)];
+  }
+  return (word >> ((b & 3u) * 8u)) & 0xffu;
+}
+
+// Row r from image img (sample `sample` of the split), mirrored and shifted as the hash decides.
+fn gatherAugmented(lx: u32, r: u32, img: u32, sample: u32) {
+  let h = random3(p.key, st.epoch, AUG_STREAM, sample);
+  let flip = p.flip != 0u && (h >> 31u) == 1u;
+  let span = 2u * p.shift + 1u;
+  let dx = i32(((h >> 16u) & 0x7fffu) % span) - i32(p.shift);
+  let dy = i32((h & 0xffffu) % span) - i32(p.shift);
+  for (var uk = 0u; uk < PER; uk++) { // @unroll
+    let w = lx + uk * WG;
+    let c = w >> 8u; // 256 words per colour plane
+    let q = (w & 255u) * 4u; // first pixel of the word within the plane
+    let sy = i32(q >> 5u) - dy;
+    let x0 = i32(q & 31u) - dx;
+    var px = vec4f(0.0);
+    var inside = vec4<bool>(false);
+    if (sy >= 0 && sy < 32) {
+      for (var j = 0u; j < 4u; j++) { // @unroll
+        let tx = x0 + i32(j);
+        if (tx >= 0 && tx < 32) {
+          let sx = u32(select(tx, 31 - tx, flip));
+          px[j] = f32(pixelAt(img, c * 1024u + u32(sy) * 32u + sx));
+          inside[j] = true;
+        }
+      }
+    }
+    X[r * WORDS + w] = select(vec4f(0.0), (px - norm[w]) * norm[WORDS + w], inside);
+  }
+}
+
 @compute @workgroup_size(WG)
 fn gather(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let r = wid.x;
@@ -73,16 +126,20 @@ fn gather(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: 
     sample = st.base + r;
   }
   let img = p.splitBase + sample;
-  for (var uk = 0u; uk < PER; uk++) { // @unroll
-    let w = lid.x + uk * WG;
-    var word: u32;
-    if (img < p.n0) {
-      word = data0[img * WORDS + w];
-    } else {
-      word = data1[(img - p.n0) * WORDS + w];
+  if (TRAIN && AUGMENT) {
+    gatherAugmented(lid.x, r, img, sample);
+  } else {
+    for (var uk = 0u; uk < PER; uk++) { // @unroll
+      let w = lid.x + uk * WG;
+      var word: u32;
+      if (img < p.n0) {
+        word = data0[img * WORDS + w];
+      } else {
+        word = data1[(img - p.n0) * WORDS + w];
+      }
+      let px = vec4f(f32(word & 0xffu), f32((word >> 8u) & 0xffu), f32((word >> 16u) & 0xffu), f32(word >> 24u));
+      X[r * WORDS + w] = (px - norm[w]) * norm[WORDS + w];
     }
-    let px = vec4f(f32(word & 0xffu), f32((word >> 8u) & 0xffu), f32((word >> 16u) & 0xffu), f32(word >> 24u));
-    X[r * WORDS + w] = (px - norm[w]) * norm[WORDS + w];
   }
   if (lid.x == 0u) { y[r] = labels[img]; }
 }

@@ -1,6 +1,8 @@
 /**
  * Batch gather (`shaders/gather.wgsl`): normalised input rows and labels from the resident
- * dataset, shuffled per epoch in training, in order in evaluation.
+ * dataset, shuffled per epoch in training, in order in evaluation. Training can augment each
+ * sample on the fly (random horizontal flip, random translation), decided per (seed, epoch,
+ * sample) exactly as `augmentParams` in `src/reference/gather.ts` does.
  *
  * @module
  */
@@ -8,6 +10,7 @@
 import { uniformBuffer } from "../gpu/buffers.ts";
 import { bindLayout, pipeline } from "../gpu/shaders.ts";
 import type { ResidentDataset, SplitRange } from "../data/resident.ts";
+import { type Augment, checkAugment } from "../reference/gather.ts";
 import { feistelHalfBits } from "../reference/shuffle.ts";
 import { bufferEntries, checkGroups, type Op } from "./op.ts";
 
@@ -22,8 +25,14 @@ export interface GatherSpec {
   /** Output: R × 3072 floats and R labels. */
   x: GPUBuffer;
   y: GPUBuffer;
-  /** Shuffle seed (train). */
+  /** Shuffle seed (train); also seeds the augmentation decisions. */
   seed?: number;
+  /**
+   * Data augmentation, training only (ignored in `eval`): `flip` mirrors each sample left-right
+   * with probability 1/2, `translate` T (integer 0..31) shifts it by dx, dy uniform in [−T, T],
+   * filling vacated pixels with the mean (normalised 0). Absent or all off: the plain kernel.
+   */
+  augment?: Augment;
   /** Step table: `epoch` and `pos` (train), `base` and `rows` (eval). */
   steps: GPUBuffer;
   label?: string;
@@ -31,10 +40,15 @@ export interface GatherSpec {
 
 const WG = 64;
 
-/** Prepare a gather dispatch. */
+/**
+ * Prepare a gather dispatch. Throws when `augment.translate` is not an integer in 0..31.
+ */
 export function gatherOp(device: GPUDevice, s: GatherSpec): Op {
   const label = s.label ?? `gather_${s.mode}`;
   const ds = s.dataset;
+  const aug = s.augment ?? { flip: false, translate: 0 };
+  checkAugment(aug);
+  const augment = s.mode === "train" && (aug.flip || aug.translate > 0);
   const params = new Uint32Array([
     ds.n0,
     s.split.base,
@@ -42,8 +56,8 @@ export function gatherOp(device: GPUDevice, s: GatherSpec): Op {
     s.R,
     (s.seed ?? 0) >>> 0,
     feistelHalfBits(s.split.n),
-    0,
-    0,
+    augment && aug.flip ? 1 : 0,
+    augment ? aug.translate : 0,
   ]);
   const layout = bindLayout(device, [
     "read",
@@ -57,7 +71,11 @@ export function gatherOp(device: GPUDevice, s: GatherSpec): Op {
   ]);
   return {
     label,
-    pipeline: pipeline(device, "gather", "gather", layout, { TRAIN: s.mode === "train", WG }),
+    pipeline: pipeline(device, "gather", "gather", layout, {
+      TRAIN: s.mode === "train",
+      AUGMENT: augment,
+      WG,
+    }),
     bindGroup: device.createBindGroup({
       label,
       layout,
