@@ -26,12 +26,16 @@ const EPI_BIAS_RELU: u32 = 2u; //  C = max(acc + bias[col], 0)
 const EPI_RELU_MASK: u32 = 3u; //  C = acc · [aux > 0]          (ReLU backward, aux = H)
 const EPI_SGD: u32 = 4u; //        C -= eta · (acc + 2λ·C)       (in-place SGD with L2, C = W)
 const EPI_GRAD_L2: u32 = 5u; //    C = acc + 2λ·aux              (gradient with L2, aux = W)
+const EPI_BIAS_RELU_DROP: u32 = 6u; // C = dropout(max(acc + bias[col], 0)): inverted dropout, the
+//                                    mask from random.wgsl's dropKeep(seed, step, layer, i·ldc + col)
+// EPI_RELU_MASK multiplies by dropScale = 1/(1−p) too, the derivative of a kept dropout unit.
 
 struct Params {
   M: u32, N: u32, K: u32, tilesN: u32,
   lda: u32, ldb: u32, ldc: u32, tilesM: u32,
   aOff: u32, bOff: u32, cOff: u32, auxOff: u32,
   aZ: u32, bZ: u32, cZ: u32, lamZ: u32,
+  dropSeed: u32, dropLayer: u32, dropThreshold: u32, dropScale: f32,
 }
 
 struct Step { step: u32, epoch: u32, pos: u32, eta: f32, base: u32, rows: u32, slot: u32, flags: u32 }
@@ -44,6 +48,8 @@ struct Step { step: u32, epoch: u32, pos: u32, eta: f32, base: u32, rows: u32, s
 @group(0) @binding(5) var<storage, read> lam: array<f32>;
 @group(0) @binding(6) var<uniform> st: Step;
 
+// @include random
+
 // Apply the epilogue to one finished accumulator and store it. `col` is the column within the
 // flattened row of C (z·cZ + j), which indexes bias vectors laid out like a row of C.
 fn finish(acc: f32, z: u32, i: u32, j: u32) {
@@ -54,8 +60,12 @@ fn finish(acc: f32, z: u32, i: u32, j: u32) {
     v = acc + aux[p.auxOff + col];
   } else if (EPI == EPI_BIAS_RELU) {
     v = max(acc + aux[p.auxOff + col], 0.0);
+  } else if (EPI == EPI_BIAS_RELU_DROP) {
+    v = max(acc + aux[p.auxOff + col], 0.0);
+    let keep = dropKeep(p.dropSeed, st.step, p.dropLayer, i * p.ldc + col, p.dropThreshold);
+    v = select(0.0, v * p.dropScale, keep);
   } else if (EPI == EPI_RELU_MASK) {
-    v = select(0.0, acc, aux[p.auxOff + idx] > 0.0);
+    v = select(0.0, acc * p.dropScale, aux[p.auxOff + idx] > 0.0);
   } else if (EPI == EPI_SGD) {
     let w = C[idx];
     v = w - st.eta * (acc + 2.0 * lam[z * p.lamZ] * w);

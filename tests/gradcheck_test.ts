@@ -1,7 +1,8 @@
 /**
- * The gradient audit on real CIFAR-10 samples: 2-, 3- and 4-layer nets, λ = 0 and 0.01, every
- * row within the thresholds (centred float64 ≤ 1e-6, GPU float32 vs float64 ≤ 1e-3). Also: the
- * audit catches a wrong gradient, and skips entries whose perturbation crosses a ReLU kink.
+ * The gradient audit on real CIFAR-10 samples: 2-, 3- and 4-layer nets without and with batch
+ * normalisation, λ = 0 and 0.01, every row (W, b, γ, β) within the thresholds (centred float64
+ * ≤ 1e-6, GPU float32 vs float64 ≤ 1e-3). Also: the audit catches a wrong gradient, and skips
+ * entries whose perturbation crosses a ReLU kink.
  */
 
 import assert from "node:assert/strict";
@@ -27,9 +28,13 @@ async function realSamples(n: number, d: number) {
 }
 
 Deno.test("gradient audit on real data: every row within the thresholds", async () => {
-  const { X, y } = await realSamples(5, 20);
-  const report = await runGradcheck({ X, y, samples: 5, dims: 20, device: await gpuDevice() });
-  assert.equal(report.rows.length, 2 * 2 * (2 + 3 + 4)); // λ × (W, b) × layers
+  const { X, y } = await realSamples(20, 20);
+  const report = await runGradcheck({ X, y, samples: 20, dims: 20, device: await gpuDevice() });
+  // per λ: (W, b) per layer without BN; with BN (W, γ, β) per hidden layer and (W, b) at the top
+  assert.equal(report.rows.length, 2 * (2 * (2 + 3 + 4) + (5 + 8 + 11)));
+  for (const p of ["gamma1", "beta1", "gamma3", "beta3"]) {
+    assert.ok(report.rows.some((r) => r.net.endsWith("BN") && r.param === p), `rows for ${p}`);
+  }
   assert.deepEqual(gradcheckFailures(report), []);
   for (const row of report.rows) {
     assert.ok(

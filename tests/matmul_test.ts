@@ -75,7 +75,15 @@ const cases: Case[] = [
   { v: "nt", M: 7, N: 100, K: 33, Z: 2, a: "side", b: "stacked", tile: { tm: 8, tn4: 3, wg: 16 } },
 ];
 
-const epilogues: Epilogue[] = ["store", "bias", "bias_relu", "relu_mask", "sgd", "grad_l2"];
+const epilogues: Epilogue[] = [
+  "store",
+  "bias",
+  "bias_relu",
+  "bias_relu_dropout",
+  "relu_mask",
+  "sgd",
+  "grad_l2",
+];
 
 async function check(c: Case, epi: Epilogue, rng: Rng): Promise<void> {
   const device = await gpuDevice();
@@ -86,7 +94,11 @@ async function check(c: Case, epi: Epilogue, rng: Rng): Promise<void> {
   const cm = makeMat(rng, c.M, c.N, Z, Z > 1 ? "side" : "shared");
   for (let i = 0; i < cm.data.length; i++) cm.data[i] = rng.range(-1, 1); // old C, all entries
   // aux: bias laid out like a row of C, or a matrix laid out like C
-  const isBias = epi === "bias" || epi === "bias_relu";
+  const isBias = epi === "bias" || epi === "bias_relu" || epi === "bias_relu_dropout";
+  // dropout on the epilogues that take it; the relu_mask gradient scale is checked with it too
+  const dropout = epi === "bias_relu_dropout" || (epi === "relu_mask" && c.M % 2 === 1)
+    ? { p: 0.3, seed: 17, layer: 2 }
+    : undefined;
   const aux = new Float32Array(isBias ? cm.ld : cm.data.length);
   for (let i = 0; i < aux.length; i++) aux[i] = rng.range(-1, 1);
   const lam = new Float32Array([0.3, 0.01, 1e-4]);
@@ -101,6 +113,8 @@ async function check(c: Case, epi: Epilogue, rng: Rng): Promise<void> {
     aux: { data: aux },
     lambda: { data: lam },
     eta,
+    dropout,
+    step: 1,
   });
   const absSum = new Float64Array(cm.data.length);
   matmulRef({
@@ -118,12 +132,13 @@ async function check(c: Case, epi: Epilogue, rng: Rng): Promise<void> {
     c: { buffer: cBuf, ld: cm.ld, zStride: cm.zStride },
     aux: { buffer: upload(device, aux) },
     lambda: { buffer: upload(device, lam) },
-    steps: stepTable(device, [{}, { eta }], "steps"),
+    steps: stepTable(device, [{}, { eta, step: 1 }], "steps"),
     tile: c.tile,
+    dropout,
   });
   await runOps(device, [op], 1);
   const got = await download(device, cBuf, cm.data.length);
-  const scale = epi === "sgd" ? eta : 1;
+  const scale = epi === "sgd" ? eta : dropout ? 1 / 0.7 : 1;
   const what = `${c.v} M=${c.M} N=${c.N} K=${c.K} Z=${Z} ${la}/${lb} ${epi}`;
   assertClose(got, want, (i) => 1e-5 * absSum[i] * scale + 1e-6 * Math.abs(want[i]) + 1e-30, what);
   // entries outside the logical M×N blocks are untouched (want kept the old values there)

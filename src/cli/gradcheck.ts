@@ -24,9 +24,9 @@ Check analytic gradients against finite differences (float64) and the GPU's floa
 against float64, per layer and parameter, for 2-, 3- and 4-layer nets with λ = 0 and λ = 0.01,
 on the first N training images reduced to their first D dimensions.
 
-  --samples N   samples (default 5)
+  --samples N   samples (default 20)
   --dims D      input dimensions kept (default 20)
-  --h H         finite-difference step (default 3e-5)
+  --h H         finite-difference step (default 2e-5)
   --out FILE    also write the report as JSON (the HTML report shows it)
   --data DIR    CIFAR-10 directory
   -h, --help    show this help`;
@@ -54,9 +54,9 @@ export async function main(args: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const samples = positiveInt("samples", values.samples, 5, 1000);
+  const samples = positiveInt("samples", values.samples, 20, 1000);
   const dims = positiveInt("dims", values.dims, 20, 3072);
-  const h = values.h === undefined ? 3e-5 : Number(values.h);
+  const h = values.h === undefined ? 2e-5 : Number(values.h);
   if (!(h > 0 && h < 1)) throw new UserError(`--h must be a number in (0, 1), got "${values.h}"`);
   const dir = resolveDataDir(values.data as string | undefined);
   const { train } = await loadCifar10(dir, { train: [1], val: { none: true }, test: false });

@@ -11,12 +11,20 @@
 import { dummyBuffer, noSteps, uniformBuffer } from "../gpu/buffers.ts";
 import { bindLayout, pipeline } from "../gpu/shaders.ts";
 import { bufferEntries, checkGroups, type Op } from "./op.ts";
+import { dropThreshold } from "../reference/random.ts";
 
 /** `nn`: C = A·B; `tn`: C = Aᵀ·B (A stored K×M); `nt`: C = A·Bᵀ (B stored N×K). */
 export type MatmulVariant = "nn" | "tn" | "nt";
 
 /** What happens to each finished dot product; see shaders/matmul.wgsl. */
-export type Epilogue = "store" | "bias" | "bias_relu" | "relu_mask" | "sgd" | "grad_l2";
+export type Epilogue =
+  | "store"
+  | "bias"
+  | "bias_relu"
+  | "bias_relu_dropout"
+  | "relu_mask"
+  | "sgd"
+  | "grad_l2";
 
 const EPILOGUES: Record<Epilogue, number> = {
   store: 0,
@@ -25,6 +33,7 @@ const EPILOGUES: Record<Epilogue, number> = {
   relu_mask: 3,
   sgd: 4,
   grad_l2: 5,
+  bias_relu_dropout: 6,
 };
 
 /** A matrix operand inside a buffer. */
@@ -62,8 +71,14 @@ export interface MatmulSpec {
   aux?: { buffer: GPUBuffer; offset?: number };
   /** Per-z L2 strengths λ (`sgd`, `grad_l2`): λ of batch entry z at `z·zStride`. */
   lambda?: { buffer: GPUBuffer; zStride?: number };
-  /** Step table whose record supplies η (`sgd`). */
+  /** Step table whose record supplies η (`sgd`) or the step that seeds dropout. */
   steps?: GPUBuffer;
+  /**
+   * Inverted dropout with probability p: `bias_relu_dropout` zeroes dropped units and scales kept
+   * ones by 1/(1−p); `relu_mask` scales its gradient by 1/(1−p) (the units it keeps are the kept
+   * ones). `seed` and `layer` select the mask stream (see shaders/random.wgsl).
+   */
+  dropout?: { p: number; seed: number; layer: number };
   tile?: Tile;
   label?: string;
 }
@@ -105,7 +120,14 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
   if ((epi === "sgd" || epi === "grad_l2") && !spec.lambda) {
     throw new Error(`${label}: epilogue ${epi} needs lambda`);
   }
-  if (epi === "sgd" && !spec.steps) throw new Error(`${label}: epilogue sgd needs a step table`);
+  if ((epi === "sgd" || epi === "bias_relu_dropout") && !spec.steps) {
+    throw new Error(`${label}: epilogue ${epi} needs a step table`);
+  }
+  if (epi === "bias_relu_dropout" && !spec.dropout) {
+    throw new Error(`${label}: ${epi} needs dropout`);
+  }
+  const drop = spec.dropout ?? { p: 0, seed: 0, layer: 0 };
+  if (!(drop.p >= 0 && drop.p < 1)) throw new Error(`${label}: dropout p ${drop.p} outside [0, 1)`);
   const tilesM = Math.ceil(M / tile.tm);
   const tilesN = Math.ceil(N / (4 * tile.tn4));
   const params = new Uint32Array([
@@ -125,7 +147,12 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
     spec.b.zStride ?? 0,
     spec.c.zStride ?? 0,
     spec.lambda?.zStride ?? 1,
+    drop.seed >>> 0,
+    drop.layer >>> 0,
+    dropThreshold(drop.p),
+    0,
   ]);
+  new Float32Array(params.buffer)[19] = 1 / (1 - drop.p);
   const layout = bindLayout(device, [...LAYOUT]);
   const pipe = pipeline(device, "matmul", `matmul_${variant}`, layout, {
     TM: tile.tm,

@@ -1,14 +1,17 @@
 /**
  * Checkpoints as safetensors, in PyTorch's nn.Linear convention so that
  * `torch.nn.Linear.load_state_dict` takes them directly: `fc{l}.weight` is [out, in],
- * `fc{l}.bias` is [out]; the input normalisation is `input.mean` and `input.std` [3072].
+ * `fc{l}.bias` is [out] (absent for a batch-normalised layer, whose BN shift replaces it);
+ * batch normalisation as nn.BatchNorm1d names it: `bn{l}.weight` (γ), `bn{l}.bias` (β),
+ * `bn{l}.running_mean`, `bn{l}.running_var` (the biased variance this tool uses); the input
+ * normalisation is `input.mean` and `input.std` [3072].
  *
  * @module
  */
 
 import { decodeSafetensors, encodeSafetensors, type Tensor } from "../io/safetensors.ts";
 import { UserError } from "../errors.ts";
-import type { Params } from "./init.ts";
+import type { BnParams, Params } from "./init.ts";
 
 /** Format tag stored in the checkpoint metadata. */
 export const CHECKPOINT_FORMAT = "webgpu-mlp.checkpoint/1";
@@ -37,7 +40,14 @@ export function encodeCheckpoint(
     const t = new Float32Array(nIn * nOut);
     for (let i = 0; i < nIn; i++) for (let j = 0; j < nOut; j++) t[j * nIn + i] = w[i * nOut + j];
     tensors[`fc${l + 1}.weight`] = { shape: [nOut, nIn], data: t };
-    tensors[`fc${l + 1}.bias`] = { shape: [nOut], data: Float32Array.from(params.b[l]) };
+    const bn = params.bn?.[l];
+    if (bn) {
+      const vec = (a: Float64Array) => ({ shape: [nOut], data: Float32Array.from(a) });
+      tensors[`bn${l + 1}.weight`] = vec(bn.gamma);
+      tensors[`bn${l + 1}.bias`] = vec(bn.beta);
+      tensors[`bn${l + 1}.running_mean`] = vec(bn.mean);
+      tensors[`bn${l + 1}.running_var`] = vec(bn.variance);
+    } else tensors[`fc${l + 1}.bias`] = { shape: [nOut], data: Float32Array.from(params.b[l]) };
   });
   return encodeSafetensors(tensors, {
     format: CHECKPOINT_FORMAT,
@@ -56,11 +66,19 @@ export function decodeCheckpoint(bytes: Uint8Array, source: string): Checkpoint 
   };
   const mean = need("input.mean").data, std = need("input.std").data;
   const W: Float64Array[] = [], b: Float64Array[] = [];
+  const bns: (BnParams | null)[] = [];
   const sizes = [mean.length];
   for (let l = 1; tensors[`fc${l}.weight`]; l++) {
-    const w = need(`fc${l}.weight`), bias = need(`fc${l}.bias`);
+    const w = need(`fc${l}.weight`);
     const [nOut, nIn] = w.shape;
-    if (nIn !== sizes[l - 1] || bias.shape[0] !== nOut) {
+    const vec = (name: string) => {
+      const t = need(name);
+      if (t.shape.length !== 1 || t.shape[0] !== nOut) {
+        throw new UserError(`${source}: ${name} has shape [${t.shape}], expected [${nOut}]`);
+      }
+      return Float64Array.from(t.data);
+    };
+    if (nIn !== sizes[l - 1]) {
       throw new UserError(
         `${source}: fc${l} has shape [${w.shape}] after a layer of ${sizes[l - 1]}`,
       );
@@ -70,9 +88,22 @@ export function decodeCheckpoint(bytes: Uint8Array, source: string): Checkpoint 
       for (let j = 0; j < nOut; j++) m[i * nOut + j] = w.data[j * nIn + i];
     }
     W.push(m);
-    b.push(Float64Array.from(bias.data));
+    if (tensors[`bn${l}.weight`]) {
+      b.push(new Float64Array(nOut));
+      bns.push({
+        gamma: vec(`bn${l}.weight`),
+        beta: vec(`bn${l}.bias`),
+        mean: vec(`bn${l}.running_mean`),
+        variance: vec(`bn${l}.running_var`),
+      });
+    } else {
+      b.push(vec(`fc${l}.bias`));
+      bns.push(null);
+    }
     sizes.push(nOut);
   }
   if (W.length === 0) throw new UserError(`${source} has no layers (fc1.weight missing)`);
-  return { params: { sizes, W, b }, mean, std, metadata };
+  const params: Params = { sizes, W, b };
+  if (bns.some((q) => q)) params.bn = bns;
+  return { params, mean, std, metadata };
 }

@@ -5,7 +5,8 @@
  * P·pad4(n_out) floats, model p's n_in × n_out block starting at column p·pad4(n_out); biases
  * likewise in one row of P·pad4(n_out). Padding holds zeros. Activations use the same column
  * layout, so layer 1 is one product of the batch with all P weight blocks, and deeper layers
- * are batched over the model index.
+ * are batched over the model index. A batch-normalised layer also has γ, β and running mean and
+ * variance vectors, laid out like its bias (which it does not use).
  *
  * @module
  */
@@ -34,6 +35,14 @@ export function layerLayouts(sizes: number[], P: number): LayerLayout[] {
   return out;
 }
 
+/** Batch-normalisation buffers of one layer (each P·pout floats). */
+export interface GpuBn {
+  gamma: GPUBuffer;
+  beta: GPUBuffer;
+  mean: GPUBuffer;
+  variance: GPUBuffer;
+}
+
 /** GPU buffers of P networks' parameters and per-model L2 strengths. */
 export class GpuParams {
   readonly device: GPUDevice;
@@ -42,17 +51,44 @@ export class GpuParams {
   readonly layers: LayerLayout[];
   readonly W: GPUBuffer[];
   readonly b: GPUBuffer[];
+  /** Per layer: its batch normalisation, or null. */
+  readonly bn: (GpuBn | null)[];
   /** λ of each model (P floats). */
   readonly lambda: GPUBuffer;
 
-  constructor(device: GPUDevice, sizes: number[], lambdas: number[]) {
+  /** Allocate zeroed parameters for `lambdas.length` models; `bn` flags hidden layers with BN. */
+  constructor(device: GPUDevice, sizes: number[], lambdas: number[], bn: boolean[] = []) {
     this.device = device;
     this.sizes = [...sizes];
     this.P = lambdas.length;
     this.layers = layerLayouts(sizes, this.P);
     this.W = this.layers.map((L, l) => storageBuffer(device, L.pin * L.ld, `W${l + 1}`));
     this.b = this.layers.map((L, l) => storageBuffer(device, L.ld, `b${l + 1}`));
+    this.bn = this.layers.map((L, l) =>
+      bn[l] && l < this.layers.length - 1
+        ? {
+          gamma: storageBuffer(device, L.ld, `gamma${l + 1}`),
+          beta: storageBuffer(device, L.ld, `beta${l + 1}`),
+          mean: storageBuffer(device, L.ld, `running_mean${l + 1}`),
+          variance: storageBuffer(device, L.ld, `running_var${l + 1}`),
+        }
+        : null
+    );
     this.lambda = uploadBuffer(device, Float32Array.from(lambdas), "lambda");
+  }
+
+  /** Every parameter buffer and what it holds, in a fixed order (W, b, then γ, β per layer). */
+  trainable(): { name: string; buffer: GPUBuffer; layer: number }[] {
+    const out: { name: string; buffer: GPUBuffer; layer: number }[] = [];
+    this.layers.forEach((_, l) => {
+      out.push({ name: `W${l + 1}`, buffer: this.W[l], layer: l });
+      const bn = this.bn[l];
+      if (bn) {
+        out.push({ name: `gamma${l + 1}`, buffer: bn.gamma, layer: l });
+        out.push({ name: `beta${l + 1}`, buffer: bn.beta, layer: l });
+      } else out.push({ name: `b${l + 1}`, buffer: this.b[l], layer: l });
+    });
+    return out;
   }
 
   /** Write model p's parameters (float64, converted to float32). */
@@ -63,17 +99,32 @@ export class GpuParams {
         for (let j = 0; j < L.nOut; j++) rows[j] = params.W[l][i * L.nOut + j];
         writeBuffer(this.device, this.W[l], 4 * (i * L.ld + p * L.pout), rows);
       }
-      writeBuffer(this.device, this.b[l], 4 * p * L.pout, Float32Array.from(params.b[l]));
+      const at = 4 * p * L.pout;
+      writeBuffer(this.device, this.b[l], at, Float32Array.from(params.b[l]));
+      const bn = this.bn[l], q = params.bn?.[l];
+      if (bn) {
+        if (!q) throw new Error(`layer ${l + 1} has batch normalisation but the parameters do not`);
+        writeBuffer(this.device, bn.gamma, at, Float32Array.from(q.gamma));
+        writeBuffer(this.device, bn.beta, at, Float32Array.from(q.beta));
+        writeBuffer(this.device, bn.mean, at, Float32Array.from(q.mean));
+        writeBuffer(this.device, bn.variance, at, Float32Array.from(q.variance));
+      }
     });
   }
 
   /** Read every model's parameters back (float32 values in float64 arrays). */
   async download(): Promise<Params[]> {
-    const Ws = await Promise.all(this.W.map((w) => readFloats(this.device, w)));
-    const bs = await Promise.all(this.b.map((b) => readFloats(this.device, b)));
+    const read = (b: GPUBuffer) => readFloats(this.device, b);
+    const Ws = await Promise.all(this.W.map(read));
+    const bs = await Promise.all(this.b.map(read));
+    const bns = await Promise.all(
+      this.bn.map((q) => q ? Promise.all([q.gamma, q.beta, q.mean, q.variance].map(read)) : null),
+    );
     const out: Params[] = [];
     for (let p = 0; p < this.P; p++) {
-      out.push({
+      const slice = (a: Float32Array, L: LayerLayout) =>
+        Float64Array.from(a.subarray(p * L.pout, p * L.pout + L.nOut));
+      const params: Params = {
         sizes: [...this.sizes],
         W: this.layers.map((L, l) => {
           const w = new Float64Array(L.nIn * L.nOut);
@@ -82,10 +133,22 @@ export class GpuParams {
           }
           return w;
         }),
-        b: this.layers.map((L, l) =>
-          Float64Array.from(bs[l].subarray(p * L.pout, p * L.pout + L.nOut))
-        ),
-      });
+        b: this.layers.map((L, l) => slice(bs[l], L)),
+      };
+      if (this.bn.some((q) => q)) {
+        params.bn = this.layers.map((L, l) => {
+          const q = bns[l];
+          return q
+            ? {
+              gamma: slice(q[0], L),
+              beta: slice(q[1], L),
+              mean: slice(q[2], L),
+              variance: slice(q[3], L),
+            }
+            : null;
+        });
+      }
+      out.push(params);
     }
     return out;
   }
@@ -93,5 +156,8 @@ export class GpuParams {
   /** Free the buffers. */
   destroy(): void {
     for (const buf of [...this.W, ...this.b, this.lambda]) buf.destroy();
+    for (const q of this.bn) {
+      if (q) { for (const buf of [q.gamma, q.beta, q.mean, q.variance]) buf.destroy(); }
+    }
   }
 }

@@ -26,6 +26,8 @@ export interface GradcheckOptions {
   dims: number;
   /** Hidden-layer sizes of each audited network (the output layer has `classes` units). */
   nets?: number[][];
+  /** Also audit each net with batch normalisation on every hidden layer (default true). */
+  bn?: boolean;
   lambdas?: number[];
   classes?: number;
   h?: number;
@@ -39,6 +41,12 @@ export interface GradcheckOptions {
 /** Default audited hidden sizes: 2-, 3- and 4-layer nets. */
 export const DEFAULT_NETS = [[50], [50, 50], [50, 30, 20]];
 
+/** One audited network: hidden sizes, with or without batch normalisation on every hidden layer. */
+export interface AuditedNet {
+  hidden: number[];
+  bn: boolean;
+}
+
 /**
  * Thresholds the audit asserts, with eps = 1e-4 in the relative error (entries smaller than that
  * are compared absolutely). Centred differences with h = 3e-5 balance truncation (∝ h²) against
@@ -49,21 +57,38 @@ export const THRESHOLDS = { centredMax: 1e-6, forwardMax: 1e-1, gpuMax: 1e-3 };
 
 function f32(p: Params): Params {
   const r = (a: Float64Array) => a.map((v) => Math.fround(v));
-  return { sizes: p.sizes, W: p.W.map(r), b: p.b.map(r) };
+  const out: Params = { sizes: p.sizes, W: p.W.map(r), b: p.b.map(r) };
+  if (p.bn) {
+    out.bn = p.bn.map((q) =>
+      q && { gamma: r(q.gamma), beta: r(q.beta), mean: r(q.mean), variance: r(q.variance) }
+    );
+  }
+  return out;
 }
 
 /** Run the audit and return its rows (one per network, λ and parameter). */
 export async function runGradcheck(o: GradcheckOptions): Promise<GradcheckReport> {
-  const h = o.h ?? 3e-5, eps = o.eps ?? 1e-4, classes = o.classes ?? 10;
+  const h = o.h ?? 2e-5, eps = o.eps ?? 1e-4, classes = o.classes ?? 10;
   const X = o.X.map((v) => Math.fround(v));
   const rows: GradcheckRow[] = [];
   const rng = new Rng(o.seed ?? 1);
-  for (const hidden of o.nets ?? DEFAULT_NETS) {
+  const nets: AuditedNet[] = (o.nets ?? DEFAULT_NETS).flatMap((hidden) => [
+    { hidden, bn: false },
+    ...(o.bn === false ? [] : [{ hidden, bn: true }]),
+  ]);
+  for (const { hidden, bn } of nets) {
     const sizes = [o.dims, ...hidden, classes];
     for (const lambda of o.lambdas ?? [0, 0.01]) {
-      const base = initParams(sizes, "he", 0, o.seed ?? 1);
-      // non-zero biases exercise their gradients and keep ReLUs away from exact zeros
+      const base = initParams(sizes, "he", 0, o.seed ?? 1, hidden.map(() => bn));
+      // non-zero biases (and γ ≠ 1, β ≠ 0) exercise their gradients
       for (const b of base.b) for (let i = 0; i < b.length; i++) b[i] = 0.1 * rng.normal();
+      for (const q of base.bn ?? []) {
+        if (!q) continue;
+        for (let j = 0; j < q.gamma.length; j++) {
+          q.gamma[j] = 1 + 0.2 * rng.normal();
+          q.beta[j] = 0.1 * rng.normal();
+        }
+      }
       const p = f32(base);
       const a = gradients(p, X, o.y, o.samples, lambda);
       const fwd = numericalGradients(p, X, o.y, o.samples, lambda, h, false);
@@ -71,14 +96,23 @@ export async function runGradcheck(o: GradcheckOptions): Promise<GradcheckReport
       const gpu = o.device
         ? (await gpuGradients(o.device, [p], [lambda], X, o.y, o.samples))[0]
         : null;
-      const net = sizes.join("-");
+      const net = sizes.join("-") + (bn ? " BN" : "");
       for (let l = 0; l < p.W.length; l++) {
-        for (
-          const [name, ga, gf, gc, gg] of [
-            [`W${l + 1}`, a.W[l], fwd.W[l], cen.W[l], gpu?.W[l]],
-            [`b${l + 1}`, a.b[l], fwd.b[l], cen.b[l], gpu?.b[l]],
-          ] as const
-        ) {
+        type Entry = [string, Float64Array, Float64Array, Float64Array, Float64Array | null];
+        const entries: Entry[] = [[`W${l + 1}`, a.W[l], fwd.W[l], cen.W[l], gpu?.W[l] ?? null]];
+        if (p.bn?.[l]) {
+          entries.push(
+            [
+              `gamma${l + 1}`,
+              a.gamma![l]!,
+              fwd.gamma![l]!,
+              cen.gamma![l]!,
+              gpu?.gamma?.[l] ?? null,
+            ],
+            [`beta${l + 1}`, a.beta![l]!, fwd.beta![l]!, cen.beta![l]!, gpu?.beta?.[l] ?? null],
+          );
+        } else entries.push([`b${l + 1}`, a.b[l], fwd.b[l], cen.b[l], gpu?.b[l] ?? null]);
+        for (const [name, ga, gf, gc, gg] of entries) {
           rows.push({
             net,
             lambda,

@@ -5,6 +5,7 @@
  */
 
 import type { Epilogue, MatmulVariant } from "../kernels/matmul.ts";
+import { dropKeep, dropThreshold } from "./random.ts";
 
 /** A matrix operand in a flat array (same addressing as the GPU {@link Operand}). */
 export interface RefOperand {
@@ -29,6 +30,9 @@ export interface MatmulRefSpec {
   aux?: { data: ArrayLike<number>; offset?: number };
   lambda?: { data: ArrayLike<number>; zStride?: number };
   eta?: number;
+  /** Dropout of `bias_relu_dropout` / gradient scale of `relu_mask`, and the step seeding it. */
+  dropout?: { p: number; seed: number; layer: number };
+  step?: number;
 }
 
 /** Compute the product and epilogue in float64, writing only the logical M×N entries of C. */
@@ -39,6 +43,8 @@ export function matmulRef(s: MatmulRefSpec): void {
   const az = s.a.zStride ?? 0, bz = s.b.zStride ?? 0, cz = s.c.zStride ?? 0;
   const A = s.a.data, B = s.b.data, C = s.c.data;
   const auxOff = s.aux?.offset ?? 0;
+  const drop = s.dropout ?? { p: 0, seed: 0, layer: 0 };
+  const threshold = dropThreshold(drop.p), scale = 1 / Math.fround(1 - drop.p);
   for (let z = 0; z < Z; z++) {
     const lam = s.lambda ? s.lambda.data[z * (s.lambda.zStride ?? 1)] : 0;
     for (let i = 0; i < s.M; i++) {
@@ -66,8 +72,13 @@ export function matmulRef(s: MatmulRefSpec): void {
           case "bias_relu":
             C[idx] = Math.max(acc + aux![auxOff + col], 0);
             break;
+          case "bias_relu_dropout": {
+            const keep = dropKeep(drop.seed, s.step ?? 0, drop.layer, i * s.c.ld + col, threshold);
+            C[idx] = keep ? Math.max(acc + aux![auxOff + col], 0) * scale : 0;
+            break;
+          }
           case "relu_mask":
-            C[idx] = aux![auxOff + idx] > 0 ? acc : 0;
+            C[idx] = aux![auxOff + idx] > 0 ? acc * scale : 0;
             break;
           case "sgd":
             C[idx] = C[idx] - (s.eta ?? 0) * (acc + 2 * lam * C[idx]);

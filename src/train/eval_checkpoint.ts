@@ -50,7 +50,8 @@ export async function evaluateCheckpoint(
     images: batch.images,
     labels: batch.labels,
   }], ck);
-  const params = new GpuParams(gpu.device, ck.params.sizes, [0]);
+  const bn = ck.params.sizes.slice(1).map((_, l) => !!ck.params.bn?.[l]);
+  const params = new GpuParams(gpu.device, ck.params.sizes, [0], bn);
   params.upload(0, ck.params);
   const evaluator = new Evaluator(params, dataset, dataset.splits, 1);
   const enc = gpu.device.createCommandEncoder();

@@ -62,6 +62,8 @@ export class Evaluator {
     splits: Record<string, SplitRange>,
     slots: number,
     rows = EVAL_ROWS,
+    /** Include BN's γ and β in Σ‖W‖² (when the L2 term applies to them). */
+    bnL2 = false,
   ) {
     const device = params.device;
     this.params = params;
@@ -94,23 +96,32 @@ export class Evaluator {
         }),
       );
     }
-    this.#body = [...forwardOps(params, this.ws), lossOp(params, this.ws, "eval")];
+    this.#body = [...forwardOps(params, this.ws, "eval", steps), lossOp(params, this.ws, "eval")];
     const common = { Z: P, steps, stats: this.ws.stats, R: this.ws.R };
     this.#reduce = reduceRowsOp(device, { ...common, metrics: this.metrics });
     this.#confusion = confusionOp(device, { ...common, C, labels: this.ws.y, counts: this.counts });
-    this.#l2 = params.layers.map((layer, l) =>
-      sumSquaresOp(device, {
-        Z: P,
-        steps,
-        w: params.W[l],
-        rows: layer.nIn,
-        cols: layer.nOut,
-        ld: layer.ld,
-        zStride: layer.pout,
-        metrics: this.metrics,
-        label: `sum_squares${l + 1}`,
-      })
-    );
+    this.#l2 = params.layers.flatMap((layer, l) => {
+      const common = { Z: P, steps, ld: layer.ld, zStride: layer.pout, metrics: this.metrics };
+      const bn = bnL2 ? params.bn[l] : null;
+      return [
+        sumSquaresOp(device, {
+          ...common,
+          w: params.W[l],
+          rows: layer.nIn,
+          cols: layer.nOut,
+          label: `sum_squares${l + 1}`,
+        }),
+        ...(bn ? [bn.gamma, bn.beta] : []).map((w, k) =>
+          sumSquaresOp(device, {
+            ...common,
+            w,
+            rows: 1,
+            cols: layer.nOut,
+            label: `sum_squares_bn${l + 1}.${k}`,
+          })
+        ),
+      ];
+    });
   }
 
   #chunks(n: number): number {

@@ -5,16 +5,17 @@
  * @module
  */
 
-import { readFloats, storageBuffer, writeBuffer } from "../gpu/buffers.ts";
+import { readFloats, stepTable, writeBuffer } from "../gpu/buffers.ts";
 import { GpuParams } from "../model/gpu_params.ts";
 import type { Params } from "../model/init.ts";
 import { runOps } from "../kernels/op.ts";
 import type { Grads } from "../reference/network.ts";
-import { backwardOps, createWorkspace, forwardOps, lossOp } from "./graph.ts";
+import { backwardOps, createGrads, createWorkspace, forwardOps, lossOp } from "./graph.ts";
 
 /**
- * Upload P networks (one λ each), run forward + loss + backward on n samples (X row-major n × d,
- * labels y) and read back every model's gradients (float32 values in float64 arrays).
+ * Upload P networks (one λ each), run forward (batch statistics for BN layers) + loss + backward
+ * on n samples (X row-major n × d, labels y) and read back every model's gradients (float32
+ * values in float64 arrays).
  */
 export async function gpuGradients(
   device: GPUDevice,
@@ -23,35 +24,53 @@ export async function gpuGradients(
   X: ArrayLike<number>,
   y: ArrayLike<number>,
   n: number,
+  opts: { bnL2?: boolean } = {},
 ): Promise<Grads[]> {
   const sizes = models[0].sizes;
-  const params = new GpuParams(device, sizes, lambdas);
+  const bnFlags = sizes.slice(1).map((_, l) => !!models[0].bn?.[l]);
+  const params = new GpuParams(device, sizes, lambdas, bnFlags);
   models.forEach((m, p) => params.upload(p, m));
   const ws = createWorkspace(params, n, true);
   uploadRows(device, ws.x, ws.xld, X, n, sizes[0]);
   writeBuffer(device, ws.y, 0, Uint32Array.from(y as ArrayLike<number>));
-  const dW = params.layers.map((L) => storageBuffer(device, L.pin * L.ld, "dW"));
-  const db = params.layers.map((L) => storageBuffer(device, L.ld, "db"));
+  const grads = createGrads(params);
+  const steps = stepTable(device, [{}], "steps");
   await runOps(device, [
-    ...forwardOps(params, ws),
+    ...forwardOps(params, ws, "train", steps),
     lossOp(params, ws, "train"),
-    ...backwardOps(params, ws, { kind: "grads", dW, db }),
+    ...backwardOps(params, ws, { kind: "grads", grads }, { bnL2: opts.bnL2 }),
   ]);
-  const gW = await Promise.all(dW.map((b) => readFloats(device, b)));
-  const gb = await Promise.all(db.map((b) => readFloats(device, b)));
-  const out: Grads[] = models.map((_, p) => ({
-    W: params.layers.map((L, l) => {
-      const w = new Float64Array(L.nIn * L.nOut);
-      for (let i = 0; i < L.nIn; i++) {
-        for (let j = 0; j < L.nOut; j++) w[i * L.nOut + j] = gW[l][i * L.ld + p * L.pout + j];
-      }
-      return w;
-    }),
-    b: params.layers.map((L, l) =>
-      Float64Array.from(gb[l].subarray(p * L.pout, p * L.pout + L.nOut))
-    ),
-  }));
-  for (const b of [...dW, ...db]) b.destroy();
+  const read = (b: GPUBuffer | null) => (b ? readFloats(device, b) : Promise.resolve(null));
+  const gW = await Promise.all(grads.dW.map(read));
+  const gb = await Promise.all(grads.db.map(read));
+  const gG = await Promise.all(grads.dGamma.map(read));
+  const gB = await Promise.all(grads.dBeta.map(read));
+  const out: Grads[] = models.map((_, p) => {
+    const vec = (a: Float32Array | null, l: number) => {
+      const L = params.layers[l];
+      return a ? Float64Array.from(a.subarray(p * L.pout, p * L.pout + L.nOut)) : null;
+    };
+    const g: Grads = {
+      W: params.layers.map((L, l) => {
+        const w = new Float64Array(L.nIn * L.nOut);
+        for (let i = 0; i < L.nIn; i++) {
+          for (let j = 0; j < L.nOut; j++) w[i * L.nOut + j] = gW[l]![i * L.ld + p * L.pout + j];
+        }
+        return w;
+      }),
+      b: params.layers.map((
+        _,
+        l,
+      ) => (params.bn[l] ? new Float64Array(params.layers[l].nOut) : vec(gb[l], l)!)),
+    };
+    if (params.bn.some((q) => q)) {
+      g.gamma = params.layers.map((_, l) => vec(gG[l], l));
+      g.beta = params.layers.map((_, l) => vec(gB[l], l));
+    }
+    return g;
+  });
+  for (const b of [...grads.dW, ...grads.db, ...grads.dGamma, ...grads.dBeta]) b?.destroy();
+  steps.destroy();
   ws.destroy();
   params.destroy();
   return out;

@@ -3,22 +3,40 @@
  * networks on a workspace of R rows. Built once per run; encoded every step.
  *
  * Per layer l (rows = samples, W is n_in × n_out):
- *   forward   Z = H·W + b, ReLU on hidden layers           matmul_nn, epilogue bias(+relu)
- *   loss      G_L = (softmax(Z_L) − Y)/B                     softmax_ce (train)
- *   backward  G_{l−1} = (G_l·Wᵀ) ⊙ [H_{l−1} > 0]            matmul_nt, epilogue relu_mask
- *             W −= η(H_{l−1}ᵀ·G_l + 2λW)                     matmul_tn, epilogue sgd
- *             b −= η·Σ_rows G_l                              colsum, sgd
- * The input gradient of a layer is computed before its weights are updated.
+ *   forward   Z = H·W + b, ReLU (and dropout) on hidden layers  matmul_nn, epilogue bias_relu(_dropout)
+ *             with batch normalisation: Z = H·W                    matmul_nn, epilogue store
+ *                       H = dropout(ReLU(γ·Ẑ + β))              bn_forward_train / bn_forward_eval
+ *   loss      G_L = (softmax(Z_L) − Y)/B                          softmax_ce (train)
+ *   backward  G_{l−1} = (G_l·Wᵀ) ⊙ [H_{l−1} > 0] / (1−p)          matmul_nt, epilogue relu_mask
+ *             BN: G_l ← dL/dZ_l through the batch statistics       bn_backward (γ, β updated or stored)
+ *             W −= η(H_{l−1}ᵀ·G_l + 2λW)                           matmul_tn, epilogue sgd
+ *             b −= η·Σ_rows G_l                                    colsum, sgd
+ * The input gradient of a layer is computed before its weights are updated. With Adam, the
+ * backward pass stores gradients (epilogues grad_l2 / store) and update kernels follow.
  *
  * @module
  */
 
 import { pad4, storageBuffer } from "../gpu/buffers.ts";
 import type { GpuParams } from "../model/gpu_params.ts";
+import { bnBackwardOp, bnForwardEvalOp, bnForwardTrainOp } from "../kernels/batchnorm.ts";
 import { colsumOp } from "../kernels/colsum.ts";
 import { matmulOp } from "../kernels/matmul.ts";
 import type { Op } from "../kernels/op.ts";
 import { softmaxCeOp } from "../kernels/softmax_ce.ts";
+import { updateOp } from "../kernels/update.ts";
+
+/** Training-time options of the network: dropout and batch normalisation's settings. */
+export interface NetOptions {
+  /** Dropout probability after each hidden layer's ReLU (training only). */
+  dropout?: number[];
+  /** Seed of the dropout masks. */
+  seed?: number;
+  /** Running-statistics momentum α of batch normalisation. */
+  bnAlpha?: number;
+  /** L2 on γ and β. */
+  bnL2?: boolean;
+}
 
 /** Buffers for R rows of inputs, activations and gradients. */
 export interface Workspace {
@@ -30,6 +48,10 @@ export interface Workspace {
   y: GPUBuffer;
   /** Hidden activations H_1..H_{L−1}, each R × ld of its layer. */
   H: GPUBuffer[];
+  /** Per hidden layer with batch normalisation: its pre-activations Z (then Ẑ), else null. */
+  pre: (GPUBuffer | null)[];
+  /** Per BN layer in training: 1/√(v + ε) of the batch, for the backward pass. */
+  invStd: (GPUBuffer | null)[];
   /** Output scores, overwritten with the output gradient in training. */
   S: GPUBuffer;
   /** Gradients of the hidden layers' outputs (training workspaces only). */
@@ -51,39 +73,89 @@ export function createWorkspace(params: GpuParams, R: number, training: boolean)
     xld,
     y: storageBuffer(device, R, "y"),
     H: hidden.map((layer, l) => storageBuffer(device, R * layer.ld, `H${l + 1}`)),
+    pre: hidden.map((layer, l) =>
+      params.bn[l] ? storageBuffer(device, R * layer.ld, `Z${l + 1}`) : null
+    ),
+    invStd: hidden.map((layer, l) =>
+      training && params.bn[l] ? storageBuffer(device, layer.ld, `invStd${l + 1}`) : null
+    ),
     S: storageBuffer(device, R * params.layers[L - 1].ld, "S"),
     G: training ? hidden.map((layer, l) => storageBuffer(device, R * layer.ld, `G${l + 1}`)) : [],
     stats: storageBuffer(device, R * params.P * 4, "stats"),
     destroy() {
-      for (const b of [ws.x, ws.y, ws.S, ws.stats, ...ws.H, ...ws.G]) b.destroy();
+      const all = [ws.x, ws.y, ws.S, ws.stats, ...ws.H, ...ws.G, ...ws.pre, ...ws.invStd];
+      for (const b of all) b?.destroy();
     },
   };
   return ws;
 }
 
-/** Forward pass: layer outputs into ws.H and ws.S. */
-export function forwardOps(params: GpuParams, ws: Workspace): Op[] {
+function inputOf(params: GpuParams, ws: Workspace, l: number) {
+  return l === 0
+    ? { buffer: ws.x, ld: ws.xld, zStride: 0 }
+    : { buffer: ws.H[l - 1], ld: params.layers[l - 1].ld, zStride: params.layers[l - 1].pout };
+}
+
+/**
+ * Forward pass: layer outputs into ws.H and ws.S. `train` uses batch statistics (updating the
+ * running ones) and dropout, reading the step from `steps`; `eval` uses running statistics and no
+ * dropout, and `steps` (the evaluation table) tells BN how many rows of a chunk are valid.
+ */
+export function forwardOps(
+  params: GpuParams,
+  ws: Workspace,
+  mode: "train" | "eval" = "eval",
+  steps?: GPUBuffer,
+  opts: NetOptions = {},
+): Op[] {
   const device = params.device;
   const L = params.layers.length;
-  return params.layers.map((layer, l) => {
-    const input = l === 0
-      ? { buffer: ws.x, ld: ws.xld, zStride: 0 }
-      : { buffer: ws.H[l - 1], ld: params.layers[l - 1].ld, zStride: params.layers[l - 1].pout };
+  const ops: Op[] = [];
+  params.layers.forEach((layer, l) => {
     const last = l === L - 1;
-    return matmulOp(device, {
+    const bn = last ? null : params.bn[l];
+    const p = mode === "train" && !last ? opts.dropout?.[l] ?? 0 : 0;
+    const dropout = p > 0 ? { p, seed: opts.seed ?? 0, layer: l } : undefined;
+    const shape = { R: ws.R, n: layer.nOut, Z: params.P, ld: layer.ld, zStride: layer.pout };
+    ops.push(matmulOp(device, {
       label: `forward${l + 1}`,
       variant: "nn",
       M: ws.R,
       N: layer.nOut,
       K: layer.nIn,
       Z: params.P,
-      a: input,
+      a: inputOf(params, ws, l),
       b: { buffer: params.W[l], ld: layer.ld, zStride: layer.pout },
-      c: { buffer: last ? ws.S : ws.H[l], ld: layer.ld, zStride: layer.pout },
-      epilogue: last ? "bias" : "bias_relu",
-      aux: { buffer: params.b[l] },
-    });
+      c: { buffer: last ? ws.S : bn ? ws.pre[l]! : ws.H[l], ld: layer.ld, zStride: layer.pout },
+      epilogue: last ? "bias" : bn ? "store" : dropout ? "bias_relu_dropout" : "bias_relu",
+      aux: bn ? undefined : { buffer: params.b[l] },
+      steps: dropout && !bn ? steps : undefined,
+      dropout: bn ? undefined : dropout,
+    }));
+    if (!bn) return;
+    const common = {
+      ...shape,
+      pre: ws.pre[l]!,
+      h: ws.H[l],
+      gamma: bn.gamma,
+      beta: bn.beta,
+      runMean: bn.mean,
+      runVar: bn.variance,
+    };
+    ops.push(
+      mode === "train"
+        ? bnForwardTrainOp(device, {
+          ...common,
+          label: `bn_forward${l + 1}`,
+          invStd: ws.invStd[l]!,
+          alpha: opts.bnAlpha,
+          dropout,
+          steps: dropout ? steps : undefined,
+        })
+        : bnForwardEvalOp(device, { ...common, label: `bn_eval${l + 1}`, steps }),
+    );
   });
+  return ops;
 }
 
 /** The loss: `train` turns ws.S into the output gradient (scale 1/R); `eval` fills ws.stats. */
@@ -103,24 +175,79 @@ export function lossOp(params: GpuParams, ws: Workspace, mode: "train" | "eval")
   });
 }
 
+/** Gradient buffers laid out like the parameters (W, b, and γ, β of BN layers). */
+export interface GradBuffers {
+  dW: GPUBuffer[];
+  db: GPUBuffer[];
+  dGamma: (GPUBuffer | null)[];
+  dBeta: (GPUBuffer | null)[];
+}
+
+/** Allocate gradient buffers for a population's parameters. */
+export function createGrads(params: GpuParams): GradBuffers {
+  const d = params.device;
+  return {
+    dW: params.layers.map((L, l) => storageBuffer(d, L.pin * L.ld, `dW${l + 1}`)),
+    db: params.layers.map((L, l) => storageBuffer(d, L.ld, `db${l + 1}`)),
+    dGamma: params.layers.map((
+      L,
+      l,
+    ) => (params.bn[l] ? storageBuffer(d, L.ld, `dgamma${l + 1}`) : null)),
+    dBeta: params.layers.map((
+      L,
+      l,
+    ) => (params.bn[l] ? storageBuffer(d, L.ld, `dbeta${l + 1}`) : null)),
+  };
+}
+
 /** Where a backward pass puts its results. */
 export type BackwardTarget =
   /** Update the parameters in place with SGD, η from the step table. */
   | { kind: "sgd"; steps: GPUBuffer }
-  /** Write the gradients (with the L2 term) into buffers laid out like W and b. */
-  | { kind: "grads"; dW: GPUBuffer[]; db: GPUBuffer[] };
+  /** Write the gradients (with their L2 terms) into buffers laid out like the parameters. */
+  | { kind: "grads"; grads: GradBuffers };
 
 /** Backward pass from the output gradient in ws.S, layer L down to 1. */
-export function backwardOps(params: GpuParams, ws: Workspace, target: BackwardTarget): Op[] {
+export function backwardOps(
+  params: GpuParams,
+  ws: Workspace,
+  target: BackwardTarget,
+  opts: NetOptions = {},
+): Op[] {
   const device = params.device;
   const L = params.layers.length;
   const ops: Op[] = [];
+  const sgd = target.kind === "sgd";
+  const grads = target.kind === "grads" ? target.grads : null;
   for (let l = L - 1; l >= 0; l--) {
     const layer = params.layers[l];
     const g = l === L - 1 ? ws.S : ws.G[l];
     const gOp = { buffer: g, ld: layer.ld, zStride: layer.pout };
+    const bn = l === L - 1 ? null : params.bn[l];
+    if (bn) {
+      ops.push(bnBackwardOp(device, {
+        label: `bn_backward${l + 1}`,
+        R: ws.R,
+        n: layer.nOut,
+        Z: params.P,
+        ld: layer.ld,
+        zStride: layer.pout,
+        g,
+        zhat: ws.pre[l]!,
+        invStd: ws.invStd[l]!,
+        gamma: bn.gamma,
+        beta: bn.beta,
+        mode: sgd ? "sgd" : "store",
+        dGamma: grads?.dGamma[l] ?? undefined,
+        dBeta: grads?.dBeta[l] ?? undefined,
+        steps: sgd ? target.steps : undefined,
+        lambda: params.lambda,
+        l2: !!opts.bnL2,
+      }));
+    }
     if (l > 0) {
       const prev = params.layers[l - 1];
+      const p = opts.dropout?.[l - 1] ?? 0;
       ops.push(matmulOp(device, {
         label: `backward_input${l + 1}`,
         variant: "nt",
@@ -133,12 +260,9 @@ export function backwardOps(params: GpuParams, ws: Workspace, target: BackwardTa
         c: { buffer: ws.G[l - 1], ld: prev.ld, zStride: prev.pout },
         epilogue: "relu_mask",
         aux: { buffer: ws.H[l - 1] },
+        dropout: p > 0 ? { p, seed: 0, layer: l - 1 } : undefined,
       }));
     }
-    const input = l === 0
-      ? { buffer: ws.x, ld: ws.xld, zStride: 0 }
-      : { buffer: ws.H[l - 1], ld: params.layers[l - 1].ld, zStride: params.layers[l - 1].pout };
-    const sgd = target.kind === "sgd";
     ops.push(matmulOp(device, {
       label: `backward_weights${l + 1}`,
       variant: "tn",
@@ -146,14 +270,15 @@ export function backwardOps(params: GpuParams, ws: Workspace, target: BackwardTa
       N: layer.nOut,
       K: ws.R,
       Z: params.P,
-      a: input,
+      a: inputOf(params, ws, l),
       b: gOp,
-      c: { buffer: sgd ? params.W[l] : target.dW[l], ld: layer.ld, zStride: layer.pout },
+      c: { buffer: sgd ? params.W[l] : grads!.dW[l], ld: layer.ld, zStride: layer.pout },
       epilogue: sgd ? "sgd" : "grad_l2",
       aux: sgd ? undefined : { buffer: params.W[l] },
       lambda: { buffer: params.lambda },
       steps: sgd ? target.steps : undefined,
     }));
+    if (bn) continue; // the mean subtraction cancels a bias: BN layers have none
     ops.push(colsumOp(device, {
       label: `backward_bias${l + 1}`,
       R: ws.R,
@@ -162,10 +287,63 @@ export function backwardOps(params: GpuParams, ws: Workspace, target: BackwardTa
       g,
       ld: layer.ld,
       zStride: layer.pout,
-      out: sgd ? params.b[l] : target.db[l],
+      out: sgd ? params.b[l] : grads!.db[l],
       mode: sgd ? "sgd" : "store",
       steps: sgd ? target.steps : undefined,
     }));
   }
   return ops;
+}
+
+/** Adam's moment buffers, one pair per trainable buffer. */
+export interface AdamState {
+  m: GPUBuffer[];
+  v: GPUBuffer[];
+  destroy(): void;
+}
+
+/** The optimiser step that follows a `grads` backward pass: Adam on every trainable buffer. */
+export function adamOps(
+  params: GpuParams,
+  grads: GradBuffers,
+  steps: GPUBuffer,
+  hyper: { beta1: number; beta2: number; eps: number },
+): { ops: Op[]; state: AdamState } {
+  const device = params.device;
+  const pairs = params.trainable().map(({ name, buffer, layer }) => ({
+    name,
+    buffer,
+    grad: name.startsWith("W")
+      ? grads.dW[layer]
+      : name.startsWith("b")
+      ? grads.db[layer]
+      : name.startsWith("gamma")
+      ? grads.dGamma[layer]!
+      : grads.dBeta[layer]!,
+  }));
+  const m = pairs.map((p) => storageBuffer(device, p.buffer.size / 4, `m_${p.name}`));
+  const v = pairs.map((p) => storageBuffer(device, p.buffer.size / 4, `v_${p.name}`));
+  const ops = pairs.map((p, i) =>
+    updateOp(device, {
+      label: `adam_${p.name}`,
+      kind: "adam",
+      param: p.buffer,
+      grad: p.grad,
+      m: m[i],
+      v: v[i],
+      n: p.buffer.size / 4,
+      ...hyper,
+      steps,
+    })
+  );
+  return {
+    ops,
+    state: {
+      m,
+      v,
+      destroy() {
+        for (const b of [...m, ...v]) b.destroy();
+      },
+    },
+  };
 }

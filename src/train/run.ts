@@ -7,7 +7,7 @@
  */
 
 import { join } from "node:path";
-import type { Config } from "../config.ts";
+import { bnLayers, type Config, dropoutLayers } from "../config.ts";
 import { UserError } from "../errors.ts";
 import { envInfo } from "../env.ts";
 import { getGpu, type Gpu } from "../gpu/device.ts";
@@ -99,6 +99,7 @@ export function populationSpec(
   seeds: number[],
 ): PopulationSpec {
   const stepsPerEpoch = Math.floor(trainN / cfg.train.batchSize);
+  const augment = cfg.data.augment;
   return {
     sizes: configSizes(cfg),
     init: cfg.model.init,
@@ -109,6 +110,15 @@ export function populationSpec(
     schedule: cfg.train.schedule,
     evalEvery: cfg.train.evalEvery ?? defaultEvalEvery(cfg.train.schedule, stepsPerEpoch),
     shuffleSeed: cfg.seed,
+    bn: bnLayers(cfg),
+    net: {
+      dropout: dropoutLayers(cfg),
+      seed: cfg.seed,
+      bnAlpha: cfg.model.bnAlpha,
+      bnL2: cfg.model.bnL2,
+    },
+    optimizer: cfg.train.optimizer,
+    augment: augment && (augment.flip || augment.translate > 0) ? augment : undefined,
   };
 }
 

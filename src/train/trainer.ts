@@ -21,7 +21,17 @@ import { initParams, type InitScheme, type Params } from "../model/init.ts";
 import type { EvalPoint, SplitMetrics, TestMetrics } from "./metrics.ts";
 import { evalSteps, learningRate, type Schedule, totalSteps } from "./schedule.ts";
 import { Evaluator, type SlotSums } from "./evaluate.ts";
-import { backwardOps, createWorkspace, forwardOps, lossOp, type Workspace } from "./graph.ts";
+import {
+  adamOps,
+  backwardOps,
+  createGrads,
+  createWorkspace,
+  forwardOps,
+  lossOp,
+  type NetOptions,
+  type Workspace,
+} from "./graph.ts";
+import type { Augment } from "../reference/gather.ts";
 
 /** Steps encoded per submission, at most. */
 export const STEP_CHUNK = 250;
@@ -41,6 +51,14 @@ export interface PopulationSpec {
   evalEvery: number;
   /** Seed of the per-epoch shuffles (shared: all models see the same batches). */
   shuffleSeed: number;
+  /** Per hidden layer: batch normalisation. */
+  bn?: boolean[];
+  /** Dropout, BN momentum and L2 on γ/β; `net.seed` seeds the dropout masks. */
+  net?: NetOptions;
+  /** SGD (default; fused into the backward kernels) or Adam. */
+  optimizer?: { kind: "sgd" } | { kind: "adam"; beta1: number; beta2: number; eps: number };
+  /** Random flips and translations of training samples in the gather kernel. */
+  augment?: Augment;
 }
 
 /** The splits of a resident dataset to train and evaluate on. */
@@ -97,11 +115,13 @@ export interface TrainOptions {
 
 /** The dispatches of one training step, their workspace and the step table they read. */
 export interface TrainingStep {
-  /** gather → forward → loss → backward with in-place SGD, in order. */
+  /** gather → forward → loss → backward with in-place SGD (or gradients, then Adam), in order. */
   ops: Op[];
   ws: Workspace;
   /** Step table of {@link STEP_CHUNK} records (epoch, batch position, η per step). */
   steps: GPUBuffer;
+  /** Free the step's buffers (workspace, step table, optimiser state). */
+  destroy(): void;
 }
 
 /** Build the dispatches of one training step (once per run; encoded every step). */
@@ -117,6 +137,7 @@ export function trainingStep(
     size: STEP_CHUNK * STEP_STRIDE,
     usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
   });
+  const net = spec.net ?? {};
   const ops = [
     gatherOp(device, {
       mode: "train",
@@ -127,12 +148,33 @@ export function trainingStep(
       y: ws.y,
       seed: spec.shuffleSeed,
       steps,
+      augment: spec.augment,
     }),
-    ...forwardOps(params, ws),
+    ...forwardOps(params, ws, "train", steps, net),
     lossOp(params, ws, "train"),
-    ...backwardOps(params, ws, { kind: "sgd", steps }),
   ];
-  return { ops, ws, steps };
+  const owned: { destroy(): void }[] = [ws];
+  if (spec.optimizer?.kind === "adam") {
+    const grads = createGrads(params);
+    ops.push(...backwardOps(params, ws, { kind: "grads", grads }, net));
+    const adam = adamOps(params, grads, steps, spec.optimizer);
+    ops.push(...adam.ops);
+    owned.push(adam.state, {
+      destroy: () =>
+        [...grads.dW, ...grads.db, ...grads.dGamma, ...grads.dBeta].forEach((b) => b?.destroy()),
+    });
+  } else {
+    ops.push(...backwardOps(params, ws, { kind: "sgd", steps }, net));
+  }
+  return {
+    ops,
+    ws,
+    steps,
+    destroy() {
+      for (const o of owned) o.destroy();
+      steps.destroy();
+    },
+  };
 }
 
 /** Step-table records of steps [from, to) for a population spec. */
@@ -170,19 +212,27 @@ export async function trainPopulation(
   const total = totalSteps(spec.schedule, stepsPerEpoch);
   const points = evalSteps(total, spec.evalEvery);
 
-  const params = new GpuParams(device, spec.sizes, spec.lambdas);
+  const params = new GpuParams(device, spec.sizes, spec.lambdas, spec.bn);
   const initial = options.initial ??
-    spec.seeds.map((seed) => initParams(spec.sizes, spec.init, spec.sigma, seed));
+    spec.seeds.map((seed) => initParams(spec.sizes, spec.init, spec.sigma, seed, spec.bn));
   initial.forEach((p, z) => params.upload(z, p));
 
-  const { ops: stepOps, ws, steps } = trainingStep(params, data, spec);
+  const step = trainingStep(params, data, spec);
+  const { ops: stepOps, steps } = step;
 
   // evaluation: slots 2k (train) and 2k+1 (val) for point k, then one for the test
   const splits: Record<string, SplitRange> = { train: data.train };
   if (data.val) splits.val = data.val;
   if (data.test) splits.test = data.test;
   const testSlot = 2 * points.length;
-  const evaluator = new Evaluator(params, data.dataset, splits, testSlot + 1);
+  const evaluator = new Evaluator(
+    params,
+    data.dataset,
+    splits,
+    testSlot + 1,
+    undefined,
+    !!spec.net?.bnL2,
+  );
 
   const models: ModelResult[] = Array.from({ length: P }, () => ({ curves: [], final: null }));
   const eta = (t: number) => learningRate(spec.schedule, t, stepsPerEpoch);
@@ -308,8 +358,7 @@ export async function trainPopulation(
   const finalParams = await params.download();
   gpu.check();
   evaluator.destroy();
-  ws.destroy();
-  steps.destroy();
+  step.destroy();
   params.destroy();
   return {
     models,
