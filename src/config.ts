@@ -185,6 +185,29 @@ const searchSchema = z.strictObject({
   final: finalSchema.optional(),
 });
 
+/** One variant of a multi-run config: a name and the keys it changes. */
+const variantSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/).max(100),
+  seed: int(0, 2 ** 32 - 1).optional(),
+  model: z.strictObject({
+    hidden: z.array(int(1, 8192)).max(64).optional(),
+    init: z.enum(["gaussian", "xavier", "he"]).optional(),
+    sigma: positive().optional(),
+    bn: z.union([z.boolean(), z.array(z.boolean()).max(64)]).optional(),
+    bnAlpha: z.number().gt(0).lt(1).optional(),
+    bnL2: z.boolean().optional(),
+    dropout: z.union([z.number().min(0).lt(1), z.array(z.number().min(0).lt(1)).max(64)])
+      .optional(),
+  }).optional(),
+  train: z.strictObject({
+    lambda: z.number().min(0).finite().optional(),
+    batchSize: int(1, 65535).optional(),
+    schedule: scheduleSchema.optional(),
+    optimizer: optimizerSchema.optional(),
+    evalEvery: int(1).optional(),
+  }).optional(),
+});
+
 /** The config schema. */
 export const configSchema = z.strictObject({
   /** Run name: the output goes to <out>/<name>. Default: the config file's name. */
@@ -206,6 +229,11 @@ export const configSchema = z.strictObject({
   train: trainSchema,
   /** A λ search: the config is a sweep. */
   search: searchSchema.optional(),
+  /**
+   * Several runs from one config: each variant overrides some keys and writes <out>/<name>/<variant>/;
+   * variants that differ only in λ, seed-free initialisation (init, sigma) train as one population.
+   */
+  variants: z.array(variantSchema).min(1).max(64).optional(),
 });
 
 /** A validated config with every default filled in. */
@@ -311,6 +339,21 @@ function checkSemantics(cfg: Config, source: string): void {
     }
   }
   if (cfg.search) checkSearch(cfg.search, source);
+  if (cfg.search && cfg.variants) {
+    throw new UserError(
+      `config ${source}: give "search" (a λ sweep) or "variants" (several runs), not both`,
+    );
+  }
+  if (cfg.variants) {
+    const names = cfg.variants.map((v) => v.name);
+    const dup = names.find((n, i) => names.indexOf(n) !== i);
+    if (dup) {
+      throw new UserError(
+        `config ${source}: variants.${names.lastIndexOf(dup)}.name "${dup}" is used twice`,
+      );
+    }
+    cfg.variants.forEach((_, i) => variantConfig(cfg, i, source));
+  }
   const hidden = cfg.model.hidden.length;
   for (const key of ["bn", "dropout"] as const) {
     const v = cfg.model[key];
@@ -325,6 +368,29 @@ function checkSemantics(cfg: Config, source: string): void {
             }`),
       );
     }
+  }
+}
+
+/**
+ * The full config of variant i: the base config with the variant's keys, validated like any
+ * config (so an override that breaks a bound is reported at load time).
+ */
+export function variantConfig(cfg: Config, i: number, source = "config"): Config {
+  const v = cfg.variants![i];
+  const merged = {
+    ...cfg,
+    name: v.name,
+    out: `${cfg.out}/${cfg.name}`,
+    seed: v.seed ?? cfg.seed,
+    model: { ...cfg.model, ...v.model },
+    train: { ...cfg.train, ...v.train },
+    variants: undefined,
+  };
+  try {
+    return parseConfig(merged, `${source} (variant ${v.name})`);
+  } catch (e) {
+    if (e instanceof UserError) throw new UserError(e.message.replace(/^config /, ""));
+    throw e;
   }
 }
 

@@ -9,6 +9,7 @@
 import { loadConfig } from "../config.ts";
 import { UserError } from "../errors.ts";
 import { runExperiment } from "../train/run.ts";
+import { runVariants } from "../train/variants.ts";
 import { resolveShard } from "../sweep/shard.ts";
 import { mergeSweep, runSweep } from "../sweep/sweep.ts";
 import { parseFlags, runMain } from "./main.ts";
@@ -117,6 +118,7 @@ export async function main(args: string[], sweep = false): Promise<void> {
       signal: controller.signal,
     };
     if (cfg.search) await runSweep(cfg, { ...common, shard });
+    else if (cfg.variants) await runVariants(cfg, common);
     else await runExperiment(cfg, common);
   } finally {
     Deno.removeSignalListener("SIGINT", onSigint);

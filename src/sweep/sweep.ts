@@ -14,7 +14,7 @@ import { readJsonIfExists } from "../io/json.ts";
 import { writeJsonAtomic } from "../io/atomic.ts";
 import { writeReport } from "../report/mod.ts";
 import type { RunMetrics } from "../train/metrics.ts";
-import { formatDuration } from "../train/progress.ts";
+import { formatDuration, formatPopulation } from "../train/progress.ts";
 import {
   configSizes,
   populationSpec,
@@ -22,7 +22,7 @@ import {
   type PreparedData,
   runExperiment,
 } from "../train/run.ts";
-import { type ModelResult, type Progress, trainPopulation } from "../train/trainer.ts";
+import { type ModelResult, trainPopulation } from "../train/trainer.ts";
 import { appendTrials, formatTop, readTrials, topK } from "./results.ts";
 import { ownsTrial, type Shard, trialsFile } from "./shard.ts";
 import { describeSpace, sampleSpace } from "./space.ts";
@@ -135,27 +135,6 @@ export function trialRecord(plan: TrialPlan, m: ModelResult, shard: Shard | null
   if (m.diverged) rec.diverged = m.diverged;
   if (shard) rec.shard = shard.label;
   return rec;
-}
-
-/** One line about a population at an evaluation point. */
-function populationLine(stage: string, p: Progress, lambdas: number[]): string {
-  const alive = p.points.map((pt, z) => ({ pt, z })).filter((e) => e.pt);
-  const accs = alive.map((e) => e.pt!.val?.accuracy ?? e.pt!.train.accuracy);
-  const bestAt = accs.indexOf(Math.max(...accs));
-  const sorted = [...accs].sort((a, b) => a - b);
-  const median = sorted.length ? sorted[Math.floor(sorted.length / 2)] : NaN;
-  const head = `${stage} step ${String(p.step).padStart(String(p.total).length)}/${p.total} ${
-    String(Math.floor((100 * p.step) / Math.max(1, p.total))).padStart(3)
-  }%  η ${p.eta.toExponential(2)}`;
-  const body = alive.length
-    ? `${p.points.length} models: val acc best ${(100 * accs[bestAt]).toFixed(1)}% (λ ${
-      lambdas[alive[bestAt].z].toExponential(2)
-    }) median ${(100 * median).toFixed(1)}%, ${p.points.length - alive.length} diverged`
-    : "all diverged";
-  const tail = p.step > 0
-    ? `${p.stepsPerSecond.toFixed(1)} steps/s  ETA ${formatDuration(p.remainingSeconds)}`
-    : "start";
-  return `${head} | ${body} | ${tail}`;
 }
 
 /** Plan a stage's trials, given the top λs of the stage it searches around (if any). */
@@ -317,7 +296,7 @@ export async function runSweep(
             test: null,
           },
           spec,
-          { onEval: (p) => log(populationLine(stage.name, p, lambdas)), signal: options.signal },
+          { onEval: (p) => log(formatPopulation(stage.name, p, lambdas)), signal: options.signal },
         );
         if (result.interrupted) {
           log(

@@ -44,3 +44,27 @@ export function formatProgress(p: Progress, model = 0): string {
     : "start";
   return `${head} | ${body} | ${tail}`;
 }
+
+/**
+ * One line about a population at an evaluation point: the best and median validation accuracy
+ * (training accuracy without validation), and how many models diverged.
+ */
+export function formatPopulation(stage: string, p: Progress, lambdas: number[]): string {
+  const alive = p.points.map((pt, z) => ({ pt, z })).filter((e) => e.pt);
+  const accs = alive.map((e) => e.pt!.val?.accuracy ?? e.pt!.train.accuracy);
+  const bestAt = accs.indexOf(Math.max(...accs));
+  const sorted = [...accs].sort((a, b) => a - b);
+  const median = sorted.length ? sorted[Math.floor(sorted.length / 2)] : NaN;
+  const head = `${stage} step ${String(p.step).padStart(String(p.total).length)}/${p.total} ${
+    String(Math.floor((100 * p.step) / Math.max(1, p.total))).padStart(3)
+  }%  η ${p.eta.toExponential(2)}`;
+  const body = alive.length
+    ? `${p.points.length} models: val acc best ${(100 * accs[bestAt]).toFixed(1)}% (λ ${
+      lambdas[alive[bestAt].z].toExponential(2)
+    }) median ${(100 * median).toFixed(1)}%, ${p.points.length - alive.length} diverged`
+    : "all diverged";
+  const tail = p.step > 0
+    ? `${p.stepsPerSecond.toFixed(1)} steps/s  ETA ${formatDuration(p.remainingSeconds)}`
+    : "start";
+  return `${head} | ${body} | ${tail}`;
+}
