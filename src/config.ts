@@ -241,10 +241,15 @@ export type Config = z.infer<typeof configSchema> & { name: string };
 
 /** Values given on the command line, which win over the file. */
 export interface ConfigOverrides {
+  /** `--name`: the run name (`name`). */
   name?: string;
+  /** `--seed`: seed of initialisation and shuffles (`seed`). */
   seed?: number;
+  /** `--lambda`: L2 strength λ (`train.lambda`). */
   lambda?: number;
+  /** `--out`: parent directory of run directories (`out`). */
   out?: string;
+  /** `--data`: the CIFAR-10 directory (`data.dir`). */
   data?: string;
 }
 

@@ -9,6 +9,7 @@
 export class UserError extends Error {
   /** Process exit code the CLI uses for this error. */
   readonly exitCode: number;
+  /** `message` is the one line the CLI prints after `error: `; `exitCode` defaults to 1. */
   constructor(message: string, exitCode = 1) {
     super(message);
     this.name = "UserError";

@@ -43,8 +43,11 @@ export interface Batch {
 
 /** A split of the data set: `n` images of 3072 bytes each and their labels. */
 export interface Split {
+  /** n × 3072 raw pixel bytes (0..255), each image its R, G then B 32×32 row-major planes. */
   images: Uint8Array;
+  /** n class indices, 0..9. */
   labels: Uint8Array;
+  /** Number of images. */
   n: number;
 }
 
@@ -58,22 +61,31 @@ export interface Split {
  * - `test`: whether to load `test_batch.bin`.
  */
 export interface SplitSpec {
+  /** Training batch numbers (1..5), concatenated in this order. */
   train: number[];
+  /** Validation: another training batch, the last `holdout` training samples, or none. */
   val: { batch: number } | { holdout: number } | { none: true };
+  /** Whether to load `test_batch.bin`. */
   test: boolean;
 }
 
 /** The splits loaded by {@link loadCifar10}, with the class names. */
 export interface Cifar10 {
+  /** The training batches, concatenated (minus any holdout). */
   train: Split;
+  /** The validation split, or null when the spec asks for none. */
   val: Split | null;
+  /** The test batch, or null when not requested. */
   test: Split | null;
+  /** The 10 class names from `batches.meta.txt`, indexed by label. */
   classNames: string[];
 }
 
 /** Per-dimension (3072) mean and standard deviation of the raw 0..255 pixel bytes. */
 export interface NormStats {
+  /** 3072 per-dimension means, in image byte order. */
   mean: Float32Array;
+  /** 3072 per-dimension population standard deviations (a zero one replaced by 1). */
   std: Float32Array;
 }
 

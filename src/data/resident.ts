@@ -14,7 +14,9 @@ export const IMAGE_BYTES = 3072;
 
 /** A contiguous range of images in the resident dataset. */
 export interface SplitRange {
+  /** Dataset index of the first image. */
   base: number;
+  /** Number of images. */
   n: number;
 }
 
@@ -22,21 +24,29 @@ export interface SplitRange {
 export interface ResidentDataset {
   /** Images [0, n0) in data0, the rest in data1 (one binding holds ≤ maxStorageBufferBindingSize). */
   data0: GPUBuffer;
+  /** Images [n0, total), image i at byte (i − n0)·3072; 16 unused bytes when data0 holds all. */
   data1: GPUBuffer;
+  /** Number of images in data0. */
   n0: number;
+  /** One u32 class index per image, in dataset order. */
   labels: GPUBuffer;
   /** 768 mean quads, then 768 inverse-std quads. */
   norm: GPUBuffer;
+  /** Images in the dataset, all parts together. */
   total: number;
   /** Where each named part landed. */
   splits: Record<string, SplitRange>;
+  /** Free the image, label and normalisation buffers. */
   destroy(): void;
 }
 
 /** One part to upload: raw images (n·3072 bytes) and labels (n). */
 export interface DatasetPart {
+  /** Key of the part's range in {@link ResidentDataset.splits} (e.g. `train`). */
   name: string;
+  /** n × 3072 raw pixel bytes in CIFAR-10 layout. */
   images: Uint8Array;
+  /** n class indices; their count defines n. */
   labels: Uint8Array;
 }
 

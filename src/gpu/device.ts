@@ -9,21 +9,27 @@ import { UserError } from "../errors.ts";
 
 /** Adapter facts recorded with every run. */
 export interface AdapterSummary {
+  /** `GPUAdapterInfo.vendor`, e.g. `nvidia` (empty when the adapter does not say). */
   vendor: string;
+  /** `GPUAdapterInfo.architecture` (empty when unknown). */
   architecture: string;
+  /** `GPUAdapterInfo.device`: vendor-specific device id or name (empty when unknown). */
   device: string;
+  /** `GPUAdapterInfo.description`: human-readable adapter name, used in logs. */
   description: string;
 }
 
 /** An acquired device plus what we learned about the adapter. */
 export interface Gpu {
+  /** The WebGPU device every buffer and pipeline is created on. */
   device: GPUDevice;
+  /** Vendor, architecture, device and description strings of the adapter (empty when unknown). */
   adapter: AdapterSummary;
   /** Limits granted to the device. */
   limits: GPUSupportedLimits;
   /** Whether timestamp queries are enabled on this device. */
   timestamps: boolean;
-  /** Throws if the device was lost or an uncaptured validation/OOM error occurred since the last call. */
+  /** Throws if the device was lost or an uncaptured validation/OOM error has occurred (the first one seen, on every later call too). */
   check(): void;
   /** Release the device. */
   destroy(): void;

@@ -38,6 +38,7 @@ const EPILOGUES: Record<Epilogue, number> = {
 
 /** A matrix operand inside a buffer. */
 export interface Operand {
+  /** Storage buffer of f32 holding the matrix. */
   buffer: GPUBuffer;
   /** First element, in floats (multiple of 4). */
   offset?: number;
@@ -49,23 +50,33 @@ export interface Operand {
 
 /** Register tile: TM rows × 4·TN4 columns per invocation, WG invocations per workgroup. */
 export interface Tile {
+  /** TM: rows of C per invocation (a multiple of 4 for `tn`). */
   tm: number;
+  /** TN4: column quads of C per invocation (4·tn4 columns). */
   tn4: number;
+  /** WG: invocations per workgroup. */
   wg: number;
 }
 
 /** Everything a matmul dispatch needs. */
 export interface MatmulSpec {
+  /** Product form: `nn` C = A·B, `tn` C = Aᵀ·B, `nt` C = A·Bᵀ. */
   variant: MatmulVariant;
-  /** Logical sizes of C (M×N) and of the inner dimension K. */
+  /** Logical rows of C. */
   M: number;
+  /** Logical columns of C. */
   N: number;
+  /** Logical inner dimension of the product. */
   K: number;
   /** Batch count: z = 0..Z-1 run in one dispatch (one per model of a population). */
   Z?: number;
+  /** Left operand A: M×K, or K×M for `tn`. */
   a: Operand;
+  /** Right operand B: K×N, or N×K for `nt`. */
   b: Operand;
+  /** Output C, M×N; read too by the `sgd` epilogue (C is then W, updated in place). */
   c: Operand;
+  /** What is done with each dot product before it is stored (default `store`). */
   epilogue?: Epilogue;
   /** Bias (`bias`, `bias_relu`: indexed by z·c.zStride + col), mask H (`relu_mask`) or W (`grad_l2`), laid out like C. */
   aux?: { buffer: GPUBuffer; offset?: number };
@@ -79,7 +90,9 @@ export interface MatmulSpec {
    * ones). `seed` and `layer` select the mask stream (see shaders/random.wgsl).
    */
   dropout?: { p: number; seed: number; layer: number };
+  /** Register tiling (default: {@link defaultTile} for the variant and shape). */
   tile?: Tile;
+  /** Debug label of the op (default `matmul_<variant>`). */
   label?: string;
 }
 

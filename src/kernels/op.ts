@@ -8,9 +8,13 @@ import { STEP_STRIDE } from "../gpu/buffers.ts";
 
 /** One dispatch, ready to encode. */
 export interface Op {
+  /** Debug label of the bind group, also used in errors (e.g. `matmul_nn`, `gather_train`). */
   label: string;
+  /** The specialised compute pipeline. */
   pipeline: GPUComputePipeline;
+  /** Bind group 0: the kernel's buffers, the last binding being the step table (dynamic offset). */
   bindGroup: GPUBindGroup;
+  /** Workgroup grid (x, y, z); a zero dimension makes {@link encodeOp} skip the dispatch. */
   workgroups: [number, number, number];
   /**
    * The op reads a step-table record: encode it with the record's index. Every kernel's layout

@@ -18,8 +18,11 @@ export const CHECKPOINT_FORMAT = "webgpu-mlp.checkpoint/1";
 
 /** A decoded checkpoint. */
 export interface Checkpoint {
+  /** The network, back in this tool's layout (W[l] is n_in × n_out row-major). */
   params: Params;
+  /** Per-dimension mean of the raw 0..255 training pixels (`input.mean`, 3072 floats). */
   mean: Float32Array;
+  /** Per-dimension standard deviation of the raw training pixels (`input.std`, 3072 floats). */
   std: Float32Array;
   /** String metadata (format, config JSON, class names JSON…). */
   metadata: Record<string, string>;

@@ -16,10 +16,13 @@ import type { Params } from "./init.ts";
 
 /** Shape facts of one layer in the population layout. */
 export interface LayerLayout {
+  /** Inputs of the layer (logical width of its input activations). */
   nIn: number;
+  /** Outputs of the layer (units). */
   nOut: number;
-  /** Padded widths. */
+  /** pad4(nIn): rows of W, padded input width. */
   pin: number;
+  /** pad4(nOut): columns one model's block occupies in W, b and the activations. */
   pout: number;
   /** Row stride of W, b and this layer's activations: P·pout. */
   ld: number;
@@ -37,19 +40,29 @@ export function layerLayouts(sizes: number[], P: number): LayerLayout[] {
 
 /** Batch-normalisation buffers of one layer (each P·pout floats). */
 export interface GpuBn {
+  /** Scale γ per unit (trainable). */
   gamma: GPUBuffer;
+  /** Shift β per unit (trainable; replaces the bias). */
   beta: GPUBuffer;
+  /** Running mean of the pre-activations, used at evaluation time. */
   mean: GPUBuffer;
+  /** Running (biased) variance of the pre-activations, used at evaluation time. */
   variance: GPUBuffer;
 }
 
 /** GPU buffers of P networks' parameters and per-model L2 strengths. */
 export class GpuParams {
+  /** The device that owns the buffers. */
   readonly device: GPUDevice;
+  /** Layer sizes shared by every model: input dimension, hidden sizes…, classes. */
   readonly sizes: number[];
+  /** Number of models in the population. */
   readonly P: number;
+  /** Per layer: logical and padded widths and row stride. */
   readonly layers: LayerLayout[];
+  /** W[l]: pin rows × ld floats, model p's nIn × nOut block at column p·pout. */
   readonly W: GPUBuffer[];
+  /** b[l]: one row of ld floats, model p's nOut biases at p·pout. */
   readonly b: GPUBuffer[];
   /** Per layer: its batch normalisation, or null. */
   readonly bn: (GpuBn | null)[];

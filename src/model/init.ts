@@ -14,10 +14,13 @@ export type InitScheme = "gaussian" | "xavier" | "he";
 
 /** Batch-normalisation parameters and running statistics of one hidden layer. */
 export interface BnParams {
+  /** Scale γ, one per unit. */
   gamma: Float64Array;
+  /** Shift β, one per unit (it takes the place of the layer's bias). */
   beta: Float64Array;
-  /** Running mean and (biased) variance, used at evaluation time. */
+  /** Running mean of the pre-activations, used at evaluation time. */
   mean: Float64Array;
+  /** Running (biased) variance of the pre-activations, used at evaluation time. */
   variance: Float64Array;
 }
 

@@ -21,20 +21,29 @@ import { Rng } from "../model/rng.ts";
 export interface GradcheckOptions {
   /** Inputs: n samples × dims (row-major) and their labels. */
   X: Float64Array;
+  /** Class index of each of the `samples` rows, in [0, classes). */
   y: ArrayLike<number>;
+  /** Rows of X: the samples the cost averages over. */
   samples: number;
+  /** Columns of X: the audited networks' input dimension. */
   dims: number;
   /** Hidden-layer sizes of each audited network (the output layer has `classes` units). */
   nets?: number[][];
   /** Also audit each net with batch normalisation on every hidden layer (default true). */
   bn?: boolean;
+  /** L2 strengths λ to audit each net at (default [0, 0.01]). */
   lambdas?: number[];
+  /** Output units (default 10). */
   classes?: number;
+  /** Finite-difference step (default 2e-5). */
   h?: number;
+  /** Floor of the relative-error denominator, max(eps, |ga|+|gn|) (default 1e-4). */
   eps?: number;
+  /** Seed of the weights and of the random biases, γ and β (default 1). */
   seed?: number;
   /** The GPU to audit (null: skip the GPU comparison). */
   device: GPUDevice | null;
+  /** Adapter description recorded in the report (default empty). */
   adapter?: string;
 }
 
@@ -49,7 +58,7 @@ export interface AuditedNet {
 
 /**
  * Thresholds the audit asserts, with eps = 1e-4 in the relative error (entries smaller than that
- * are compared absolutely). Centred differences with h = 3e-5 balance truncation (∝ h²) against
+ * are compared absolutely). Centred differences with h = 2e-5 balance truncation (∝ h²) against
  * float64 rounding of the cost (∝ 1/h) and land near 1e-7; forward differences carry an O(h)
  * truncation error and only catch gross mistakes; float32 GPU gradients sit near 1e-5–1e-4.
  */

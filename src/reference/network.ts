@@ -16,8 +16,9 @@ export interface BnCache {
   zhat: Float64Array;
   /** 1/√(v + ε) per unit. */
   invStd: Float64Array;
-  /** Batch mean and biased variance per unit. */
+  /** Mean per unit: the batch's in `train` mode, the running one in `eval` mode. */
   mean: Float64Array;
+  /** Biased variance per unit: the batch's in `train` mode, the running one in `eval` mode. */
   variance: Float64Array;
 }
 
@@ -108,7 +109,9 @@ export function forward(
 
 /** Options of the cost: L2 on BN's γ and β, and the forward mode. */
 export interface CostOptions {
+  /** Count BN's γ and β in Σ‖W‖² (default false: weights only). */
   bnL2?: boolean;
+  /** BN statistics: the batch's own (`train`, default) or the running ones (`eval`). */
   mode?: "train" | "eval";
 }
 
@@ -140,10 +143,14 @@ export function evaluate(
 
 /** Gradients of the cost with respect to every parameter. */
 export interface Grads {
+  /** dCost/dW[l], laid out like W[l] (sizes[l] × sizes[l+1], row-major); NaN marks an entry
+   * {@link numericalGradients} skipped at a ReLU kink. */
   W: Float64Array[];
+  /** dCost/db[l] (sizes[l+1]; zeros for a batch-normalised layer, which ignores its bias). */
   b: Float64Array[];
-  /** Per layer: γ and β gradients of a batch-normalised layer (absent without BN). */
+  /** Per layer: γ gradient of a batch-normalised layer, else null (absent without BN). */
   gamma?: (Float64Array | null)[];
+  /** Per layer: β gradient of a batch-normalised layer, else null (absent without BN). */
   beta?: (Float64Array | null)[];
 }
 

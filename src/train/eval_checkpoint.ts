@@ -16,8 +16,11 @@ import type { TestMetrics } from "./metrics.ts";
 
 /** Result of {@link evaluateCheckpoint}. */
 export interface CheckpointEval extends TestMetrics {
+  /** Images evaluated (the batch file's records). */
   samples: number;
+  /** Class names from the data directory's `batches.meta.txt`. */
   classNames: string[];
+  /** The checkpoint's layer sizes: 3072, hidden…, 10. */
   sizes: number[];
 }
 

@@ -25,7 +25,9 @@ export const EVAL_ROWS = 2000;
 
 /** One split to evaluate into a metrics slot. */
 export interface EvalRequest {
+  /** Name of a split given to the constructor (e.g. `train`, `val`, `test`). */
   split: string;
+  /** Metrics slot to accumulate into, in [0, slots); it should still hold zeros. */
   slot: number;
   /** Also count (true, predicted) pairs into the confusion buffer. */
   confusion?: boolean;
@@ -33,19 +35,28 @@ export interface EvalRequest {
 
 /** Sums of one (slot, model) entry, turned into means. */
 export interface SlotSums {
+  /** Σ cross-entropy loss over the evaluated rows. */
   lossSum: number;
+  /** Rows whose arg-max prediction equals the label. */
   correct: number;
+  /** Σ‖W‖² over the model's layers (γ, β too with `bnL2`); 0 unless this was the `l2Slot`. */
   sumSquares: number;
+  /** Rows evaluated (the split's size): divide the sums by it for means. */
   rows: number;
 }
 
 /** Evaluates the population in `params` on named splits of a resident dataset. */
 export class Evaluator {
+  /** The population evaluated, with the parameters its buffers hold when the pass executes. */
   readonly params: GpuParams;
+  /** Evaluation workspace of min(rows, largest split) rows: one chunk at a time. */
   readonly ws: Workspace;
+  /** Sums per (slot, model): vec4 (Σ loss, Σ correct, Σ‖W‖², rows) at float (slot·P + z)·4;
+   * accumulated, so each slot is written by one evaluation only. */
   readonly metrics: GPUBuffer;
   /** counts[(z·C + true)·C + predicted], u32. */
   readonly counts: GPUBuffer;
+  /** Number of metrics slots in `metrics`. */
   readonly slots: number;
   readonly #table: GPUBuffer;
   readonly #gathers = new Map<string, Op>();

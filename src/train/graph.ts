@@ -40,9 +40,11 @@ export interface NetOptions {
 
 /** Buffers for R rows of inputs, activations and gradients. */
 export interface Workspace {
+  /** Rows: the mini-batch size, or the evaluation chunk size. */
   R: number;
   /** Inputs: R rows of stride xld = pad4(input dim). */
   x: GPUBuffer;
+  /** Row stride of `x` in floats: pad4(input dim), shared by all models. */
   xld: number;
   /** Labels (R u32). */
   y: GPUBuffer;
@@ -58,6 +60,7 @@ export interface Workspace {
   G: GPUBuffer[];
   /** Per-row (loss, correct, predicted, 0) per model, from the evaluation loss. */
   stats: GPUBuffer;
+  /** Free every buffer of the workspace. */
   destroy(): void;
 }
 

@@ -34,8 +34,9 @@ export interface EnvInfo {
   adapter: { vendor: string; architecture: string; device: string; description: string };
   /** `Deno.version`: deno, v8, typescript. */
   deno: { deno: string; v8: string; typescript: string };
-  /** `Deno.build.os` / `Deno.build.arch`. */
+  /** Operating system, `Deno.build.os` (e.g. `linux`). */
   os: string;
+  /** CPU architecture, `Deno.build.arch` (e.g. `x86_64`). */
   arch: string;
   /** This project's version (deno.json). */
   version: string;
@@ -43,23 +44,27 @@ export interface EnvInfo {
 
 /** Wall-clock accounting of a run, in seconds unless stated. */
 export interface Timings {
-  /** ISO 8601 timestamps. */
+  /** When the run started: ISO 8601 timestamp, UTC. */
   startedAt: string;
+  /** When the metrics were assembled, just before the run directory is written: ISO 8601, UTC. */
   finishedAt: string;
-  /** Whole run, from start to the last write. */
+  /** Whole run, from start to the end of training and the test evaluation (files are written after). */
   wallSeconds: number;
   /** Data loading, normalisation statistics and upload. */
   setupSeconds: number;
   /** Training steps and evaluations on the GPU (the timed loop). */
   trainSeconds: number;
-  /** Update steps done and their rate over `trainSeconds`. */
+  /** Update steps done (fewer than scheduled when interrupted or every model diverged). */
   steps: number;
+  /** Training throughput: `steps / trainSeconds`. */
   stepsPerSecond: number;
 }
 
 /** Test-set results of the final model. */
 export interface TestMetrics {
+  /** Mean cross-entropy loss over the test set (no L2 term). */
   loss: number;
+  /** Fraction of test samples classified correctly, in [0, 1]. */
   accuracy: number;
   /** confusion[true][predicted] counts, classes in `classNames` order. */
   confusion: number[][];
@@ -71,17 +76,21 @@ export interface TestMetrics {
 export interface RunMetrics {
   /** Format tag, bumped on incompatible changes. */
   format: "webgpu-mlp.run/1";
+  /** Run name: the run directory's name under the config's `out`. */
   name: string;
   /** `completed`, `diverged` (NaN/Inf seen; training stopped), or `interrupted`. */
   status: "completed" | "diverged" | "interrupted";
   /** The resolved config the run used (after CLI overrides). */
   config: unknown;
+  /** Seed of the model's weight initialisation (and, in a single run, of the shuffles). */
   seed: number;
   /** The network, for readers that do not parse the config: sizes[0] = input dim, last = classes. */
   layerSizes: number[];
   /** L2 strength λ. */
   lambda: number;
+  /** Adapter, Deno version and platform the run executed on. */
   env: EnvInfo;
+  /** Where the wall-clock time went. */
   timings: Timings;
   /** Learning rate at every step, sampled to at most ~2000 points: [step, eta] pairs. */
   lrSchedule: [number, number][];
@@ -103,6 +112,7 @@ export interface RunMetrics {
 export interface GradcheckRow {
   /** Network label, e.g. `20-50-10` (input, hidden..., classes), with ` BN` appended for BN nets. */
   net: string;
+  /** L2 strength λ of the audited cost. */
   lambda: number;
   /** Parameter name: `W1`, `b1`, … and for BN nets `gamma1`, `beta1`, … */
   param: string;
@@ -112,22 +122,29 @@ export interface GradcheckRow {
   centred: number;
   /** GPU float32 analytic vs CPU float64 analytic. */
   gpu: number | null;
-  /** Entries of the parameter, and how many were left out of the finite-difference columns
-   * because a perturbation moved a hidden unit across its ReLU kink. */
+  /** Number of entries of the parameter. */
   entries?: number;
+  /** Entries left out of the finite-difference columns because a perturbation moved a hidden
+   * unit across its ReLU kink. */
   skipped?: number;
 }
 
 /** Contents of a `gradcheck.json` written by `deno task gradcheck --out FILE`. */
 export interface GradcheckReport {
+  /** Format tag, bumped on incompatible changes. */
   format: "webgpu-mlp.gradcheck/1";
-  /** Finite-difference step h, samples and input dimensions used. */
+  /** Finite-difference step h. */
   h: number;
+  /** Samples the audited cost averages over. */
   samples: number;
+  /** Input dimensions kept per sample (the first `dims` of 3072). */
   dims: number;
+  /** Floor of the relative-error denominator, max(eps, |ga|+|gn|). */
   eps: number;
+  /** One row per network, λ and parameter. */
   rows: GradcheckRow[];
   /** The thresholds the audit asserts: centred ≤ centredMax, gpu ≤ gpuMax. */
   thresholds: { centredMax: number; forwardMax: number; gpuMax: number };
+  /** Description of the GPU adapter whose gradients were audited (empty when none). */
   adapter: string;
 }

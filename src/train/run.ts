@@ -40,16 +40,23 @@ export interface RunOptions {
   report?: boolean;
   /** Where progress lines go (default: console.log). */
   log?: (line: string) => void;
+  /** Abort to stop training early: the run is still written, status `interrupted`, no test. */
   signal?: AbortSignal;
 }
 
 /** Data of a config, loaded, normalised and resident on the GPU. */
 export interface PreparedData {
+  /** The shared process-wide GPU ({@link getGpu}). */
   gpu: Gpu;
+  /** The splits as loaded on the CPU (raw bytes), with the class names. */
   cifar: Cifar10;
+  /** Normalisation statistics of the training split. */
   stats: NormStats;
+  /** Every split on the GPU, as parts `train`, `val` and `test` (those present). */
   dataset: ResidentDataset;
+  /** Absolute path of the CIFAR-10 directory used. */
   dataDir: string;
+  /** Seconds spent loading, computing statistics and uploading. */
   setupSeconds: number;
 }
 

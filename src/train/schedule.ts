@@ -6,8 +6,11 @@
 
 /** Constant η for a number of epochs. */
 export interface ConstantSchedule {
+  /** Selects this schedule (the `kind` of a config's `train.schedule`). */
   kind: "constant";
+  /** The learning rate η of every step. */
   eta: number;
+  /** Epochs to train: total steps = epochs · steps per epoch. */
   epochs: number;
 }
 
@@ -16,19 +19,29 @@ export interface ConstantSchedule {
  * stepSize (n_s) steps, falls back over the next n_s, and repeats; total = 2·n_s·cycles.
  */
 export interface CyclicSchedule {
+  /** Selects this schedule (the `kind` of a config's `train.schedule`). */
   kind: "cyclic";
+  /** η at the start and end of each cycle (steps that are multiples of 2·stepSize). */
   etaMin: number;
+  /** η at the middle of each cycle (step stepSize of it). */
   etaMax: number;
+  /** n_s: update steps of each half-cycle (not epochs). */
   stepSize: number;
+  /** Number of full cycles to train. */
   cycles: number;
 }
 
 /** Step decay: η = eta · decay^floor(epoch / every), for a number of epochs. */
 export interface StepDecaySchedule {
+  /** Selects this schedule (the `kind` of a config's `train.schedule`). */
   kind: "stepDecay";
+  /** Initial learning rate η (epochs 0 .. every − 1). */
   eta: number;
+  /** Factor η is multiplied by every `every` epochs. */
   decay: number;
+  /** Epochs between decays. */
   every: number;
+  /** Epochs to train: total steps = epochs · steps per epoch. */
   epochs: number;
 }
 

@@ -40,14 +40,20 @@ export const STEP_CHUNK = 250;
 export interface PopulationSpec {
   /** Layer sizes: input dimension, hidden sizes…, classes. */
   sizes: number[];
+  /** Weight initialisation scheme, shared by all models. */
   init: InitScheme;
+  /** Standard deviation of the `gaussian` scheme's weights (ignored by `xavier` and `he`). */
   sigma: number;
   /** λ of each model (its length is P). */
   lambdas: number[];
   /** Initialisation seed of each model. */
   seeds: number[];
+  /** Samples per mini-batch; an epoch is floor(train n / batchSize) steps, the remainder of each
+   * epoch's shuffle is skipped. */
   batchSize: number;
+  /** Learning-rate schedule; it also fixes the total number of steps. */
   schedule: Schedule;
+  /** Update steps between evaluation points (step 0 and the last step are always evaluated). */
   evalEvery: number;
   /** Seed of the per-epoch shuffles (shared: all models see the same batches). */
   shuffleSeed: number;
@@ -63,27 +69,41 @@ export interface PopulationSpec {
 
 /** The splits of a resident dataset to train and evaluate on. */
 export interface TrainData {
+  /** The GPU-resident images, labels and normalisation statistics. */
   dataset: ResidentDataset;
+  /** Images the mini-batches are drawn from; evaluated at every point. */
   train: SplitRange;
+  /** Validation images, evaluated at every point, or null for none. */
   val: SplitRange | null;
+  /** Test images, evaluated once after training (with confusion counts), or null for none. */
   test: SplitRange | null;
 }
 
 /** Everything one model of the population produced. */
 export interface ModelResult {
+  /** Its healthy evaluation points, in step order (none after divergence). */
   curves: EvalPoint[];
+  /** Metrics of its last healthy evaluation point, or null if it had none. */
   final: { train: SplitMetrics; val?: SplitMetrics } | null;
+  /** Test metrics: with a test split, for a model that did not diverge, unless interrupted. */
   test?: TestMetrics;
+  /** Set when an evaluation saw NaN/Inf: that evaluation's step, and a message. */
   diverged?: { step: number; reason: string };
 }
 
 /** A progress report at an evaluation point. */
 export interface Progress {
+  /** Update steps done at this evaluation point. */
   step: number;
+  /** Update steps the schedule asks for. */
   total: number;
+  /** Epochs done (fractional). */
   epoch: number;
+  /** Learning rate of the last step taken (of step 0 at step 0). */
   eta: number;
+  /** Seconds since the training loop started (setup excluded). */
   elapsedSeconds: number;
+  /** Mean rate so far: step / elapsedSeconds. */
   stepsPerSecond: number;
   /** Estimated seconds left. */
   remainingSeconds: number;
@@ -93,12 +113,17 @@ export interface Progress {
 
 /** The outcome of {@link trainPopulation}. */
 export interface TrainResult {
+  /** Curves, final and test metrics of each model, in `spec.lambdas` order. */
   models: ModelResult[];
   /** Final parameters of every model (float32 values). */
   params: Params[];
+  /** Update steps done (less than `totalSteps` when interrupted or every model diverged). */
   steps: number;
+  /** floor(train n / batchSize): steps in one epoch. */
   stepsPerEpoch: number;
+  /** Steps the schedule asks for. */
   totalSteps: number;
+  /** Seconds of the training loop and its evaluations (setup, test pass and download excluded). */
   trainSeconds: number;
   /** True when `signal` stopped the run early. */
   interrupted: boolean;
@@ -106,8 +131,12 @@ export interface TrainResult {
 
 /** Options of {@link trainPopulation}. */
 export interface TrainOptions {
+  /** Called at each evaluation point, in step order, once its metrics have been read back. */
   onEval?: (p: Progress) => void;
-  /** Stop at the next evaluation point when aborted. */
+  /**
+   * Stop when aborted: no further chunk of steps is submitted, and the curves end at the last
+   * evaluation point reached (the run reports `interrupted`).
+   */
   signal?: AbortSignal;
   /** Initial parameters (one per model) instead of initialising from the seeds. */
   initial?: Params[];
