@@ -1,8 +1,8 @@
 /**
  * webgpu-mlp: train multi-layer perceptrons on CIFAR-10 with WebGPU compute shaders, from Deno.
  *
- * The command-line tasks (`deno task train`, `eval`, `gradcheck`, `report`, `data`, `bench`) are
- * thin wrappers over this API:
+ * The command-line tasks (`deno task train`, `sweep`, `eval`, `gradcheck`, `report`, `data`,
+ * `bench`) are thin wrappers over this API:
  *
  * ```ts
  * import { loadConfig, runExperiment } from "./mod.ts";
@@ -14,21 +14,42 @@
  * Layers of the library, from the bottom: GPU plumbing (`getGpu`, buffers, pipelines), kernels
  * (one WGSL file each in `shaders/`, a TypeScript wrapper in `src/kernels/`, a float64 twin in
  * `src/reference/`), the model (parameters, initialisation, checkpoints), training (graph,
- * schedules, the population trainer, evaluation), and experiments (configs, runs, reports).
+ * schedules, the population trainer, evaluation), and experiments (configs, runs, sweeps,
+ * variants, reports).
  *
  * @module
  */
 
-// configs and runs
+// configs, runs, sweeps and variants
 export {
+  type AroundSpace,
+  type AugmentConfig,
   type Config,
   type ConfigOverrides,
-  configSchema,
+  type DataConfig,
+  type FinalConfig,
+  type GridSpace,
+  type ListSpace,
   loadConfig,
+  type LogUniformSpace,
+  type ModelConfig,
+  type OptimizerConfig,
   parseConfig,
+  type SearchConfig,
+  type SpaceConfig,
+  type StageConfig,
+  type TrainConfig,
+  type TrainOverride,
+  type ValConfig,
+  type VariantConfig,
+  variantConfig,
 } from "./src/config.ts";
 export { UserError } from "./src/errors.ts";
-export { prepareData, runExperiment, type RunOptions } from "./src/train/run.ts";
+export { prepareData, type PreparedData, runExperiment, type RunOptions } from "./src/train/run.ts";
+export { runVariants } from "./src/train/variants.ts";
+export { mergeSweep, runSweep, type SweepOptions } from "./src/sweep/sweep.ts";
+export { parseShard, resolveShard, type Shard } from "./src/sweep/shard.ts";
+export type { StageSummary, SweepSummary, TopEntry, TrialRecord } from "./src/sweep/types.ts";
 export type {
   EnvInfo,
   EvalPoint,
@@ -41,40 +62,73 @@ export type {
 } from "./src/train/metrics.ts";
 
 // GPU plumbing
-export { acquireGpu, getGpu, type Gpu } from "./src/gpu/device.ts";
+export {
+  acquireGpu,
+  type AcquireOptions,
+  type AdapterSummary,
+  getGpu,
+  type Gpu,
+} from "./src/gpu/device.ts";
 
 // data
 export {
   type Cifar10,
   loadCifar10,
   normalisationStats,
+  type NormStats,
   resolveDataDir,
   type Split,
   type SplitSpec,
 } from "./src/data/cifar10.ts";
-export { downloadCifar10 } from "./src/data/download.ts";
-export { type ResidentDataset, uploadDataset } from "./src/data/resident.ts";
+export { downloadCifar10, type DownloadOptions } from "./src/data/download.ts";
+export {
+  type DatasetPart,
+  type ResidentDataset,
+  type SplitRange,
+  uploadDataset,
+} from "./src/data/resident.ts";
 
 // model
-export { initParams, type InitScheme, type Params } from "./src/model/init.ts";
-export { GpuParams } from "./src/model/gpu_params.ts";
+export { type BnParams, initParams, type InitScheme, type Params } from "./src/model/init.ts";
+export { type GpuBn, GpuParams, type LayerLayout } from "./src/model/gpu_params.ts";
 export { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from "./src/model/checkpoint.ts";
 export { Rng } from "./src/model/rng.ts";
 
 // training
 export {
+  type ModelResult,
   type PopulationSpec,
+  type Progress,
   type TrainData,
+  type TrainOptions,
   trainPopulation,
   type TrainResult,
 } from "./src/train/trainer.ts";
-export { learningRate, type Schedule, totalSteps } from "./src/train/schedule.ts";
-export { Evaluator } from "./src/train/evaluate.ts";
-export { evaluateCheckpoint } from "./src/train/eval_checkpoint.ts";
+export {
+  type ConstantSchedule,
+  type CyclicSchedule,
+  learningRate,
+  type Schedule,
+  type StepDecaySchedule,
+  totalSteps,
+} from "./src/train/schedule.ts";
+export { type EvalRequest, Evaluator, type SlotSums } from "./src/train/evaluate.ts";
+export { type CheckpointEval, evaluateCheckpoint } from "./src/train/eval_checkpoint.ts";
+export type { NetOptions, Workspace } from "./src/train/graph.ts";
+export type { Augment } from "./src/reference/gather.ts";
 
 // float64 reference and the gradient audit
-export { evaluate, forward, gradients, numericalGradients } from "./src/reference/network.ts";
-export { runGradcheck } from "./src/reference/gradcheck.ts";
+export {
+  type BnCache,
+  type CostOptions,
+  evaluate,
+  type Forward,
+  forward,
+  gradients,
+  type Grads,
+  numericalGradients,
+} from "./src/reference/network.ts";
+export { type GradcheckOptions, runGradcheck } from "./src/reference/gradcheck.ts";
 
 // kernels (advanced: build your own dispatches)
 export {
@@ -82,8 +136,10 @@ export {
   matmulOp,
   type MatmulSpec,
   type MatmulVariant,
+  type Operand,
+  type Tile,
 } from "./src/kernels/matmul.ts";
 export { encodeOp, type Op, runOps } from "./src/kernels/op.ts";
 
 // reports
-export { writeReport } from "./src/report/mod.ts";
+export { writeReport, type WriteReportOptions } from "./src/report/mod.ts";

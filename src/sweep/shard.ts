@@ -11,8 +11,11 @@ import { UserError } from "../errors.ts";
 
 /** One shard: `index` is 0-based; `label` is the 1-based `i/n` users write. */
 export interface Shard {
+  /** This shard's number, 0-based. */
   index: number;
+  /** Number of shards. */
   count: number;
+  /** `i/n` with i 1-based, as users write it. */
   label: string;
 }
 

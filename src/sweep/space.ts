@@ -5,12 +5,11 @@
  * @module
  */
 
-import type { z } from "zod";
-import type { spaceSchema } from "../config.ts";
+import type { SpaceConfig } from "../config.ts";
 import { Rng } from "../model/rng.ts";
 
 /** A validated search space. */
-export type Space = z.infer<typeof spaceSchema>;
+export type Space = SpaceConfig;
 
 /**
  * The λ values of a space, in trial order. `around` spaces need the λs of the referenced stage's

@@ -33,11 +33,15 @@ export const SWEEP_CONFIG = "sweep.config.json";
 
 /** Options of {@link runSweep}. */
 export interface SweepOptions {
+  /** The share of the trials this process trains (null or absent: all). */
   shard?: Shard | null;
   /** Start afresh, discarding an existing sweep directory. */
   overwrite?: boolean;
+  /** Write report.html at the end (default true). */
   report?: boolean;
+  /** Where progress lines go (default: console.log). */
   log?: (line: string) => void;
+  /** Stop after the population in flight; finished trials are kept for a resume. */
   signal?: AbortSignal;
 }
 

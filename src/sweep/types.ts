@@ -9,21 +9,27 @@ import type { EnvInfo, EvalPoint, SplitMetrics, Timings } from "../train/metrics
 
 /** One finished trial: a line of `trials.jsonl`. */
 export interface TrialRecord {
+  /** Format tag, bumped on incompatible changes. */
   format: "webgpu-mlp.trial/1";
   /** Stable identity within the sweep, `<stage>/<index>`; resume and merge key on it. */
   id: string;
+  /** Name of the stage the trial belongs to. */
   stage: string;
   /** Index of the trial within its stage (the order the search space produced it). */
   index: number;
+  /** L2 strength λ of the trial. */
   lambda: number;
   /** Seed of the weight initialisation. */
   seed: number;
+  /** `diverged` when its loss or weights became NaN/Inf. */
   status: "completed" | "diverged";
   /** Highest validation accuracy over the evaluation points, and where it was. */
   bestVal: { accuracy: number; step: number };
   /** Metrics at the end of training (NaN-free; absent for a diverged trial). */
   final?: { train: SplitMetrics; val: SplitMetrics };
+  /** Evaluation points, in step order (up to divergence). */
   curves: EvalPoint[];
+  /** For a diverged trial: the evaluation step that saw NaN/Inf, and why. */
   diverged?: { step: number; reason: string };
   /** Shard that produced it, as `i/n` (absent when unsharded). */
   shard?: string;
@@ -31,31 +37,47 @@ export interface TrialRecord {
 
 /** One row of a stage's top-k table. */
 export interface TopEntry {
+  /** The trial's id, `<stage>/<index>`. */
   id: string;
+  /** Its λ. */
   lambda: number;
+  /** Highest validation accuracy over its evaluation points. */
   bestValAccuracy: number;
+  /** Validation accuracy at the end of training. */
   finalValAccuracy: number;
+  /** Validation cost (loss + λ·Σ‖W‖²) at the end of training. */
   finalValCost: number;
 }
 
 /** Summary of one search stage. */
 export interface StageSummary {
+  /** Stage name. */
   name: string;
   /** The search space as configured (kind and its parameters). */
   space: Record<string, unknown>;
+  /** Trials of the stage (all finished: a stage is summarised once complete). */
   trials: number;
+  /** How many completed, and how many diverged. */
   completed: number;
+  /** How many diverged. */
   diverged: number;
+  /** The stage's best trials, best first. */
   top: TopEntry[];
 }
 
 /** Contents of `runs/<sweep>/sweep.json`. */
 export interface SweepSummary {
+  /** Format tag, bumped on incompatible changes. */
   format: "webgpu-mlp.sweep/1";
+  /** Sweep name. */
   name: string;
+  /** The resolved config of the sweep. */
   config: unknown;
+  /** Where it ran. */
   env: EnvInfo;
+  /** Wall-clock accounting of the invocation that wrote this summary. */
   timings: Timings;
+  /** Summaries of the finished stages, in config order. */
   stages: StageSummary[];
   /** The final training with the best λ, when the config asks for one. */
   final?: {
