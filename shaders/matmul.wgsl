@@ -19,6 +19,7 @@ const TM4: u32 = TM / 4u; // row quads (tn)
 const TN: u32 = TN4 * 4u; // columns (nt)
 const WG: u32 = 8u; // invocations per workgroup
 const EPI: u32 = 0u; // epilogue, see `finish`
+const BIAS: u32 = 0u; // matmul_tn only: also the column sums of B (a bias gradient), see below
 
 const EPI_STORE: u32 = 0u; //      C = acc
 const EPI_BIAS: u32 = 1u; //       C = acc + bias[col]
@@ -47,6 +48,13 @@ struct Step { step: u32, epoch: u32, pos: u32, eta: f32, base: u32, rows: u32, s
 @group(0) @binding(4) var<storage, read> aux: array<f32>;
 @group(0) @binding(5) var<storage, read> lam: array<f32>;
 @group(0) @binding(6) var<uniform> st: Step;
+// matmul_tn with BIAS: db[col] = Σ_k B(z, k, j), the bias gradient when B is a layer's output
+// gradient, computed by the first row of tiles alongside dW = Aᵀ·B (it reads the same B):
+//   BIAS_STORE: bias[col] = db        BIAS_SGD: bias[col] −= eta · db   (biases carry no L2)
+@group(0) @binding(7) var<storage, read_write> bias: array<f32>;
+const BIAS_NONE: u32 = 0u;
+const BIAS_STORE: u32 = 1u;
+const BIAS_SGD: u32 = 2u;
 
 // @include random
 
@@ -160,6 +168,8 @@ fn matmul_tn(@builtin(global_invocation_id) gid: vec3u) {
     colB[uc] = bBase + min(o.y / 4u + uc, lastQuadB);
   }
   var acc: array<array<vec4f, TN4>, TM>;
+  var bsum: array<vec4f, TN4>;
+  let sums = BIAS != BIAS_NONE && o.x == 0u;
   for (var k = 0u; k < p.K; k++) {
     var a: array<vec4f, TM4>;
     for (var ur = 0u; ur < TM4; ur++) { // @unroll
@@ -168,6 +178,11 @@ fn matmul_tn(@builtin(global_invocation_id) gid: vec3u) {
     var b: array<vec4f, TN4>;
     for (var uc = 0u; uc < TN4; uc++) { // @unroll
       b[uc] = B[k * ldb4 + colB[uc]];
+    }
+    if (sums) {
+      for (var uc = 0u; uc < TN4; uc++) { // @unroll
+        bsum[uc] += b[uc];
+      }
     }
     for (var ur = 0u; ur < TM4; ur++) { // @unroll
       for (var ue = 0u; ue < 4u; ue++) { // @unroll
@@ -178,6 +193,21 @@ fn matmul_tn(@builtin(global_invocation_id) gid: vec3u) {
     }
   }
   storeQuads(acc, z, o);
+  if (sums) {
+    for (var uc = 0u; uc < TN4; uc++) { // @unroll
+      for (var ue = 0u; ue < 4u; ue++) { // @unroll
+        let j = o.y + uc * 4u + ue;
+        if (j < p.N) {
+          let col = z * p.cZ + j;
+          if (BIAS == BIAS_SGD) {
+            bias[col] = bias[col] - st.eta * bsum[uc][ue];
+          } else {
+            bias[col] = bsum[uc][ue];
+          }
+        }
+      }
+    }
+  }
 }
 
 @compute @workgroup_size(WG)

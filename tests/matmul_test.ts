@@ -103,6 +103,11 @@ async function check(c: Case, epi: Epilogue, rng: Rng): Promise<void> {
   for (let i = 0; i < aux.length; i++) aux[i] = rng.range(-1, 1);
   const lam = new Float32Array([0.3, 0.01, 1e-4]);
   const eta = 0.05;
+  // tn also sums B's columns into a bias vector (on alternate epilogues: stored or SGD-applied)
+  const biasMode = c.v === "tn" ? (epi === "sgd" || epi === "store" ? "sgd" : "store") : undefined;
+  const bias = new Float32Array(cm.ld + 4);
+  for (let i = 0; i < bias.length; i++) bias[i] = rng.range(-1, 1);
+  const biasWant = Float64Array.from(bias);
   const want = Float64Array.from(cm.data);
   const common = { variant: c.v, M: c.M, N: c.N, K: c.K, Z, epilogue: epi };
   matmulRef({
@@ -115,6 +120,7 @@ async function check(c: Case, epi: Epilogue, rng: Rng): Promise<void> {
     eta,
     dropout,
     step: 1,
+    bias: biasMode ? { data: biasWant, mode: biasMode } : undefined,
   });
   const absSum = new Float64Array(cm.data.length);
   matmulRef({
@@ -125,6 +131,7 @@ async function check(c: Case, epi: Epilogue, rng: Rng): Promise<void> {
     c: { data: absSum, ld: cm.ld, zStride: cm.zStride },
   });
   const cBuf = upload(device, cm.data);
+  const biasBuf = upload(device, bias);
   const op = matmulOp(device, {
     ...common,
     a: { buffer: upload(device, a.data), ld: a.ld, zStride: a.zStride },
@@ -135,9 +142,20 @@ async function check(c: Case, epi: Epilogue, rng: Rng): Promise<void> {
     steps: stepTable(device, [{}, { eta, step: 1 }], "steps"),
     tile: c.tile,
     dropout,
+    bias: biasMode ? { buffer: biasBuf, mode: biasMode } : undefined,
   });
   await runOps(device, [op], 1);
   const got = await download(device, cBuf, cm.data.length);
+  if (biasMode) {
+    const gotBias = await download(device, biasBuf, bias.length);
+    // Σ_k |b| bounds the float32 error of a K-term sum; untouched entries must match exactly
+    assertClose(
+      gotBias,
+      biasWant,
+      (i) => 1e-5 * c.K * (biasMode === "sgd" ? eta : 1) + 1e-6 * Math.abs(biasWant[i]),
+      `${c.v} bias ${biasMode}`,
+    );
+  }
   const scale = epi === "sgd" ? eta : dropout ? 1 / 0.7 : 1;
   const what = `${c.v} M=${c.M} N=${c.N} K=${c.K} Z=${Z} ${la}/${lb} ${epi}`;
   assertClose(got, want, (i) => 1e-5 * absSum[i] * scale + 1e-6 * Math.abs(want[i]) + 1e-30, what);

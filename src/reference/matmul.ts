@@ -30,6 +30,8 @@ export interface MatmulRefSpec {
   aux?: { data: ArrayLike<number>; offset?: number };
   lambda?: { data: ArrayLike<number>; zStride?: number };
   eta?: number;
+  /** `tn`: column sums of B into a bias vector (stored, or applied as −η·sum). */
+  bias?: { data: Float64Array | Float32Array; mode: "store" | "sgd" };
   /** Dropout of `bias_relu_dropout` / gradient scale of `relu_mask`, and the step seeding it. */
   dropout?: { p: number; seed: number; layer: number };
   step?: number;
@@ -47,6 +49,14 @@ export function matmulRef(s: MatmulRefSpec): void {
   const threshold = dropThreshold(drop.p), scale = 1 / Math.fround(1 - drop.p);
   for (let z = 0; z < Z; z++) {
     const lam = s.lambda ? s.lambda.data[z * (s.lambda.zStride ?? 1)] : 0;
+    if (s.bias) {
+      for (let j = 0; j < s.N; j++) {
+        let sum = 0;
+        for (let k = 0; k < s.K; k++) sum += B[bo + z * bz + k * s.b.ld + j];
+        const col = z * cz + j;
+        s.bias.data[col] = s.bias.mode === "sgd" ? s.bias.data[col] - (s.eta ?? 0) * sum : sum;
+      }
+    }
     for (let i = 0; i < s.M; i++) {
       for (let j = 0; j < s.N; j++) {
         let acc = 0;

@@ -9,8 +9,7 @@
  *   loss      G_L = (softmax(Z_L) − Y)/B                          softmax_ce (train)
  *   backward  G_{l−1} = (G_l·Wᵀ) ⊙ [H_{l−1} > 0] / (1−p)          matmul_nt, epilogue relu_mask
  *             BN: G_l ← dL/dZ_l through the batch statistics       bn_backward (γ, β updated or stored)
- *             W −= η(H_{l−1}ᵀ·G_l + 2λW)                           matmul_tn, epilogue sgd
- *             b −= η·Σ_rows G_l                                    colsum, sgd
+ *             W −= η(H_{l−1}ᵀ·G_l + 2λW), b −= η·Σ_rows G_l          matmul_tn, epilogue sgd + bias sums
  * The input gradient of a layer is computed before its weights are updated. With Adam, the
  * backward pass stores gradients (epilogues grad_l2 / store) and update kernels follow.
  *
@@ -20,7 +19,6 @@
 import { pad4, storageBuffer } from "../gpu/buffers.ts";
 import type { GpuParams } from "../model/gpu_params.ts";
 import { bnBackwardOp, bnForwardEvalOp, bnForwardTrainOp } from "../kernels/batchnorm.ts";
-import { colsumOp } from "../kernels/colsum.ts";
 import { matmulOp } from "../kernels/matmul.ts";
 import type { Op } from "../kernels/op.ts";
 import { softmaxCeOp } from "../kernels/softmax_ce.ts";
@@ -266,6 +264,7 @@ export function backwardOps(
         dropout: p > 0 ? { p, seed: 0, layer: l - 1 } : undefined,
       }));
     }
+    // dW = Hᵀ·G (+ 2λW), with the bias gradient Σ_rows G from the same pass (BN layers have none)
     ops.push(matmulOp(device, {
       label: `backward_weights${l + 1}`,
       variant: "tn",
@@ -280,19 +279,9 @@ export function backwardOps(
       aux: sgd ? undefined : { buffer: params.W[l] },
       lambda: { buffer: params.lambda },
       steps: sgd ? target.steps : undefined,
-    }));
-    if (bn) continue; // the mean subtraction cancels a bias: BN layers have none
-    ops.push(colsumOp(device, {
-      label: `backward_bias${l + 1}`,
-      R: ws.R,
-      N: layer.nOut,
-      Z: params.P,
-      g,
-      ld: layer.ld,
-      zStride: layer.pout,
-      out: sgd ? params.b[l] : grads!.db[l],
-      mode: sgd ? "sgd" : "store",
-      steps: sgd ? target.steps : undefined,
+      bias: bn
+        ? undefined
+        : { buffer: sgd ? params.b[l] : grads!.db[l], mode: sgd ? "sgd" : "store" },
     }));
   }
   return ops;
