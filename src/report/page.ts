@@ -81,6 +81,8 @@ export interface PageOptions {
   builder: ReportBuilder;
   /** Generation time shown in the footer (default: now). */
   generatedAt?: Date;
+  /** The command named in the footer as the page's generator (default `deno task report`). */
+  generator?: string;
 }
 
 /** Assemble a complete, self-contained HTML document. */
@@ -110,7 +112,9 @@ ${opts.subtitleHtml ? `<p class="sub">${opts.subtitleHtml}</p>` : ""}
 <main>
 ${opts.bodyHtml}
 </main>
-<footer>Generated ${escapeHtml(when)} UTC by <code>deno task report</code> (webgpu-mlp).
+<footer>Generated ${escapeHtml(when)} UTC by <code>${
+    escapeHtml(opts.generator ?? "deno task report")
+  }</code> (webgpu-mlp).
 Self-contained: chart.js${escapeHtml(version)} (MIT licence) is inlined; the page makes no network
 request. Hover a chart for values; click a legend entry to hide or show its series.</footer>
 <script type="application/json" id="report-data">${embedJson(opts.builder.pageData())}</script>

@@ -19,7 +19,7 @@
 import { pad4, storageBuffer } from "../gpu/buffers.ts";
 import type { GpuParams } from "../model/gpu_params.ts";
 import { bnBackwardOp, bnForwardEvalOp, bnForwardTrainOp } from "../kernels/batchnorm.ts";
-import { matmulOp } from "../kernels/matmul.ts";
+import { matmulOp, type MatmulSpec } from "../kernels/matmul.ts";
 import type { Op } from "../kernels/op.ts";
 import { softmaxCeOp } from "../kernels/softmax_ce.ts";
 import { updateOp } from "../kernels/update.ts";
@@ -35,6 +35,12 @@ export interface NetOptions {
   /** L2 on γ and β. */
   bnL2?: boolean;
 }
+
+/**
+ * Builds the op of a matrix product: {@link matmulOp} by default; tools that study the products
+ * (the tile sweep of `deno task bench`) pass their own to see every spec the graph uses.
+ */
+export type MatmulFactory = (spec: MatmulSpec) => Op;
 
 /** Buffers for R rows of inputs, activations and gradients. */
 export interface Workspace {
@@ -108,6 +114,7 @@ export function forwardOps(
   mode: "train" | "eval" = "eval",
   steps?: GPUBuffer,
   opts: NetOptions = {},
+  matmul: MatmulFactory = (spec) => matmulOp(params.device, spec),
 ): Op[] {
   const device = params.device;
   const L = params.layers.length;
@@ -118,7 +125,7 @@ export function forwardOps(
     const p = mode === "train" && !last ? opts.dropout?.[l] ?? 0 : 0;
     const dropout = p > 0 ? { p, seed: opts.seed ?? 0, layer: l } : undefined;
     const shape = { R: ws.R, n: layer.nOut, Z: params.P, ld: layer.ld, zStride: layer.pout };
-    ops.push(matmulOp(device, {
+    ops.push(matmul({
       label: `forward${l + 1}`,
       variant: "nn",
       M: ws.R,
@@ -214,6 +221,7 @@ export function backwardOps(
   ws: Workspace,
   target: BackwardTarget,
   opts: NetOptions = {},
+  matmul: MatmulFactory = (spec) => matmulOp(params.device, spec),
 ): Op[] {
   const device = params.device;
   const L = params.layers.length;
@@ -249,7 +257,7 @@ export function backwardOps(
     if (l > 0) {
       const prev = params.layers[l - 1];
       const p = opts.dropout?.[l - 1] ?? 0;
-      ops.push(matmulOp(device, {
+      ops.push(matmul({
         label: `backward_input${l + 1}`,
         variant: "nt",
         M: ws.R,
@@ -265,7 +273,7 @@ export function backwardOps(
       }));
     }
     // dW = Hᵀ·G (+ 2λW), with the bias gradient Σ_rows G from the same pass (BN layers have none)
-    ops.push(matmulOp(device, {
+    ops.push(matmul({
       label: `backward_weights${l + 1}`,
       variant: "tn",
       M: layer.nIn,

@@ -1,0 +1,260 @@
+/**
+ * `deno task bench`: how fast this project's WebGPU trainer is, kernel by kernel and step by step,
+ * and — with `--peers` — next to numpy, PyTorch and TensorFlow.js doing the same work in the same
+ * run. See `bench/args.ts` for the flags and the README's Benchmarks section for the peers.
+ *
+ * @module
+ */
+
+import { cpus } from "node:os";
+import { UserError } from "../src/errors.ts";
+import { type BenchArgs, BenchArgsError, parseBenchArgs, USAGE } from "./args.ts";
+import { renderBenchHtml } from "./html.ts";
+import { measureKernels, measurePeak, stepBreakdown } from "./kernels.ts";
+import type { PeerClient } from "./peers/client.ts";
+import { writePeerData } from "./peers/data.ts";
+import { which } from "./peers/registry.ts";
+import { runPeers } from "./peers/run.ts";
+import { printReport } from "./report.ts";
+import { type BenchResults, resultBase, writeResults } from "./results.ts";
+import { openContext } from "./setup.ts";
+import { itemLabel, OursRunner, type StepOptions, workItems } from "./steps.ts";
+import { logLambdas, measureSweep, type SweepConfig } from "./sweep.ts";
+import { TILE_GRID, tileSweep } from "./tiles.ts";
+import { fmtMs } from "./stats.ts";
+import { GpuTimer } from "./timing.ts";
+import { prepareVerify, type VerifyCase } from "./verify.ts";
+import { writeFileAtomic } from "../src/io/atomic.ts";
+
+const NET2 = [3072, 50, 10];
+const NET3 = [3072, 50, 50, 10];
+
+function log(line: string): void {
+  console.log(line);
+}
+
+/** Measurement effort of a run. */
+function settings(args: BenchArgs) {
+  const q = args.quick;
+  const steps: StepOptions = {
+    stepReps: args.reps ?? (q ? 3 : 7),
+    epochReps: args.reps ?? (q ? 2 : 3),
+    targetMs: q ? 150 : 400,
+  };
+  return {
+    steps,
+    nets: [NET2, NET3],
+    batches: [100, 500],
+    epochNets: q ? [NET2] : [NET2, NET3],
+    epochBatches: q ? [100] : [100, 500],
+    kernels: { targetMs: q ? 80 : 200, reps: args.reps ?? (q ? 3 : 5) },
+    breakdown: { steps: q ? 5 : 20, reps: q ? 2 : 3 },
+    peak: {
+      minMs: q ? 30 : 50,
+      maxSize: q ? 512 : 4096,
+      reps: q ? 2 : 3,
+      tiles: q ? [{ tm: 8, tn4: 2, wg: 8 }] : [
+        { tm: 8, tn4: 2, wg: 8 },
+        { tm: 8, tn4: 4, wg: 64 },
+        { tm: 4, tn4: 4, wg: 64 },
+        { tm: 4, tn4: 2, wg: 32 },
+      ],
+    },
+    tiles: {
+      ...TILE_GRID,
+      quickMs: q ? 20 : 50,
+      finalMs: q ? 60 : 150,
+      finalists: q ? 3 : 5,
+      reps: args.reps ?? (q ? 3 : 5),
+    },
+    sweep: {
+      sizes: NET2,
+      batch: 100,
+      lambdas: logLambdas(args.sweepModels),
+      schedule: {
+        kind: "cyclic" as const,
+        etaMin: 1e-5,
+        etaMax: 0.1,
+        stepSize: args.sweepStepSize ?? (args.sweepFull ? 100 : 25),
+        cycles: 1,
+      },
+      reps: args.reps ?? 3,
+      variants: args.sweepFull ? ["steps", "trainPopulation"] : ["steps"],
+    } satisfies SweepConfig,
+    peerTimeoutS: args.timeout,
+    verifySteps: 20,
+  };
+}
+
+async function main(): Promise<void> {
+  const args = parseBenchArgs(Deno.args, which("python3"));
+  if (args.help) {
+    console.log(USAGE);
+    return;
+  }
+  const t0 = performance.now();
+  const started = new Date();
+  const loadStart = Deno.loadavg();
+  const opts = settings(args);
+  const has = (s: string) => args.sections.includes(s as never);
+  log(
+    `bench: sections ${args.sections.join(", ")}${args.quick ? " (quick)" : ""}` +
+      (args.peers.length ? `; peers ${args.peers.join(", ")}` : ""),
+  );
+  if (loadStart[0] > cpus().length * 0.5) {
+    log(
+      `note: load average ${
+        loadStart[0].toFixed(2)
+      } on ${cpus().length} CPUs — other work is running; ` +
+        `absolute times will be noisy (ratios are paired to limit the effect)`,
+    );
+  }
+  const ctx = await openContext([1], args.dataDir);
+  const gpu = ctx.gpu;
+  log(
+    `adapter: ${gpu.adapter.description || gpu.adapter.vendor} (timestamps: ${
+      gpu.timestamps ? "yes" : "no"
+    }); ` +
+      `${ctx.train.train.n} training samples (batch ${ctx.trainBatches.join(",")}), val ${
+        ctx.train.val?.n ?? 0
+      }`,
+  );
+  const timer = new GpuTimer(gpu);
+  const ours = new OursRunner(ctx);
+  const results: BenchResults = {
+    format: "webgpu-mlp.bench/1",
+    date: started.toISOString(),
+    argv: [...Deno.args],
+    mode: { quick: args.quick, sections: [...args.sections], peers: [...args.peers] },
+    env: {
+      adapter: gpu.adapter,
+      timestamps: gpu.timestamps,
+      backend: Deno.env.get("DENO_WEBGPU_BACKEND") ?? "default",
+      deno: Deno.version,
+      os: Deno.build.os,
+      arch: Deno.build.arch,
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? "",
+      loadavg: { start: loadStart },
+      trainBatches: ctx.trainBatches,
+      trainSamples: ctx.train.train.n,
+    },
+    settings: opts as unknown as Record<string, unknown>,
+    items: [],
+    peers: [],
+  };
+  let peerData: Awaited<ReturnType<typeof writePeerData>> | null = null;
+  try {
+    if (has("peak")) {
+      log("peak: square matmul (nn) with this project's kernel…");
+      results.peak = await measurePeak(ctx, timer, opts.peak);
+      log(`  ${results.peak.size}³: ${results.peak.gflops} GFLOP/s (${results.peak.ms.median} ms)`);
+    }
+    if (has("kernels")) {
+      log("kernels: each dispatch of a 3072-50-10 training step at B=100…");
+      const item = workItems([NET2], [100], [], [])[0];
+      const net = await ours.net(item);
+      const ks = await measureKernels(net, timer, opts.kernels, results.peak?.gflops ?? null);
+      results.kernels = { net: "3072-50-10", batch: 100, results: ks };
+      for (const k of ks) {
+        log(
+          `  ${k.label.padEnd(18)} ${k.ms.median.toPrecision(3).padStart(7)} ms  ` +
+            `${k.gflops === null ? "" : `${k.gflops} GFLOP/s`}`,
+        );
+      }
+      const bd = await stepBreakdown(net, timer, ks, opts.breakdown.steps, opts.breakdown.reps);
+      results.breakdown = { ...bd, net: "3072-50-10", batch: 100 };
+    }
+    const items = workItems(
+      has("steps") ? opts.nets : [],
+      opts.batches,
+      has("epochs") ? opts.epochNets : [],
+      opts.epochBatches,
+    );
+    if (items.length) log("steps and epochs (this project)…");
+    for (const item of items) {
+      const r = await ours.measure(item, opts.steps);
+      results.items.push({ ...item, ours: r, peers: {} });
+      log(
+        `  ${itemLabel(item).padEnd(30)} ${fmtMs(r.ms.median)}` +
+          (item.kind === "step" ? ` (${r.steps} steps per rep)` : ` (${r.steps} steps)`),
+      );
+    }
+    if (results.breakdown) {
+      const s = results.items.find((i) => i.id === "step/3072-50-10/b100");
+      if (s) results.breakdown.stepWallMs = s.ours.ms.median;
+    }
+    let sweepPeers: PeerClient[] = [];
+    if (args.peers.length) {
+      peerData = await writePeerData(ctx.data, cpus().length);
+      log(`peers: same work, paired with ours rep by rep (data in ${peerData.dir})`);
+      const checks: VerifyCase[] = [];
+      for (const sizes of opts.nets) {
+        checks.push(await prepareVerify(ctx, peerData.dir, sizes, 100, opts.verifySteps));
+      }
+      const r = await runPeers(results.items, ours, {
+        peers: args.peers,
+        python: { system: args.python, path: args.pythonPath, cuda: args.pythonCuda },
+        dataDir: peerData.dir,
+        steps: opts.steps,
+        requestMs: opts.peerTimeoutS * 1000,
+        keepForSweep: has("sweep"),
+        checks,
+      }, log);
+      results.peers = r.records;
+      sweepPeers = r.sweepPeers;
+    }
+    if (has("sweep")) {
+      const c = opts.sweep;
+      log(
+        `sweep: ${c.lambdas.length} λ as one population vs one by one, ` +
+          `${2 * c.schedule.stepSize} steps each (${
+            sweepPeers.map((p) => p.name).join(", ") || "no peers"
+          })…`,
+      );
+      try {
+        results.sweep = await measureSweep(ctx, c, sweepPeers, opts.peerTimeoutS * 1000, log);
+      } finally {
+        for (const p of sweepPeers) await p.close();
+      }
+    }
+    if (has("tiles")) {
+      log("tiles: every matmul shape × the tile grid…");
+      const batches = args.quick ? [100] : opts.batches;
+      results.tiles = await tileSweep(ctx, timer, [NET2, NET3], batches, opts.tiles, log);
+    }
+  } finally {
+    await peerData?.remove();
+    ours.destroy();
+    timer.destroy();
+  }
+  results.env.loadavg.end = Deno.loadavg();
+  results.seconds = Math.round((performance.now() - t0) / 100) / 10;
+  printReport(results, log);
+  if (args.write) {
+    const base = resultBase(args.outDir, gpu.adapter, started);
+    await writeResults(`${base}.json`, results);
+    let html = "";
+    try {
+      html = renderBenchHtml(results);
+    } catch (e) {
+      log(`html: not written (${(e as Error).message})`);
+    }
+    if (html) await writeFileAtomic(`${base}.html`, html);
+    log(`wrote ${base}.json${html ? ` and ${base}.html` : ""}`);
+  }
+  log(`bench: done in ${results.seconds} s`);
+}
+
+if (import.meta.main) {
+  try {
+    await main();
+    Deno.exit(0);
+  } catch (e) {
+    if (e instanceof UserError || e instanceof BenchArgsError) {
+      console.error(`bench: ${e.message}`);
+      Deno.exit(2);
+    }
+    throw e;
+  }
+}

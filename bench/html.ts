@@ -1,0 +1,327 @@
+/**
+ * The bench's HTML page: the report generator's self-contained, offline page shell
+ * (`src/report/page.ts`: inlined chart.js, CSP) with bar charts of the work items, the ratios to
+ * each peer, kernel throughput against the peak, the step breakdown and the sweep, plus tables.
+ *
+ * @module
+ */
+
+import { ReportBuilder } from "../src/report/builder.ts";
+import { paletteColor } from "../src/report/charts.ts";
+import { type Cell, escapeHtml, htmlCell, htmlTable, keyValueTable } from "../src/report/html.ts";
+import { renderPage } from "../src/report/page.ts";
+import { peerLine, targetLines } from "./report.ts";
+import type { BenchResults } from "./results.ts";
+import { fmtMs, fmtRatio } from "./stats.ts";
+import { itemLabel } from "./steps.ts";
+import { sweepVariants } from "./sweep.ts";
+import { tileName } from "./tiles.ts";
+
+const OURS_COLOR = "#d62728";
+/** Palette positions for peers (skipping the palette's red, which is ours). */
+const PEER_SLOTS = [0, 1, 2, 4, 6, 8, 9, 5];
+
+function peerColor(k: number): string {
+  return paletteColor(PEER_SLOTS[k % PEER_SLOTS.length]);
+}
+
+function n(x: string): Cell {
+  return htmlCell(escapeHtml(x), "n");
+}
+
+/** A time chart and (with peers) a ratio chart of the items of one kind. */
+function itemCharts(
+  b: ReportBuilder,
+  items: BenchResults["items"],
+  peers: string[],
+  kind: "step" | "epoch",
+): string {
+  if (!items.length) return "";
+  const categories = items.map((i) => itemLabel(i).replace(/^(step|epoch) /, ""));
+  const unit = kind === "step" ? "ms per training step" : "ms per epoch";
+  const times = b.figure(
+    {
+      title: `${kind === "step" ? "One training step" : "One epoch"}: median time (log scale)`,
+      kind: "bar",
+      x: { label: "net and batch" },
+      y: { label: unit, type: "logarithmic", format: "plain" },
+      categories,
+      series: [
+        {
+          label: "this project",
+          y: b.column(items.map((i) => i.ours.ms.median), `${kind}-ours`),
+          color: OURS_COLOR,
+        },
+        ...peers.map((p, k) => ({
+          label: p,
+          y: b.column(items.map((i) => i.peers[p]?.ms?.median ?? null), `${kind}-${p}`),
+          color: peerColor(k),
+        })),
+      ],
+      legend: true,
+      aspect: 1.6,
+    },
+    kind === "step"
+      ? "Gather + forward + loss + backward + SGD with L2 of one batch; lower is better."
+      : "Every batch of the training split once, in a fresh shuffle; lower is better.",
+    `${kind}-times`,
+  );
+  const ratios = peers.length
+    ? b.figure(
+      {
+        title: `${kind === "step" ? "Step" : "Epoch"}: peer time / this project's time (log scale)`,
+        kind: "bar",
+        x: { label: "net and batch" },
+        y: { label: "ratio (> 1: this project is faster)", type: "logarithmic", format: "plain" },
+        categories,
+        series: [
+          ...peers.map((p, k) => ({
+            label: p,
+            y: b.column(items.map((i) => i.peers[p]?.ratio?.median ?? null), `${kind}-ratio-${p}`),
+            color: peerColor(k),
+          })),
+          {
+            label: "parity",
+            y: b.column(items.map(() => 1), `${kind}-one`),
+            color: "#5f6368",
+            type: "line" as const,
+            dash: true,
+          },
+        ],
+        legend: true,
+        aspect: 1.6,
+      },
+      "Median over repetitions of (peer time / our time), each pair measured back to back in this run.",
+      `${kind}-ratios`,
+    )
+    : "";
+  return times + ratios;
+}
+
+function itemsSection(b: ReportBuilder, r: BenchResults): string {
+  if (!r.items.length) return "";
+  const peers = r.peers.filter((p) => p.status === "ok").map((p) => p.name);
+  const charts = (["step", "epoch"] as const)
+    .map((kind) => itemCharts(b, r.items.filter((i) => i.kind === kind), peers, kind))
+    .join("");
+  const table = htmlTable(
+    ["work item", n("this project"), ...peers.map((p) => n(p))],
+    r.items.map((it) => [
+      itemLabel(it),
+      n(`${fmtMs(it.ours.ms.median)} [${fmtMs(it.ours.ms.min)}–${fmtMs(it.ours.ms.max)}]`),
+      ...peers.map((p) => {
+        const x = it.peers[p];
+        return x?.status === "ok"
+          ? n(`${fmtMs(x.ms!.median)} (${fmtRatio(x.ratio!.median)})`)
+          : n(x?.error ? "failed" : "–");
+      }),
+    ]),
+  );
+  return `<h2>Training steps and epochs</h2><div class="grid wide">${charts}</div>` +
+    `<div class="scroll">${table}</div>` +
+    `<p class="sub">Medians [min–max]; (ratio) = peer / this project, paired.</p>`;
+}
+
+function kernelsSection(b: ReportBuilder, r: BenchResults): string {
+  if (!r.kernels) return "";
+  const ks = r.kernels.results;
+  const cats = ks.map((k) => k.label);
+  const series = [
+    { label: "GFLOP/s", y: b.column(ks.map((k) => k.gflops), "gflops"), color: paletteColor(0) },
+  ];
+  if (r.peak) {
+    series.push(
+      {
+        label: `peak ${r.peak.gflops} (matmul ${r.peak.size}³)`,
+        y: b.column(ks.map(() => r.peak!.gflops), "peak"),
+        color: OURS_COLOR,
+        type: "line",
+        dash: true,
+      } as typeof series[number],
+    );
+  }
+  const gflops = b.figure(
+    {
+      title: "Kernel throughput on its layer shape",
+      kind: "bar",
+      x: { label: "kernel" },
+      y: { label: "GFLOP/s", type: "logarithmic", format: "plain" },
+      categories: cats,
+      series,
+      legend: true,
+      aspect: 1.8,
+    },
+    `Each dispatch of a ${r.kernels.net} training step at B=${r.kernels.batch}, timed alone (many dispatches in one pass).`,
+    "gflops",
+  );
+  const bd = r.breakdown;
+  const share = bd
+    ? b.figure(
+      {
+        title: "Share of a training step per kernel",
+        kind: "bar",
+        x: { label: "kernel" },
+        y: { label: "share of step", format: "percent", min: 0 },
+        categories: bd.kernels.map((k) => k.label),
+        series: [{
+          label: "share",
+          y: b.column(bd.kernels.map((k) => k.fraction), "share"),
+          color: paletteColor(1),
+        }],
+        legend: false,
+        aspect: 1.8,
+      },
+      bd.method === "timestamps"
+        ? "Timestamp queries around one pass per dispatch, inside whole training steps."
+        : "From the isolated kernel timings (the adapter has no timestamp queries).",
+      "share",
+    )
+    : "";
+  const frac = new Map(bd?.kernels.map((k) => [k.label, k.fraction]) ?? []);
+  const pct = (x: number | null | undefined) =>
+    typeof x === "number" ? `${(100 * x).toFixed(1)} %` : "–";
+  const table = htmlTable(
+    ["kernel", "shape", n("ms"), n("GFLOP/s"), n("GB/s"), n("of peak"), n("of step")],
+    ks.map((k) => [
+      k.label,
+      k.shape,
+      n(k.ms.median.toPrecision(3)),
+      n(k.gflops === null ? "–" : String(k.gflops)),
+      n(k.gbps === null ? "–" : String(k.gbps)),
+      n(pct(k.ofPeak)),
+      n(pct(frac.get(k.label))),
+    ]),
+  );
+  return `<h2>Kernels</h2><div class="grid">${gflops}${share}</div><div class="scroll">${table}</div>`;
+}
+
+function sweepSection(b: ReportBuilder, r: BenchResults): string {
+  const s = r.sweep;
+  if (!s) return "";
+  const variants = sweepVariants(s);
+  const peers = [...new Set(variants.flatMap(([, v]) => Object.keys(v.peers)))];
+  const cats = variants.map(([name]) => name);
+  const fig = b.figure(
+    {
+      title: `${s.config.lambdas.length} λ values, ${s.config.steps} steps each`,
+      kind: "bar",
+      x: { label: "variant" },
+      y: { label: "seconds for all models", min: 0 },
+      categories: cats,
+      series: [
+        {
+          label: "one population",
+          y: b.column(variants.map(([, v]) => v.population.median / 1000), "pop"),
+          color: OURS_COLOR,
+        },
+        {
+          label: "one by one",
+          y: b.column(variants.map(([, v]) => v.sequential.median / 1000), "seq"),
+          color: paletteColor(0),
+        },
+        ...peers.map((p, k) => ({
+          label: `${p} one by one`,
+          y: b.column(
+            variants.map(([, v]) => (v.peers[p]?.ms?.median ?? NaN) / 1000),
+            `sweep-${p}`,
+          ),
+          color: peerColor(k + 1),
+        })),
+      ],
+      legend: true,
+      aspect: 1.8,
+    },
+    "trainPopulation evaluates train and val at the start and the end; 'steps only' times the training steps alone.",
+    "sweep",
+  );
+  const rows: Cell[][] = [];
+  for (const [name, v] of variants) {
+    rows.push([name, "one population (this project)", n(fmtMs(v.population.median)), n("1×")]);
+    rows.push([
+      name,
+      "one by one (this project)",
+      n(fmtMs(v.sequential.median)),
+      n(fmtRatio(v.speedup.median)),
+    ]);
+    for (const [peer, p] of Object.entries(v.peers)) {
+      rows.push([
+        name,
+        `${peer}, one by one`,
+        n(p.status === "ok" ? fmtMs(p.ms!.median) : "failed"),
+        n(p.status === "ok" ? fmtRatio(p.vsPopulation!.median) : "–"),
+      ]);
+    }
+  }
+  const table = htmlTable(["variant", "how", n("time, all models"), n("÷ population")], rows);
+  return `<h2>λ sweep</h2><div class="grid">${fig}<div class="scroll">${table}` +
+    `<p class="sub">Medians of ${s.config.reps}; ÷ population: paired ratio to this project's ` +
+    `population time in the same round.</p></div></div>`;
+}
+
+function tilesSection(r: BenchResults): string {
+  if (!r.tiles?.length) return "";
+  const table = htmlTable(
+    ["shape", "epilogue", "default", n("ms"), "best", n("ms"), n("speed-up"), "used by"],
+    r.tiles.map((t) => [
+      `${t.variant} ${t.M}×${t.N}×${t.K}`,
+      t.epilogue,
+      tileName(t.default.tile),
+      n(t.default.ms.median.toPrecision(3)),
+      tileName(t.best.tile),
+      n(t.best.ms.median.toPrecision(3)),
+      n(fmtRatio(t.speedup)),
+      t.uses.join("; "),
+    ]),
+  );
+  return `<h2>Tile sweep</h2><div class="scroll">${table}</div>`;
+}
+
+/** The complete HTML page of a bench result. */
+export function renderBenchHtml(r: BenchResults): string {
+  const b = new ReportBuilder();
+  const adapter = r.env.adapter.description || r.env.adapter.vendor;
+  const env = keyValueTable([
+    [
+      "adapter",
+      `${adapter} (backend ${r.env.backend}, timestamps ${r.env.timestamps ? "yes" : "no"})`,
+    ],
+    ["CPU", `${r.env.cpuModel} × ${r.env.cpus}`],
+    ["Deno", `${r.env.deno.deno} (V8 ${r.env.deno.v8})`],
+    [
+      "load average",
+      `${r.env.loadavg.start.map((x) => x.toFixed(2)).join(" ")} → ${
+        (r.env.loadavg.end ?? []).map((x) => x.toFixed(2)).join(" ")
+      }`,
+    ],
+    [
+      "data",
+      `CIFAR-10 batch ${r.env.trainBatches.join(",")} (${r.env.trainSamples} samples per epoch)`,
+    ],
+    [
+      "peak",
+      r.peak
+        ? `${r.peak.gflops} GFLOP/s (matmul nn ${r.peak.size}³, ${tileName(r.peak.tile)})`
+        : "–",
+    ],
+    ["run", `${r.seconds ?? "?"} s, flags ${r.argv.join(" ") || "(none)"}`],
+  ]);
+  const targets = targetLines(r);
+  const peers = r.peers.length
+    ? `<h2>Peers</h2><ul>${r.peers.map((p) => `<li>${escapeHtml(peerLine(p))}</li>`).join("")}</ul>`
+    : "";
+  const body = env +
+    (targets.length
+      ? `<h2>Targets</h2><ul>${targets.map((t) => `<li>${escapeHtml(t)}</li>`).join("")}</ul>`
+      : "") +
+    itemsSection(b, r) + kernelsSection(b, r) + sweepSection(b, r) + tilesSection(r) + peers;
+  return renderPage({
+    title: `Benchmark — ${adapter}`,
+    subtitleHtml: `webgpu-mlp <code>deno task bench</code>, ${
+      escapeHtml(r.date.slice(0, 19).replace("T", " "))
+    } UTC`,
+    bodyHtml: body,
+    builder: b,
+    generatedAt: new Date(r.date),
+    generator: "deno task bench",
+  });
+}

@@ -1,0 +1,285 @@
+/**
+ * Kernel throughput: each dispatch of the trainer's training step, timed on its own layer shapes
+ * (many dispatches of one op in one pass), as GFLOP/s against the adapter's measured peak (a large
+ * square matmul with this project's kernel), and the share of a step each kernel takes (timestamp
+ * queries around one pass per dispatch where the adapter has them).
+ *
+ * @module
+ */
+
+import { encodeSteps, storageBuffer, writeBuffer } from "../src/gpu/buffers.ts";
+import { matmulOp, type Tile } from "../src/kernels/matmul.ts";
+import { encodeOp } from "../src/kernels/op.ts";
+import { STEP_CHUNK, stepRecords } from "../src/train/trainer.ts";
+import type { BenchContext, BenchNet } from "./setup.ts";
+import { summarise, type Summary } from "./stats.ts";
+import type { GpuTimer } from "./timing.ts";
+
+/** Nominal work of one dispatch: floating-point operations and bytes moved (each operand once). */
+export interface OpCost {
+  /** Shape in words, e.g. `nn 100×3072·3072×50`. */
+  shape: string;
+  flops: number;
+  bytes: number;
+}
+
+/**
+ * The nominal cost of a training-step dispatch, from its label (as `graph.ts` and `trainer.ts`
+ * name them), the layer sizes, the batch and the population size; null for an unknown label.
+ * Matmuls count 2·M·N·K; gather 2 per pixel (subtract, scale); softmax-CE 4 per score; column
+ * sums 1 per element.
+ */
+export function opCost(label: string, sizes: number[], B: number, P = 1): OpCost | null {
+  const f = 4; // bytes per float
+  const m = label.match(/^([a-z_]+?)(\d+)?$/);
+  if (!m) return null;
+  const kind = m[1];
+  const l = m[2] ? Number(m[2]) : 0; // layers are numbered from 1
+  const nIn = sizes[l - 1], nOut = sizes[l];
+  const inZ = l === 1 ? 1 : P; // the input X is shared by the population
+  switch (kind) {
+    case "gather_train": {
+      const px = B * sizes[0];
+      return { shape: `${B}×${sizes[0]} u8→f32`, flops: 2 * px, bytes: px + px * f + 8 * B };
+    }
+    case "forward":
+      return {
+        shape: `nn ${B}×${nIn}·${nIn}×${nOut}${P > 1 ? ` ×${P}` : ""}`,
+        flops: 2 * B * nIn * nOut * P,
+        bytes: f * (B * nIn * inZ + nIn * nOut * P + B * nOut * P + nOut * P),
+      };
+    case "softmax_ce_train": {
+      const C = sizes[sizes.length - 1];
+      return {
+        shape: `${B}×${C}${P > 1 ? ` ×${P}` : ""}`,
+        flops: 4 * B * C * P,
+        bytes: f * (2 * B * C * P + B),
+      };
+    }
+    case "backward_input":
+      return {
+        shape: `nt ${B}×${nOut}·(${nIn}×${nOut})ᵀ${P > 1 ? ` ×${P}` : ""}`,
+        flops: 2 * B * nOut * nIn * P,
+        bytes: f * (B * nOut * P + nIn * nOut * P + 2 * B * nIn * P),
+      };
+    case "backward_weights":
+      // dW = Hᵀ·G with the SGD update, and the bias gradient Σ_rows G with its update
+      return {
+        shape: `tn (${B}×${nIn})ᵀ·${B}×${nOut} +bias +sgd${P > 1 ? ` ×${P}` : ""}`,
+        flops: 2 * nIn * B * nOut * P + 4 * nIn * nOut * P + B * nOut * P + 2 * nOut * P,
+        bytes: f * (B * nIn * inZ + B * nOut * P + 2 * nIn * nOut * P + 2 * nOut * P),
+      };
+    default:
+      return null;
+  }
+}
+
+/** Throughput of one kernel of the step. */
+export interface KernelResult {
+  label: string;
+  shape: string;
+  /** Milliseconds per dispatch. */
+  ms: Summary;
+  gflops: number | null;
+  gbps: number | null;
+  /** GFLOP/s over the measured peak. */
+  ofPeak: number | null;
+  /** Dispatches per measurement. */
+  repeats: number;
+}
+
+/** Options of the kernel measurements. */
+export interface KernelOptions {
+  /** Milliseconds of work per measurement. */
+  targetMs: number;
+  reps: number;
+}
+
+/** Fill the net's step table (η etc.) so stepped ops read valid records. */
+function primeSteps(net: BenchNet): void {
+  writeBuffer(
+    net.ctx.gpu.device,
+    net.step.steps,
+    0,
+    encodeSteps(stepRecords(net.spec, net.stepsPerEpoch, 0, STEP_CHUNK)),
+  );
+}
+
+/** Time every dispatch of the net's training step in isolation. */
+export async function measureKernels(
+  net: BenchNet,
+  timer: GpuTimer,
+  opts: KernelOptions,
+  peakGflops: number | null,
+): Promise<KernelResult[]> {
+  primeSteps(net);
+  // one full step first, so every buffer holds what a step leaves there
+  await net.runSteps(1);
+  primeSteps(net);
+  const out: KernelResult[] = [];
+  for (const op of net.step.ops) {
+    const n = await timer.calibrate([op], opts.targetMs);
+    const samples: number[] = [];
+    for (let r = 0; r < opts.reps; r++) samples.push(await timer.perRepeat([op], n));
+    const ms = summarise(samples);
+    const cost = opCost(op.label, net.spec.sizes, net.spec.batchSize, net.params.P);
+    const gflops = cost ? cost.flops / (ms.median * 1e6) : null;
+    out.push({
+      label: op.label,
+      shape: cost?.shape ?? "",
+      ms,
+      gflops: gflops === null ? null : round3(gflops),
+      gbps: cost ? round3(cost.bytes / (ms.median * 1e6)) : null,
+      ofPeak: gflops !== null && peakGflops ? round3(gflops / peakGflops) : null,
+      repeats: n,
+    });
+  }
+  return out;
+}
+
+/** Where the time of a training step goes. */
+export interface StepBreakdown {
+  /** `timestamps`: one timed pass per dispatch inside whole steps; `isolated`: kernel timings. */
+  method: "timestamps" | "isolated";
+  /** Sum of the kernels' times per step, in ms. */
+  stepMs: number;
+  /** Per kernel: ms per step (median over repetitions) and share of the step. */
+  kernels: { label: string; ms: number; fraction: number }[];
+}
+
+/**
+ * Split a training step into its kernels. With timestamps: `steps` whole steps in one
+ * submission, every dispatch in its own timed pass, medians per kernel over `reps` submissions.
+ * Without: the isolated kernel timings, normalised.
+ */
+export async function stepBreakdown(
+  net: BenchNet,
+  timer: GpuTimer,
+  isolated: KernelResult[],
+  steps: number,
+  reps: number,
+): Promise<StepBreakdown> {
+  const ops = net.step.ops;
+  if (!timer.timestamps) {
+    const total = isolated.reduce((s, k) => s + k.ms.median, 0);
+    return {
+      method: "isolated",
+      stepMs: round3(total),
+      kernels: isolated.map((k) => ({
+        label: k.label,
+        ms: k.ms.median,
+        fraction: round3(k.ms.median / total),
+      })),
+    };
+  }
+  const device = net.ctx.gpu.device;
+  const perOp: number[][] = ops.map(() => []);
+  for (let r = 0; r < reps; r++) {
+    const k = Math.min(steps, STEP_CHUNK);
+    writeBuffer(
+      device,
+      net.step.steps,
+      0,
+      encodeSteps(stepRecords(net.spec, net.stepsPerEpoch, net.t, net.t + k)),
+    );
+    net.t += k;
+    const t = await timer.measure((begin) => {
+      for (let s = 0; s < k; s++) {
+        for (const op of ops) {
+          const pass = begin();
+          encodeOp(pass, op, s);
+          pass.end();
+        }
+      }
+    }, k * ops.length);
+    if (t.passMs.length !== k * ops.length) break;
+    ops.forEach((_, i) => {
+      let sum = 0;
+      for (let s = 0; s < k; s++) sum += t.passMs[s * ops.length + i];
+      perOp[i].push(sum / k);
+    });
+  }
+  const med = perOp.map((xs) => summarise(xs).median);
+  const total = med.reduce((s, x) => s + x, 0);
+  return {
+    method: "timestamps",
+    stepMs: round3(total),
+    kernels: ops.map((op, i) => ({
+      label: op.label,
+      ms: med[i],
+      fraction: round3(med[i] / total),
+    })),
+  };
+}
+
+/** The adapter's measured matmul peak. */
+export interface PeakResult {
+  /** Side of the square product that gave the peak. */
+  size: number;
+  tile: Tile;
+  ms: Summary;
+  gflops: number;
+  /** Every size and tile tried. */
+  tried: { size: number; tile: Tile; gflops: number }[];
+}
+
+/**
+ * The adapter's peak for this project's matmul: square nn products from 512 up, doubling until one
+ * dispatch takes `minMs` with the fastest tile (or the side reaches `maxSize`), each with every
+ * tile of `tiles`; the
+ * best median is the peak.
+ */
+export async function measurePeak(
+  ctx: BenchContext,
+  timer: GpuTimer,
+  opts: { minMs: number; maxSize: number; reps: number; tiles: Tile[] },
+): Promise<PeakResult> {
+  const device = ctx.gpu.device;
+  const tried: { size: number; tile: Tile; gflops: number; ms: Summary }[] = [];
+  for (let S = 512;; S *= 2) {
+    const data = new Float32Array(S * S);
+    for (let i = 0; i < data.length; i++) data[i] = Math.random() - 0.5;
+    const [a, b, c] = ["A", "B", "C"].map((x) => storageBuffer(device, S * S, `peak.${x}`));
+    writeBuffer(device, a, 0, data);
+    writeBuffer(device, b, 0, data);
+    let fastest = Infinity;
+    try {
+      for (const tile of opts.tiles) {
+        const op = matmulOp(device, {
+          label: `peak_nn_${S}`,
+          variant: "nn",
+          M: S,
+          N: S,
+          K: S,
+          a: { buffer: a, ld: S },
+          b: { buffer: b, ld: S },
+          c: { buffer: c, ld: S },
+          tile,
+        });
+        const first = await timer.perRepeat([op], 1); // compile and warm
+        // small sizes: several dispatches per measurement, so that each takes ≥ ~minMs/4
+        const n = Math.max(1, Math.min(64, Math.round(opts.minMs / 4 / Math.max(first, 1e-3))));
+        const samples: number[] = [];
+        for (let r = 0; r < opts.reps; r++) samples.push(await timer.perRepeat([op], n));
+        const ms = summarise(samples);
+        fastest = Math.min(fastest, ms.median);
+        tried.push({ size: S, tile, ms, gflops: round3((2 * S ** 3) / (ms.median * 1e6)) });
+      }
+    } finally {
+      for (const x of [a, b, c]) x.destroy();
+    }
+    if (fastest >= opts.minMs || S * 2 > opts.maxSize) break;
+  }
+  const best = tried.reduce((x, y) => (y.gflops > x.gflops ? y : x));
+  return {
+    size: best.size,
+    tile: best.tile,
+    ms: best.ms,
+    gflops: best.gflops,
+    tried: tried.map(({ size, tile, gflops }) => ({ size, tile, gflops })),
+  };
+}
+
+function round3(x: number): number {
+  return Number(x.toPrecision(3));
+}

@@ -1,0 +1,197 @@
+/**
+ * The console report at the end of a bench run: kernels, step breakdown, work items with each
+ * peer's median and paired ratio, the sweep, the tile sweep, the peers' facts, and the targets.
+ *
+ * @module
+ */
+
+import type { BenchResults, PeerRecord } from "./results.ts";
+import { fmtMs, fmtRatio } from "./stats.ts";
+import { itemLabel } from "./steps.ts";
+import { sweepVariants } from "./sweep.ts";
+import { tileName } from "./tiles.ts";
+
+/**
+ * Render rows as an aligned text table: the first column and those listed in `left` are
+ * left-aligned, the rest (numbers) right-aligned.
+ */
+export function textTable(head: string[], rows: string[][], left: number[] = []): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const isLeft = (i: number) => i === 0 || left.includes(i);
+  const line = (r: string[]) =>
+    r.map((c, i) => (isLeft(i) ? c.padEnd(w[i]) : c.padStart(w[i]))).join("  ").trimEnd();
+  return [line(head), w.map((n) => "─".repeat(n)).join("  "), ...rows.map(line)].join("\n");
+}
+
+const pct = (x: number | null | undefined) =>
+  typeof x === "number" && Number.isFinite(x) ? `${(100 * x).toFixed(1)} %` : "–";
+
+/** One line about a peer: versions, BLAS kernel and threads, or why it did not run. */
+export function peerLine(p: PeerRecord): string {
+  if (p.status !== "ok") return `${p.name}: ${p.status} — ${p.reason ?? ""}`;
+  const h = p.hello ?? {};
+  const parts: string[] = [];
+  if (h.python) parts.push(`python ${h.python}`);
+  if (h.numpy) parts.push(`numpy ${h.numpy}`);
+  if (h.torch) parts.push(`torch ${h.torch} (${h.threads} threads, ${h.torch_blas ?? "?"})`);
+  if (h.tfjs) parts.push(`tfjs ${h.tfjs} ${h.backend}`);
+  if (h.simd !== undefined) {
+    parts.push(`SIMD ${h.simd ? "on" : "off"}, threads ${h.wasmThreads ? "on" : "off"}`);
+  }
+  if (h.adapter) parts.push(`adapter ${h.adapter}`);
+  const ob = h.blas?.openblas;
+  if (ob) {
+    const pools = h.blas?.threadpools;
+    const threads = Array.isArray(pools)
+      ? pools.find((t) => t.internal_api === "openblas")?.num_threads
+      : undefined;
+    parts.push(`OpenBLAS ${ob.core}${threads ? ` ×${threads} threads` : ""} (${ob.library})`);
+  } else if (h.blas) parts.push(`BLAS ${JSON.stringify(h.blas.numpy_build ?? {})}`);
+  if (h.cuda_device) parts.push(`CUDA ${h.cuda_device}`);
+  for (const v of p.verify ?? []) {
+    parts.push(
+      `same math ${v.net}: ${
+        v.error ? `error (${v.error})` : `${v.pass ? "✓" : "✗"} (max rel. diff ${v.maxRelDiff})`
+      }`,
+    );
+  }
+  return `${p.name}: ${parts.join(", ")}${p.seconds ? `; ${p.seconds} s` : ""}`;
+}
+
+/** Print the whole report. */
+export function printReport(r: BenchResults, log: (line: string) => void): void {
+  const adapter = r.env.adapter.description || r.env.adapter.vendor;
+  log("");
+  log(`════ webgpu-mlp bench — ${adapter} — ${r.date.slice(0, 19).replace("T", " ")} UTC ════`);
+  if (r.peak) {
+    log(
+      `peak: ${r.peak.gflops} GFLOP/s (matmul nn ${r.peak.size}³, tile ${tileName(r.peak.tile)})`,
+    );
+  }
+  if (r.kernels) {
+    const frac = new Map(r.breakdown?.kernels.map((k) => [k.label, k.fraction]) ?? []);
+    log("");
+    log(
+      `Kernels of one training step, ${r.kernels.net} at B=${r.kernels.batch} ` +
+        `(ms per dispatch, median of ${r.kernels.results[0]?.ms.n ?? 0}; share of step by ${
+          r.breakdown?.method ?? "–"
+        })`,
+    );
+    log(textTable(
+      ["kernel", "shape", "ms", "GFLOP/s", "GB/s", "of peak", "of step"],
+      r.kernels.results.map((k) => [
+        k.label,
+        k.shape,
+        k.ms.median.toPrecision(3),
+        k.gflops === null ? "–" : String(k.gflops),
+        k.gbps === null ? "–" : String(k.gbps),
+        pct(k.ofPeak),
+        pct(frac.get(k.label)),
+      ]),
+      [1],
+    ));
+    if (r.breakdown) {
+      log(
+        `sum of kernels per step: ${fmtMs(r.breakdown.stepMs)} (${r.breakdown.method})` +
+          (r.breakdown.stepWallMs
+            ? `; whole step in one pass: ${fmtMs(r.breakdown.stepWallMs)}`
+            : ""),
+      );
+    }
+  }
+  if (r.items.length) {
+    const peers = r.peers.filter((p) => p.status !== "skipped").map((p) => p.name);
+    log("");
+    log(
+      "Training steps and epochs: median time; (ratio) = peer / this project, median of pairs " +
+        "measured back to back; > 1 means this project is faster",
+    );
+    log(textTable(
+      ["work item", "this project", ...peers],
+      r.items.map((it) => [
+        itemLabel(it) + (it.kind === "epoch" ? ` (${it.ours.steps} steps)` : ""),
+        fmtMs(it.ours.ms.median),
+        ...peers.map((p) => {
+          const x = it.peers[p];
+          if (!x || x.status !== "ok") return "failed";
+          return `${fmtMs(x.ms!.median)} (${fmtRatio(x.ratio!.median)})`;
+        }),
+      ]),
+    ));
+  }
+  if (r.sweep) {
+    const s = r.sweep;
+    const c = s.config;
+    log("");
+    log(
+      `λ sweep: ${c.lambdas.length} models of ${
+        c.sizes.join("-")
+      }, B=${c.batch}, ${c.steps} steps ` +
+        `each (cyclic n_s=${c.schedule.stepSize}); median of ${c.reps}`,
+    );
+    const rows: string[][] = [];
+    for (const [name, v] of sweepVariants(s)) {
+      rows.push([`${name}: one population`, fmtMs(v.population.median), "1×"]);
+      rows.push([`${name}: one by one`, fmtMs(v.sequential.median), fmtRatio(v.speedup.median)]);
+      for (const [peer, p] of Object.entries(v.peers)) {
+        rows.push([
+          `${name}: ${peer} one by one`,
+          p.status === "ok" ? fmtMs(p.ms!.median) : "failed",
+          p.status === "ok" ? fmtRatio(p.vsPopulation!.median) : "–",
+        ]);
+      }
+    }
+    log(textTable(["variant", "time (all models)", "÷ our population (paired)"], rows));
+  }
+  if (r.tiles?.length) {
+    log("");
+    log("Tile sweep: best {tm, tn4, wg} per matmul shape (median ms per dispatch)");
+    log(textTable(
+      ["shape", "epilogue", "default", "ms", "best", "ms", "speed-up", "used by"],
+      r.tiles.map((t) => [
+        `${t.variant} ${t.M}×${t.N}×${t.K}`,
+        t.epilogue,
+        tileName(t.default.tile),
+        t.default.ms.median.toPrecision(3),
+        tileName(t.best.tile),
+        t.best.ms.median.toPrecision(3),
+        fmtRatio(t.speedup),
+        t.uses.map((u) => u.replace(/ of /, "@").replace(/ at /, " ")).join("; "),
+      ]),
+      [1, 2, 4, 7],
+    ));
+  }
+  if (r.peers.length) {
+    log("");
+    log("Peers:");
+    for (const p of r.peers) log(`  ${peerLine(p)}`);
+  }
+  const targets = targetLines(r);
+  if (targets.length) {
+    log("");
+    log("Targets (2-layer step, B=100):");
+    for (const t of targets) log(`  ${t}`);
+  }
+}
+
+/** The issue's targets, checked against the paired ratios of this run. */
+export function targetLines(r: BenchResults): string[] {
+  const item = r.items.find((i) => i.id === "step/3072-50-10/b100");
+  if (!item) return [];
+  const out: string[] = [];
+  const tf = item.peers["tfjs-webgpu"];
+  if (tf?.status === "ok") {
+    const x = tf.ratio!.median;
+    out.push(`≥ 50× faster than tfjs-webgpu: ${fmtRatio(x)} ${x >= 50 ? "✓" : "✗"}`);
+  }
+  for (const name of ["numpy", "numpy-pip"]) {
+    const np = item.peers[name];
+    if (np?.status !== "ok") continue;
+    const slower = 1 / np.ratio!.median;
+    out.push(
+      `within 3× of ${name} float32: this project takes ${fmtRatio(slower)} ${name}'s time ` +
+        `${slower <= 3 ? "✓" : "✗"}`,
+    );
+  }
+  return out;
+}

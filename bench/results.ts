@@ -1,0 +1,117 @@
+/**
+ * The benchmark's result file (`bench/results/<adapter>-<date>.json`, format
+ * `webgpu-mlp.bench/1`): environment, settings, every median/min/max with its samples, paired
+ * ratios, and the peers that ran, failed or were skipped (with the reason).
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { writeFileAtomic } from "../src/io/atomic.ts";
+import type { AdapterSummary } from "../src/gpu/device.ts";
+import type { KernelResult, PeakResult, StepBreakdown } from "./kernels.ts";
+import type { OursItem, PeerItem, WorkItem } from "./steps.ts";
+import type { SweepResult } from "./sweep.ts";
+import type { TileShapeResult } from "./tiles.ts";
+import type { VerifyResult } from "./verify.ts";
+
+/** What a peer says about itself when it starts (keys depend on the peer). */
+export interface PeerHello {
+  peer?: string;
+  python?: string;
+  executable?: string;
+  numpy?: string;
+  torch?: string;
+  /** Intra-op threads (PyTorch). */
+  threads?: number;
+  torch_blas?: string;
+  cuda_device?: string;
+  tfjs?: string;
+  backend?: string;
+  simd?: boolean;
+  wasmThreads?: boolean;
+  adapter?: string;
+  capabilities?: string[];
+  blas?: {
+    openblas?: { library: string; core: string; config?: string | null } | null;
+    threadpools?: { internal_api?: string; num_threads?: number }[] | string;
+    numpy_build?: unknown;
+  };
+  [key: string]: unknown;
+}
+
+/** A peer as the run saw it. */
+export interface PeerRecord {
+  name: string;
+  description: string;
+  status: "ok" | "skipped" | "failed";
+  /** Why it was skipped or failed. */
+  reason?: string;
+  /** What the peer reported about itself (versions, BLAS kernels, threads, device). */
+  hello?: PeerHello;
+  /** Loss and accuracy on 1000 training samples after its runs (a sanity check). */
+  sanity?: Record<string, unknown>;
+  /** Same-math checks against this project (identical start and batches). */
+  verify?: VerifyResult[];
+  seconds?: number;
+}
+
+/** One work item with our result and each peer's. */
+export interface ItemRecord extends WorkItem {
+  ours: OursItem;
+  peers: Record<string, PeerItem>;
+}
+
+/** Everything a bench run writes. */
+export interface BenchResults {
+  format: "webgpu-mlp.bench/1";
+  date: string;
+  argv: string[];
+  mode: { quick: boolean; sections: string[]; peers: string[] };
+  env: {
+    adapter: AdapterSummary;
+    timestamps: boolean;
+    backend: string;
+    deno: typeof Deno.version;
+    os: string;
+    arch: string;
+    cpus: number;
+    cpuModel: string;
+    loadavg: { start: number[]; end?: number[] };
+    trainBatches: number[];
+    trainSamples: number;
+  };
+  settings: Record<string, unknown>;
+  peak?: PeakResult;
+  kernels?: { net: string; batch: number; results: KernelResult[] };
+  breakdown?: StepBreakdown & { net: string; batch: number; stepWallMs?: number };
+  items: ItemRecord[];
+  sweep?: SweepResult;
+  tiles?: TileShapeResult[];
+  peers: PeerRecord[];
+  seconds?: number;
+}
+
+/** A file-name-safe name of the adapter: `llvmpipe`, `nvidia-geforce-rtx-4090`. */
+export function adapterSlug(a: AdapterSummary): string {
+  const text = (a.description || a.device || a.vendor || "gpu").toLowerCase();
+  const short = text.replace(/\(.*?\)/g, " ").trim() || text;
+  return short.replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 48) || "gpu";
+}
+
+/** `<dir>/<adapter>-<YYYY-MM-DD>T<HHMMSS>` (local time), without extension. */
+export function resultBase(dir: string, a: AdapterSummary, when: Date): string {
+  const p = (n: number) => String(n).padStart(2, "0");
+  const stamp = `${when.getFullYear()}-${p(when.getMonth() + 1)}-${p(when.getDate())}T` +
+    `${p(when.getHours())}${p(when.getMinutes())}${p(when.getSeconds())}`;
+  return join(dir, `${adapterSlug(a)}-${stamp}`);
+}
+
+/** Write the JSON (atomically); non-finite numbers become null. */
+export async function writeResults(path: string, r: BenchResults): Promise<void> {
+  await writeFileAtomic(
+    path,
+    JSON.stringify(r, (_k, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 2) +
+      "\n",
+  );
+}

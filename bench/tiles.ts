@@ -1,0 +1,231 @@
+/**
+ * Tile sweep (`--tiles`): every matmul of the training step on its real layout (the trainer's
+ * buffers and strides for a single model), timed with a grid of register tiles {tm, tn4, wg}, to
+ * pick `defaultTile` per shape. A quick pass over the whole grid, then the best few and the
+ * current default re-timed with repetitions.
+ *
+ * The specs mirror `forwardOps` / `backwardOps` in src/train/graph.ts (same operands, strides and
+ * epilogues), with the tile overridden.
+ *
+ * @module
+ */
+
+import { stepTable } from "../src/gpu/buffers.ts";
+import { defaultTile, matmulOp, type MatmulSpec, type Tile } from "../src/kernels/matmul.ts";
+import { encodeOp, type Op } from "../src/kernels/op.ts";
+import { GpuParams } from "../src/model/gpu_params.ts";
+import { initParams } from "../src/model/init.ts";
+import { backwardOps, createWorkspace, forwardOps, type Workspace } from "../src/train/graph.ts";
+import type { BenchContext } from "./setup.ts";
+import { summarise, type Summary } from "./stats.ts";
+import type { GpuTimer } from "./timing.ts";
+
+/** One tile's time on a shape. */
+export interface TileTiming {
+  tile: Tile;
+  ms: Summary;
+  gflops: number;
+}
+
+/** The sweep's verdict on one matmul shape. */
+export interface TileShapeResult {
+  /** Where it occurs: `forward1 of 3072-50-10 at B=100`, … */
+  uses: string[];
+  variant: MatmulSpec["variant"];
+  M: number;
+  N: number;
+  K: number;
+  epilogue: string;
+  default: TileTiming;
+  best: TileTiming;
+  /** default ms / best ms. */
+  speedup: number;
+  /** The re-timed finalists, fastest first. */
+  finalists: TileTiming[];
+  /** Every tile of the quick pass: [tm, tn4, wg, ms] (NaN: invalid on this device). */
+  grid: [number, number, number, number][];
+}
+
+/** The grid and effort of a tile sweep. */
+export interface TileOptions {
+  tm: number[];
+  tn4: number[];
+  wg: number[];
+  /** ms of work per quick-pass measurement / per finalist measurement. */
+  quickMs: number;
+  finalMs: number;
+  finalists: number;
+  reps: number;
+}
+
+/** The default grid (36 tiles; `tn` takes the 27 with tm a multiple of 4). */
+export const TILE_GRID = { tm: [2, 4, 8, 16], tn4: [1, 2, 4], wg: [8, 32, 64] };
+
+interface Shape {
+  key: string;
+  label: string;
+  spec: MatmulSpec;
+}
+
+/** The matmul specs of one model's training step, recorded from the graph that builds them. */
+function stepMatmuls(params: GpuParams, ws: Workspace, steps: GPUBuffer): Shape[] {
+  const out: Shape[] = [];
+  const record = (spec: MatmulSpec): Op => {
+    out.push({
+      key: `${spec.variant}|${spec.M}|${spec.N}|${spec.K}|${spec.epilogue}`,
+      label: spec.label ?? spec.variant,
+      spec,
+    });
+    return { label: "recorded", workgroups: [0, 0, 0], stepped: false } as unknown as Op;
+  };
+  forwardOps(params, ws, "train", steps, {}, record);
+  backwardOps(params, ws, { kind: "sgd", steps }, {}, record);
+  return out;
+}
+
+/**
+ * Build an op with a tile and run it once, or return null when the device or the kernel refuses it
+ * (creation or first dispatch raises an error). Refused tiles are remembered in `refused`: the
+ * pipeline cache would hand the same invalid pipeline back later without a new error.
+ */
+async function tryOp(
+  device: GPUDevice,
+  spec: MatmulSpec,
+  tile: Tile,
+  refused: Set<string>,
+): Promise<Op | null> {
+  const key = `${spec.variant}|${spec.epilogue}|${tile.tm}|${tile.tn4}|${tile.wg}`;
+  if (refused.has(key)) return null;
+  if (spec.variant === "tn" && tile.tm % 4 !== 0) return null;
+  if (tile.wg > device.limits.maxComputeInvocationsPerWorkgroup) return null;
+  const scopes = ["validation", "internal", "out-of-memory"] as const;
+  for (const s of scopes) device.pushErrorScope(s);
+  let op: Op | null = null;
+  try {
+    op = matmulOp(device, { ...spec, tile, label: `tile_${spec.variant}` });
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    encodeOp(pass, op, 0);
+    pass.end();
+    device.queue.submit([enc.finish()]);
+    await device.queue.onSubmittedWorkDone();
+  } catch {
+    op = null;
+  }
+  let failed = false;
+  for (let i = 0; i < scopes.length; i++) if (await device.popErrorScope()) failed = true;
+  if (failed || !op) {
+    refused.add(key);
+    return null;
+  }
+  return op;
+}
+
+/**
+ * Sweep the grid on every distinct matmul shape of these nets and batches (one model each).
+ * `log` gets a line per shape.
+ */
+export async function tileSweep(
+  ctx: BenchContext,
+  timer: GpuTimer,
+  nets: number[][],
+  batches: number[],
+  opts: TileOptions,
+  log: (line: string) => void,
+): Promise<TileShapeResult[]> {
+  const device = ctx.gpu.device;
+  const shapes = new Map<string, Shape & { uses: string[] }>();
+  const cleanup: (() => void)[] = [];
+  const steps = stepTable(device, [{ eta: 1e-3 }], "tiles.steps");
+  for (const sizes of nets) {
+    for (const B of batches) {
+      const params = new GpuParams(device, sizes, [0.01]);
+      params.upload(0, initParams(sizes, "xavier", 0.01, 0));
+      const ws = createWorkspace(params, B, true);
+      cleanup.push(() => (ws.destroy(), params.destroy()));
+      for (const s of stepMatmuls(params, ws, steps)) {
+        const use = `${s.label} of ${sizes.join("-")} at B=${B}`;
+        const seen = shapes.get(s.key);
+        if (seen) seen.uses.push(use);
+        else shapes.set(s.key, { ...s, uses: [use] });
+      }
+    }
+  }
+  const results: TileShapeResult[] = [];
+  const refused = new Set<string>();
+  try {
+    for (const shape of shapes.values()) {
+      const { spec } = shape;
+      const flops = 2 * spec.M * spec.N * spec.K;
+      const timing = async (op: Op, n: number, reps: number, tile: Tile): Promise<TileTiming> => {
+        const xs: number[] = [];
+        for (let r = 0; r < reps; r++) xs.push(await timer.perRepeat([op], n));
+        const ms = summarise(xs);
+        return { tile, ms, gflops: Number((flops / (ms.median * 1e6)).toPrecision(3)) };
+      };
+      const def = defaultTile(spec.variant, spec.M, spec.N);
+      const defOp = await tryOp(device, spec, def, refused);
+      if (!defOp) throw new Error(`the default tile ${tileName(def)} fails on ${shape.label}`);
+      await timer.perRepeat([defOp], 1);
+      const nQuick = await timer.calibrate([defOp], opts.quickMs, 2, 2000);
+      const grid: [number, number, number, number][] = [];
+      const candidates: { tile: Tile; op: Op; ms: number }[] = [];
+      for (const tm of opts.tm) {
+        for (const tn4 of opts.tn4) {
+          for (const wg of opts.wg) {
+            const tile = { tm, tn4, wg };
+            const op = await tryOp(device, spec, tile, refused);
+            if (!op) {
+              grid.push([tm, tn4, wg, NaN]);
+              continue;
+            }
+            const ms = await timer.perRepeat([op], nQuick);
+            grid.push([tm, tn4, wg, Number(ms.toPrecision(4))]);
+            candidates.push({ tile, op, ms });
+          }
+        }
+      }
+      candidates.sort((a, b) => a.ms - b.ms);
+      const nFinal = await timer.calibrate([defOp], opts.finalMs, 2, 4000);
+      const finalists: TileTiming[] = [];
+      const isDef = (t: Tile) => t.tm === def.tm && t.tn4 === def.tn4 && t.wg === def.wg;
+      for (const c of candidates.slice(0, opts.finalists)) {
+        if (!isDef(c.tile)) finalists.push(await timing(c.op, nFinal, opts.reps, c.tile));
+      }
+      const defTiming = await timing(defOp, nFinal, opts.reps, def);
+      finalists.push(defTiming);
+      finalists.sort((a, b) => a.ms.median - b.ms.median);
+      const best = finalists[0];
+      const r: TileShapeResult = {
+        uses: shape.uses,
+        variant: spec.variant,
+        M: spec.M,
+        N: spec.N,
+        K: spec.K,
+        epilogue: spec.epilogue ?? "store",
+        default: defTiming,
+        best,
+        speedup: Number((defTiming.ms.median / best.ms.median).toPrecision(3)),
+        finalists,
+        grid,
+      };
+      results.push(r);
+      log(
+        `  ${`${spec.variant} ${spec.M}×${spec.N}×${spec.K}`.padEnd(20)} default ` +
+          `${tileName(def)} ${defTiming.ms.median.toPrecision(3)} ms → best ${
+            tileName(best.tile)
+          } ` +
+          `${best.ms.median.toPrecision(3)} ms (${r.speedup}×)  [${shape.uses.join("; ")}]`,
+      );
+    }
+  } finally {
+    for (const c of cleanup) c();
+    steps.destroy();
+  }
+  return results;
+}
+
+/** `tm8·tn4 2·wg64`. */
+export function tileName(t: Tile): string {
+  return `{tm:${t.tm},tn4:${t.tn4},wg:${t.wg}}`;
+}
