@@ -43,44 +43,55 @@ struct Step { step: u32, epoch: u32, pos: u32, eta: f32, base: u32, rows: u32, s
 
 @group(0) @binding(0) var<storage, read> A: array<vec4f>;
 @group(0) @binding(1) var<storage, read> B: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> C: array<f32>;
+@group(0) @binding(2) var<storage, read_write> C: array<vec4f>;
 @group(0) @binding(3) var<uniform> p: Params;
-@group(0) @binding(4) var<storage, read> aux: array<f32>;
+@group(0) @binding(4) var<storage, read> aux: array<vec4f>;
 @group(0) @binding(5) var<storage, read> lam: array<f32>;
 @group(0) @binding(6) var<uniform> st: Step;
 // matmul_tn with BIAS: db[col] = Σ_k B(z, k, j), the bias gradient when B is a layer's output
 // gradient, computed by the first row of tiles alongside dW = Aᵀ·B (it reads the same B):
 //   BIAS_STORE: bias[col] = db        BIAS_SGD: bias[col] −= eta · db   (biases carry no L2)
-@group(0) @binding(7) var<storage, read_write> bias: array<f32>;
+@group(0) @binding(7) var<storage, read_write> bias: array<vec4f>;
 const BIAS_NONE: u32 = 0u;
 const BIAS_STORE: u32 = 1u;
 const BIAS_SGD: u32 = 2u;
 
 // @include random
 
-// Apply the epilogue to one finished accumulator and store it. `col` is the column within the
-// flattened row of C (z·cZ + j), which indexes bias vectors laid out like a row of C.
-fn finish(acc: f32, z: u32, i: u32, j: u32) {
-  let idx = p.cOff + z * p.cZ + i * p.ldc + j;
+// Apply the epilogue to four finished accumulators, columns j..j+3 of row i (j a multiple of 4),
+// and store the first `n` of them (n < 4 only at the right edge of C). Every quad of C, aux and
+// bias is 16-byte aligned (offsets, leading dimensions and block strides are multiples of 4), so
+// the epilogue moves whole vec4s; a partial quad writes its components one by one. `col` is the
+// column within the flattened row of C (z·cZ + j), which indexes bias vectors laid out like a row.
+fn finish4(acc: vec4f, z: u32, i: u32, j: u32, n: u32) {
+  let q = (p.cOff + z * p.cZ + i * p.ldc + j) / 4u;
   let col = z * p.cZ + j;
   var v = acc;
   if (EPI == EPI_BIAS) {
-    v = acc + aux[p.auxOff + col];
+    v = acc + aux[(p.auxOff + col) / 4u];
   } else if (EPI == EPI_BIAS_RELU) {
-    v = max(acc + aux[p.auxOff + col], 0.0);
+    v = max(acc + aux[(p.auxOff + col) / 4u], vec4f(0.0));
   } else if (EPI == EPI_BIAS_RELU_DROP) {
-    v = max(acc + aux[p.auxOff + col], 0.0);
-    let keep = dropKeep(p.dropSeed, st.step, p.dropLayer, i * p.ldc + col, p.dropThreshold);
-    v = select(0.0, v * p.dropScale, keep);
+    v = max(acc + aux[(p.auxOff + col) / 4u], vec4f(0.0)) * p.dropScale;
+    let at = i * p.ldc + col;
+    for (var ue = 0u; ue < 4u; ue++) { // @unroll
+      if (!dropKeep(p.dropSeed, st.step, p.dropLayer, at + ue, p.dropThreshold)) { v[ue] = 0.0; }
+    }
   } else if (EPI == EPI_RELU_MASK) {
-    v = select(0.0, acc * p.dropScale, aux[p.auxOff + idx] > 0.0);
+    v = select(vec4f(0.0), acc * p.dropScale, aux[p.auxOff / 4u + q] > vec4f(0.0));
   } else if (EPI == EPI_SGD) {
-    let w = C[idx];
+    let w = C[q];
     v = w - st.eta * (acc + 2.0 * lam[z * p.lamZ] * w);
   } else if (EPI == EPI_GRAD_L2) {
-    v = acc + 2.0 * lam[z * p.lamZ] * aux[p.auxOff + idx];
+    v = acc + 2.0 * lam[z * p.lamZ] * aux[p.auxOff / 4u + q];
   }
-  C[idx] = v;
+  if (n >= 4u) {
+    C[q] = v;
+  } else {
+    for (var ue = 0u; ue < 3u; ue++) { // @unroll
+      if (ue < n) { C[q][ue] = v[ue]; }
+    }
+  }
 }
 
 fn tileOrigin(t: u32, rowsPerTile: u32) -> vec2u {
@@ -93,10 +104,8 @@ fn storeQuads(acc: array<array<vec4f, TN4>, TM>, z: u32, o: vec2u) {
     let i = o.x + ur;
     if (i < p.M) {
       for (var uc = 0u; uc < TN4; uc++) { // @unroll
-        for (var ue = 0u; ue < 4u; ue++) { // @unroll
-          let j = o.y + uc * 4u + ue;
-          if (j < p.N) { finish(acc[ur][uc][ue], z, i, j); }
-        }
+        let j = o.y + uc * 4u;
+        if (j < p.N) { finish4(acc[ur][uc], z, i, j, p.N - j); }
       }
     }
   }
@@ -195,14 +204,16 @@ fn matmul_tn(@builtin(global_invocation_id) gid: vec3u) {
   storeQuads(acc, z, o);
   if (sums) {
     for (var uc = 0u; uc < TN4; uc++) { // @unroll
-      for (var ue = 0u; ue < 4u; ue++) { // @unroll
-        let j = o.y + uc * 4u + ue;
-        if (j < p.N) {
-          let col = z * p.cZ + j;
-          if (BIAS == BIAS_SGD) {
-            bias[col] = bias[col] - st.eta * bsum[uc][ue];
-          } else {
-            bias[col] = bsum[uc][ue];
+      let j = o.y + uc * 4u;
+      if (j < p.N) {
+        let q = (z * p.cZ + j) / 4u;
+        var v = bsum[uc];
+        if (BIAS == BIAS_SGD) { v = bias[q] - st.eta * v; }
+        if (j + 4u <= p.N) {
+          bias[q] = v;
+        } else {
+          for (var ue = 0u; ue < 3u; ue++) { // @unroll
+            if (j + ue < p.N) { bias[q][ue] = v[ue]; }
           }
         }
       }
@@ -247,11 +258,15 @@ fn matmul_nt(@builtin(global_invocation_id) gid: vec3u) {
   for (var ur = 0u; ur < TM; ur++) { // @unroll
     let i = o.x + ur;
     if (i < p.M) {
-      for (var uc = 0u; uc < TN; uc++) { // @unroll
-        let j = o.y + uc;
+      for (var uc = 0u; uc < TN4; uc++) { // @unroll
+        let j = o.y + uc * 4u;
         if (j < p.N) {
-          let s = acc[ur][uc];
-          finish((s.x + s.y) + (s.z + s.w), z, i, j);
+          var quad: vec4f;
+          for (var ue = 0u; ue < 4u; ue++) { // @unroll
+            let s = acc[ur][uc * 4u + ue];
+            quad[ue] = (s.x + s.y) + (s.z + s.w);
+          }
+          finish4(quad, z, i, j, p.N - j);
         }
       }
     }

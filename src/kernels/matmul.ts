@@ -147,6 +147,7 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
     throw new Error(`${label}: ${epi} needs dropout`);
   }
   if (spec.bias && variant !== "tn") throw new Error(`${label}: bias sums need the tn variant`);
+  check4(label, "aux.offset", spec.aux?.offset ?? 0);
   if (spec.bias?.mode === "sgd" && !spec.steps) {
     throw new Error(`${label}: bias sgd needs a step table`);
   }
