@@ -12,7 +12,7 @@ import { populationSpec, prepareData } from "../src/train/run.ts";
 import { trainPopulation } from "../src/train/trainer.ts";
 import { readTrials } from "../src/sweep/results.ts";
 import { parseShard, resolveShard } from "../src/sweep/shard.ts";
-import { mergeSweep, planStage, runSweep } from "../src/sweep/sweep.ts";
+import { mergeSweep, planStage, runSweep, sweepPath } from "../src/sweep/sweep.ts";
 import type { SweepSummary } from "../src/sweep/types.ts";
 
 const quiet = () => {};
@@ -242,6 +242,12 @@ Deno.test("bad search specs and shard specs get one line", async () => {
     /--shards N/,
   );
   assert.equal(resolveShard(undefined, undefined, {}), null);
+  // a bare sweep name lives under the config's out directory; a path is taken as it is
+  const named = sweepConfig("/tmp/runs-x", {
+    stages: [{ name: "a", space: { kind: "list", values: [0] } }],
+  });
+  assert.equal(sweepPath(named, "coarse"), join("/tmp/runs-x", "coarse"));
+  assert.equal(sweepPath(named, "elsewhere/coarse"), "elsewhere/coarse");
   // a fine stage pointing at a missing or a different coarse sweep
   const out = await Deno.makeTempDir();
   const fine = (sweep: string) =>

@@ -71,14 +71,23 @@ function lineage(cfg: Config) {
   return { sizes: configSizes(cfg), data: { train: cfg.data.train, val: cfg.data.val } };
 }
 
+/**
+ * Where an `around` space's `sweep` lives: a bare name is a sweep under the config's `out`
+ * directory (`"coarse"` → `runs/coarse`); anything with a path separator is a path.
+ */
+export function sweepPath(cfg: Config, sweep: string): string {
+  return sweep.includes("/") || sweep.includes("\\") ? sweep : join(cfg.out, sweep);
+}
+
 /** Read a previous sweep's top λs of `stage`, checking it searched the same network and data. */
 export function externalCentres(
   cfg: Config,
-  sweepDir: string,
+  sweep: string,
   stage: string,
   top: number,
   rankBy: "final" | "best",
 ): number[] {
+  const sweepDir = sweepPath(cfg, sweep);
   const other = readJsonIfExists<Config>(join(sweepDir, SWEEP_CONFIG));
   if (!other) {
     throw new UserError(
