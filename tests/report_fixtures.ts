@@ -15,20 +15,10 @@ import type {
   RunMetrics,
   Timings,
 } from "../src/train/metrics.ts";
+import { CIFAR10_CLASSES } from "../src/data/cifar10.ts";
 
 /** CIFAR-10 class names as batches.meta.txt lists them. */
-export const CLASS_NAMES = [
-  "airplane",
-  "automobile",
-  "bird",
-  "cat",
-  "deer",
-  "dog",
-  "frog",
-  "horse",
-  "ship",
-  "truck",
-];
+export const CLASS_NAMES: string[] = [...CIFAR10_CLASSES];
 
 /** A small seeded PRNG (mulberry32) returning numbers in [0, 1). */
 export function rng(seed: number): () => number {

@@ -21,6 +21,20 @@ export const RECORD_BYTES = IMAGE_BYTES + 1;
 export const RECORDS_PER_BATCH = 10000;
 /** Number of classes (labels are 0..9). */
 export const NUM_CLASSES = 10;
+
+/** CIFAR-10's class names in label order (as batches.meta.txt lists them). */
+export const CIFAR10_CLASSES: readonly string[] = [
+  "airplane",
+  "automobile",
+  "bird",
+  "cat",
+  "deer",
+  "dog",
+  "frog",
+  "horse",
+  "ship",
+  "truck",
+];
 /** The six batch files of the binary distribution. */
 export const BATCH_FILES: readonly string[] = [
   "data_batch_1.bin",

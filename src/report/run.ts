@@ -6,6 +6,7 @@
  * @module
  */
 
+import { CIFAR10_CLASSES } from "../data/cifar10.ts";
 import type { EvalPoint, RunMetrics, SplitMetrics } from "../train/metrics.ts";
 import { ReportBuilder } from "./builder.ts";
 import { ALERT_COLOR, type SeriesSpec, TEST_COLOR, TRAIN_COLOR, VAL_COLOR } from "./charts.ts";
@@ -16,20 +17,6 @@ import { type Cell, escapeHtml, htmlCell, htmlTable, keyValueTable } from "./htm
 import type { LoadedRun } from "./load.ts";
 import { firstLayerMontage, montageSpec } from "./montage.ts";
 import { renderPage } from "./page.ts";
-
-/** CIFAR-10's class names, used when a run records none. */
-export const CIFAR10_CLASSES = [
-  "airplane",
-  "automobile",
-  "bird",
-  "cat",
-  "deer",
-  "dog",
-  "frog",
-  "horse",
-  "ship",
-  "truck",
-];
 
 /** Curves with more evaluation points than this get a note about decimation. */
 const DECIMATION_NOTE_POINTS = 2000;
@@ -53,7 +40,7 @@ export function numCell(text: string, extraClass = ""): Cell {
 
 /** The class names of a run (CIFAR-10's when none are recorded). */
 export function classNamesOf(m: RunMetrics): string[] {
-  return m.classNames.length > 0 ? m.classNames.map(String) : CIFAR10_CLASSES;
+  return m.classNames.length > 0 ? m.classNames.map(String) : [...CIFAR10_CLASSES];
 }
 
 /** Layer sizes as `3072-50-10`. */
