@@ -11,7 +11,8 @@ import type { Config } from "../config.ts";
 import { envInfo } from "../env.ts";
 import { UserError } from "../errors.ts";
 import { readJsonIfExists } from "../io/json.ts";
-import { writeJsonAtomic } from "../io/atomic.ts";
+import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
+import { getGpu } from "../gpu/device.ts";
 import { writeReport } from "../report/mod.ts";
 import type { RunMetrics } from "../train/metrics.ts";
 import { formatDuration, formatPopulation } from "../train/progress.ts";
@@ -194,7 +195,6 @@ async function openSweepDir(cfg: Config, dir: string, overwrite: boolean): Promi
 /** Summaries of the stages whose trials are all finished; `null` from the first incomplete one. */
 function summarise(
   cfg: Config,
-  dir: string,
   done: Map<string, TrialRecord>,
 ): (StageSummary | null)[] {
   const search = cfg.search!;
@@ -228,7 +228,6 @@ function summarise(
       top,
     });
   }
-  void dir;
   return out;
 }
 
@@ -415,8 +414,7 @@ async function writeSummary(
   final: RunMetrics | null,
 ): Promise<SweepSummary> {
   const done = readTrials(dir);
-  const stages = summarise(cfg, dir, done).filter((s): s is StageSummary => s !== null);
-  const { getGpu } = await import("../gpu/device.ts");
+  const stages = summarise(cfg, done).filter((s): s is StageSummary => s !== null);
   const gpu = await getGpu();
   const wall = (performance.now() - t0) / 1000;
   const trialsDone = [...done.values()];
@@ -456,7 +454,6 @@ export async function mergeSweep(
   const all = [...done.values()].sort((a, b) =>
     (order.get(a.stage) ?? 99) - (order.get(b.stage) ?? 99) || a.index - b.index
   );
-  const { writeFileAtomic } = await import("../io/atomic.ts");
   await writeFileAtomic(
     join(dir, "trials.jsonl"),
     all.map((t) => JSON.stringify(t)).join("\n") + (all.length ? "\n" : ""),
