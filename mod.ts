@@ -137,6 +137,7 @@ export {
   type MatmulSpec,
   type MatmulVariant,
   type Operand,
+  type TextureOperand,
   type Tile,
 } from "./src/kernels/matmul.ts";
 export { encodeOp, type Op, runOps } from "./src/kernels/op.ts";

@@ -20,6 +20,7 @@
 // augmentParams / augmentImage in src/reference/gather.ts.
 
 const TRAIN: bool = true;
+const X_TEXTURE: bool = false; // write X into a texture instead of a buffer
 const AUGMENT: bool = false;
 const AUG_STREAM: u32 = 0x61756721u; // random3 stream of the augmentation decisions ("aug!")
 const WG: u32 = 64u;
@@ -42,7 +43,15 @@ struct Step { step: u32, epoch: u32, pos: u32, eta: f32, base: u32, rows: u32, s
 @group(0) @binding(1) var<storage, read> data1: array<u32>;
 @group(0) @binding(2) var<storage, read> labels: array<u32>;
 @group(0) @binding(3) var<storage, read> norm: array<vec4f>; // WORDS means, then WORDS 1/std
+// X is a storage buffer, or, for matmuls that read it as a texture (see matmul.wgsl's A_TEXTURE),
+// a write-only rgba32float texture of R rows × 768 texels.
+// @if X_TEXTURE
+@group(0) @binding(4) var Xt: texture_storage_2d<rgba32float, write>;
+fn storeX(r: u32, w: u32, v: vec4f) { textureStore(Xt, vec2u(w, r), v); }
+// @else
 @group(0) @binding(4) var<storage, read_write> X: array<vec4f>;
+fn storeX(r: u32, w: u32, v: vec4f) { X[r * WORDS + w] = v; }
+// @endif
 @group(0) @binding(5) var<storage, read_write> y: array<u32>;
 @group(0) @binding(6) var<uniform> p: Params;
 @group(0) @binding(7) var<uniform> st: Step;
@@ -110,7 +119,7 @@ fn gatherAugmented(lx: u32, r: u32, img: u32, sample: u32) {
         }
       }
     }
-    X[r * WORDS + w] = select(vec4f(0.0), (px - norm[w]) * norm[WORDS + w], inside);
+    storeX(r, w, select(vec4f(0.0), (px - norm[w]) * norm[WORDS + w], inside));
   }
 }
 
@@ -138,7 +147,7 @@ fn gather(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: 
         word = data1[(img - p.n0) * WORDS + w];
       }
       let px = vec4f(f32(word & 0xffu), f32((word >> 8u) & 0xffu), f32((word >> 16u) & 0xffu), f32(word >> 24u));
-      X[r * WORDS + w] = (px - norm[w]) * norm[WORDS + w];
+      storeX(r, w, (px - norm[w]) * norm[WORDS + w]);
     }
   }
   if (lid.x == 0u) { y[r] = labels[img]; }

@@ -127,5 +127,36 @@ Deno.test("gather: train and eval rows match the twin across both dataset buffer
     first.subarray(13 * 3072),
     "rows past the valid count untouched",
   );
+  // the same rows written into an rgba32float texture (what layer 1 reads on CPU adapters)
+  const xt = device.createTexture({
+    size: [768, R],
+    format: "rgba32float",
+    usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_SRC,
+  });
+  const toTexture = gatherOp(device, {
+    mode: "train",
+    dataset: ds,
+    split: ds.splits.train,
+    R,
+    x: xt,
+    y,
+    seed: 1234,
+    steps,
+  });
+  await runOps(device, [toTexture], 2);
+  const staging = device.createBuffer({
+    size: R * 3072 * 4,
+    usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC | GPUBufferUsage.STORAGE,
+  });
+  const enc = device.createCommandEncoder();
+  enc.copyTextureToBuffer({ texture: xt }, { buffer: staging, bytesPerRow: 768 * 16 }, [768, R]);
+  device.queue.submit([enc.finish()]);
+  const fromTexture = await download(device, staging, R * 3072);
+  await runOps(device, [train], 2);
+  assert.deepEqual(
+    fromTexture,
+    await download(device, x, R * 3072),
+    "texture rows equal buffer rows",
+  );
   ds.destroy();
 });

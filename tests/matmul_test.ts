@@ -51,6 +51,8 @@ interface Case {
   a?: Layout;
   b?: Layout;
   tile?: Tile;
+  /** A read from an rgba32float texture (shared layout only). */
+  tex?: boolean;
 }
 
 const cases: Case[] = [
@@ -67,6 +69,10 @@ const cases: Case[] = [
   { v: "tn", M: 1, N: 10, K: 7 },
   { v: "tn", M: 50, N: 10, K: 100, Z: 3, a: "side", b: "side" },
   { v: "tn", M: 33, N: 7, K: 33, Z: 2, a: "shared", b: "side", tile: { tm: 4, tn4: 1, wg: 4 } },
+  { v: "nn", M: 100, N: 50, K: 3072, tex: true },
+  { v: "nn", M: 7, N: 33, K: 33, Z: 2, a: "shared", b: "side", tex: true },
+  { v: "tn", M: 3072, N: 50, K: 100, tex: true },
+  { v: "tn", M: 33, N: 7, K: 1, Z: 3, a: "shared", b: "side", tex: true },
   { v: "nt", M: 100, N: 50, K: 10 },
   { v: "nt", M: 7, N: 33, K: 3072 },
   { v: "nt", M: 1, N: 7, K: 33 },
@@ -132,9 +138,12 @@ async function check(c: Case, epi: Epilogue, rng: Rng): Promise<void> {
   });
   const cBuf = upload(device, cm.data);
   const biasBuf = upload(device, bias);
+  const aRows = c.v === "tn" ? c.K : c.M;
   const op = matmulOp(device, {
     ...common,
-    a: { buffer: upload(device, a.data), ld: a.ld, zStride: a.zStride },
+    a: c.tex
+      ? { texture: uploadTexture(device, a.data, a.ld / 4, aRows) }
+      : { buffer: upload(device, a.data), ld: a.ld, zStride: a.zStride },
     b: { buffer: upload(device, b.data), ld: b.ld, zStride: b.zStride },
     c: { buffer: cBuf, ld: cm.ld, zStride: cm.zStride },
     aux: { buffer: upload(device, aux) },
@@ -157,7 +166,9 @@ async function check(c: Case, epi: Epilogue, rng: Rng): Promise<void> {
     );
   }
   const scale = epi === "sgd" ? eta : dropout ? 1 / 0.7 : 1;
-  const what = `${c.v} M=${c.M} N=${c.N} K=${c.K} Z=${Z} ${la}/${lb} ${epi}`;
+  const what = `${c.v} M=${c.M} N=${c.N} K=${c.K} Z=${Z} ${la}/${lb} ${epi}${
+    c.tex ? " (A texture)" : ""
+  }`;
   assertClose(got, want, (i) => 1e-5 * absSum[i] * scale + 1e-6 * Math.abs(want[i]) + 1e-30, what);
   // entries outside the logical M×N blocks are untouched (want kept the old values there)
   for (let i = 0; i < got.length; i++) {
@@ -167,8 +178,24 @@ async function check(c: Case, epi: Epilogue, rng: Rng): Promise<void> {
   }
 }
 
+/** An rgba32float texture of `rows` rows of `quads` texels holding `data`. */
+function uploadTexture(
+  device: GPUDevice,
+  data: Float32Array<ArrayBuffer>,
+  quads: number,
+  rows: number,
+): GPUTexture {
+  const texture = device.createTexture({
+    size: [quads, rows],
+    format: "rgba32float",
+    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
+  });
+  device.queue.writeTexture({ texture }, data, { bytesPerRow: quads * 16 }, [quads, rows]);
+  return texture;
+}
+
 for (const c of cases) {
-  Deno.test(`matmul_${c.v} ${c.M}x${c.N}x${c.K} Z=${c.Z ?? 1} matches float64 for every epilogue`, async () => {
+  Deno.test(`matmul_${c.v} ${c.M}x${c.N}x${c.K} Z=${c.Z ?? 1}${c.tex ? " (A texture)" : ""} matches float64 for every epilogue`, async () => {
     const rng = new Rng(c.M * 1000003 + c.N * 1009 + c.K);
     for (const epi of epilogues) await check(c, epi, rng);
   });

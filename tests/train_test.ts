@@ -84,3 +84,24 @@ Deno.test("a diverging run stops with status diverged and no checkpoint", async 
   assert.deepEqual(names, ["metrics.json"]);
   await Deno.remove(out, { recursive: true });
 });
+
+Deno.test("inputs through textures or buffers: the same numbers, step for step", async () => {
+  const { prepareData, populationSpec } = await import("../src/train/run.ts");
+  const { trainPopulation } = await import("../src/train/trainer.ts");
+  const cfg = config("/tmp/unused", {
+    evalEvery: 30,
+    schedule: { kind: "cyclic", etaMin: 1e-5, etaMax: 0.05, stepSize: 30, cycles: 1 },
+  });
+  const data = await prepareData(cfg);
+  const splits = {
+    dataset: data.dataset,
+    train: data.dataset.splits.train,
+    val: data.dataset.splits.val,
+    test: data.dataset.splits.test,
+  };
+  const spec = populationSpec(cfg, data.cifar.train.n, [0.01, 0.1], [1, 2]);
+  const viaTexture = await trainPopulation({ ...data.gpu, prefersTextures: true }, splits, spec);
+  const viaBuffer = await trainPopulation({ ...data.gpu, prefersTextures: false }, splits, spec);
+  assert.deepEqual(viaTexture.models, viaBuffer.models);
+  data.dataset.destroy();
+});

@@ -37,7 +37,12 @@ export function shaderSource(name: string): string {
 /** Values for module-scope constants: numbers become `u32` literals unless the type says f32/i32. */
 export type Constants = Record<string, number | boolean>;
 
-/** Replace `const NAME: T = …;` declarations with the given values; unknown names are an error. */
+/**
+ * Replace `const NAME: T = …;` declarations with the given values (unknown names are an error),
+ * then keep or drop the lines of `// @if NAME` … `// @else` … `// @endif` blocks by the value of
+ * the bool constant NAME — for declarations that differ between variants, such as an operand
+ * bound as a buffer or as a texture, which a plain `if` on a constant cannot select.
+ */
 export function specialise(code: string, constants: Constants): string {
   for (const [name, value] of Object.entries(constants)) {
     const re = new RegExp(`^const ${name}\\s*:\\s*(\\w+)\\s*=\\s*[^;]+;`, "m");
@@ -51,7 +56,35 @@ export function specialise(code: string, constants: Constants): string {
     else literal = `${Math.trunc(Number(value))}u`;
     code = code.replace(re, `const ${name}: ${type} = ${literal};`);
   }
-  return code;
+  return conditionals(code);
+}
+
+/** Resolve `// @if NAME` / `// @else` / `// @endif` blocks (nestable) by bool constants. */
+function conditionals(code: string): string {
+  const bools = new Map<string, boolean>();
+  for (const m of code.matchAll(/^const (\w+)\s*:\s*bool\s*=\s*(true|false);/gm)) {
+    bools.set(m[1], m[2] === "true");
+  }
+  const out: string[] = [];
+  const stack: { keep: boolean; parent: boolean }[] = [];
+  const active = () => stack.every((s) => s.keep);
+  for (const line of code.split("\n")) {
+    const t = line.trim();
+    const m = /^\/\/ @if (\w+)$/.exec(t);
+    if (m) {
+      const v = bools.get(m[1]);
+      if (v === undefined) throw new Error(`@if ${m[1]}: no bool constant of that name`);
+      stack.push({ keep: v, parent: active() });
+    } else if (t === "// @else") {
+      const top = stack.at(-1);
+      if (!top) throw new Error("@else without @if");
+      top.keep = !top.keep;
+    } else if (t === "// @endif") {
+      if (!stack.pop()) throw new Error("@endif without @if");
+    } else if (active()) out.push(line);
+  }
+  if (stack.length) throw new Error("@if without @endif");
+  return out.join("\n");
 }
 
 /** Integer values of module-scope `const NAME: u32 = …;` declarations (literals, or NAME op literal). */
@@ -144,8 +177,12 @@ export function pipeline(
   return p;
 }
 
-/** Kinds of binding a kernel declares, in binding order. */
-export type BindingKind = "read" | "write" | "uniform" | "dynamic";
+/**
+ * Kinds of binding a kernel declares, in binding order: storage buffers (`read`, `write`),
+ * uniform buffers (`uniform`, `dynamic` with a dynamic offset), a sampled float texture read with
+ * textureLoad (`texture`), and a write-only rgba32float storage texture (`storage-texture`).
+ */
+export type BindingKind = "read" | "write" | "uniform" | "dynamic" | "texture" | "storage-texture";
 
 const layouts = new WeakMap<GPUDevice, Map<string, GPUBindGroupLayout>>();
 
@@ -160,11 +197,17 @@ export function bindLayout(device: GPUDevice, kinds: BindingKind[]): GPUBindGrou
       entries: kinds.map((k, binding) => ({
         binding,
         visibility: GPUShaderStage.COMPUTE,
-        buffer: k === "read"
-          ? { type: "read-only-storage" as const }
-          : k === "write"
-          ? { type: "storage" as const }
-          : { type: "uniform" as const, hasDynamicOffset: k === "dynamic" },
+        ...(k === "texture"
+          ? { texture: { sampleType: "unfilterable-float" as const } }
+          : k === "storage-texture"
+          ? { storageTexture: { access: "write-only" as const, format: "rgba32float" as const } }
+          : {
+            buffer: k === "read"
+              ? { type: "read-only-storage" as const }
+              : k === "write"
+              ? { type: "storage" as const }
+              : { type: "uniform" as const, hasDynamicOffset: k === "dynamic" },
+          }),
       })),
     });
     perDevice.set(key, l);

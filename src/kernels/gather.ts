@@ -22,8 +22,11 @@ export interface GatherSpec {
   split: SplitRange;
   /** Rows of X / y to fill. */
   R: number;
-  /** Output: R × 3072 floats and R labels. */
-  x: GPUBuffer;
+  /**
+   * Output: R × 3072 floats (a buffer, or an rgba32float storage texture of R rows × 768 texels)
+   * and R labels.
+   */
+  x: GPUBuffer | GPUTexture;
   y: GPUBuffer;
   /** Shuffle seed (train); also seeds the augmentation decisions. */
   seed?: number;
@@ -59,12 +62,13 @@ export function gatherOp(device: GPUDevice, s: GatherSpec): Op {
     augment && aug.flip ? 1 : 0,
     augment ? aug.translate : 0,
   ]);
+  const xTexture = s.x instanceof GPUTexture;
   const layout = bindLayout(device, [
     "read",
     "read",
     "read",
     "read",
-    "write",
+    xTexture ? "storage-texture" : "write",
     "write",
     "uniform",
     "dynamic",
@@ -73,6 +77,7 @@ export function gatherOp(device: GPUDevice, s: GatherSpec): Op {
     label,
     pipeline: pipeline(device, "gather", "gather", layout, {
       TRAIN: s.mode === "train",
+      X_TEXTURE: xTexture,
       AUGMENT: augment,
       WG,
     }),

@@ -48,6 +48,16 @@ export interface Operand {
   zStride?: number;
 }
 
+/**
+ * Operand A read from an rgba32float texture instead of a buffer: row r of A is texture row r,
+ * its quads the texels. Shared by every z (zStride 0), no offset; `nn` and `tn` only. On llvmpipe
+ * texel loads are much cheaper than buffer loads (see {@link preferTextures}).
+ */
+export interface TextureOperand {
+  /** The texture (width = quads per row, height = rows), bound for sampling. */
+  texture: GPUTexture;
+}
+
 /** Register tile: TM rows × 4·TN4 columns per invocation, WG invocations per workgroup. */
 export interface Tile {
   /** TM: rows of C per invocation (a multiple of 4 for `tn`). */
@@ -71,7 +81,7 @@ export interface MatmulSpec {
   /** Batch count: z = 0..Z-1 run in one dispatch (one per model of a population). */
   Z?: number;
   /** Left operand A: M×K, or K×M for `tn`. */
-  a: Operand;
+  a: Operand | TextureOperand;
   /** Right operand B: K×N, or N×K for `nt`. */
   b: Operand;
   /** Output C, M×N; read too by the `sgd` epilogue (C is then W, updated in place). */
@@ -127,7 +137,12 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
   }
   const tile = spec.tile ?? defaultTile(variant, M, N);
   if (variant === "tn" && tile.tm % 4 !== 0) throw new Error(`${label}: tn needs tm % 4 == 0`);
-  for (const [name, op] of [["a", spec.a], ["b", spec.b], ["c", spec.c]] as const) {
+  // a texture A has no offset, leading dimension or batch stride: zeros in the params
+  const aTexture = "texture" in spec.a ? spec.a.texture : null;
+  const aBuf = "texture" in spec.a ? null : spec.a;
+  if (aTexture && variant === "nt") throw new Error(`${label}: a texture A needs nn or tn`);
+  const aLayout = aBuf ?? { ld: 0, offset: 0, zStride: 0 };
+  for (const [name, op] of [["a", aLayout], ["b", spec.b], ["c", spec.c]] as const) {
     check4(label, `${name}.offset`, op.offset ?? 0);
     check4(label, `${name}.ld`, op.ld);
     check4(label, `${name}.zStride`, op.zStride ?? 0);
@@ -160,15 +175,15 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
     N,
     K,
     tilesN,
-    spec.a.ld,
+    aLayout.ld,
     spec.b.ld,
     spec.c.ld,
     tilesM,
-    spec.a.offset ?? 0,
+    aLayout.offset ?? 0,
     spec.b.offset ?? 0,
     spec.c.offset ?? 0,
     spec.aux?.offset ?? 0,
-    spec.a.zStride ?? 0,
+    aLayout.zStride ?? 0,
     spec.b.zStride ?? 0,
     spec.c.zStride ?? 0,
     spec.lambda?.zStride ?? 1,
@@ -178,11 +193,12 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
     0,
   ]);
   new Float32Array(params.buffer)[19] = 1 / (1 - drop.p);
-  const layout = bindLayout(device, [...LAYOUT]);
+  const layout = bindLayout(device, [aTexture ? "texture" : "read", ...LAYOUT.slice(1)]);
   const pipe = pipeline(device, "matmul", `matmul_${variant}`, layout, {
     TM: tile.tm,
     TN4: tile.tn4,
     WG: tile.wg,
+    A_TEXTURE: !!aTexture,
     EPI: EPILOGUES[epi],
     BIAS: spec.bias ? (spec.bias.mode === "sgd" ? 2 : 1) : 0,
   });
@@ -191,7 +207,7 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
     label,
     layout,
     entries: bufferEntries([
-      spec.a.buffer,
+      aTexture ?? aBuf!.buffer,
       spec.b.buffer,
       spec.c.buffer,
       uniformBuffer(device, params, `${label}.params`),

@@ -41,15 +41,17 @@ export async function runOps(device: GPUDevice, ops: Op[], record = 0): Promise<
   await device.queue.onSubmittedWorkDone();
 }
 
-/** Binding entries for a list of buffers (binding i = buffers[i]); `stepSlot` is sized 32 bytes. */
+/** Binding entries for buffers and textures (binding i = resources[i]); `stepSlot` is sized 32 bytes. */
 export function bufferEntries(
-  buffers: GPUBuffer[],
+  buffers: (GPUBuffer | GPUTexture)[],
   stepSlot = -1,
 ): GPUBindGroupEntry[] {
-  return buffers.map((buffer, binding) =>
-    binding === stepSlot
-      ? { binding, resource: { buffer, offset: 0, size: 32 } }
-      : { binding, resource: { buffer } }
+  return buffers.map((r, binding) =>
+    r instanceof GPUTexture
+      ? { binding, resource: r.createView() }
+      : binding === stepSlot
+      ? { binding, resource: { buffer: r, offset: 0, size: 32 } }
+      : { binding, resource: { buffer: r } }
   );
 }
 

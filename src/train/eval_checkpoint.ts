@@ -56,7 +56,9 @@ export async function evaluateCheckpoint(
   const bn = ck.params.sizes.slice(1).map((_, l) => !!ck.params.bn?.[l]);
   const params = new GpuParams(gpu.device, ck.params.sizes, [0], bn);
   params.upload(0, ck.params);
-  const evaluator = new Evaluator(params, dataset, dataset.splits, 1);
+  const evaluator = new Evaluator(params, dataset, dataset.splits, 1, {
+    textures: gpu.prefersTextures,
+  });
   const enc = gpu.device.createCommandEncoder();
   const pass = enc.beginComputePass();
   evaluator.encode(pass, [{ split: "eval", slot: 0, confusion: true }]);

@@ -33,6 +33,16 @@ export interface EvalRequest {
   confusion?: boolean;
 }
 
+/** Options of an {@link Evaluator}. */
+export interface EvaluatorOptions {
+  /** Rows per evaluation chunk, at most (default {@link EVAL_ROWS}). */
+  rows?: number;
+  /** Include BN's γ and β in Σ‖W‖² (when the L2 term applies to them). */
+  bnL2?: boolean;
+  /** Keep the chunk's inputs in a texture (see createWorkspace). */
+  textures?: boolean;
+}
+
 /** Sums of one (slot, model) entry, turned into means. */
 export interface SlotSums {
   /** Σ cross-entropy loss over the evaluated rows. */
@@ -72,16 +82,15 @@ export class Evaluator {
     dataset: ResidentDataset,
     splits: Record<string, SplitRange>,
     slots: number,
-    rows = EVAL_ROWS,
-    /** Include BN's γ and β in Σ‖W‖² (when the L2 term applies to them). */
-    bnL2 = false,
+    options: EvaluatorOptions = {},
   ) {
+    const { rows = EVAL_ROWS, bnL2 = false, textures = false } = options;
     const device = params.device;
     this.params = params;
     this.slots = slots;
     this.#splits = splits;
     const largest = Math.max(1, ...Object.values(splits).map((s) => s.n));
-    this.ws = createWorkspace(params, Math.min(rows, largest), false);
+    this.ws = createWorkspace(params, Math.min(rows, largest), false, textures);
     const P = params.P, C = params.sizes[params.sizes.length - 1];
     this.metrics = storageBuffer(device, slots * P * METRIC_FLOATS, "metrics");
     this.counts = storageBuffer(device, P * C * C, "confusion");

@@ -76,10 +76,13 @@ export async function gpuGradients(
   return out;
 }
 
-/** Write n rows of d values into a buffer of row stride ld (padding left zero). */
+/**
+ * Write n rows of d values into a workspace's inputs: a buffer of row stride ld, or a texture of
+ * ld/4 texels per row (padding left zero).
+ */
 export function uploadRows(
   device: GPUDevice,
-  buffer: GPUBuffer,
+  target: GPUBuffer | GPUTexture,
   ld: number,
   X: ArrayLike<number>,
   n: number,
@@ -87,5 +90,7 @@ export function uploadRows(
 ): void {
   const data = new Float32Array(n * ld);
   for (let i = 0; i < n; i++) for (let k = 0; k < d; k++) data[i * ld + k] = X[i * d + k];
-  writeBuffer(device, buffer, 0, data);
+  if (target instanceof GPUTexture) {
+    device.queue.writeTexture({ texture: target }, data, { bytesPerRow: ld * 4 }, [ld / 4, n]);
+  } else writeBuffer(device, target, 0, data);
 }

@@ -46,8 +46,11 @@ export type MatmulFactory = (spec: MatmulSpec) => Op;
 export interface Workspace {
   /** Rows: the mini-batch size, or the evaluation chunk size. */
   R: number;
-  /** Inputs: R rows of stride xld = pad4(input dim). */
-  x: GPUBuffer;
+  /**
+   * Inputs: R rows of stride xld = pad4(input dim) in a buffer, or (see {@link createWorkspace})
+   * an rgba32float texture of R rows × xld/4 texels that layer 1's products read as a texture.
+   */
+  x: GPUBuffer | GPUTexture;
   /** Row stride of `x` in floats: pad4(input dim), shared by all models. */
   xld: number;
   /** Labels (R u32). */
@@ -68,15 +71,35 @@ export interface Workspace {
   destroy(): void;
 }
 
-/** Allocate a workspace of R rows for the population's shape. */
-export function createWorkspace(params: GpuParams, R: number, training: boolean): Workspace {
+/**
+ * Allocate a workspace of R rows for the population's shape. With `textures` (and when the
+ * inputs fit the device's texture size), the inputs live in a texture: the gather kernel writes
+ * it and layer 1's products read it with texel loads, which llvmpipe serves far faster than
+ * buffer loads.
+ */
+export function createWorkspace(
+  params: GpuParams,
+  R: number,
+  training: boolean,
+  textures = false,
+): Workspace {
   const device = params.device;
   const L = params.layers.length;
   const xld = pad4(params.sizes[0]);
+  const maxSide = device.limits.maxTextureDimension2D;
+  const xTexture = textures && xld / 4 <= maxSide && R <= maxSide;
   const hidden = params.layers.slice(0, L - 1);
   const ws: Workspace = {
     R,
-    x: storageBuffer(device, R * xld, "X"),
+    x: xTexture
+      ? device.createTexture({
+        label: "X",
+        size: [xld / 4, R],
+        format: "rgba32float",
+        usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING |
+          GPUTextureUsage.COPY_SRC,
+      })
+      : storageBuffer(device, R * xld, "X"),
     xld,
     y: storageBuffer(device, R, "y"),
     H: hidden.map((layer, l) => storageBuffer(device, R * layer.ld, `H${l + 1}`)),
@@ -98,8 +121,9 @@ export function createWorkspace(params: GpuParams, R: number, training: boolean)
 }
 
 function inputOf(params: GpuParams, ws: Workspace, l: number) {
+  if (l === 0 && ws.x instanceof GPUTexture) return { texture: ws.x };
   return l === 0
-    ? { buffer: ws.x, ld: ws.xld, zStride: 0 }
+    ? { buffer: ws.x as GPUBuffer, ld: ws.xld, zStride: 0 }
     : { buffer: ws.H[l - 1], ld: params.layers[l - 1].ld, zStride: params.layers[l - 1].pout };
 }
 

@@ -158,9 +158,11 @@ export function trainingStep(
   params: GpuParams,
   data: TrainData,
   spec: PopulationSpec,
+  /** Keep the batch's inputs in a texture (see createWorkspace). */
+  textures = false,
 ): TrainingStep {
   const device = params.device;
-  const ws = createWorkspace(params, spec.batchSize, true);
+  const ws = createWorkspace(params, spec.batchSize, true, textures);
   const steps = device.createBuffer({
     label: "train-steps",
     size: STEP_CHUNK * STEP_STRIDE,
@@ -246,7 +248,7 @@ export async function trainPopulation(
     spec.seeds.map((seed) => initParams(spec.sizes, spec.init, spec.sigma, seed, spec.bn));
   initial.forEach((p, z) => params.upload(z, p));
 
-  const step = trainingStep(params, data, spec);
+  const step = trainingStep(params, data, spec, gpu.prefersTextures);
   const { ops: stepOps, steps } = step;
 
   // evaluation: slots 2k (train) and 2k+1 (val) for point k, then one for the test
@@ -254,14 +256,10 @@ export async function trainPopulation(
   if (data.val) splits.val = data.val;
   if (data.test) splits.test = data.test;
   const testSlot = 2 * points.length;
-  const evaluator = new Evaluator(
-    params,
-    data.dataset,
-    splits,
-    testSlot + 1,
-    undefined,
-    !!spec.net?.bnL2,
-  );
+  const evaluator = new Evaluator(params, data.dataset, splits, testSlot + 1, {
+    bnL2: !!spec.net?.bnL2,
+    textures: gpu.prefersTextures,
+  });
 
   const models: ModelResult[] = Array.from({ length: P }, () => ({ curves: [], final: null }));
   const eta = (t: number) => learningRate(spec.schedule, t, stepsPerEpoch);
