@@ -6,11 +6,9 @@
  * @module
  */
 
+import { IMAGE_BYTES } from "./cifar10.ts";
 import { uploadBuffer, writeBuffer } from "../gpu/buffers.ts";
 import { UserError } from "../errors.ts";
-
-/** Bytes per image (32×32×3). */
-export const IMAGE_BYTES = 3072;
 
 /** A contiguous range of images in the resident dataset. */
 export interface SplitRange {

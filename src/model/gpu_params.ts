@@ -38,6 +38,20 @@ export function layerLayouts(sizes: number[], P: number): LayerLayout[] {
   return out;
 }
 
+/** Model p's n_in × n_out block of a matrix laid out like a layer's W (float64, row-major). */
+export function modelMatrix(data: Float32Array, L: LayerLayout, p: number): Float64Array {
+  const w = new Float64Array(L.nIn * L.nOut);
+  for (let i = 0; i < L.nIn; i++) {
+    for (let j = 0; j < L.nOut; j++) w[i * L.nOut + j] = data[i * L.ld + p * L.pout + j];
+  }
+  return w;
+}
+
+/** Model p's n_out entries of a vector laid out like a layer's bias (float64). */
+export function modelVector(data: Float32Array, L: LayerLayout, p: number): Float64Array {
+  return Float64Array.from(data.subarray(p * L.pout, p * L.pout + L.nOut));
+}
+
 /** Batch-normalisation buffers of one layer (each P·pout floats). */
 export interface GpuBn {
   /** Scale γ per unit (trainable). */
@@ -135,17 +149,10 @@ export class GpuParams {
     );
     const out: Params[] = [];
     for (let p = 0; p < this.P; p++) {
-      const slice = (a: Float32Array, L: LayerLayout) =>
-        Float64Array.from(a.subarray(p * L.pout, p * L.pout + L.nOut));
+      const slice = (a: Float32Array, L: LayerLayout) => modelVector(a, L, p);
       const params: Params = {
         sizes: [...this.sizes],
-        W: this.layers.map((L, l) => {
-          const w = new Float64Array(L.nIn * L.nOut);
-          for (let i = 0; i < L.nIn; i++) {
-            for (let j = 0; j < L.nOut; j++) w[i * L.nOut + j] = Ws[l][i * L.ld + p * L.pout + j];
-          }
-          return w;
-        }),
+        W: this.layers.map((L, l) => modelMatrix(Ws[l], L, p)),
         b: this.layers.map((L, l) => slice(bs[l], L)),
       };
       if (this.bn.some((q) => q)) {

@@ -87,26 +87,6 @@ export function initParams(
   return p;
 }
 
-/** A deep copy of parameters. */
-export function cloneParams(p: Params): Params {
-  const out: Params = {
-    sizes: [...p.sizes],
-    W: p.W.map((w) => w.slice()),
-    b: p.b.map((b) => b.slice()),
-  };
-  if (p.bn) {
-    out.bn = p.bn.map((q) =>
-      q && {
-        gamma: q.gamma.slice(),
-        beta: q.beta.slice(),
-        mean: q.mean.slice(),
-        variance: q.variance.slice(),
-      }
-    );
-  }
-  return out;
-}
-
 /** Σ over layers of ‖W_l‖² (biases excluded; BN's γ and β included when `bnL2`): the L2 term. */
 export function sumSquaredWeights(p: Params, bnL2 = false): number {
   let s = 0;

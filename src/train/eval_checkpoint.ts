@@ -11,7 +11,7 @@ import { UserError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
 import { decodeCheckpoint } from "../model/checkpoint.ts";
 import { GpuParams } from "../model/gpu_params.ts";
-import { Evaluator } from "./evaluate.ts";
+import { Evaluator, testMetrics } from "./evaluate.ts";
 import type { TestMetrics } from "./metrics.ts";
 
 /** Result of {@link evaluateCheckpoint}. */
@@ -71,13 +71,9 @@ export async function evaluateCheckpoint(
   evaluator.destroy();
   params.destroy();
   dataset.destroy();
-  const s = sums[0][0], c = counts[0];
   return {
-    loss: s.lossSum / s.rows,
-    accuracy: s.correct / s.rows,
-    confusion: c,
-    perClassAccuracy: c.map((row, t) => row[t] / Math.max(1, row.reduce((a, b) => a + b, 0))),
-    samples: s.rows,
+    ...testMetrics(sums[0][0], counts[0]),
+    samples: sums[0][0].rows,
     classNames: readClassNames(dataDir),
     sizes: ck.params.sizes,
   };

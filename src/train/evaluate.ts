@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { TestMetrics } from "./metrics.ts";
 import {
   encodeSteps,
   STEP_STRIDE,
@@ -53,6 +54,18 @@ export interface SlotSums {
   sumSquares: number;
   /** Rows evaluated (the split's size): divide the sums by it for means. */
   rows: number;
+}
+
+/** A model's test metrics from its slot sums and confusion counts [true][predicted]. */
+export function testMetrics(sums: SlotSums, confusion: number[][]): TestMetrics {
+  return {
+    loss: sums.lossSum / sums.rows,
+    accuracy: sums.correct / sums.rows,
+    confusion,
+    perClassAccuracy: confusion.map((row, t) =>
+      row[t] / Math.max(1, row.reduce((a, b) => a + b, 0))
+    ),
+  };
 }
 
 /** Evaluates the population in `params` on named splits of a resident dataset. */

@@ -6,7 +6,7 @@
  */
 
 import { readFloats, stepTable, writeBuffer } from "../gpu/buffers.ts";
-import { GpuParams } from "../model/gpu_params.ts";
+import { GpuParams, modelMatrix, modelVector } from "../model/gpu_params.ts";
 import type { Params } from "../model/init.ts";
 import { runOps } from "../kernels/op.ts";
 import type { Grads } from "../reference/network.ts";
@@ -46,18 +46,10 @@ export async function gpuGradients(
   const gG = await Promise.all(grads.dGamma.map(read));
   const gB = await Promise.all(grads.dBeta.map(read));
   const out: Grads[] = models.map((_, p) => {
-    const vec = (a: Float32Array | null, l: number) => {
-      const L = params.layers[l];
-      return a ? Float64Array.from(a.subarray(p * L.pout, p * L.pout + L.nOut)) : null;
-    };
+    const vec = (a: Float32Array | null, l: number) =>
+      a ? modelVector(a, params.layers[l], p) : null;
     const g: Grads = {
-      W: params.layers.map((L, l) => {
-        const w = new Float64Array(L.nIn * L.nOut);
-        for (let i = 0; i < L.nIn; i++) {
-          for (let j = 0; j < L.nOut; j++) w[i * L.nOut + j] = gW[l]![i * L.ld + p * L.pout + j];
-        }
-        return w;
-      }),
+      W: params.layers.map((L, l) => modelMatrix(gW[l]!, L, p)),
       b: params.layers.map((
         _,
         l,

@@ -20,7 +20,7 @@ import { GpuParams } from "../model/gpu_params.ts";
 import { initParams, type InitScheme, type Params } from "../model/init.ts";
 import type { EvalPoint, SplitMetrics, TestMetrics } from "./metrics.ts";
 import { evalSteps, learningRate, type Schedule, totalSteps } from "./schedule.ts";
-import { Evaluator, type SlotSums } from "./evaluate.ts";
+import { Evaluator, type SlotSums, testMetrics } from "./evaluate.ts";
 import {
   adamOps,
   backwardOps,
@@ -373,13 +373,7 @@ export async function trainPopulation(
     const [sums, counts] = await Promise.all([readSums(), readCounts()]);
     for (let z = 0; z < P; z++) {
       if (models[z].diverged) continue;
-      const c = counts[z];
-      models[z].test = {
-        loss: sums[0][z].lossSum / sums[0][z].rows,
-        accuracy: sums[0][z].correct / sums[0][z].rows,
-        confusion: c,
-        perClassAccuracy: c.map((row, t) => row[t] / Math.max(1, row.reduce((a, b) => a + b, 0))),
-      };
+      models[z].test = testMetrics(sums[0][z], counts[z]);
     }
   }
   const finalParams = await params.download();
