@@ -1,6 +1,9 @@
 // Batch gather: build the normalised input rows X (R × 3072) and labels y of a mini-batch from
 // the u8 dataset resident on the GPU. A workgroup of WG invocations fills one row, each invocation
-// WORDS/WG words of 4 pixels, so the row's sample index is computed WG times rather than 768.
+// loading VECS/WG 16-byte vectors of 16 pixels (augmented: WORDS/WG words of 4), so the row's
+// sample index is computed WG times rather than 768. Loads of 16 bytes rather than 4, 192
+// invocations a row rather than 64, and the normalisation table in a texture took a 100-row
+// batch from 0.85 to 0.55 ms on llvmpipe (50 000 images resident).
 //   TRAIN: row r of the batch is sample  perm_epoch(pos + r)  of the split, where perm_epoch is
 //          a keyed Feistel permutation of [0, n) (cycle-walking), re-keyed every epoch: a fresh
 //          shuffle per epoch with no index buffer and no CPU work.
@@ -23,9 +26,11 @@ const TRAIN: bool = true;
 const X_TEXTURE: bool = false; // write X into a texture instead of a buffer
 const AUGMENT: bool = false;
 const AUG_STREAM: u32 = 0x61756721u; // random3 stream of the augmentation decisions ("aug!")
-const WG: u32 = 64u;
+const WG: u32 = 192u;
 const WORDS: u32 = 768u; // u32 words (4 pixels each) per 3072-byte image
-const PER: u32 = WORDS / WG; // words per invocation
+const PER: u32 = WORDS / WG; // words per invocation (augmented path)
+const VECS: u32 = WORDS / 4u; // 16-byte vectors (16 pixels) per image
+const PERV: u32 = VECS / WG; // vectors per invocation (plain path)
 
 struct Params {
   n0: u32, // images in data0
@@ -39,10 +44,13 @@ struct Params {
 }
 struct Step { step: u32, epoch: u32, pos: u32, eta: f32, base: u32, rows: u32, slot: u32, flags: u32 }
 
-@group(0) @binding(0) var<storage, read> data0: array<u32>;
-@group(0) @binding(1) var<storage, read> data1: array<u32>;
+@group(0) @binding(0) var<storage, read> data0: array<vec4u>;
+@group(0) @binding(1) var<storage, read> data1: array<vec4u>;
 @group(0) @binding(2) var<storage, read> labels: array<u32>;
-@group(0) @binding(3) var<storage, read> norm: array<vec4f>; // WORDS means, then WORDS 1/std
+@group(0) @binding(3) var norm: texture_2d<f32>; // row 0: WORDS mean quads, row 1: WORDS 1/std quads
+fn normalise(w: u32, px: vec4f) -> vec4f {
+  return (px - textureLoad(norm, vec2u(w, 0u), 0)) * textureLoad(norm, vec2u(w, 1u), 0);
+}
 // X is a storage buffer, or, for matmuls that read it as a texture (see matmul.wgsl's A_TEXTURE),
 // a write-only rgba32float texture of R rows × 768 texels.
 // @if X_TEXTURE
@@ -85,13 +93,13 @@ fn epochKey(seed: u32, epoch: u32) -> u32 {
 
 // Byte b (0..3071) of image img.
 fn pixelAt(img: u32, b: u32) -> u32 {
-  var word: u32;
+  var v: vec4u;
   if (img < p.n0) {
-    word = data0[img * WORDS + (b >> 2u)];
+    v = data0[img * VECS + (b >> 4u)];
   } else {
-    word = data1[(img - p.n0) * WORDS + (b >> 2u)];
+    v = data1[(img - p.n0) * VECS + (b >> 4u)];
   }
-  return (word >> ((b & 3u) * 8u)) & 0xffu;
+  return (v[(b >> 2u) & 3u] >> ((b & 3u) * 8u)) & 0xffu;
 }
 
 // Row r from image img (sample `sample` of the split), mirrored and shifted as the hash decides.
@@ -119,7 +127,7 @@ fn gatherAugmented(lx: u32, r: u32, img: u32, sample: u32) {
         }
       }
     }
-    storeX(r, w, select(vec4f(0.0), (px - norm[w]) * norm[WORDS + w], inside));
+    storeX(r, w, select(vec4f(0.0), normalise(w, px), inside));
   }
 }
 
@@ -138,16 +146,20 @@ fn gather(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: 
   if (TRAIN && AUGMENT) {
     gatherAugmented(lid.x, r, img, sample);
   } else {
-    for (var uk = 0u; uk < PER; uk++) { // @unroll
-      let w = lid.x + uk * WG;
-      var word: u32;
+    for (var uk = 0u; uk < PERV; uk++) { // @unroll
+      let v = lid.x + uk * WG;
+      var words: vec4u;
       if (img < p.n0) {
-        word = data0[img * WORDS + w];
+        words = data0[img * VECS + v];
       } else {
-        word = data1[(img - p.n0) * WORDS + w];
+        words = data1[(img - p.n0) * VECS + v];
       }
-      let px = vec4f(f32(word & 0xffu), f32((word >> 8u) & 0xffu), f32((word >> 16u) & 0xffu), f32(word >> 24u));
-      storeX(r, w, (px - norm[w]) * norm[WORDS + w]);
+      for (var ue = 0u; ue < 4u; ue++) { // @unroll
+        let word = words[ue];
+        let w = v * 4u + ue;
+        let px = vec4f(f32(word & 0xffu), f32((word >> 8u) & 0xffu), f32((word >> 16u) & 0xffu), f32(word >> 24u));
+        storeX(r, w, normalise(w, px));
+      }
     }
   }
   if (lid.x == 0u) { y[r] = labels[img]; }

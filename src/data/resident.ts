@@ -28,8 +28,12 @@ export interface ResidentDataset {
   n0: number;
   /** One u32 class index per image, in dataset order. */
   labels: GPUBuffer;
-  /** 768 mean quads, then 768 inverse-std quads. */
-  norm: GPUBuffer;
+  /**
+   * Normalisation as an rgba32float texture of 768 × 2 texels: row 0 the per-dimension means,
+   * row 1 the inverse standard deviations, four dimensions per texel (texel loads are the cheap
+   * loads on CPU adapters, and a small table either way on a GPU).
+   */
+  norm: GPUTexture;
   /** Images in the dataset, all parts together. */
   total: number;
   /** Where each named part landed. */
@@ -104,17 +108,26 @@ export function uploadDataset(
     norm[IMAGE_BYTES + d] = 1 / stats.std[d];
   }
   const labelBuf = uploadBuffer(device, labels, "labels");
-  const normBuf = uploadBuffer(device, norm, "norm");
+  const normTex = device.createTexture({
+    label: "norm",
+    size: [IMAGE_BYTES / 4, 2],
+    format: "rgba32float",
+    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
+  });
+  device.queue.writeTexture({ texture: normTex }, norm, { bytesPerRow: IMAGE_BYTES * 4 }, [
+    IMAGE_BYTES / 4,
+    2,
+  ]);
   return {
     data0,
     data1,
     n0,
     labels: labelBuf,
-    norm: normBuf,
+    norm: normTex,
     total,
     splits,
     destroy() {
-      for (const b of [data0, data1, labelBuf, normBuf]) b.destroy();
+      for (const b of [data0, data1, labelBuf, normTex]) b.destroy();
     },
   };
 }

@@ -41,7 +41,7 @@ export interface GatherSpec {
   label?: string;
 }
 
-const WG = 64;
+const WG = 192;
 
 /**
  * Prepare a gather dispatch. Throws when `augment.translate` is not an integer in 0..31.
@@ -67,7 +67,7 @@ export function gatherOp(device: GPUDevice, s: GatherSpec): Op {
     "read",
     "read",
     "read",
-    "read",
+    "texture",
     xTexture ? "storage-texture" : "write",
     "write",
     "uniform",
