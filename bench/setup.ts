@@ -154,6 +154,7 @@ export class BenchNet {
     );
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
+    for (const op of this.step.prologue) encodeOp(pass, op);
     for (let s = 0; s < k; s++) for (const op of this.step.ops) encodeOp(pass, op, s);
     pass.end();
     device.queue.submit([enc.finish()]);

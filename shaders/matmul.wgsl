@@ -21,6 +21,8 @@ const WG: u32 = 8u; // invocations per workgroup
 const EPI: u32 = 0u; // epilogue, see `finish`
 const BIAS: u32 = 0u; // matmul_tn only: also the column sums of B (a bias gradient), see below
 const A_TEXTURE: bool = false; // A read from an rgba32float texture, see aRow/loadA
+const B_TEXTURE: bool = false; // B read from an rgba32float texture, see bBase/loadB
+const C_MIRROR: bool = false; // every stored quad of C also goes to a texture, see mirror
 
 const EPI_STORE: u32 = 0u; //      C = acc
 const EPI_BIAS: u32 = 1u; //       C = acc + bias[col]
@@ -38,6 +40,7 @@ struct Params {
   aOff: u32, bOff: u32, cOff: u32, auxOff: u32,
   aZ: u32, bZ: u32, cZ: u32, lamZ: u32,
   dropSeed: u32, dropLayer: u32, dropThreshold: u32, dropScale: f32,
+  lamCols: u32, _p0: u32, _p1: u32, _p2: u32,
 }
 
 struct Step { step: u32, epoch: u32, pos: u32, eta: f32, base: u32, rows: u32, slot: u32, flags: u32 }
@@ -54,7 +57,18 @@ fn loadA(base: u32, quad: u32) -> vec4f { return textureLoad(At, vec2u(quad, bas
 fn aRow(z: u32, row: u32) -> u32 { return (p.aOff + z * p.aZ) / 4u + row * (p.lda / 4u); }
 fn loadA(base: u32, quad: u32) -> vec4f { return A[base + quad]; }
 // @endif
+// Operand B likewise: a storage buffer, or an rgba32float texture whose row r holds row r of B for
+// every z side by side (batch entry z starts at texel z·zstride/4). loadB(zq, row, quad) reads quad
+// `quad` of row `row` of batch entry z, zq being bBase(z).
+// @if B_TEXTURE
+@group(0) @binding(1) var Bt: texture_2d<f32>;
+fn bBase(z: u32) -> u32 { return z * p.bZ / 4u; }
+fn loadB(zq: u32, row: u32, quad: u32) -> vec4f { return textureLoad(Bt, vec2u(zq + quad, row), 0); }
+// @else
 @group(0) @binding(1) var<storage, read> B: array<vec4f>;
+fn bBase(z: u32) -> u32 { return (p.bOff + z * p.bZ) / 4u; }
+fn loadB(zq: u32, row: u32, quad: u32) -> vec4f { return B[zq + row * (p.ldb / 4u) + quad]; }
+// @endif
 @group(0) @binding(2) var<storage, read_write> C: array<vec4f>;
 @group(0) @binding(3) var<uniform> p: Params;
 @group(0) @binding(4) var<storage, read> aux: array<vec4f>;
@@ -64,6 +78,16 @@ fn loadA(base: u32, quad: u32) -> vec4f { return A[base + quad]; }
 // gradient, computed by the first row of tiles alongside dW = Aᵀ·B (it reads the same B):
 //   BIAS_STORE: bias[col] = db        BIAS_SGD: bias[col] −= eta · db   (biases carry no L2)
 @group(0) @binding(7) var<storage, read_write> bias: array<vec4f>;
+// With C_MIRROR, finish4 also stores each quad of C into a write-only rgba32float texture laid out
+// like a B texture (row i, batch entry z from texel z·cZ/4): a copy that a later product reads
+// as its B texture, e.g. W₁ for the next step's forward pass, kept current by the SGD epilogue.
+// Padding columns are stored as computed: zero when the padding of the operands is zero.
+// @if C_MIRROR
+@group(0) @binding(8) var Cm: texture_storage_2d<rgba32float, write>;
+fn mirror(z: u32, i: u32, j: u32, v: vec4f) { textureStore(Cm, vec2u((z * p.cZ + j) / 4u, i), v); }
+// @else
+fn mirror(z: u32, i: u32, j: u32, v: vec4f) {}
+// @endif
 const BIAS_NONE: u32 = 0u;
 const BIAS_STORE: u32 = 1u;
 const BIAS_SGD: u32 = 2u;
@@ -93,10 +117,11 @@ fn finish4(acc: vec4f, z: u32, i: u32, j: u32, n: u32) {
     v = select(vec4f(0.0), acc * p.dropScale, aux[p.auxOff / 4u + q] > vec4f(0.0));
   } else if (EPI == EPI_SGD) {
     let w = C[q];
-    v = w - st.eta * (acc + 2.0 * lam[z * p.lamZ] * w);
+    v = w - st.eta * (acc + 2.0 * lamAt(z, col) * w);
   } else if (EPI == EPI_GRAD_L2) {
-    v = acc + 2.0 * lam[z * p.lamZ] * aux[p.auxOff / 4u + q];
+    v = acc + 2.0 * lamAt(z, col) * aux[p.auxOff / 4u + q];
   }
+  if (C_MIRROR) { mirror(z, i, j, v); }
   if (n >= 4u) {
     C[q] = v;
   } else {
@@ -104,6 +129,13 @@ fn finish4(acc: vec4f, z: u32, i: u32, j: u32, n: u32) {
       if (ue < n) { C[q][ue] = v[ue]; }
     }
   }
+}
+
+// λ of the model that owns column `col` of C (the flattened z·cZ + j): per batch entry z, or, when
+// the models sit side by side in one wide product (lamCols > 0), per block of lamCols columns.
+fn lamAt(z: u32, col: u32) -> f32 {
+  if (p.lamCols > 0u) { return lam[(col / p.lamCols) * p.lamZ]; }
+  return lam[z * p.lamZ];
 }
 
 fn tileOrigin(t: u32, rowsPerTile: u32) -> vec2u {
@@ -128,8 +160,7 @@ fn matmul_nn(@builtin(global_invocation_id) gid: vec3u) {
   if (gid.x >= p.tilesM * p.tilesN) { return; }
   let o = tileOrigin(gid.x, TM);
   let z = gid.z;
-  let ldb4 = p.ldb / 4u;
-  let bBase = (p.bOff + z * p.bZ) / 4u;
+  let zq = bBase(z);
   let lastQuad = (p.N + 3u) / 4u - 1u;
   var rowA: array<u32, TM>;
   for (var ur = 0u; ur < TM; ur++) { // @unroll
@@ -137,7 +168,7 @@ fn matmul_nn(@builtin(global_invocation_id) gid: vec3u) {
   }
   var colB: array<u32, TN4>;
   for (var uc = 0u; uc < TN4; uc++) { // @unroll
-    colB[uc] = bBase + min(o.y / 4u + uc, lastQuad);
+    colB[uc] = min(o.y / 4u + uc, lastQuad);
   }
   var acc: array<array<vec4f, TN4>, TM>;
   let K4 = (p.K + 3u) / 4u;
@@ -148,9 +179,9 @@ fn matmul_nn(@builtin(global_invocation_id) gid: vec3u) {
     }
     var b: array<array<vec4f, TN4>, 4>;
     for (var uq = 0u; uq < 4u; uq++) { // @unroll
-      let row = min(k4 * 4u + uq, p.K - 1u) * ldb4; // rows past K meet zero padding in A
+      let row = min(k4 * 4u + uq, p.K - 1u); // rows past K meet zero padding in A
       for (var uc = 0u; uc < TN4; uc++) { // @unroll
-        b[uq][uc] = B[row + colB[uc]];
+        b[uq][uc] = loadB(zq, row, colB[uc]);
       }
     }
     for (var ur = 0u; ur < TM; ur++) { // @unroll
@@ -172,8 +203,7 @@ fn matmul_tn(@builtin(global_invocation_id) gid: vec3u) {
   if (gid.x >= p.tilesM * p.tilesN) { return; }
   let o = tileOrigin(gid.x, TM);
   let z = gid.z;
-  let ldb4 = p.ldb / 4u;
-  let bBase = (p.bOff + z * p.bZ) / 4u;
+  let zq = bBase(z);
   let lastQuadA = (p.M + 3u) / 4u - 1u;
   let lastQuadB = (p.N + 3u) / 4u - 1u;
   var colA: array<u32, TM4>;
@@ -182,7 +212,7 @@ fn matmul_tn(@builtin(global_invocation_id) gid: vec3u) {
   }
   var colB: array<u32, TN4>;
   for (var uc = 0u; uc < TN4; uc++) { // @unroll
-    colB[uc] = bBase + min(o.y / 4u + uc, lastQuadB);
+    colB[uc] = min(o.y / 4u + uc, lastQuadB);
   }
   var acc: array<array<vec4f, TN4>, TM>;
   var bsum: array<vec4f, TN4>;
@@ -195,7 +225,7 @@ fn matmul_tn(@builtin(global_invocation_id) gid: vec3u) {
     }
     var b: array<vec4f, TN4>;
     for (var uc = 0u; uc < TN4; uc++) { // @unroll
-      b[uc] = B[k * ldb4 + colB[uc]];
+      b[uc] = loadB(zq, k, colB[uc]);
     }
     if (sums) {
       for (var uc = 0u; uc < TN4; uc++) { // @unroll
@@ -235,15 +265,14 @@ fn matmul_nt(@builtin(global_invocation_id) gid: vec3u) {
   if (gid.x >= p.tilesM * p.tilesN) { return; }
   let o = tileOrigin(gid.x, TM);
   let z = gid.z;
-  let ldb4 = p.ldb / 4u;
-  let bBase = (p.bOff + z * p.bZ) / 4u;
+  let zq = bBase(z);
   var rowA: array<u32, TM>;
   for (var ur = 0u; ur < TM; ur++) { // @unroll
     rowA[ur] = aRow(z, min(o.x + ur, p.M - 1u));
   }
   var rowB: array<u32, TN>;
   for (var uc = 0u; uc < TN; uc++) { // @unroll
-    rowB[uc] = bBase + min(o.y + uc, p.N - 1u) * ldb4;
+    rowB[uc] = min(o.y + uc, p.N - 1u);
   }
   var acc: array<array<vec4f, TN>, TM>; // per-lane partial dot products, summed at the end
   let K4 = (p.K + 3u) / 4u; // quads past K are zero padding in both operands
@@ -254,7 +283,7 @@ fn matmul_nt(@builtin(global_invocation_id) gid: vec3u) {
     }
     var b: array<vec4f, TN>;
     for (var uc = 0u; uc < TN; uc++) { // @unroll
-      b[uc] = B[rowB[uc] + k4];
+      b[uc] = loadB(zq, rowB[uc], k4);
     }
     for (var ur = 0u; ur < TM; ur++) { // @unroll
       for (var uc = 0u; uc < TN; uc++) { // @unroll

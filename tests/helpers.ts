@@ -70,3 +70,28 @@ export function assertClose(
     );
   }
 }
+
+/** Read `rows` rows of `quads` texels of an rgba32float texture as floats, row-major. */
+export async function downloadTexture(
+  device: GPUDevice,
+  texture: GPUTexture,
+  quads: number,
+  rows: number,
+): Promise<Float32Array> {
+  const bytesPerRow = Math.ceil((quads * 16) / 256) * 256;
+  const buf = device.createBuffer({
+    size: bytesPerRow * rows,
+    usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ,
+  });
+  const enc = device.createCommandEncoder();
+  enc.copyTextureToBuffer({ texture }, { buffer: buf, bytesPerRow }, [quads, rows]);
+  device.queue.submit([enc.finish()]);
+  await buf.mapAsync(GPUMapMode.READ);
+  const all = new Float32Array(buf.getMappedRange().slice(0));
+  buf.destroy();
+  const out = new Float32Array(quads * 4 * rows);
+  for (let r = 0; r < rows; r++) {
+    out.set(all.subarray((r * bytesPerRow) / 4, (r * bytesPerRow) / 4 + quads * 4), r * quads * 4);
+  }
+  return out;
+}

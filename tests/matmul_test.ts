@@ -12,7 +12,7 @@ import { type Epilogue, matmulOp, type MatmulVariant, type Tile } from "../src/k
 import { runOps } from "../src/kernels/op.ts";
 import { matmulRef } from "../src/reference/matmul.ts";
 import { stepTable } from "../src/gpu/buffers.ts";
-import { assertClose, download, gpuDevice, Rng, upload } from "./helpers.ts";
+import { assertClose, download, downloadTexture, gpuDevice, Rng, upload } from "./helpers.ts";
 import assert from "node:assert/strict";
 
 type Layout = "shared" | "side" | "stacked";
@@ -53,6 +53,12 @@ interface Case {
   tile?: Tile;
   /** A read from an rgba32float texture (shared layout only). */
   tex?: boolean;
+  /** B read from an rgba32float texture (shared or side layout). */
+  btex?: boolean;
+  /** C also stored into a mirror texture, which must equal C afterwards. */
+  mirror?: boolean;
+  /** λ per block of this many columns of C (models side by side in one product, Z = 1). */
+  lamColumns?: number;
 }
 
 const cases: Case[] = [
@@ -73,12 +79,21 @@ const cases: Case[] = [
   { v: "nn", M: 7, N: 33, K: 33, Z: 2, a: "shared", b: "side", tex: true },
   { v: "tn", M: 3072, N: 50, K: 100, tex: true },
   { v: "tn", M: 33, N: 7, K: 1, Z: 3, a: "shared", b: "side", tex: true },
+  // B from a texture, C mirrored into a texture, λ by column block (layer 1 of a population)
+  { v: "nn", M: 100, N: 50, K: 3072, tex: true, btex: true },
+  { v: "nn", M: 7, N: 33, K: 33, Z: 2, a: "shared", b: "side", tex: true, btex: true },
+  { v: "nn", M: 33, N: 100, K: 7, btex: true, mirror: true, tile: { tm: 20, tn4: 4, wg: 8 } },
+  { v: "tn", M: 3072, N: 50, K: 100, tex: true, btex: true, mirror: true },
+  { v: "tn", M: 33, N: 7, K: 1, Z: 3, a: "shared", b: "side", btex: true, mirror: true },
+  { v: "tn", M: 7, N: 2 * 36 + 33, K: 33, tex: true, btex: true, mirror: true, lamColumns: 36 },
+  { v: "nn", M: 1, N: 2 * 8 + 7, K: 100, lamColumns: 8 },
   { v: "nt", M: 100, N: 50, K: 10 },
   { v: "nt", M: 7, N: 33, K: 3072 },
   { v: "nt", M: 1, N: 7, K: 33 },
   { v: "nt", M: 33, N: 1, K: 7 },
   { v: "nt", M: 100, N: 50, K: 10, Z: 3, a: "side", b: "side" },
   { v: "nt", M: 7, N: 100, K: 33, Z: 2, a: "side", b: "stacked", tile: { tm: 8, tn4: 3, wg: 16 } },
+  { v: "nt", M: 7, N: 33, K: 10, Z: 3, a: "side", b: "side", mirror: true },
 ];
 
 const epilogues: Epilogue[] = [
@@ -107,7 +122,7 @@ async function check(c: Case, epi: Epilogue, rng: Rng): Promise<void> {
     : undefined;
   const aux = new Float32Array(isBias ? cm.ld : cm.data.length);
   for (let i = 0; i < aux.length; i++) aux[i] = rng.range(-1, 1);
-  const lam = new Float32Array([0.3, 0.01, 1e-4]);
+  const lam = new Float32Array([0.3, 0.01, 1e-4, 0.05]);
   const eta = 0.05;
   // tn also sums B's columns into a bias vector (on alternate epilogues: stored or SGD-applied)
   const biasMode = c.v === "tn" ? (epi === "sgd" || epi === "store" ? "sgd" : "store") : undefined;
@@ -122,7 +137,7 @@ async function check(c: Case, epi: Epilogue, rng: Rng): Promise<void> {
     b: b,
     c: { data: want, ld: cm.ld, zStride: cm.zStride },
     aux: { data: aux },
-    lambda: { data: lam },
+    lambda: { data: lam, columns: c.lamColumns },
     eta,
     dropout,
     step: 1,
@@ -139,15 +154,26 @@ async function check(c: Case, epi: Epilogue, rng: Rng): Promise<void> {
   const cBuf = upload(device, cm.data);
   const biasBuf = upload(device, bias);
   const aRows = c.v === "tn" ? c.K : c.M;
+  const bRows = c.v === "nt" ? c.N : c.K;
+  const mirror = c.mirror
+    ? device.createTexture({
+      size: [cm.ld / 4, c.M],
+      format: "rgba32float",
+      usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_SRC,
+    })
+    : undefined;
   const op = matmulOp(device, {
     ...common,
     a: c.tex
       ? { texture: uploadTexture(device, a.data, a.ld / 4, aRows) }
       : { buffer: upload(device, a.data), ld: a.ld, zStride: a.zStride },
-    b: { buffer: upload(device, b.data), ld: b.ld, zStride: b.zStride },
+    b: c.btex
+      ? { texture: uploadTexture(device, b.data, b.ld / 4, bRows), zStride: b.zStride }
+      : { buffer: upload(device, b.data), ld: b.ld, zStride: b.zStride },
     c: { buffer: cBuf, ld: cm.ld, zStride: cm.zStride },
+    mirror,
     aux: { buffer: upload(device, aux) },
-    lambda: { buffer: upload(device, lam) },
+    lambda: { buffer: upload(device, lam), columns: c.lamColumns },
     steps: stepTable(device, [{}, { eta, step: 1 }], "steps"),
     tile: c.tile,
     dropout,
@@ -166,9 +192,7 @@ async function check(c: Case, epi: Epilogue, rng: Rng): Promise<void> {
     );
   }
   const scale = epi === "sgd" ? eta : dropout ? 1 / 0.7 : 1;
-  const what = `${c.v} M=${c.M} N=${c.N} K=${c.K} Z=${Z} ${la}/${lb} ${epi}${
-    c.tex ? " (A texture)" : ""
-  }`;
+  const what = `${c.v} M=${c.M} N=${c.N} K=${c.K} Z=${Z} ${la}/${lb} ${epi}${caseTags(c)}`;
   assertClose(got, want, (i) => 1e-5 * absSum[i] * scale + 1e-6 * Math.abs(want[i]) + 1e-30, what);
   // entries outside the logical M×N blocks are untouched (want kept the old values there)
   for (let i = 0; i < got.length; i++) {
@@ -176,6 +200,23 @@ async function check(c: Case, epi: Epilogue, rng: Rng): Promise<void> {
       assert.equal(got[i], cm.data[i], `${what}: wrote outside C at ${i}`);
     }
   }
+  if (mirror) {
+    // every logical entry of C is in the mirror, bit for bit
+    const tex = await downloadTexture(device, mirror, cm.ld / 4, c.M);
+    for (let z = 0; z < Z; z++) {
+      for (let i = 0; i < c.M; i++) {
+        for (let j = 0; j < c.N; j++) {
+          const at = z * cm.zStride + i * cm.ld + j;
+          assert.equal(tex[i * cm.ld + z * cm.zStride + j], got[at], `${what}: mirror at ${at}`);
+        }
+      }
+    }
+  }
+}
+
+function caseTags(c: Case): string {
+  return (c.tex ? " (A texture)" : "") + (c.btex ? " (B texture)" : "") +
+    (c.mirror ? " (mirror)" : "") + (c.lamColumns ? ` (λ per ${c.lamColumns} columns)` : "");
 }
 
 /** An rgba32float texture of `rows` rows of `quads` texels holding `data`. */
@@ -195,7 +236,7 @@ function uploadTexture(
 }
 
 for (const c of cases) {
-  Deno.test(`matmul_${c.v} ${c.M}x${c.N}x${c.K} Z=${c.Z ?? 1}${c.tex ? " (A texture)" : ""} matches float64 for every epilogue`, async () => {
+  Deno.test(`matmul_${c.v} ${c.M}x${c.N}x${c.K} Z=${c.Z ?? 1}${caseTags(c)} matches float64 for every epilogue`, async () => {
     const rng = new Rng(c.M * 1000003 + c.N * 1009 + c.K);
     for (const epi of epilogues) await check(c, epi, rng);
   });

@@ -49,13 +49,16 @@ export interface Operand {
 }
 
 /**
- * Operand A read from an rgba32float texture instead of a buffer: row r of A is texture row r,
- * its quads the texels. Shared by every z (zStride 0), no offset; `nn` and `tn` only. On llvmpipe
- * texel loads are much cheaper than buffer loads (see {@link preferTextures}).
+ * An operand read from an rgba32float texture instead of a buffer: row r of the matrix is texture
+ * row r, its quads the texels, with no offset; `nn` and `tn` only. As A it is shared by every z;
+ * as B, batch entry z starts at texel z·zStride/4 of each row (blocks side by side). On llvmpipe
+ * texel loads are much cheaper than buffer loads (see `prefersTextures` in src/gpu/device.ts).
  */
 export interface TextureOperand {
   /** The texture (width = quads per row, height = rows), bound for sampling. */
   texture: GPUTexture;
+  /** B only: distance between consecutive batch entries z, in floats (multiple of 4). */
+  zStride?: number;
 }
 
 /** Register tile: TM rows × 4·TN4 columns per invocation, WG invocations per workgroup. */
@@ -82,16 +85,31 @@ export interface MatmulSpec {
   Z?: number;
   /** Left operand A: M×K, or K×M for `tn`. */
   a: Operand | TextureOperand;
-  /** Right operand B: K×N, or N×K for `nt`. */
-  b: Operand;
+  /** Right operand B: K×N, or N×K for `nt` (a texture for `nn` and `tn` only). */
+  b: Operand | TextureOperand;
   /** Output C, M×N; read too by the `sgd` epilogue (C is then W, updated in place). */
   c: Operand;
+  /**
+   * A write-only rgba32float storage texture that receives every quad stored into C as well,
+   * laid out like a B texture (row i, batch entry z from texel z·c.zStride/4; c.offset 0): a
+   * copy of C that later products read as a texture (e.g. W₁, kept current by the `sgd` epilogue).
+   */
+  mirror?: GPUTexture;
   /** What is done with each dot product before it is stored (default `store`). */
   epilogue?: Epilogue;
   /** Bias (`bias`, `bias_relu`: indexed by z·c.zStride + col), mask H (`relu_mask`) or W (`grad_l2`), laid out like C. */
   aux?: { buffer: GPUBuffer; offset?: number };
   /** Per-z L2 strengths λ (`sgd`, `grad_l2`): λ of batch entry z at `z·zStride`. */
-  lambda?: { buffer: GPUBuffer; zStride?: number };
+  lambda?: {
+    buffer: GPUBuffer;
+    /** Distance between the λ of consecutive models, in floats (default 1). */
+    zStride?: number;
+    /**
+     * Models side by side in one product (Z = 1, a wide C): model m owns columns
+     * [m·columns, (m+1)·columns) of C and uses λ at m·zStride. Default: model = z.
+     */
+    columns?: number;
+  };
   /**
    * `tn` only: also the bias gradient Σ_k B(z, k, j) of each column (B being a layer's output
    * gradient), stored into `buffer` or applied as an SGD step (−η·sum), laid out like a row of C.
@@ -115,8 +133,13 @@ export interface MatmulSpec {
 export function defaultTile(variant: MatmulVariant, M: number, N: number): Tile {
   // measured on llvmpipe (2 cores): loads dominate, so larger tiles pay while the grid stays
   // wide enough for both cores; 12×12 and 16×8/16×16 were 10–25% ahead of 8×8 on the layer shapes
-  if (variant === "tn") return { tm: 16, tn4: N >= 256 ? 4 : N >= 8 ? 2 : 1, wg: 8 };
+  // wide products (layer 1 of a population, N = P·pout) take 20×16 tiles: at N = 832 they ran
+  // 1.3–1.5× faster than 12×12
+  if (variant === "tn") {
+    return N >= 256 ? { tm: 20, tn4: 4, wg: 8 } : { tm: 16, tn4: N >= 8 ? 2 : 1, wg: 8 };
+  }
   if (variant === "nt") return { tm: 4, tn4: N >= 8 ? 2 : 1, wg: 8 };
+  if (N >= 256 && M >= 20) return { tm: 20, tn4: 4, wg: 8 };
   return { tm: M >= 12 ? 12 : 4, tn4: N >= 12 ? 3 : N >= 8 ? 2 : 1, wg: 8 };
 }
 
@@ -141,8 +164,17 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
   const aTexture = "texture" in spec.a ? spec.a.texture : null;
   const aBuf = "texture" in spec.a ? null : spec.a;
   if (aTexture && variant === "nt") throw new Error(`${label}: a texture A needs nn or tn`);
+  if (aTexture && (spec.a as TextureOperand).zStride) {
+    throw new Error(`${label}: a texture A is shared by every z (zStride 0)`);
+  }
   const aLayout = aBuf ?? { ld: 0, offset: 0, zStride: 0 };
-  for (const [name, op] of [["a", aLayout], ["b", spec.b], ["c", spec.c]] as const) {
+  const bTexture = "texture" in spec.b ? spec.b.texture : null;
+  if (bTexture && variant === "nt") throw new Error(`${label}: a texture B needs nn or tn`);
+  const bLayout = "texture" in spec.b ? { ld: 0, offset: 0, zStride: spec.b.zStride ?? 0 } : spec.b;
+  if (spec.mirror && (spec.c.offset ?? 0) !== 0) {
+    throw new Error(`${label}: a mirrored C needs offset 0`);
+  }
+  for (const [name, op] of [["a", aLayout], ["b", bLayout], ["c", spec.c]] as const) {
     check4(label, `${name}.offset`, op.offset ?? 0);
     check4(label, `${name}.ld`, op.ld);
     check4(label, `${name}.zStride`, op.zStride ?? 0);
@@ -154,6 +186,10 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
   }
   if ((epi === "sgd" || epi === "grad_l2") && !spec.lambda) {
     throw new Error(`${label}: epilogue ${epi} needs lambda`);
+  }
+  const lamCols = spec.lambda?.columns ?? 0;
+  if (lamCols !== 0 && (lamCols % 4 !== 0 || lamCols < 0)) {
+    throw new Error(`${label}: lambda.columns ${lamCols} is not a positive multiple of 4`);
   }
   if ((epi === "sgd" || epi === "bias_relu_dropout") && !spec.steps) {
     throw new Error(`${label}: epilogue ${epi} needs a step table`);
@@ -176,29 +212,40 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
     K,
     tilesN,
     aLayout.ld,
-    spec.b.ld,
+    bLayout.ld,
     spec.c.ld,
     tilesM,
     aLayout.offset ?? 0,
-    spec.b.offset ?? 0,
+    bLayout.offset ?? 0,
     spec.c.offset ?? 0,
     spec.aux?.offset ?? 0,
     aLayout.zStride ?? 0,
-    spec.b.zStride ?? 0,
+    bLayout.zStride ?? 0,
     spec.c.zStride ?? 0,
     spec.lambda?.zStride ?? 1,
     drop.seed >>> 0,
     drop.layer >>> 0,
     dropThreshold(drop.p),
     0,
+    spec.lambda?.columns ?? 0,
+    0,
+    0,
+    0,
   ]);
   new Float32Array(params.buffer)[19] = 1 / (1 - drop.p);
-  const layout = bindLayout(device, [aTexture ? "texture" : "read", ...LAYOUT.slice(1)]);
+  const layout = bindLayout(device, [
+    aTexture ? "texture" : "read",
+    bTexture ? "texture" : "read",
+    ...LAYOUT.slice(2),
+    ...(spec.mirror ? ["storage-texture" as const] : []),
+  ]);
   const pipe = pipeline(device, "matmul", `matmul_${variant}`, layout, {
     TM: tile.tm,
     TN4: tile.tn4,
     WG: tile.wg,
     A_TEXTURE: !!aTexture,
+    B_TEXTURE: !!bTexture,
+    C_MIRROR: !!spec.mirror,
     EPI: EPILOGUES[epi],
     BIAS: spec.bias ? (spec.bias.mode === "sgd" ? 2 : 1) : 0,
   });
@@ -208,13 +255,14 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
     layout,
     entries: bufferEntries([
       aTexture ?? aBuf!.buffer,
-      spec.b.buffer,
+      bTexture ?? (spec.b as Operand).buffer,
       spec.c.buffer,
       uniformBuffer(device, params, `${label}.params`),
       spec.aux?.buffer ?? dummy,
       spec.lambda?.buffer ?? dummy,
       spec.steps ?? noSteps(device),
       spec.bias?.buffer ?? scratchBuffer(device, 2),
+      ...(spec.mirror ? [spec.mirror] : []),
     ], 6),
   });
   return {

@@ -28,7 +28,8 @@ export interface MatmulRefSpec {
   c: { data: Float64Array | Float32Array; offset?: number; ld: number; zStride?: number };
   epilogue?: Epilogue;
   aux?: { data: ArrayLike<number>; offset?: number };
-  lambda?: { data: ArrayLike<number>; zStride?: number };
+  /** λ per z, or per block of `columns` columns of C when set (models side by side, Z = 1). */
+  lambda?: { data: ArrayLike<number>; zStride?: number; columns?: number };
   eta?: number;
   /** `tn`: column sums of B into a bias vector (stored, or applied as −η·sum). */
   bias?: { data: Float64Array | Float32Array; mode: "store" | "sgd" };
@@ -48,7 +49,11 @@ export function matmulRef(s: MatmulRefSpec): void {
   const drop = s.dropout ?? { p: 0, seed: 0, layer: 0 };
   const threshold = dropThreshold(drop.p), scale = 1 / Math.fround(1 - drop.p);
   for (let z = 0; z < Z; z++) {
-    const lam = s.lambda ? s.lambda.data[z * (s.lambda.zStride ?? 1)] : 0;
+    const lamOf = (col: number) => {
+      if (!s.lambda) return 0;
+      const model = s.lambda.columns ? Math.floor(col / s.lambda.columns) : z;
+      return s.lambda.data[model * (s.lambda.zStride ?? 1)];
+    };
     if (s.bias) {
       for (let j = 0; j < s.N; j++) {
         let sum = 0;
@@ -91,10 +96,10 @@ export function matmulRef(s: MatmulRefSpec): void {
             C[idx] = aux![auxOff + idx] > 0 ? acc * scale : 0;
             break;
           case "sgd":
-            C[idx] = C[idx] - (s.eta ?? 0) * (acc + 2 * lam * C[idx]);
+            C[idx] = C[idx] - (s.eta ?? 0) * (acc + 2 * lamOf(col) * C[idx]);
             break;
           case "grad_l2":
-            C[idx] = acc + 2 * lam * aux![auxOff + idx];
+            C[idx] = acc + 2 * lamOf(col) * aux![auxOff + idx];
             break;
         }
       }

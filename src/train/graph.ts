@@ -19,6 +19,7 @@
 import { pad4, storageBuffer } from "../gpu/buffers.ts";
 import type { GpuParams } from "../model/gpu_params.ts";
 import { bnBackwardOp, bnForwardEvalOp, bnForwardTrainOp } from "../kernels/batchnorm.ts";
+import { copyToTextureOp } from "../kernels/copy.ts";
 import { matmulOp, type MatmulSpec } from "../kernels/matmul.ts";
 import type { Op } from "../kernels/op.ts";
 import { softmaxCeOp } from "../kernels/softmax_ce.ts";
@@ -67,6 +68,19 @@ export interface Workspace {
   G: GPUBuffer[];
   /** Per-row (loss, correct, predicted, 0) per model, from the evaluation loss. */
   stats: GPUBuffer;
+  /**
+   * Training with textures, layer 1 without BN in a net of 2+ layers: a texture copy of G_1 (R rows
+   * × ld/4 texels), written by layer 2's input-gradient product alongside ws.G[0] and read by
+   * layer 1's weight-gradient product as its B operand. Null otherwise.
+   */
+  g1: GPUTexture | null;
+  /**
+   * Training with textures and SGD: a texture copy of W_1 (pin rows × ld/4 texels) that layer 1's
+   * forward product reads as its B operand. The SGD epilogue of layer 1's weight-gradient product
+   * keeps it current; {@link mirrorOps} seeds it from the buffer before a run of steps. Null
+   * otherwise.
+   */
+  w1: GPUTexture | null;
   /** Free every buffer of the workspace. */
   destroy(): void;
 }
@@ -82,12 +96,30 @@ export function createWorkspace(
   R: number,
   training: boolean,
   textures = false,
+  /** Keep a texture copy of W_1 ({@link Workspace.w1}): training with SGD only. */
+  mirrorW1 = false,
 ): Workspace {
   const device = params.device;
   const L = params.layers.length;
   const xld = pad4(params.sizes[0]);
   const maxSide = device.limits.maxTextureDimension2D;
-  const xTexture = textures && xld / 4 <= maxSide && R <= maxSide;
+  const fits = (quads: number, rows: number) => quads <= maxSide && rows <= maxSide;
+  const xTexture = textures && fits(xld / 4, R);
+  const first = params.layers[0];
+  const texture = (label: string, quads: number, rows: number) =>
+    device.createTexture({
+      label,
+      size: [quads, rows],
+      format: "rgba32float",
+      usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING,
+    });
+  const g1 = training && xTexture && L > 1 && !params.bn[0] &&
+      fits(first.ld / 4, R)
+    ? texture("G1", first.ld / 4, R)
+    : null;
+  const w1 = training && xTexture && mirrorW1 && fits(first.ld / 4, first.pin)
+    ? texture("W1", first.ld / 4, first.pin)
+    : null;
   const hidden = params.layers.slice(0, L - 1);
   const ws: Workspace = {
     R,
@@ -112,12 +144,27 @@ export function createWorkspace(
     S: storageBuffer(device, R * params.layers[L - 1].ld, "S"),
     G: training ? hidden.map((layer, l) => storageBuffer(device, R * layer.ld, `G${l + 1}`)) : [],
     stats: storageBuffer(device, R * params.P * 4, "stats"),
+    g1,
+    w1,
     destroy() {
-      const all = [ws.x, ws.y, ws.S, ws.stats, ...ws.H, ...ws.G, ...ws.pre, ...ws.invStd];
+      const all = [ws.x, ws.y, ws.S, ws.stats, ...ws.H, ...ws.G, ...ws.pre, ...ws.invStd, g1, w1];
       for (const b of all) b?.destroy();
     },
   };
   return ws;
+}
+
+/**
+ * How layer l's products are batched over the population. Layer 1's input X is shared, so its
+ * products run as one wide product over the P weight blocks side by side (Z = 1, N spanning every
+ * block, padding columns between blocks computing zeros; λ per block of pout columns), which
+ * tiles far better than P narrow ones. Deeper layers run P products in one dispatch (Z = P).
+ */
+function grid(params: GpuParams, l: number) {
+  const layer = params.layers[l];
+  return l === 0
+    ? { Z: 1, N: (params.P - 1) * layer.pout + layer.nOut, zStride: 0, lamColumns: layer.pout }
+    : { Z: params.P, N: layer.nOut, zStride: layer.pout, lamColumns: undefined };
 }
 
 function inputOf(params: GpuParams, ws: Workspace, l: number) {
@@ -149,16 +196,19 @@ export function forwardOps(
     const p = mode === "train" && !last ? opts.dropout?.[l] ?? 0 : 0;
     const dropout = p > 0 ? { p, seed: opts.seed ?? 0, layer: l } : undefined;
     const shape = { R: ws.R, n: layer.nOut, Z: params.P, ld: layer.ld, zStride: layer.pout };
+    const g = grid(params, l);
     ops.push(matmul({
       label: `forward${l + 1}`,
       variant: "nn",
       M: ws.R,
-      N: layer.nOut,
+      N: g.N,
       K: layer.nIn,
-      Z: params.P,
+      Z: g.Z,
       a: inputOf(params, ws, l),
-      b: { buffer: params.W[l], ld: layer.ld, zStride: layer.pout },
-      c: { buffer: last ? ws.S : bn ? ws.pre[l]! : ws.H[l], ld: layer.ld, zStride: layer.pout },
+      b: l === 0 && ws.w1 && mode === "train"
+        ? { texture: ws.w1, zStride: g.zStride }
+        : { buffer: params.W[l], ld: layer.ld, zStride: g.zStride },
+      c: { buffer: last ? ws.S : bn ? ws.pre[l]! : ws.H[l], ld: layer.ld, zStride: g.zStride },
       epilogue: last ? "bias" : bn ? "store" : dropout ? "bias_relu_dropout" : "bias_relu",
       aux: bn ? undefined : { buffer: params.b[l] },
       steps: dropout && !bn ? steps : undefined,
@@ -291,25 +341,30 @@ export function backwardOps(
         a: gOp,
         b: { buffer: params.W[l], ld: layer.ld, zStride: layer.pout },
         c: { buffer: ws.G[l - 1], ld: prev.ld, zStride: prev.pout },
+        mirror: l === 1 ? ws.g1 ?? undefined : undefined,
         epilogue: "relu_mask",
         aux: { buffer: ws.H[l - 1] },
         dropout: p > 0 ? { p, seed: 0, layer: l - 1 } : undefined,
       }));
     }
     // dW = Hᵀ·G (+ 2λW), with the bias gradient Σ_rows G from the same pass (BN layers have none)
+    const wg = grid(params, l);
     ops.push(matmul({
       label: `backward_weights${l + 1}`,
       variant: "tn",
       M: layer.nIn,
-      N: layer.nOut,
+      N: wg.N,
       K: ws.R,
-      Z: params.P,
+      Z: wg.Z,
       a: inputOf(params, ws, l),
-      b: gOp,
-      c: { buffer: sgd ? params.W[l] : grads!.dW[l], ld: layer.ld, zStride: layer.pout },
+      b: l === 0 && ws.g1
+        ? { texture: ws.g1, zStride: wg.zStride }
+        : { buffer: g, ld: layer.ld, zStride: wg.zStride },
+      c: { buffer: sgd ? params.W[l] : grads!.dW[l], ld: layer.ld, zStride: wg.zStride },
+      mirror: l === 0 && sgd && ws.w1 ? ws.w1 : undefined,
       epilogue: sgd ? "sgd" : "grad_l2",
       aux: sgd ? undefined : { buffer: params.W[l] },
-      lambda: { buffer: params.lambda },
+      lambda: { buffer: params.lambda, columns: wg.lamColumns },
       steps: sgd ? target.steps : undefined,
       bias: bn
         ? undefined
@@ -317,6 +372,23 @@ export function backwardOps(
     }));
   }
   return ops;
+}
+
+/**
+ * Ops that bring the workspace's texture copies of parameters up to date from their buffers
+ * (W_1 into ws.w1): encode them before a run of training steps, after any write to the buffers.
+ */
+export function mirrorOps(params: GpuParams, ws: Workspace): Op[] {
+  if (!ws.w1) return [];
+  const first = params.layers[0];
+  return [copyToTextureOp(params.device, {
+    label: "mirror_W1",
+    src: params.W[0],
+    ld: first.ld,
+    dst: ws.w1,
+    width: first.ld / 4,
+    height: first.pin,
+  })];
 }
 
 /** Adam's moment buffers, one pair per trainable buffer. */

@@ -28,6 +28,7 @@ import {
   createWorkspace,
   forwardOps,
   lossOp,
+  mirrorOps,
   type NetOptions,
   type Workspace,
 } from "./graph.ts";
@@ -146,6 +147,11 @@ export interface TrainOptions {
 export interface TrainingStep {
   /** gather → forward → loss → backward with in-place SGD (or gradients, then Adam), in order. */
   ops: Op[];
+  /**
+   * Ops to encode once before each run of steps (each submission): they seed the workspace's
+   * texture copies of parameters from the parameter buffers (see {@link mirrorOps}).
+   */
+  prologue: Op[];
   ws: Workspace;
   /** Step table of {@link STEP_CHUNK} records (epoch, batch position, η per step). */
   steps: GPUBuffer;
@@ -162,7 +168,8 @@ export function trainingStep(
   textures = false,
 ): TrainingStep {
   const device = params.device;
-  const ws = createWorkspace(params, spec.batchSize, true, textures);
+  const sgd = spec.optimizer?.kind !== "adam";
+  const ws = createWorkspace(params, spec.batchSize, true, textures, sgd);
   const steps = device.createBuffer({
     label: "train-steps",
     size: STEP_CHUNK * STEP_STRIDE,
@@ -199,6 +206,7 @@ export function trainingStep(
   }
   return {
     ops,
+    prologue: mirrorOps(params, ws),
     ws,
     steps,
     destroy() {
@@ -249,7 +257,7 @@ export async function trainPopulation(
   initial.forEach((p, z) => params.upload(z, p));
 
   const step = trainingStep(params, data, spec, gpu.prefersTextures);
-  const { ops: stepOps, steps } = step;
+  const { ops: stepOps, prologue, steps } = step;
 
   // evaluation: slots 2k (train) and 2k+1 (val) for point k, then one for the test
   const splits: Record<string, SplitRange> = { train: data.train };
@@ -345,6 +353,7 @@ export async function trainPopulation(
     writeBuffer(device, steps, 0, encodeSteps(stepRecords(spec, stepsPerEpoch, s, end)));
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
+    for (const op of prologue) encodeOp(pass, op);
     for (let t = s; t < end; t++) for (const op of stepOps) encodeOp(pass, op, t - s);
     let after: (() => Promise<void>) | null = null;
     if (end === points[k]) after = submitEval(enc, pass, k++);

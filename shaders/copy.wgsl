@@ -1,0 +1,23 @@
+// Copy a row-major matrix from a storage buffer into an rgba32float texture, one texel (a quad of
+// four consecutive floats) per invocation: texel (x, y) = quad x of row y = src[y·ld/4 + x], for
+// x < width and y < height. Used to seed a texture copy of a matrix that kernels then keep
+// current themselves (matmul.wgsl's C_MIRROR), e.g. W₁ read as a texture by the forward pass.
+// copyBufferToTexture cannot do this when a row is not a multiple of 256 bytes.
+
+const WG: u32 = 64u;
+
+struct Params { width: u32, height: u32, ld4: u32, _pad: u32 }
+struct Step { step: u32, epoch: u32, pos: u32, eta: f32, base: u32, rows: u32, slot: u32, flags: u32 }
+
+@group(0) @binding(0) var<storage, read> src: array<vec4f>;
+@group(0) @binding(1) var dst: texture_storage_2d<rgba32float, write>;
+@group(0) @binding(2) var<uniform> p: Params;
+@group(0) @binding(3) var<uniform> st: Step;
+
+@compute @workgroup_size(WG)
+fn buffer_to_texture(@builtin(global_invocation_id) gid: vec3u) {
+  let x = gid.x;
+  let y = gid.y;
+  if (x >= p.width || y >= p.height) { return; }
+  textureStore(dst, vec2u(x, y), src[y * p.ld4 + x]);
+}
