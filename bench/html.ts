@@ -173,6 +173,8 @@ function kernelsSection(b: ReportBuilder, r: BenchResults): string {
       },
       bd.method === "timestamps"
         ? "Timestamp queries around one pass per dispatch, inside whole training steps."
+        : bd.note
+        ? `From the isolated kernel timings: ${bd.note}.`
         : "From the isolated kernel timings (the adapter has no timestamp queries).",
       "share",
     )

@@ -145,6 +145,8 @@ export interface StepBreakdown {
   stepMs: number;
   /** Per kernel: ms per step (median over repetitions) and share of the step. */
   kernels: { label: string; ms: number; fraction: number }[];
+  /** Why the isolated timings were used although the adapter has timestamps. */
+  note?: string;
 }
 
 /**
@@ -160,18 +162,18 @@ export async function stepBreakdown(
   reps: number,
 ): Promise<StepBreakdown> {
   const ops = net.step.ops;
-  if (!timer.timestamps) {
-    const total = isolated.reduce((s, k) => s + k.ms.median, 0);
-    return {
-      method: "isolated",
-      stepMs: round3(total),
-      kernels: isolated.map((k) => ({
-        label: k.label,
-        ms: k.ms.median,
-        fraction: round3(k.ms.median / total),
-      })),
-    };
-  }
+  const total = isolated.reduce((s, k) => s + k.ms.median, 0);
+  const fromIsolated = (note?: string): StepBreakdown => ({
+    method: "isolated",
+    stepMs: round3(total),
+    kernels: isolated.map((k) => ({
+      label: k.label,
+      ms: k.ms.median,
+      fraction: round3(k.ms.median / total),
+    })),
+    ...(note ? { note } : {}),
+  });
+  if (!timer.timestamps) return fromIsolated();
   const device = net.ctx.gpu.device;
   const perOp: number[][] = ops.map(() => []);
   for (let r = 0; r < reps; r++) {
@@ -200,14 +202,28 @@ export async function stepBreakdown(
     });
   }
   const med = perOp.map((xs) => summarise(xs).median);
-  const total = med.reduce((s, x) => s + x, 0);
+  // Cross-check against the kernels timed alone: an adapter may attribute work to the wrong pass
+  // (lavapipe did, for kernels reading textures written in an earlier pass). A kernel that takes
+  // ≥ 10% of the step alone but 3× more or less between timestamps discredits the split.
+  const off = isolated.findIndex((k, i) =>
+    k.ms.median >= 0.1 * total && (med[i] > 3 * k.ms.median || 3 * med[i] < k.ms.median)
+  );
+  if (off >= 0) {
+    const k = isolated[off];
+    return fromIsolated(
+      `timestamps gave ${k.label} ${med[off].toFixed(3)} ms against ${
+        k.ms.median.toFixed(3)
+      } ms alone; shares from the isolated timings`,
+    );
+  }
+  const sum = med.reduce((s, x) => s + x, 0);
   return {
     method: "timestamps",
-    stepMs: round3(total),
+    stepMs: round3(sum),
     kernels: ops.map((op, i) => ({
       label: op.label,
       ms: med[i],
-      fraction: round3(med[i] / total),
+      fraction: round3(med[i] / sum),
     })),
   };
 }
