@@ -19,7 +19,7 @@ import { gatherOp } from "../kernels/gather.ts";
 import { encodeOp, type Op } from "../kernels/op.ts";
 import { confusionOp, METRIC_FLOATS, reduceRowsOp, sumSquaresOp } from "../kernels/reduce.ts";
 import type { GpuParams } from "../model/gpu_params.ts";
-import { createWorkspace, forwardOps, lossOp, type Workspace } from "./graph.ts";
+import { createWorkspace, forwardOps, lossOp, mirrorOps, type Workspace } from "./graph.ts";
 
 /** Rows per evaluation chunk, at most. */
 export const EVAL_ROWS = 2000;
@@ -88,6 +88,7 @@ export class Evaluator {
   readonly #reduce: Op;
   readonly #confusion: Op;
   readonly #l2: Op[];
+  readonly #mirror: Op[];
 
   /** Build buffers and dispatches once; `slots` metrics slots are available. */
   constructor(
@@ -103,7 +104,7 @@ export class Evaluator {
     this.slots = slots;
     this.#splits = splits;
     const largest = Math.max(1, ...Object.values(splits).map((s) => s.n));
-    this.ws = createWorkspace(params, Math.min(rows, largest), false, textures);
+    this.ws = createWorkspace(params, Math.min(rows, largest), false, textures, true);
     const P = params.P, C = params.sizes[params.sizes.length - 1];
     this.metrics = storageBuffer(device, slots * P * METRIC_FLOATS, "metrics");
     this.counts = storageBuffer(device, P * C * C, "confusion");
@@ -130,6 +131,7 @@ export class Evaluator {
       );
     }
     this.#body = [...forwardOps(params, this.ws, "eval", steps), lossOp(params, this.ws, "eval")];
+    this.#mirror = mirrorOps(params, this.ws);
     const common = { Z: P, steps, stats: this.ws.stats, R: this.ws.R };
     this.#reduce = reduceRowsOp(device, { ...common, metrics: this.metrics });
     this.#confusion = confusionOp(device, { ...common, C, labels: this.ws.y, counts: this.counts });
@@ -182,6 +184,7 @@ export class Evaluator {
     const l2Record = records.length;
     if (l2Slot !== undefined) records.push({ slot: l2Slot });
     writeBuffer(this.params.device, this.#table, 0, encodeSteps(records));
+    for (const op of this.#mirror) encodeOp(pass, op);
     for (const { op, record, confusion } of plan) {
       encodeOp(pass, op, record);
       for (const b of this.#body) encodeOp(pass, b, record);

@@ -75,10 +75,10 @@ export interface Workspace {
    */
   g1: GPUTexture | null;
   /**
-   * Training with textures and SGD: a texture copy of W_1 (pin rows × ld/4 texels) that layer 1's
-   * forward product reads as its B operand. The SGD epilogue of layer 1's weight-gradient product
-   * keeps it current; {@link mirrorOps} seeds it from the buffer before a run of steps. Null
-   * otherwise.
+   * With textures, when asked for: a texture copy of W_1 (pin rows × ld/4 texels) that layer 1's
+   * forward product reads as its B operand. {@link mirrorOps} brings it up to date from the buffer;
+   * in training with SGD, the epilogue of layer 1's weight-gradient product then keeps it current.
+   * Null otherwise.
    */
   w1: GPUTexture | null;
   /** Free every buffer of the workspace. */
@@ -96,7 +96,10 @@ export function createWorkspace(
   R: number,
   training: boolean,
   textures = false,
-  /** Keep a texture copy of W_1 ({@link Workspace.w1}): training with SGD only. */
+  /**
+   * Keep a texture copy of W_1 ({@link Workspace.w1}): for evaluation, or training with SGD (not
+   * Adam, whose update kernel would leave the copy behind).
+   */
   mirrorW1 = false,
 ): Workspace {
   const device = params.device;
@@ -117,7 +120,7 @@ export function createWorkspace(
       fits(first.ld / 4, R)
     ? texture("G1", first.ld / 4, R)
     : null;
-  const w1 = training && xTexture && mirrorW1 && fits(first.ld / 4, first.pin)
+  const w1 = xTexture && mirrorW1 && fits(first.ld / 4, first.pin)
     ? texture("W1", first.ld / 4, first.pin)
     : null;
   const hidden = params.layers.slice(0, L - 1);
@@ -205,7 +208,7 @@ export function forwardOps(
       K: layer.nIn,
       Z: g.Z,
       a: inputOf(params, ws, l),
-      b: l === 0 && ws.w1 && mode === "train"
+      b: l === 0 && ws.w1
         ? { texture: ws.w1, zStride: g.zStride }
         : { buffer: params.W[l], ld: layer.ld, zStride: g.zStride },
       c: { buffer: last ? ws.S : bn ? ws.pre[l]! : ws.H[l], ld: layer.ld, zStride: g.zStride },
