@@ -95,7 +95,8 @@ export function printReport(r: BenchResults, log: (line: string) => void): void 
         `sum of kernels per step: ${fmtMs(r.breakdown.stepMs)} (${r.breakdown.method})` +
           (r.breakdown.stepWallMs
             ? `; whole step in one pass: ${fmtMs(r.breakdown.stepWallMs)}`
-            : "") + (r.breakdown.note ? ` (${r.breakdown.note})` : ""),
+            : "") +
+          (r.breakdown.note ? ` (${r.breakdown.note})` : ""),
       );
     }
   }

@@ -100,6 +100,19 @@ export async function runPeers(
               `${v.ours.loss.toFixed(5)}, max rel. diff ${v.maxRelDiff} ${v.pass ? "✓" : "✗"}`),
         );
       }
+      // a peer that does not reproduce our training would be timed on other work: no ratios
+      const bad = rec.verify.find((v) => !v.pass);
+      if (bad) {
+        rec.status = "failed";
+        rec.reason = `its ${bad.steps} steps of ${bad.net} do not reproduce ours (${
+          bad.error ?? `max rel. diff ${bad.maxRelDiff}`
+        }): not timed`;
+        log(`peer ${name}: failed (${rec.reason})`);
+        for (const item of items) item.peers[name] = { status: "failed", error: rec.reason };
+        rec.seconds = Math.round((performance.now() - t0) / 100) / 10;
+        await client.close();
+        continue;
+      }
     }
     const results = new Map<string, PeerItem>();
     try {

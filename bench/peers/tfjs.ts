@@ -106,7 +106,13 @@ async function loadData(dir: string) {
 
 class TfjsPeer {
   tf: any;
-  images: any;
+  /**
+   * The training images as int32 tensors of at most `chunk` rows each: one tensor, unless the
+   * backend binds less than the whole set at once (webgpu: maxStorageBufferBindingSize, 128 MiB on
+   * llvmpipe, i.e. 10 922 images of 3072 int32).
+   */
+  images: any[] = [];
+  chunk: number;
   labels: any;
   mean: any;
   istd: any;
@@ -125,7 +131,13 @@ class TfjsPeer {
     this.tf = tf;
     const dim = data.meta.dim as number;
     this.n = data.meta.train as number;
-    this.images = tf.tensor2d(Int32Array.from(data.images), [this.n, dim], "int32");
+    const limit = tf.backend()?.device?.limits?.maxStorageBufferBindingSize ?? Infinity;
+    this.chunk = Math.min(this.n, Math.floor(limit / (4 * dim)));
+    for (let at = 0; at < this.n; at += this.chunk) {
+      const rows = Math.min(this.chunk, this.n - at);
+      const part = Int32Array.from(data.images.subarray(at * dim, (at + rows) * dim));
+      this.images.push(tf.tensor2d(part, [rows, dim], "int32"));
+    }
     this.labels = tf.tensor1d(Int32Array.from(data.labels), "int32");
     this.mean = tf.tensor1d(data.mean);
     this.istd = tf.tensor1d(data.istd);
@@ -168,7 +180,7 @@ class TfjsPeer {
     this.t++;
     tf.tidy(() => {
       const idx = rows ? tf.tensor1d(rows, "int32") : this.perm.slice([k * B], [B]);
-      const x = tf.gather(this.images, idx).toFloat().sub(this.mean).mul(this.istd);
+      const x = this.gatherRows(idx).toFloat().sub(this.mean).mul(this.istd);
       const y = tf.oneHot(tf.gather(this.labels, idx), 10);
       this.opt.minimize(
         () => {
@@ -184,6 +196,25 @@ class TfjsPeer {
         [...this.W, ...this.b],
       );
     });
+  }
+
+  /**
+   * Rows `idx` (an int32 tensor) of the images, in order, all on the device: one gather, or with
+   * chunks, the sum over chunks of the gathered rows masked to those in the chunk (exact: every
+   * other term is zero).
+   */
+  gatherRows(idx: any): any {
+    const tf = this.tf;
+    if (this.images.length === 1) return tf.gather(this.images[0], idx);
+    const int = (v: number) => tf.scalar(v, "int32");
+    const parts = this.images.map((part: any, c: number) => {
+      const local = idx.sub(int(c * this.chunk));
+      const last = int(part.shape[0] - 1);
+      const inside = local.greaterEqual(int(0)).logicalAnd(local.lessEqual(last));
+      const rows = tf.gather(part, tf.minimum(tf.maximum(local, int(0)), last));
+      return rows.mul(inside.cast("int32").expandDims(1));
+    });
+    return tf.addN(parts);
   }
 
   /** Wait until the backend has finished all queued work (reads one weight back). */
@@ -209,7 +240,7 @@ class TfjsPeer {
   async loss() {
     const tf = this.tf;
     const out = tf.tidy(() => {
-      const x = this.images.slice([0, 0], [1000, -1]).toFloat().sub(this.mean).mul(this.istd);
+      const x = this.images[0].slice([0, 0], [1000, -1]).toFloat().sub(this.mean).mul(this.istd);
       const y = this.labels.slice([0], [1000]);
       let h = x;
       const L = this.W.length;
