@@ -60,7 +60,20 @@ let shared: Promise<Gpu> | null = null;
  * creating devices is slow on software adapters.
  */
 export function getGpu(options: AcquireOptions = {}): Promise<Gpu> {
-  if (!shared) shared = acquireGpu(options);
+  if (!shared) {
+    let acquired: Gpu | null = null;
+    shared = acquireGpu(options).then((gpu) => acquired = gpu);
+    // Release the device before the process tears down: test processes that exited holding
+    // their devices (one per test module) aborted now and then in the driver's exit handlers
+    // ("double free or corruption") after every test had passed.
+    globalThis.addEventListener("unload", () => {
+      try {
+        acquired?.destroy();
+      } catch {
+        // already lost or destroyed
+      }
+    });
+  }
   return shared;
 }
 
