@@ -84,9 +84,9 @@ fn loadB(zq: u32, row: u32, quad: u32) -> vec4f { return B[zq + row * (p.ldb / 4
 // Padding columns are stored as computed: zero when the padding of the operands is zero.
 // @if C_MIRROR
 @group(0) @binding(8) var Cm: texture_storage_2d<rgba32float, write>;
-fn mirror(z: u32, i: u32, j: u32, v: vec4f) { textureStore(Cm, vec2u((z * p.cZ + j) / 4u, i), v); }
+fn mirror(i: u32, col: u32, v: vec4f) { textureStore(Cm, vec2u(col / 4u, i), v); }
 // @else
-fn mirror(z: u32, i: u32, j: u32, v: vec4f) {}
+fn mirror(i: u32, col: u32, v: vec4f) {}
 // @endif
 const BIAS_NONE: u32 = 0u;
 const BIAS_STORE: u32 = 1u;
@@ -121,7 +121,7 @@ fn finish4(acc: vec4f, z: u32, i: u32, j: u32, n: u32) {
   } else if (EPI == EPI_GRAD_L2) {
     v = acc + 2.0 * lamAt(z, col) * aux[p.auxOff / 4u + q];
   }
-  if (C_MIRROR) { mirror(z, i, j, v); }
+  if (C_MIRROR) { mirror(i, col, v); }
   if (n >= 4u) {
     C[q] = v;
   } else {

@@ -66,7 +66,7 @@ function conditionals(code: string): string {
     bools.set(m[1], m[2] === "true");
   }
   const out: string[] = [];
-  const stack: { keep: boolean; parent: boolean }[] = [];
+  const stack: { keep: boolean }[] = [];
   const active = () => stack.every((s) => s.keep);
   for (const line of code.split("\n")) {
     const t = line.trim();
@@ -74,7 +74,7 @@ function conditionals(code: string): string {
     if (m) {
       const v = bools.get(m[1]);
       if (v === undefined) throw new Error(`@if ${m[1]}: no bool constant of that name`);
-      stack.push({ keep: v, parent: active() });
+      stack.push({ keep: v });
     } else if (t === "// @else") {
       const top = stack.at(-1);
       if (!top) throw new Error("@else without @if");

@@ -227,7 +227,7 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
     drop.layer >>> 0,
     dropThreshold(drop.p),
     0,
-    spec.lambda?.columns ?? 0,
+    lamCols,
     0,
     0,
     0,
