@@ -10,7 +10,7 @@ import { initParams, type Params } from "../src/model/init.ts";
 import { stepTable } from "../src/gpu/buffers.ts";
 import { runOps } from "../src/kernels/op.ts";
 import { gradients, maxRelativeError, numericalGradients } from "../src/reference/network.ts";
-import { backwardOps, createWorkspace, forwardOps, lossOp } from "../src/train/graph.ts";
+import { backwardOps, createWorkspace, forwardOps, lossOp, mirrorOps } from "../src/train/graph.ts";
 import { gpuGradients, uploadRows } from "../src/train/gpu_grads.ts";
 import { writeBuffer } from "../src/gpu/buffers.ts";
 import { gpuDevice, Rng } from "./helpers.ts";
@@ -94,43 +94,48 @@ Deno.test("GPU gradients match float64 for 1-4 layer nets and a 3-model populati
   }
 });
 
-Deno.test("one GPU SGD step equals W − η·grad in float64", async () => {
-  const device = await gpuDevice();
-  const rng = new Rng(3);
-  const sizes = [20, 50, 10], n = 33, eta = 0.1, lambdas = [0.01, 0.1];
-  const models = lambdas.map((_, p) => initParams(sizes, "he", 0, 20 + p));
-  const { X, y } = data(rng, n, 20, 10);
-  const params = new GpuParams(device, sizes, lambdas);
-  models.forEach((m, p) => params.upload(p, m));
-  const ws = createWorkspace(params, n, true);
-  uploadRows(device, ws.x, ws.xld, X, n, 20);
-  writeBuffer(device, ws.y, 0, Uint32Array.from(y));
-  const steps = stepTable(device, [{ eta }], "steps");
-  await runOps(device, [
-    ...forwardOps(params, ws),
-    lossOp(params, ws, "train"),
-    ...backwardOps(params, ws, { kind: "sgd", steps }),
-  ]);
-  const after = await params.download();
-  models.forEach((m, p) => {
-    const g = gradients(m, X, y, n, lambdas[p]);
-    for (let l = 0; l < 2; l++) {
-      const wantW = m.W[l].map((w, i) => w - eta * g.W[l][i]);
-      const wantB = m.b[l].map((b, i) => b - eta * g.b[l][i]);
-      let errW = 0, errB = 0;
-      for (let i = 0; i < wantW.length; i++) {
-        errW = Math.max(errW, Math.abs(after[p].W[l][i] - wantW[i]));
+// with textures: X, G₁ and W₁ reach layer 1's products through textures (W₁ seeded by mirrorOps)
+for (const textures of [false, true]) {
+  Deno.test(`one GPU SGD step equals W − η·grad in float64${textures ? " (textures)" : ""}`, async () => {
+    const device = await gpuDevice();
+    const rng = new Rng(3);
+    const sizes = [20, 50, 10], n = 33, eta = 0.1, lambdas = [0.01, 0.1];
+    const models = lambdas.map((_, p) => initParams(sizes, "he", 0, 20 + p));
+    const { X, y } = data(rng, n, 20, 10);
+    const params = new GpuParams(device, sizes, lambdas);
+    models.forEach((m, p) => params.upload(p, m));
+    const ws = createWorkspace(params, n, true, textures, textures);
+    assert.equal(ws.x instanceof GPUTexture && !!ws.g1 && !!ws.w1, textures);
+    uploadRows(device, ws.x, ws.xld, X, n, 20);
+    writeBuffer(device, ws.y, 0, Uint32Array.from(y));
+    const steps = stepTable(device, [{ eta }], "steps");
+    await runOps(device, [
+      ...mirrorOps(params, ws),
+      ...forwardOps(params, ws),
+      lossOp(params, ws, "train"),
+      ...backwardOps(params, ws, { kind: "sgd", steps }),
+    ]);
+    const after = await params.download();
+    models.forEach((m, p) => {
+      const g = gradients(m, X, y, n, lambdas[p]);
+      for (let l = 0; l < 2; l++) {
+        const wantW = m.W[l].map((w, i) => w - eta * g.W[l][i]);
+        const wantB = m.b[l].map((b, i) => b - eta * g.b[l][i]);
+        let errW = 0, errB = 0;
+        for (let i = 0; i < wantW.length; i++) {
+          errW = Math.max(errW, Math.abs(after[p].W[l][i] - wantW[i]));
+        }
+        for (let i = 0; i < wantB.length; i++) {
+          errB = Math.max(errB, Math.abs(after[p].b[l][i] - wantB[i]));
+        }
+        assert.ok(errW <= 1e-6, `model ${p} W${l + 1} off by ${errW}`);
+        assert.ok(errB <= 1e-6, `model ${p} b${l + 1} off by ${errB}`);
       }
-      for (let i = 0; i < wantB.length; i++) {
-        errB = Math.max(errB, Math.abs(after[p].b[l][i] - wantB[i]));
-      }
-      assert.ok(errW <= 1e-6, `model ${p} W${l + 1} off by ${errW}`);
-      assert.ok(errB <= 1e-6, `model ${p} b${l + 1} off by ${errB}`);
-    }
+    });
+    ws.destroy();
+    params.destroy();
   });
-  ws.destroy();
-  params.destroy();
-});
+}
 
 Deno.test("float64 BN network: analytic γ, β, W, b gradients match centred differences", () => {
   const rng = new Rng(9);

@@ -109,12 +109,12 @@ export function createWorkspace(
   const fits = (quads: number, rows: number) => quads <= maxSide && rows <= maxSide;
   const xTexture = textures && fits(xld / 4, R);
   const first = params.layers[0];
-  const texture = (label: string, quads: number, rows: number) =>
+  const texture = (label: string, quads: number, rows: number, copy = 0) =>
     device.createTexture({
       label,
       size: [quads, rows],
       format: "rgba32float",
-      usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING,
+      usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING | copy,
     });
   const g1 = training && xTexture && L > 1 && !params.bn[0] &&
       fits(first.ld / 4, R)
@@ -126,14 +126,9 @@ export function createWorkspace(
   const hidden = params.layers.slice(0, L - 1);
   const ws: Workspace = {
     R,
+    // X can be read back, and written from the CPU (uploadRows in gpu_grads.ts), like a buffer
     x: xTexture
-      ? device.createTexture({
-        label: "X",
-        size: [xld / 4, R],
-        format: "rgba32float",
-        usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING |
-          GPUTextureUsage.COPY_SRC,
-      })
+      ? texture("X", xld / 4, R, GPUTextureUsage.COPY_SRC | GPUTextureUsage.COPY_DST)
       : storageBuffer(device, R * xld, "X"),
     xld,
     y: storageBuffer(device, R, "y"),
