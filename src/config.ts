@@ -8,6 +8,7 @@
 import { z } from "zod";
 import { basename } from "node:path";
 import { UserError } from "./errors.ts";
+import { checkName } from "./io/names.ts";
 import type { Schedule } from "./train/schedule.ts";
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
@@ -522,6 +523,19 @@ export function parseConfig(
     throw new UserError(`config ${source}: ${describeIssue(issue, value, fromFlag)}`);
   }
   const cfg = { ...r.data, name: r.data.name ?? fallbackName } as Config;
+  if (r.data.name === undefined) {
+    checkName(
+      cfg.name,
+      `config ${source}: the run name taken from the file name,`,
+      `give the config a "name", or pass --name NAME`,
+    );
+  } else {
+    checkName(
+      cfg.name,
+      `config ${source}: ${fromFlag.get("name") ?? "name"}`,
+      `choose another name`,
+    );
+  }
   checkSemantics(cfg, source);
   return cfg;
 }
@@ -569,7 +583,11 @@ function checkSemantics(cfg: Config, source: string): void {
   }
   if (cfg.variants) {
     const names = cfg.variants.map((v) => v.name);
-    const dup = names.find((n, i) => names.indexOf(n) !== i);
+    names.forEach((n, i) =>
+      checkName(n, `config ${source}: variants.${i}.name`, "choose another variant name")
+    );
+    const lower = names.map((n) => n.toLowerCase());
+    const dup = names.find((n, i) => lower.indexOf(n.toLowerCase()) !== i);
     if (dup) {
       throw new UserError(
         `config ${source}: variants.${names.lastIndexOf(dup)}.name "${dup}" is used twice`,

@@ -13,6 +13,7 @@ import { runVariants } from "../train/variants.ts";
 import { resolveShard } from "../sweep/shard.ts";
 import { mergeSweep, runSweep } from "../sweep/sweep.ts";
 import { parseFlags, runMain } from "./main.ts";
+import { onStopSignals } from "./signals.ts";
 
 /** Usage text of the command. */
 export const USAGE = `usage: deno task train --config FILE [flags]
@@ -30,7 +31,8 @@ is a λ sweep: its trials train as populations of models at once, results go to
   --data DIR      CIFAR-10 directory (default: $CIFAR10_DIR or the usual places)
   --lambda X      L2 strength λ (single runs)
   --seed N        seed of initialisation and shuffles
-  --overwrite     replace an existing run (or start a sweep afresh)
+  --overwrite     replace an existing run or sweep directory (only one this tool wrote)
+  --restart       discard the snapshot of an interrupted run (or population) and start afresh
   --no-report     do not write report.html
   --shard i/n     train the i-th of n shares of a sweep's trials (also read from Slurm's
                   SLURM_ARRAY_TASK_ID/COUNT, or Kubernetes' JOB_COMPLETION_INDEX with --shards)
@@ -57,6 +59,7 @@ export async function main(args: string[], sweep = false): Promise<void> {
     lambda: { type: "string" },
     seed: { type: "string" },
     overwrite: { type: "boolean" },
+    restart: { type: "boolean" },
     "no-report": { type: "boolean" },
     shard: { type: "string" },
     shards: { type: "string" },
@@ -104,25 +107,36 @@ export async function main(args: string[], sweep = false): Promise<void> {
   if (cfg.search && values.lambda !== undefined) {
     throw new UserError(`--lambda does not apply to a sweep: λ comes from its search stages`);
   }
-  const controller = new AbortController();
-  const onSigint = () => {
-    console.error("interrupted: stopping at the next evaluation point (Ctrl-C again to abort)");
-    Deno.removeSignalListener("SIGINT", onSigint);
-    controller.abort();
-  };
-  Deno.addSignalListener("SIGINT", onSigint);
+  const stop = onStopSignals();
   try {
     const common = {
       overwrite: !!values.overwrite,
+      restart: !!values.restart,
       report: !values["no-report"],
-      signal: controller.signal,
+      signal: stop.signal,
+      snapshotSeconds: snapshotSeconds(),
     };
-    if (cfg.search) await runSweep(cfg, { ...common, shard });
-    else if (cfg.variants) await runVariants(cfg, common);
-    else await runExperiment(cfg, common);
+    const interrupted = cfg.search
+      ? (await runSweep(cfg, { ...common, shard })) === null && stop.signal.aborted
+      : cfg.variants
+      ? (await runVariants(cfg, common)).interrupted
+      : (await runExperiment(cfg, common)).interrupted;
+    // a run that finished although a stop was asked for ends normally
+    if (interrupted) Deno.exitCode = stop.exitCode() ?? 130;
   } finally {
-    Deno.removeSignalListener("SIGINT", onSigint);
+    stop.dispose();
   }
+}
+
+/** `WEBGPU_MLP_SNAPSHOT_SECONDS`: seconds of training between timed snapshots (default 30). */
+function snapshotSeconds(): number | undefined {
+  const v = Deno.env.get("WEBGPU_MLP_SNAPSHOT_SECONDS");
+  if (v === undefined || v === "") return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new UserError(`WEBGPU_MLP_SNAPSHOT_SECONDS="${v}" must be a positive number of seconds`);
+  }
+  return n;
 }
 
 if (import.meta.main) runMain(() => main(Deno.args));

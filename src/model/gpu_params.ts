@@ -118,6 +118,26 @@ export class GpuParams {
     return out;
   }
 
+  /**
+   * Every buffer whose contents change in training, by a stable label: W, b, and γ, β, running
+   * mean and variance of BN layers. Their raw contents are what a snapshot keeps.
+   */
+  state(): Record<string, GPUBuffer> {
+    const out: Record<string, GPUBuffer> = {};
+    this.layers.forEach((_, l) => {
+      out[`W${l + 1}`] = this.W[l];
+      out[`b${l + 1}`] = this.b[l];
+      const bn = this.bn[l];
+      if (bn) {
+        out[`gamma${l + 1}`] = bn.gamma;
+        out[`beta${l + 1}`] = bn.beta;
+        out[`running_mean${l + 1}`] = bn.mean;
+        out[`running_var${l + 1}`] = bn.variance;
+      }
+    });
+    return out;
+  }
+
   /** Write model p's parameters (float64, converted to float32). */
   upload(p: number, params: Params): void {
     this.layers.forEach((L, l) => {

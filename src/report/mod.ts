@@ -38,6 +38,11 @@ export interface WriteReportOptions {
   out?: string;
   /** Time shown in the page footer (default: now). */
   generatedAt?: Date;
+  /**
+   * The directory a single run input is shown as (default: where it was read): a run written
+   * into a temporary directory before it is committed names its final place.
+   */
+  shownAs?: string;
 }
 
 /**
@@ -103,6 +108,14 @@ export async function writeReport(
     throw new UserError("no input: give a run directory, a sweep directory or a gradcheck.json");
   }
   const loaded = await Promise.all(inputs.map((p) => loadInput(p)));
+  if (opts.shownAs !== undefined) {
+    for (const l of loaded) {
+      if (l.kind === "run") {
+        l.run.dir = opts.shownAs;
+        l.path = opts.shownAs;
+      }
+    }
+  }
   const html = renderReport(loaded, { generatedAt: opts.generatedAt });
   const out = opts.out ?? defaultOutputPath(loaded);
   try {

@@ -6,17 +6,22 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { Config } from "../config.ts";
 import { envInfo } from "../env.ts";
 import { UserError } from "../errors.ts";
 import { readJsonIfExists } from "../io/json.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
+import { acquireLock } from "../io/lock.ts";
+import { entryKind, markOwned, ownedKind, removeOwned } from "../io/owned.ts";
+import { preflight } from "../train/preflight.ts";
+import { readSnapshot, writeSnapshot } from "../train/snapshot.ts";
 import { getGpu } from "../gpu/device.ts";
 import { writeReport } from "../report/mod.ts";
 import type { RunMetrics } from "../train/metrics.ts";
 import { formatDuration, formatPopulation } from "../train/progress.ts";
 import {
+  configHash,
   configSizes,
   populationSpec,
   prepareData,
@@ -36,13 +41,20 @@ export const SWEEP_CONFIG = "sweep.config.json";
 export interface SweepOptions {
   /** The share of the trials this process trains (null or absent: all). */
   shard?: Shard | null;
-  /** Start afresh, discarding an existing sweep directory. */
+  /** Start afresh, discarding an existing sweep directory (only one the tool wrote). */
   overwrite?: boolean;
+  /** Discard the snapshot of an interrupted population (and of the final training). */
+  restart?: boolean;
+  /** Seconds of training between timed snapshots (default 30). */
+  snapshotSeconds?: number;
   /** Write report.html at the end (default true). */
   report?: boolean;
   /** Where progress lines go (default: console.log). */
   log?: (line: string) => void;
-  /** Stop after the population in flight; finished trials are kept for a resume. */
+  /**
+   * Stop at the end of the chunk of steps in flight: finished trials are kept, and the
+   * population in flight is kept as a snapshot; the same command resumes it.
+   */
   signal?: AbortSignal;
 }
 
@@ -163,32 +175,44 @@ export function planStage(cfg: Config, stage: Stage, centres: number[]): TrialPl
   }));
 }
 
-/** Check a sweep directory against this config, creating it (and its config file) when new. */
-async function openSweepDir(cfg: Config, dir: string, overwrite: boolean): Promise<void> {
+/**
+ * Check a sweep directory against this config before any work: true when it must be created (or
+ * replaced, with `overwrite`); a directory of a different config, or one the tool did not write,
+ * is a one-line error.
+ */
+function checkSweepDir(cfg: Config, dir: string, overwrite: boolean): boolean {
+  const kind = entryKind(dir);
+  if (kind === "none") return true;
+  if (kind !== "dir") {
+    throw new UserError(`${dir} is not a directory the tool wrote (${kind}): use --name NEW`);
+  }
   const existing = readJsonIfExists<Config>(join(dir, SWEEP_CONFIG));
-  const mine = { ...cfg, out: undefined };
   if (existing && !overwrite) {
-    if (JSON.stringify({ ...existing, out: undefined }) !== JSON.stringify(mine)) {
+    if (
+      JSON.stringify({ ...existing, out: undefined }) !== JSON.stringify({ ...cfg, out: undefined })
+    ) {
       throw new UserError(
         `${dir} holds a sweep of a different config: pass --overwrite to start afresh, or --name NEW`,
       );
     }
-    return;
+    return false;
   }
-  if (!existing) {
-    try {
-      const entries = [...Deno.readDirSync(dir)];
-      if (entries.length > 0 && !overwrite) {
-        throw new UserError(
-          `${dir} exists and is not a sweep directory: pass --overwrite, or --name NEW`,
-        );
-      }
-    } catch (e) {
-      if (e instanceof UserError) throw e;
-    }
+  if (!existing && [...Deno.readDirSync(dir)].length === 0) return true;
+  if (ownedKind(dir) !== "sweep") {
+    throw new UserError(
+      `${dir} exists and is not a sweep directory of this tool, so it is left alone: use --name NEW`,
+    );
   }
-  if (overwrite) await Deno.remove(dir, { recursive: true }).catch(() => {});
-  await Deno.mkdir(dir, { recursive: true });
+  return true;
+}
+
+/** Create (or, with `overwrite`, replace) the sweep directory and its config file. */
+async function openSweepDir(cfg: Config, dir: string, overwrite: boolean): Promise<void> {
+  if (!checkSweepDir(cfg, dir, overwrite)) return;
+  if (entryKind(dir) === "dir" && [...Deno.readDirSync(dir)].length > 0) {
+    await removeOwned(dir, "use --name NEW");
+  }
+  await markOwned(dir, "sweep", await configHash(cfg));
   await writeJsonAtomic(join(dir, SWEEP_CONFIG), cfg);
 }
 
@@ -262,8 +286,48 @@ export async function runSweep(
       externalCentres(cfg, sp.sweep, sp.stage, sp.top, search.rankBy);
     }
   }
-  await openSweepDir(cfg, dir, !!options.overwrite);
+  checkSweepDir(cfg, dir, !!options.overwrite);
+  const stageConfigs = search.stages.map((st) => stageConfig(cfg, st));
+  const trainsFinal = search.final && shard === null ? [finalConfig(cfg, 0)] : [];
+  const { maxModels } = await preflight(cfg, [...stageConfigs, ...trainsFinal], search.population);
+  const population = Math.min(search.population, maxModels);
+  if (population < search.population) {
+    log(
+      `search.population ${search.population} does not fit this adapter (at most ${maxModels} models of ` +
+        `${
+          configSizes(cfg).join("-")
+        } at batch ${cfg.train.batchSize}): training populations of ${population}`,
+    );
+  }
+  const lockFile = shard ? `${dir}.shard-${shard.index + 1}-of-${shard.count}.lock` : `${dir}.lock`;
+  const lock = await acquireLock(
+    lockFile,
+    `sweeping ${dir}` + (shard ? ` (shard ${shard.label})` : ""),
+  );
+  try {
+    await openSweepDir(cfg, dir, !!options.overwrite);
+    return await sweepLocked(cfg, dir, shard, population, options, log);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function sweepLocked(
+  cfg: Config,
+  dir: string,
+  shard: Shard | null,
+  population: number,
+  options: SweepOptions,
+  log: (l: string) => void,
+): Promise<SweepSummary | null> {
+  const search = cfg.search!;
   const startedAt = new Date(), t0 = performance.now();
+  const snapshotFile = join(
+    dir,
+    shard
+      ? `.snapshot.shard-${shard.index + 1}-of-${shard.count}.safetensors`
+      : ".snapshot.safetensors",
+  );
   const file = join(dir, trialsFile(shard));
   let data: PreparedData | null = null;
   const tops = new Map<string, number[]>();
@@ -290,14 +354,26 @@ export async function runSweep(
     if (todo.length > 0) {
       data ??= await prepareData(cfg);
       const scfg = stageConfig(cfg, stage);
-      for (let at = 0; at < todo.length; at += search.population) {
-        const chunk = todo.slice(at, at + search.population);
+      for (let at = 0; at < todo.length; at += population) {
+        const chunk = todo.slice(at, at + population);
         const lambdas = chunk.map((c) => c.lambda);
         const spec = populationSpec(scfg, data.cifar.train.n, lambdas, chunk.map((c) => c.seed));
+        const snapHash = await configHash(scfg, {
+          stage: stage.name,
+          trials: chunk.map((c) => [c.id, c.lambda, c.seed]),
+        });
+        const hint = `pass --restart to train this population afresh`;
+        let stored = options.restart ? null : await readSnapshot(snapshotFile, hint);
+        if (stored && stored.hash !== snapHash) {
+          log(
+            `${snapshotFile} belongs to a population that is finished or planned differently: discarded`,
+          );
+          stored = null;
+        }
         log(
           `${stage.name}: training ${chunk.length} models at once (trials ${
             chunk.map((c) => c.index).join(", ")
-          })`,
+          })` + (stored ? `, resuming at step ${stored.snapshot.step}` : ""),
         );
         const result = await trainPopulation(
           data.gpu,
@@ -308,15 +384,24 @@ export async function runSweep(
             test: null,
           },
           spec,
-          { onEval: (p) => log(formatPopulation(stage.name, p, lambdas)), signal: options.signal },
+          {
+            onEval: (p) => log(formatPopulation(stage.name, p, lambdas)),
+            signal: options.signal,
+            resume: stored?.snapshot,
+            onSnapshot: (snap) => writeSnapshot(snapshotFile, snapHash, snap),
+            snapshotSeconds: options.snapshotSeconds,
+          },
         );
         if (result.interrupted) {
           log(
-            `interrupted: ${at} trials of stage ${stage.name} were saved; run the same command to resume`,
+            `interrupted at step ${result.steps}/${result.totalSteps} of a population of stage ${stage.name} ` +
+              `(${at} of its ${todo.length} trials to train were saved before); run the same command to resume`,
           );
+          data.dataset.destroy();
           return null;
         }
         await appendTrials(file, chunk.map((c, z) => trialRecord(c, result.models[z], shard)));
+        await Deno.remove(snapshotFile).catch(() => {});
         const diverged = result.models.filter((m) => m.diverged).length;
         log(
           `${stage.name}: ${chunk.length} trials done in ${formatDuration(result.trainSeconds)}` +
@@ -356,6 +441,7 @@ export async function runSweep(
       );
     }
     const final = await finalTraining(cfg, dir, last.top[0].lambda, options, log);
+    if (!final) return null;
     summary = await writeSummary(cfg, dir, startedAt, t0, final);
   } else if (search.final) {
     log(
@@ -380,14 +466,29 @@ async function finalTraining(
   lambda: number,
   options: SweepOptions,
   log: (l: string) => void,
-): Promise<RunMetrics> {
+): Promise<RunMetrics | null> {
   const existing = readJsonIfExists<RunMetrics>(join(dir, "final", "metrics.json"));
   if (existing?.status === "completed" && existing.lambda === lambda) {
     log(`final training with λ ${lambda.toExponential(3)} already done`);
     return existing;
   }
+  const finalCfg = finalConfig(cfg, lambda, dir);
+  log(`final training with the best λ ${lambda.toExponential(3)}`);
+  const { metrics, interrupted } = await runExperiment(finalCfg, {
+    overwrite: true,
+    restart: options.restart,
+    report: options.report,
+    log,
+    signal: options.signal,
+    snapshotSeconds: options.snapshotSeconds,
+  });
+  return interrupted ? null : metrics;
+}
+
+/** The config of a sweep's final training with λ, into `<dir>/final/`. */
+export function finalConfig(cfg: Config, lambda: number, dir = join(cfg.out, cfg.name)): Config {
   const f = cfg.search!.final!;
-  const finalCfg: Config = {
+  return {
     ...cfg,
     name: "final",
     out: dir,
@@ -395,14 +496,6 @@ async function finalTraining(
     train: { ...cfg.train, ...stripUndefined(f.train ?? {}), lambda },
     search: undefined,
   };
-  log(`final training with the best λ ${lambda.toExponential(3)}`);
-  const { metrics } = await runExperiment(finalCfg, {
-    overwrite: true,
-    report: options.report,
-    log,
-    signal: options.signal,
-  });
-  return metrics;
 }
 
 /** Write sweep.json from the trials on disk (and the final run, when there is one). */
@@ -449,6 +542,19 @@ export async function mergeSweep(
 ): Promise<SweepSummary> {
   const cfg = readJsonIfExists<Config>(join(dir, SWEEP_CONFIG));
   if (!cfg) throw new UserError(`${dir} is not a sweep directory (no ${SWEEP_CONFIG})`);
+  const lock = await acquireLock(`${resolve(dir)}.lock`, `merging ${dir}`);
+  try {
+    return await mergeLocked(cfg, dir, log);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function mergeLocked(
+  cfg: Config,
+  dir: string,
+  log: (l: string) => void,
+): Promise<SweepSummary> {
   const done = readTrials(dir);
   const order = new Map(cfg.search!.stages.map((s, i) => [s.name, i]));
   const all = [...done.values()].sort((a, b) =>

@@ -21,6 +21,10 @@ import {
 import { type DatasetPart, type ResidentDataset, uploadDataset } from "../data/resident.ts";
 import { encodeCheckpoint } from "../model/checkpoint.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
+import { acquireLock } from "../io/lock.ts";
+import { entryKind, markOwned, ownedKind, readMarker, removeOwned } from "../io/owned.ts";
+import { hashOf, readSnapshot, type Snapshot, writeSnapshot } from "./snapshot.ts";
+import { preflight } from "./preflight.ts";
 import type { RunMetrics } from "./metrics.ts";
 import { defaultEvalEvery, sampleSchedule } from "./schedule.ts";
 import {
@@ -34,14 +38,32 @@ import { writeReport } from "../report/mod.ts";
 
 /** Options of {@link runExperiment}. */
 export interface RunOptions {
-  /** Replace an existing run directory. */
+  /** Replace an existing run directory (only one the tool wrote). */
   overwrite?: boolean;
+  /** Discard the resumable state of an interrupted run and start afresh. */
+  restart?: boolean;
   /** Write report.html into the run directory (default true). */
   report?: boolean;
   /** Where progress lines go (default: console.log). */
   log?: (line: string) => void;
-  /** Abort to stop training early: the run is still written, status `interrupted`, no test. */
+  /**
+   * Abort to stop training at the end of the chunk of steps in flight: the run is evaluated at
+   * the step reached, recorded `interrupted` in its in-progress directory with a snapshot, and
+   * the same command resumes it.
+   */
   signal?: AbortSignal;
+  /** Seconds of training between timed snapshots (default 30; evaluation points always take one). */
+  snapshotSeconds?: number;
+}
+
+/** Suffix of a run's in-progress directory, beside where the run will be committed. */
+export const PARTIAL_SUFFIX = ".partial";
+/** The snapshot file in an in-progress directory. */
+export const SNAPSHOT_FILE = "snapshot.safetensors";
+
+/** The hash a run's snapshot and directories are tagged with: its resolved config, less paths. */
+export function configHash(cfg: Config, extra: unknown = null): Promise<string> {
+  return hashOf({ ...cfg, out: undefined, data: { ...cfg.data, dir: undefined }, extra });
 }
 
 /** Data of a config, loaded, normalised and resident on the GPU. */
@@ -129,42 +151,134 @@ export function populationSpec(
   };
 }
 
-/** Refuse to clobber an existing run directory unless asked to. */
-export async function checkRunDir(dir: string, overwrite: boolean): Promise<void> {
-  try {
-    await Deno.stat(dir);
-  } catch {
-    return;
-  }
+/**
+ * Refuse to clobber an existing run directory unless asked to, and refuse to replace one the
+ * tool did not write (or a symbolic link) even when asked.
+ */
+export function checkRunDir(dir: string, overwrite: boolean): void {
+  const kind = entryKind(dir);
+  if (kind === "none") return;
   if (!overwrite) {
     throw new UserError(
       `run directory ${dir} already exists: pass --overwrite to replace it, or --name NEW`,
     );
   }
+  if (kind === "symlink") {
+    throw new UserError(
+      `${dir} is a symbolic link: the tool replaces only directories it wrote; use --name NEW`,
+    );
+  }
+  if (kind !== "dir" || ownedKind(dir) === null) {
+    throw new UserError(
+      `${dir} was not written by this tool, so --overwrite leaves it alone: use --name NEW or another --out`,
+    );
+  }
 }
 
-/** Replace `dir` by the finished temporary directory `tmp` (as atomically as the OS allows). */
+/**
+ * Replace `dir` by the finished temporary directory `tmp` (as atomically as the OS allows); a
+ * previous `dir` must be the tool's (see {@link checkRunDir}).
+ */
 export async function commitDir(tmp: string, dir: string): Promise<void> {
   const old = `${dir}.old-${Deno.pid}`;
   let moved = false;
-  try {
+  if (entryKind(dir) !== "none") {
+    if (entryKind(dir) !== "dir" || ownedKind(dir) === null) {
+      throw new UserError(
+        `${dir} appeared meanwhile and was not written by this tool: it is left alone`,
+      );
+    }
     await Deno.rename(dir, old);
     moved = true;
-  } catch {
-    // no previous run
   }
   await Deno.rename(tmp, dir);
   if (moved) await Deno.remove(old, { recursive: true });
 }
 
+/** A run's in-progress directory, opened for training: where it is and what it resumes from. */
+export interface Partial {
+  /** `<dir>.partial`. */
+  dir: string;
+  /** The snapshot to continue from, if any. */
+  resume?: Snapshot;
+  /** Write a snapshot of this run. */
+  save(s: Snapshot): Promise<void>;
+}
+
+/**
+ * Open (or create) the in-progress directory of the run that will be committed to `dir`: an
+ * existing one of the same config is resumed; one of another config is refused unless
+ * `restart`, which discards it.
+ */
+export async function openPartial(
+  dir: string,
+  hash: string,
+  restart: boolean,
+  log: (line: string) => void,
+): Promise<Partial> {
+  const partial = dir + PARTIAL_SUFFIX;
+  const file = join(partial, SNAPSHOT_FILE);
+  const hint = `pass --restart to discard it and start afresh`;
+  const kind = entryKind(partial);
+  if (kind !== "none") {
+    if (kind !== "dir" || ownedKind(partial) !== "partial") {
+      throw new UserError(
+        `${partial} is in the way of the run's in-progress directory and was not written by this tool: move it away`,
+      );
+    }
+    const same = readMarker(partial)?.config === hash;
+    if (restart) {
+      await removeOwned(partial, "move it away");
+      log(`${partial}: discarded the interrupted run (--restart)`);
+    } else if (!same) {
+      throw new UserError(`${partial} holds an interrupted run of a different config: ${hint}`);
+    }
+  }
+  let resume: Snapshot | undefined;
+  if (entryKind(partial) === "none") await markOwned(partial, "partial", hash);
+  else {
+    const stored = await readSnapshot(file, hint);
+    if (stored && stored.hash !== hash) {
+      throw new UserError(`${file} holds a snapshot of a different config: ${hint}`);
+    }
+    resume = stored?.snapshot;
+  }
+  return { dir: partial, resume, save: (s) => writeSnapshot(file, hash, s) };
+}
+
+/** The outcome of {@link runExperiment}. */
+export interface RunOutcome {
+  /** The committed run directory, or the in-progress one of an interrupted run. */
+  dir: string;
+  /** Its metrics.json. */
+  metrics: RunMetrics;
+  /** True when the signal stopped it: the same command resumes it. */
+  interrupted: boolean;
+}
+
 /** Train one model as the config says and write its run directory. */
-export async function runExperiment(
-  cfg: Config,
-  options: RunOptions = {},
-): Promise<{ dir: string; metrics: RunMetrics }> {
+export async function runExperiment(cfg: Config, options: RunOptions = {}): Promise<RunOutcome> {
   const log = options.log ?? ((line: string) => console.log(line));
   const dir = join(cfg.out, cfg.name);
-  await checkRunDir(dir, !!options.overwrite);
+  checkRunDir(dir, !!options.overwrite);
+  await preflight(cfg, [cfg], 1);
+  const lock = await acquireLock(`${dir}.lock`, `training ${dir}`);
+  try {
+    checkRunDir(dir, !!options.overwrite);
+    return await trainRun(cfg, dir, options, log);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function trainRun(
+  cfg: Config,
+  dir: string,
+  options: RunOptions,
+  log: (line: string) => void,
+): Promise<RunOutcome> {
+  const hash = await configHash(cfg);
+  const partial = await openPartial(dir, hash, !!options.restart, log);
   const startedAt = new Date();
   const t0 = performance.now();
   const data = await prepareData(cfg);
@@ -176,6 +290,9 @@ export async function runExperiment(
         cifar.test?.n ?? 0
       } test, batch ${spec.batchSize}, λ ${cfg.train.lambda} — ${gpu.adapter.description}`,
   );
+  if (partial.resume) {
+    log(`${cfg.name}: resuming at step ${partial.resume.step} from ${partial.dir}`);
+  }
   const result = await trainPopulation(
     gpu,
     {
@@ -185,12 +302,26 @@ export async function runExperiment(
       test: data.dataset.splits.test ?? null,
     },
     spec,
-    { onEval: (p: Progress) => log(formatProgress(p)), signal: options.signal },
+    {
+      onEval: (p: Progress) => log(formatProgress(p)),
+      signal: options.signal,
+      resume: partial.resume,
+      onSnapshot: partial.save,
+      snapshotSeconds: options.snapshotSeconds,
+    },
   );
   data.dataset.destroy();
   const metrics = runMetrics(cfg, data, spec, result, startedAt, t0);
-  await writeRunDir(dir, metrics, result, data.stats, cfg);
-  if (options.report !== false) await writeReport([dir]);
+  if (result.interrupted) {
+    await writeJsonAtomic(join(partial.dir, "metrics.json"), metrics);
+    log(
+      `${cfg.name}: interrupted at step ${result.steps}/${result.totalSteps}; its state is in ` +
+        `${partial.dir}: run the same command to resume (--restart to start afresh)`,
+    );
+    return { dir: partial.dir, metrics, interrupted: true };
+  }
+  await writeRunDir(dir, metrics, result, data.stats, cfg, { report: options.report !== false });
+  await removeOwned(partial.dir, "remove it by hand");
   const m = result.models[0];
   if (m.diverged) log(`${cfg.name}: diverged at step ${m.diverged.step} (${m.diverged.reason})`);
   else {
@@ -200,7 +331,7 @@ export async function runExperiment(
         (m.test ? `, test accuracy ${(100 * m.test.accuracy).toFixed(2)}%` : "") + ` → ${dir}`,
     );
   }
-  return { dir, metrics };
+  return { dir, metrics, interrupted: false };
 }
 
 /** Assemble metrics.json for model `z` of a training result. */
@@ -253,18 +384,30 @@ export function runMetrics(
   return metrics;
 }
 
-/** Write metrics.json (and the checkpoint of a healthy model) into `dir` through a temp dir. */
+/** Options of {@link writeRunDir}. */
+export interface WriteRunOptions {
+  /** Model of the result to write (default 0). */
+  z?: number;
+  /** Write report.html too, before the directory is committed (default false). */
+  report?: boolean;
+}
+
+/**
+ * Write metrics.json, the checkpoint of a healthy model and (when asked) report.html into a
+ * temporary directory beside `dir`, then commit it to `dir`: a committed run is always complete.
+ */
 export async function writeRunDir(
   dir: string,
   metrics: RunMetrics,
   result: TrainResult,
   stats: NormStats,
   cfg: Config,
-  z = 0,
+  options: WriteRunOptions = {},
 ): Promise<void> {
+  const z = options.z ?? 0;
   const tmp = `${dir}.tmp-${Deno.pid}`;
   await Deno.remove(tmp, { recursive: true }).catch(() => {});
-  await Deno.mkdir(tmp, { recursive: true });
+  await markOwned(tmp, "run", await configHash(cfg));
   try {
     if (cfg.train.checkpoint && !metrics.diverged) {
       metrics.checkpoint = "weights.safetensors";
@@ -278,6 +421,9 @@ export async function writeRunDir(
       );
     }
     await writeJsonAtomic(join(tmp, "metrics.json"), metrics);
+    if (options.report) {
+      await writeReport([tmp], { out: join(tmp, "report.html"), shownAs: dir });
+    }
     await commitDir(tmp, dir);
   } catch (e) {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});

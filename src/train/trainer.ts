@@ -33,6 +33,7 @@ import {
   type Workspace,
 } from "./graph.ts";
 import type { Augment } from "../reference/gather.ts";
+import type { Snapshot } from "./snapshot.ts";
 
 /** Steps encoded per submission, at most. */
 export const STEP_CHUNK = 250;
@@ -141,7 +142,20 @@ export interface TrainOptions {
   signal?: AbortSignal;
   /** Initial parameters (one per model) instead of initialising from the seeds. */
   initial?: Params[];
+  /** Continue from this snapshot (of the same spec) instead of starting at step 0. */
+  resume?: Snapshot;
+  /**
+   * Called with a resumable snapshot at every evaluation point after step 0, at least every
+   * `snapshotSeconds` of training (at the end of a chunk of steps), and at the step an
+   * interrupted run stopped; calls come in step order, each awaited before the next.
+   */
+  onSnapshot?: (s: Snapshot) => Promise<void>;
+  /** Seconds of training between timed snapshots (default {@link SNAPSHOT_SECONDS}). */
+  snapshotSeconds?: number;
 }
+
+/** Default seconds of training between two timed snapshots. */
+export const SNAPSHOT_SECONDS = 30;
 
 /** The dispatches of one training step, their workspace and the step table they read. */
 export interface TrainingStep {
@@ -155,6 +169,11 @@ export interface TrainingStep {
   ws: Workspace;
   /** Step table of {@link STEP_CHUNK} records (epoch, batch position, η per step). */
   steps: GPUBuffer;
+  /**
+   * Buffers that carry state from one step to the next beyond the parameters (Adam's moments),
+   * by label: what a snapshot must hold besides {@link GpuParams.state}.
+   */
+  state: Record<string, GPUBuffer>;
   /** Free the step's buffers (workspace, step table, optimiser state). */
   destroy(): void;
 }
@@ -192,11 +211,16 @@ export function trainingStep(
     lossOp(params, ws, "train"),
   ];
   const owned: { destroy(): void }[] = [ws];
+  const state: Record<string, GPUBuffer> = {};
   if (spec.optimizer?.kind === "adam") {
     const grads = createGrads(params);
     ops.push(...backwardOps(params, ws, { kind: "grads", grads }, net));
     const adam = adamOps(params, grads, steps, spec.optimizer);
     ops.push(...adam.ops);
+    params.trainable().forEach((p, i) => {
+      state[`adam.m.${p.name}`] = adam.state.m[i];
+      state[`adam.v.${p.name}`] = adam.state.v[i];
+    });
     owned.push(adam.state, {
       destroy: () =>
         [...grads.dW, ...grads.db, ...grads.dGamma, ...grads.dBeta].forEach((b) => b?.destroy()),
@@ -209,6 +233,7 @@ export function trainingStep(
     prologue: mirrorOps(params, ws),
     ws,
     steps,
+    state,
     destroy() {
       for (const o of owned) o.destroy();
       steps.destroy();
@@ -252,31 +277,41 @@ export async function trainPopulation(
   const points = evalSteps(total, spec.evalEvery);
 
   const params = new GpuParams(device, spec.sizes, spec.lambdas, spec.bn);
-  const initial = options.initial ??
-    spec.seeds.map((seed) => initParams(spec.sizes, spec.init, spec.sigma, seed, spec.bn));
-  initial.forEach((p, z) => params.upload(z, p));
+  const resume = options.resume;
+  if (!resume) {
+    const initial = options.initial ??
+      spec.seeds.map((seed) => initParams(spec.sizes, spec.init, spec.sigma, seed, spec.bn));
+    initial.forEach((p, z) => params.upload(z, p));
+  }
 
   const step = trainingStep(params, data, spec, gpu.prefersTextures);
   const { ops: stepOps, prologue, steps } = step;
+  const state = { ...params.state(), ...step.state };
+  if (resume) restoreState(device, state, resume, P);
 
-  // evaluation: slots 2k (train) and 2k+1 (val) for point k, then one for the test
+  // evaluation: slots 2k (train) and 2k+1 (val) for point k, then one for an interrupted run's
+  // last step, then one for the test
   const splits: Record<string, SplitRange> = { train: data.train };
   if (data.val) splits.val = data.val;
   if (data.test) splits.test = data.test;
-  const testSlot = 2 * points.length;
+  const stopSlot = 2 * points.length, testSlot = stopSlot + 2;
   const evaluator = new Evaluator(params, data.dataset, splits, testSlot + 1, {
     bnL2: !!spec.net?.bnL2,
     textures: gpu.prefersTextures,
   });
 
-  const models: ModelResult[] = Array.from({ length: P }, () => ({ curves: [], final: null }));
+  const regular = new Set(points);
+  const models: ModelResult[] = resume
+    ? resume.models.map((m) => structuredClone(m))
+    : Array.from({ length: P }, () => ({ curves: [], final: null }));
   const eta = (t: number) => learningRate(spec.schedule, t, stepsPerEpoch);
-  const started = performance.now();
-  let alive = P;
+  const trainedBefore = resume?.trainSeconds ?? 0;
+  const started = performance.now() - 1000 * trainedBefore;
+  const seconds = () => (performance.now() - started) / 1000;
+  let alive = models.filter((m) => !m.diverged).length;
 
-  const finish = (k: number, sums: SlotSums[][]) => {
-    const step = points[k];
-    const elapsed = (performance.now() - started) / 1000;
+  const finish = (at: number, sums: SlotSums[][]) => {
+    const elapsed = seconds();
     const report: (EvalPoint | null)[] = [];
     for (let z = 0; z < P; z++) {
       const m = models[z];
@@ -288,15 +323,15 @@ export async function trainPopulation(
       const train = splitMetrics(sums[0][z], l2, spec.lambdas[z]);
       const val = data.val ? splitMetrics(sums[1][z], l2, spec.lambdas[z]) : undefined;
       if (!isFiniteMetrics(train) || (val && !isFiniteMetrics(val)) || !Number.isFinite(l2)) {
-        m.diverged = { step, reason: `loss or weights became NaN/Inf by step ${step}` };
+        m.diverged = { step: at, reason: `loss or weights became NaN/Inf by step ${at}` };
         alive--;
         report.push(null);
         continue;
       }
       const point: EvalPoint = {
-        step,
-        epoch: step / stepsPerEpoch,
-        eta: eta(Math.max(step - 1, 0)),
+        step: at,
+        epoch: at / stepsPerEpoch,
+        eta: eta(Math.max(at - 1, 0)),
         train,
         ...(val ? { val } : {}),
       };
@@ -304,45 +339,74 @@ export async function trainPopulation(
       m.final = { train, ...(val ? { val } : {}) };
       report.push(point);
     }
-    const rate = step / Math.max(elapsed, 1e-9);
+    const rate = (at - (resume?.step ?? 0)) / Math.max(elapsed - trainedBefore, 1e-9);
     options.onEval?.({
-      step,
+      step: at,
       total,
-      epoch: step / stepsPerEpoch,
-      eta: eta(Math.max(step - 1, 0)),
+      epoch: at / stepsPerEpoch,
+      eta: eta(Math.max(at - 1, 0)),
       elapsedSeconds: elapsed,
       stepsPerSecond: rate,
-      remainingSeconds: step > 0 ? (total - step) / rate : NaN,
+      remainingSeconds: at > 0 ? (total - at) / rate : NaN,
       points: report,
     });
   };
 
-  const evalRequests = (k: number) => [
-    { split: "train", slot: 2 * k },
-    ...(data.val ? [{ split: "val", slot: 2 * k + 1 }] : []),
-  ];
-
-  const pending: Promise<void>[] = [];
+  // An evaluation of every model at step `at` into slots [slot, slot + 2): encoded at the end of
+  // `pass` (which it ends); the returned function, called after the submission, reads it back.
   const submitEval = (
     enc: GPUCommandEncoder,
     pass: GPUComputePassEncoder,
-    k: number,
+    at: number,
+    slot: number,
   ): () => Promise<void> => {
-    evaluator.encode(pass, evalRequests(k), 2 * k);
+    const requests = [
+      { split: "train", slot },
+      ...(data.val ? [{ split: "val", slot: slot + 1 }] : []),
+    ];
+    evaluator.encode(pass, requests, slot);
     pass.end();
-    const read = evaluator.readSlots(enc, 2 * k, 2);
-    return () => read().then((sums) => finish(k, sums));
+    const read = evaluator.readSlots(enc, slot, 2);
+    return () => read().then((sums) => finish(at, sums));
   };
 
-  // point 0: the initial model
-  {
+  // Snapshots: state buffers copied in the submission's stream right after step `at`, written
+  // once they and every evaluation up to `at` have been read back, in order.
+  const evalsDone = new Map<number, Promise<void>>();
+  let snapshots: Promise<void> = Promise.resolve();
+  let lastSnapshot = performance.now();
+  const snapshotEvery = 1000 * (options.snapshotSeconds ?? SNAPSHOT_SECONDS);
+  const takeSnapshot = (enc: GPUCommandEncoder, at: number): () => void => {
+    const read = readState(device, enc, state);
+    lastSnapshot = performance.now();
+    return () => {
+      const earlier = [...evalsDone].filter(([t]) => t <= at).map(([, p]) => p);
+      const ready = Promise.all([read(), ...earlier]);
+      snapshots = snapshots.then(async () => {
+        const [buffers] = await ready;
+        await options.onSnapshot!({
+          step: at,
+          trainSeconds: seconds(),
+          models: models.map((m) => modelsAt(m, at, regular)),
+          buffers,
+        });
+      });
+    };
+  };
+
+  let s = resume?.step ?? 0, k = points.findIndex((t) => t > s), interrupted = false;
+  if (k < 0) k = points.length;
+  if (!resume) {
+    // point 0: the initial model
     const enc = device.createCommandEncoder();
-    const after = submitEval(enc, enc.beginComputePass(), 0);
+    const after = submitEval(enc, enc.beginComputePass(), 0, 0);
     device.queue.submit([enc.finish()]);
-    pending.push(after());
+    evalsDone.set(0, after());
   }
 
-  let s = 0, k = 1, interrupted = false;
+  // Keep at most two submissions queued (the one running and the next): the GPU always has work,
+  // and an abort (Ctrl-C, SIGTERM) takes effect within two chunks of steps.
+  const queued: Promise<unknown>[] = [];
   while (s < total) {
     if (alive === 0) break;
     if (options.signal?.aborted) {
@@ -356,19 +420,40 @@ export async function trainPopulation(
     for (const op of prologue) encodeOp(pass, op);
     for (let t = s; t < end; t++) for (const op of stepOps) encodeOp(pass, op, t - s);
     let after: (() => Promise<void>) | null = null;
-    if (end === points[k]) after = submitEval(enc, pass, k++);
+    if (end === points[k]) after = submitEval(enc, pass, end, 2 * k++);
     else pass.end();
+    const timed = performance.now() - lastSnapshot >= snapshotEvery;
+    const snap = options.onSnapshot && end < total && (after || timed)
+      ? takeSnapshot(enc, end)
+      : null;
     device.queue.submit([enc.finish()]);
     gpu.check();
     s = end;
-    if (after) {
-      pending.push(after());
-      // keep at most two evaluations in flight: the CPU runs ahead, but not unboundedly
-      while (pending.length > 2) await pending.shift();
-    }
+    if (after) evalsDone.set(end, after());
+    snap?.();
+    queued.push(device.queue.onSubmittedWorkDone());
+    while (queued.length > 1) await queued.shift();
+    // keep at most two evaluations in flight: the CPU runs ahead, but not unboundedly
+    const inFlight = [...evalsDone.values()];
+    if (inFlight.length > 2) await inFlight[inFlight.length - 3];
   }
-  await Promise.all(pending);
-  const trainSeconds = (performance.now() - started) / 1000;
+  if (interrupted && s > 0 && !regular.has(s)) {
+    // evaluate once at the step reached (reported, not part of the snapshot's curves)
+    const enc = device.createCommandEncoder();
+    const after = submitEval(enc, enc.beginComputePass(), s, stopSlot);
+    const snap = options.onSnapshot ? takeSnapshot(enc, s) : null;
+    device.queue.submit([enc.finish()]);
+    evalsDone.set(s, after());
+    snap?.();
+  } else if (interrupted && options.onSnapshot && s > 0) {
+    const enc = device.createCommandEncoder();
+    const snap = takeSnapshot(enc, s);
+    device.queue.submit([enc.finish()]);
+    snap();
+  }
+  await Promise.all(evalsDone.values());
+  await snapshots;
+  const trainSeconds = seconds();
   gpu.check();
 
   if (data.test && alive > 0 && !interrupted) {
@@ -399,6 +484,67 @@ export async function trainPopulation(
     trainSeconds,
     interrupted,
   };
+}
+
+/** Model m as it stood after step `at`: its regular evaluation points up to `at` only. */
+function modelsAt(m: ModelResult, at: number, regular: Set<number>): ModelResult {
+  const curves = m.curves.filter((p) => p.step <= at && regular.has(p.step));
+  const last = curves.at(-1);
+  const out: ModelResult = {
+    curves: structuredClone(curves),
+    final: last ? { train: last.train, ...(last.val ? { val: last.val } : {}) } : null,
+  };
+  if (m.diverged && m.diverged.step <= at && regular.has(m.diverged.step)) {
+    out.diverged = { ...m.diverged };
+  }
+  return out;
+}
+
+/** Copy every state buffer into a readable one in `enc`; the function reads them once submitted. */
+function readState(
+  device: GPUDevice,
+  enc: GPUCommandEncoder,
+  state: Record<string, GPUBuffer>,
+): () => Promise<Record<string, Float32Array>> {
+  const copies = Object.entries(state).map(([name, src]) => {
+    const dst = device.createBuffer({
+      label: `snapshot-${name}`,
+      size: src.size,
+      usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ,
+    });
+    enc.copyBufferToBuffer(src, 0, dst, 0, src.size);
+    return { name, dst };
+  });
+  return async () => {
+    const out: Record<string, Float32Array> = {};
+    await Promise.all(copies.map(async ({ name, dst }) => {
+      await dst.mapAsync(GPUMapMode.READ);
+      out[name] = new Float32Array(dst.getMappedRange().slice(0));
+      dst.destroy();
+    }));
+    return out;
+  };
+}
+
+/** Put a snapshot's buffer contents back (the same spec: every buffer, the same sizes). */
+function restoreState(
+  device: GPUDevice,
+  state: Record<string, GPUBuffer>,
+  snap: Snapshot,
+  P: number,
+): void {
+  if (snap.models.length !== P) {
+    throw new Error(`snapshot of ${snap.models.length} models, not ${P}`);
+  }
+  for (const [name, buf] of Object.entries(state)) {
+    const data = snap.buffers[name];
+    if (!data || data.byteLength !== buf.size) {
+      throw new Error(
+        `snapshot buffer ${name}: ${data?.byteLength ?? "no"} bytes, want ${buf.size}`,
+      );
+    }
+    writeBuffer(device, buf, 0, data);
+  }
 }
 
 function splitMetrics(s: SlotSums, l2: number, lambda: number): SplitMetrics {

@@ -13,8 +13,14 @@ import { initParams } from "../model/init.ts";
 import { writeReport } from "../report/mod.ts";
 import type { RunMetrics } from "./metrics.ts";
 import { formatDuration, formatPopulation } from "./progress.ts";
+import { UserError } from "../errors.ts";
+import { readJsonIfExists } from "../io/json.ts";
+import { acquireLock } from "../io/lock.ts";
+import { entryKind, markOwned, ownedKind, readMarker, removeOwned } from "../io/owned.ts";
+import { preflight } from "./preflight.ts";
+import { readSnapshot, writeSnapshot } from "./snapshot.ts";
 import {
-  checkRunDir,
+  configHash,
   populationSpec,
   prepareData,
   type PreparedData,
@@ -43,12 +49,89 @@ export function groupVariants(configs: Config[]): Config[][] {
 export async function runVariants(
   cfg: Config,
   options: RunOptions = {},
-): Promise<{ dir: string; runs: RunMetrics[] }> {
+): Promise<{ dir: string; runs: RunMetrics[]; interrupted: boolean }> {
   const log = options.log ?? ((l: string) => console.log(l));
   const dir = join(cfg.out, cfg.name);
-  await checkRunDir(dir, !!options.overwrite);
   const configs = cfg.variants!.map((_, i) => variantConfig(cfg, i));
   const groups = groupVariants(configs);
+  const hash = await configHash(cfg);
+  checkVariantsDir(dir, hash, configs, !!options.overwrite);
+  const { maxModels } = await preflight(cfg, configs, Math.max(...groups.map((g) => g.length)));
+  const lock = await acquireLock(`${dir}.lock`, `training ${dir}`);
+  try {
+    const resuming = checkVariantsDir(dir, hash, configs, !!options.overwrite);
+    if (!resuming && entryKind(dir) !== "none") await removeOwned(dir, "use --name NEW");
+    await markOwned(dir, "variants", hash);
+    return await trainVariants(cfg, dir, configs, split(groups, maxModels, log), options, log);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Groups of at most `max` models (a population that does not fit the adapter is split). */
+function split(groups: Config[][], max: number, log: (l: string) => void): Config[][] {
+  const out: Config[][] = [];
+  for (const g of groups) {
+    if (g.length > max) {
+      log(
+        `${
+          g.map((c) => c.name).join(" + ")
+        }: ${g.length} models do not fit one population on this ` +
+          `adapter (at most ${max}): training populations of ${max}`,
+      );
+    }
+    for (let i = 0; i < g.length; i += max) out.push(g.slice(i, i + max));
+  }
+  return out;
+}
+
+/**
+ * Check the variants directory: false when it is new (or to be replaced with --overwrite), true
+ * when it holds an unfinished set of the same config, to resume; otherwise a one-line error.
+ */
+function checkVariantsDir(
+  dir: string,
+  hash: string,
+  configs: Config[],
+  overwrite: boolean,
+): boolean {
+  const kind = entryKind(dir);
+  if (kind === "none") return false;
+  const marker = readMarker(dir);
+  const done = configs.every((c) => isRun(join(dir, c.name)));
+  if (
+    kind === "dir" && marker?.kind === "variants" && marker.config === hash && !done && !overwrite
+  ) {
+    return true;
+  }
+  if (!overwrite) {
+    throw new UserError(
+      `${dir} already exists` +
+        (marker?.kind === "variants" && marker.config !== hash ? " (a different config)" : "") +
+        `: pass --overwrite to replace it, or --name NEW`,
+    );
+  }
+  if (kind === "symlink") throw new UserError(`${dir} is a symbolic link: use --name NEW`);
+  if (kind !== "dir" || ownedKind(dir) !== "variants") {
+    throw new UserError(
+      `${dir} was not written by this tool, so --overwrite leaves it alone: use --name NEW`,
+    );
+  }
+  return false;
+}
+
+function isRun(dir: string): boolean {
+  return entryKind(dir) === "dir" && ownedKind(dir) === "run";
+}
+
+async function trainVariants(
+  cfg: Config,
+  dir: string,
+  configs: Config[],
+  groups: Config[][],
+  options: RunOptions,
+  log: (l: string) => void,
+): Promise<{ dir: string; runs: RunMetrics[]; interrupted: boolean }> {
   log(
     `${cfg.name}: ${configs.length} variants in ${groups.length} population${
       groups.length > 1 ? "s" : ""
@@ -58,7 +141,17 @@ export async function runVariants(
   const t0 = performance.now();
   const dataCache = new Map<string, PreparedData>();
   const runs: RunMetrics[] = [];
-  for (const group of groups) {
+  let interrupted = false;
+  for (const [gi, group] of groups.entries()) {
+    const names = group.map((c) => c.name);
+    if (group.every((c) => isRun(join(dir, c.name)))) {
+      for (const c of group) {
+        const m = readJsonIfExists<RunMetrics>(join(dir, c.name, "metrics.json"));
+        if (m) runs.push(m);
+      }
+      log(`${names.join(" + ")}: already trained`);
+      continue;
+    }
     const first = group[0];
     const dataKey = JSON.stringify(first.data);
     let data = dataCache.get(dataKey);
@@ -68,8 +161,15 @@ export async function runVariants(
     const initial = group.map((c) =>
       initParams(spec.sizes, c.model.init, c.model.sigma, c.seed, bnLayers(c))
     );
+    const snapshotFile = join(dir, `.snapshot-${gi}.safetensors`);
+    const snapHash = await configHash(cfg, names);
+    const hint = `delete ${snapshotFile} (or pass --overwrite) to train this population afresh`;
+    const stored = await readSnapshot(snapshotFile, hint);
+    if (stored && stored.hash !== snapHash) {
+      throw new UserError(`${snapshotFile} holds a snapshot of other variants: ${hint}`);
+    }
+    if (stored) log(`${names.join("+")}: resuming at step ${stored.snapshot.step}`);
     const startedAt = new Date(), tg = performance.now();
-    const names = group.map((c) => c.name);
     const result = await trainPopulation(
       data.gpu,
       {
@@ -82,14 +182,29 @@ export async function runVariants(
       {
         initial,
         signal: options.signal,
+        resume: stored?.snapshot,
+        onSnapshot: (snap) => writeSnapshot(snapshotFile, snapHash, snap),
+        snapshotSeconds: options.snapshotSeconds,
         onEval: (p) => log(formatPopulation(names.join("+"), p, lambdas)),
       },
     );
+    if (result.interrupted) {
+      interrupted = true;
+      log(
+        `${cfg.name}: interrupted at step ${result.steps}/${result.totalSteps} of ${
+          names.join(" + ")
+        }; ` +
+          `run the same command to resume`,
+      );
+      break;
+    }
     for (let z = 0; z < group.length; z++) {
       const c = group[z];
       const metrics = runMetrics(c, data, spec, result, startedAt, tg, z);
-      await writeRunDir(join(dir, c.name), metrics, result, data.stats, c, z);
-      if (options.report !== false) await writeReport([join(dir, c.name)]);
+      await writeRunDir(join(dir, c.name), metrics, result, data.stats, c, {
+        z,
+        report: options.report !== false,
+      });
       runs.push(metrics);
       const m = result.models[z];
       log(
@@ -100,11 +215,12 @@ export async function runVariants(
               (m.test ? `, test accuracy ${(100 * m.test.accuracy).toFixed(2)}%` : "")),
       );
     }
-    if (result.interrupted) break;
+    await Deno.remove(snapshotFile).catch(() => {});
   }
   for (const d of dataCache.values()) d.dataset.destroy();
+  if (interrupted) return { dir, runs, interrupted };
   if (options.report !== false) {
-    await writeReport(configs.map((c) => join(dir, c.name)).filter((d) => existsDir(d)), {
+    await writeReport(configs.map((c) => join(dir, c.name)).filter((d) => isRun(d)), {
       out: join(dir, "report.html"),
     });
   }
@@ -113,13 +229,5 @@ export async function runVariants(
       formatDuration((performance.now() - t0) / 1000)
     } → ${dir}`,
   );
-  return { dir, runs };
-}
-
-function existsDir(path: string): boolean {
-  try {
-    return Deno.statSync(path).isDirectory;
-  } catch {
-    return false;
-  }
+  return { dir, runs, interrupted };
 }

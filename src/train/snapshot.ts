@@ -1,0 +1,106 @@
+/**
+ * Resumable snapshots of a population in training: the raw contents of every GPU buffer that
+ * carries state from one step to the next (weights, biases, batch normalisation's γ, β and running
+ * statistics, Adam's moments), the step reached, and each model's curves so far — everything
+ * else a step reads (shuffles, dropout masks, augmentation, η) is a function of the step.
+ *
+ * On disk a snapshot is one safetensors file whose metadata holds the JSON state and a hash of
+ * what it belongs to (the resolved config, and for sweeps the trials), written atomically.
+ *
+ * @module
+ */
+
+import { writeFileAtomic } from "../io/atomic.ts";
+import { decodeSafetensors, encodeSafetensors, type Tensor } from "../io/safetensors.ts";
+import { UserError } from "../errors.ts";
+import type { ModelResult } from "./trainer.ts";
+
+/** Format tag of snapshot files. */
+export const SNAPSHOT_FORMAT = "webgpu-mlp.snapshot/1";
+
+/** The state of a population after `step` update steps. */
+export interface Snapshot {
+  /** Update steps done. */
+  step: number;
+  /** Seconds of training before this point (over all sessions), for the run's timings. */
+  trainSeconds: number;
+  /** Each model's curves, final metrics and divergence up to `step` (regular points only). */
+  models: ModelResult[];
+  /** Raw contents of the state buffers by label (see `stateBuffers` in trainer.ts). */
+  buffers: Record<string, Float32Array>;
+}
+
+/** SHA-256 (hex) of a value's JSON. */
+export async function hashOf(value: unknown): Promise<string> {
+  const bytes = new TextEncoder().encode(JSON.stringify(value));
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Write a snapshot atomically to `path`, tagged with `hash`. */
+export async function writeSnapshot(path: string, hash: string, s: Snapshot): Promise<void> {
+  const tensors: Record<string, Tensor> = {};
+  for (const [name, data] of Object.entries(s.buffers)) {
+    tensors[name] = { shape: [data.length], data };
+  }
+  const state = { step: s.step, trainSeconds: s.trainSeconds, models: s.models };
+  await writeFileAtomic(
+    path,
+    encodeSafetensors(tensors, { format: SNAPSHOT_FORMAT, hash, state: JSON.stringify(state) }),
+  );
+}
+
+/** A snapshot read back, with the hash it was tagged with. */
+export interface StoredSnapshot {
+  /** The hash given to {@link writeSnapshot}. */
+  hash: string;
+  /** The state. */
+  snapshot: Snapshot;
+}
+
+/**
+ * Read the snapshot at `path`: null when there is none. A damaged file is a {@link UserError}
+ * ending in `restart` (how to start afresh); callers compare the hash with their own.
+ */
+export async function readSnapshot(path: string, restart: string): Promise<StoredSnapshot | null> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw new UserError(`${path} cannot be read (${(e as Error).message}): ${restart}`);
+  }
+  let decoded;
+  try {
+    decoded = decodeSafetensors(bytes, path);
+  } catch (e) {
+    throw new UserError(`${path} is damaged (${(e as Error).message}): ${restart}`);
+  }
+  const { tensors, metadata } = decoded;
+  if (metadata.format !== SNAPSHOT_FORMAT || typeof metadata.hash !== "string") {
+    throw new UserError(`${path} is not a snapshot of this tool: ${restart}`);
+  }
+  let state: { step: number; trainSeconds: number; models: ModelResult[] };
+  try {
+    state = JSON.parse(metadata.state);
+  } catch {
+    throw new UserError(`${path} is damaged (its state is not JSON): ${restart}`);
+  }
+  if (
+    !Number.isInteger(state?.step) || state.step < 0 || !Array.isArray(state.models) ||
+    typeof state.trainSeconds !== "number"
+  ) {
+    throw new UserError(`${path} is damaged (its state is incomplete): ${restart}`);
+  }
+  const buffers: Record<string, Float32Array> = {};
+  for (const [name, t] of Object.entries(tensors)) buffers[name] = t.data;
+  return {
+    hash: metadata.hash,
+    snapshot: {
+      step: state.step,
+      trainSeconds: state.trainSeconds,
+      models: state.models,
+      buffers,
+    },
+  };
+}
