@@ -6,11 +6,12 @@
  * @module
  */
 
-import { join } from "node:path";
-import type { Config } from "../config.ts";
+import { basename, join } from "node:path";
+import { type Config, parseConfig } from "../config.ts";
 import { envInfo } from "../env.ts";
 import { UserError } from "../errors.ts";
-import { readJsonIfExists } from "../io/json.ts";
+import { canonicalJson, readJsonIfExists } from "../io/json.ts";
+import { parseRecord, RUN_FORMAT, SWEEP_FORMAT } from "../io/records.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { getGpu } from "../gpu/device.ts";
 import { writeReport } from "../report/mod.ts";
@@ -31,6 +32,28 @@ import type { StageSummary, SweepSummary, TrialRecord } from "./types.ts";
 
 /** The config file a sweep directory is tied to (resume and merge check it). */
 export const SWEEP_CONFIG = "sweep.config.json";
+
+/**
+ * The config a sweep directory belongs to, validated by the config schema itself (null when the
+ * directory has no sweep.config.json).
+ */
+function readSweepConfig(dir: string): Config | null {
+  return readJsonIfExists(join(dir, SWEEP_CONFIG), (value, source) => {
+    const cfg = parseConfig(value, source, {}, basename(dir));
+    if (!cfg.search) {
+      throw new UserError(`${source} has no "search" block: it is not the config of a sweep`);
+    }
+    return cfg;
+  });
+}
+
+/** The final training's metrics.json in a sweep directory, validated (null when absent). */
+function readFinalMetrics(dir: string): RunMetrics | null {
+  return readJsonIfExists(
+    join(dir, "final", "metrics.json"),
+    (value, source) => parseRecord(RUN_FORMAT, value, source),
+  );
+}
 
 /** Options of {@link runSweep}. */
 export interface SweepOptions {
@@ -89,7 +112,7 @@ export function externalCentres(
   rankBy: "final" | "best",
 ): number[] {
   const sweepDir = sweepPath(cfg, sweep);
-  const other = readJsonIfExists<Config>(join(sweepDir, SWEEP_CONFIG));
+  const other = readSweepConfig(sweepDir);
   if (!other) {
     throw new UserError(
       `${sweepDir} is not a sweep directory (no ${SWEEP_CONFIG}): run that sweep first, or fix "sweep"`,
@@ -114,13 +137,16 @@ export function externalCentres(
       })`,
     );
   }
-  const summary = readJsonIfExists<SweepSummary>(join(sweepDir, "sweep.json"));
+  const summary = readJsonIfExists(
+    join(sweepDir, "sweep.json"),
+    (value, source) => parseRecord(SWEEP_FORMAT, value, source),
+  );
   if (!summary?.stages.some((s) => s.name === stage)) {
     throw new UserError(
       `${sweepDir} has not finished stage "${stage}" (no complete stage in its sweep.json): finish or merge that sweep first`,
     );
   }
-  const trials = [...readTrials(sweepDir).values()].filter((t) => t.stage === stage);
+  const trials = [...readTrials(sweepDir, other).values()].filter((t) => t.stage === stage);
   const best = topK(trials, top, rankBy);
   if (best.length === 0) {
     throw new UserError(`${sweepDir} stage "${stage}" has no completed trial (all diverged)`);
@@ -165,10 +191,11 @@ export function planStage(cfg: Config, stage: Stage, centres: number[]): TrialPl
 
 /** Check a sweep directory against this config, creating it (and its config file) when new. */
 async function openSweepDir(cfg: Config, dir: string, overwrite: boolean): Promise<void> {
-  const existing = readJsonIfExists<Config>(join(dir, SWEEP_CONFIG));
+  // --overwrite starts afresh whatever the directory holds; otherwise its config must be valid
+  const existing = overwrite ? null : readSweepConfig(dir);
   const mine = { ...cfg, out: undefined };
   if (existing && !overwrite) {
-    if (JSON.stringify({ ...existing, out: undefined }) !== JSON.stringify(mine)) {
+    if (canonicalJson({ ...existing, out: undefined }) !== canonicalJson(mine)) {
       throw new UserError(
         `${dir} holds a sweep of a different config: pass --overwrite to start afresh, or --name NEW`,
       );
@@ -263,6 +290,8 @@ export async function runSweep(
     }
   }
   await openSweepDir(cfg, dir, !!options.overwrite);
+  // every trials file is valid and belongs to this config before anything trains or is written
+  readTrials(dir, cfg);
   const startedAt = new Date(), t0 = performance.now();
   const file = join(dir, trialsFile(shard));
   let data: PreparedData | null = null;
@@ -280,7 +309,7 @@ export async function runSweep(
       return null;
     }
     const plan = planStage(cfg, stage, centres);
-    const done = readTrials(dir);
+    const done = readTrials(dir, cfg);
     const todo = plan.filter((p) => ownsTrial(shard, p.index) && !done.has(p.id));
     const mine = plan.filter((p) => ownsTrial(shard, p.index)).length;
     log(
@@ -324,7 +353,7 @@ export async function runSweep(
         );
       }
     }
-    const all = readTrials(dir);
+    const all = readTrials(dir, cfg);
     const trials = plan.map((p) => all.get(p.id)).filter((t): t is TrialRecord => !!t);
     if (trials.length < plan.length) {
       log(
@@ -381,7 +410,7 @@ async function finalTraining(
   options: SweepOptions,
   log: (l: string) => void,
 ): Promise<RunMetrics> {
-  const existing = readJsonIfExists<RunMetrics>(join(dir, "final", "metrics.json"));
+  const existing = readFinalMetrics(dir);
   if (existing?.status === "completed" && existing.lambda === lambda) {
     log(`final training with λ ${lambda.toExponential(3)} already done`);
     return existing;
@@ -413,7 +442,19 @@ async function writeSummary(
   t0: number,
   final: RunMetrics | null,
 ): Promise<SweepSummary> {
-  const done = readTrials(dir);
+  const summary = await buildSummary(cfg, readTrials(dir, cfg), startedAt, t0, final);
+  await writeJsonAtomic(join(dir, "sweep.json"), summary);
+  return summary;
+}
+
+/** The summary of a sweep's finished trials (and of the final run, when there is one). */
+async function buildSummary(
+  cfg: Config,
+  done: Map<string, TrialRecord>,
+  startedAt: Date,
+  t0: number,
+  final: RunMetrics | null,
+): Promise<SweepSummary> {
   const stages = summarise(cfg, done).filter((s): s is StageSummary => s !== null);
   const gpu = await getGpu();
   const wall = (performance.now() - t0) / 1000;
@@ -438,18 +479,22 @@ async function writeSummary(
   if (final?.final.test) {
     summary.final = { lambda: final.lambda, run: "final", testAccuracy: final.final.test.accuracy };
   }
-  await writeJsonAtomic(join(dir, "sweep.json"), summary);
   return summary;
 }
 
-/** Merge the shards' trials files into trials.jsonl and write sweep.json. */
+/**
+ * Merge the shards' trials files into trials.jsonl and write sweep.json. Everything is read and
+ * validated first: a bad line anywhere refuses the merge and leaves every file as it was.
+ */
 export async function mergeSweep(
   dir: string,
   log: (l: string) => void = console.log,
 ): Promise<SweepSummary> {
-  const cfg = readJsonIfExists<Config>(join(dir, SWEEP_CONFIG));
+  const cfg = readSweepConfig(dir);
   if (!cfg) throw new UserError(`${dir} is not a sweep directory (no ${SWEEP_CONFIG})`);
-  const done = readTrials(dir);
+  const done = readTrials(dir, cfg);
+  const final = readFinalMetrics(dir);
+  const summary = await buildSummary(cfg, done, new Date(), performance.now(), final);
   const order = new Map(cfg.search!.stages.map((s, i) => [s.name, i]));
   const all = [...done.values()].sort((a, b) =>
     (order.get(a.stage) ?? 99) - (order.get(b.stage) ?? 99) || a.index - b.index
@@ -458,9 +503,7 @@ export async function mergeSweep(
     join(dir, "trials.jsonl"),
     all.map((t) => JSON.stringify(t)).join("\n") + (all.length ? "\n" : ""),
   );
-  const final = readJsonIfExists<RunMetrics>(join(dir, "final", "metrics.json"));
-  const now = new Date();
-  const summary = await writeSummary(cfg, dir, now, performance.now(), final);
+  await writeJsonAtomic(join(dir, "sweep.json"), summary);
   log(
     `merged ${all.length} trials of ${dir}; complete stages: ${
       summary.stages.map((s) => s.name).join(", ") || "none"
