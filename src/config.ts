@@ -7,7 +7,7 @@
 
 import { z } from "zod";
 import { basename } from "node:path";
-import { UserError } from "./errors.ts";
+import { clip, shown, UserError } from "./errors.ts";
 import { checkName } from "./io/names.ts";
 import type { Schedule } from "./train/schedule.ts";
 
@@ -480,20 +480,104 @@ const FLAG_PATHS: Record<keyof ConfigOverrides, string[]> = {
   data: ["data", "dir"],
 };
 
-/** Read, override and validate a config file. Every problem is a one-line {@link UserError}. */
+/** The largest config file read, in bytes (the presets are about 1 KiB). */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+/** The deepest nesting of arrays and objects a config file may have (the schema needs 5). */
+export const MAX_CONFIG_DEPTH = 64;
+
+/** What a path is, for a message about a path that is not a regular file. */
+function fileKind(info: Deno.FileInfo): string {
+  if (info.isDirectory) return "a directory";
+  if (info.isFifo) return "a named pipe";
+  if (info.isCharDevice) return "a character device";
+  if (info.isBlockDevice) return "a block device";
+  if (info.isSocket) return "a socket";
+  return "not a regular file";
+}
+
+/** Read at most `limit` + 1 bytes of `path` (a file that grows past the limit is caught too). */
+async function readAtMost(path: string, limit: number): Promise<Uint8Array> {
+  using file = await Deno.open(path, { read: true });
+  const buf = new Uint8Array(limit + 1);
+  let n = 0;
+  while (n < buf.length) {
+    const got = await file.read(buf.subarray(n));
+    if (got === null) break;
+    n += got;
+  }
+  return buf.subarray(0, n);
+}
+
+/** The deepest nesting of `[` and `{` outside strings (counted without recursion). */
+function jsonDepth(text: string, stopAbove: number): number {
+  let depth = 0, max = 0, inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) max = depth;
+      if (max > stopAbove) return max;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
+}
+
+/**
+ * Read, override and validate a config file. Every problem is a one-line {@link UserError}: a
+ * path that is not a regular file (a directory, a device such as /dev/zero, a named pipe), a file
+ * over {@link MAX_CONFIG_BYTES}, malformed JSON, nesting deeper than {@link MAX_CONFIG_DEPTH}, a
+ * top level that is not an object, and every key the schema refuses.
+ */
 export async function loadConfig(path: string, overrides: ConfigOverrides = {}): Promise<Config> {
+  const cannotRead = (e: unknown) =>
+    e instanceof Deno.errors.NotFound
+      ? new UserError(`config ${path} not found`)
+      : new UserError(`config ${path} cannot be read: ${clip(String((e as Error).message), 120)}`);
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    throw cannotRead(e);
+  }
+  if (!info.isFile) {
+    throw new UserError(
+      `config ${path} is ${fileKind(info)}, not a regular file: give the path of a JSON file`,
+    );
+  }
+  const limit = `${MAX_CONFIG_BYTES / 1024 / 1024} MiB`;
+  const tooBig = (size: string) =>
+    new UserError(
+      `config ${path} is ${size}, more than the ${limit} a config may have: is it the right file?`,
+    );
+  if (info.size > MAX_CONFIG_BYTES) throw tooBig(`${info.size} bytes`);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readAtMost(path, MAX_CONFIG_BYTES);
+  } catch (e) {
+    throw cannotRead(e);
+  }
+  if (bytes.length > MAX_CONFIG_BYTES) throw tooBig("larger than it was a moment ago");
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new UserError(`config ${path} not found`);
-    throw new UserError(`config ${path} cannot be read: ${(e as Error).message}`);
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new UserError(`config ${path} is not UTF-8 text: give the path of a JSON file`);
+  }
+  if (jsonDepth(text, MAX_CONFIG_DEPTH) > MAX_CONFIG_DEPTH) {
+    throw new UserError(
+      `config ${path} nests arrays and objects deeper than ${MAX_CONFIG_DEPTH} levels: ` +
+        `a config needs only a few`,
+    );
   }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw new UserError(`config ${path} is not valid JSON: ${(e as Error).message}`);
+    const why = e instanceof RangeError ? "too deeply nested" : String((e as Error).message);
+    throw new UserError(`config ${path} is not valid JSON: ${clip(why, 120)}`);
   }
   const fallbackName = basename(path).replace(/\.json$/i, "");
   return parseConfig(raw, path, overrides, fallbackName);
@@ -507,7 +591,8 @@ export function parseConfig(
   fallbackName = "run",
 ): Config {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    throw new UserError(`config ${source} must be a JSON object`);
+    const got = Array.isArray(raw) ? "an array" : raw === null ? "null" : `a ${typeof raw}`;
+    throw new UserError(`config ${source} must be a JSON object ({ … }), got ${got}`);
   }
   const value = structuredClone(raw) as Record<string, unknown>;
   const fromFlag = new Map<string, string>();
@@ -671,7 +756,9 @@ function checkSearch(search: NonNullable<Config["search"]>, source: string): voi
     }
     if (sp.kind === "around" && sp.sweep === undefined && !seen.includes(sp.stage)) {
       throw new UserError(
-        `config ${source}: ${at}.space.stage "${sp.stage}" is not an earlier stage of this config` +
+        `config ${source}: ${at}.space.stage ${
+          shown(sp.stage)
+        } is not an earlier stage of this config` +
           (seen.length ? ` (earlier: ${seen.join(", ")})` : "") +
           `; name one, or give "sweep": "runs/<previous sweep>"`,
       );
@@ -724,35 +811,36 @@ function describeIssue(
 ): string {
   const at = issue.path.map(String).join(".");
   const flag = fromFlag.get(at);
-  const where = (at || "(top level)") + (flag ? ` (from ${flag})` : "");
+  const where = (clip(at, 80) || "(top level)") + (flag ? ` (from ${flag})` : "");
   const got = getPath(value, issue.path);
-  const shown = got === undefined ? "nothing" : JSON.stringify(got);
+  const gotText = shown(got);
   switch (issue.code) {
     case "unrecognized_keys": {
       const allowed = allowedKeys(issue.path, value);
       const key = issue.keys[0];
-      const guess = closest(key, allowed);
-      const prefix = at ? `${at}.${key}` : key;
-      return `unknown key "${prefix}"` + (guess ? ` (did you mean "${guess}"?)` : "") +
-        `; allowed here: ${allowed.join(", ")}`;
+      const guess = key.length <= 100 ? closest(key, allowed) : null;
+      const prefix = clip(at ? `${at}.${key}` : key);
+      const more = issue.keys.length > 1 ? ` (and ${issue.keys.length - 1} more)` : "";
+      return `unknown key ${JSON.stringify(prefix)}${more}` +
+        (guess ? ` (did you mean "${guess}"?)` : "") + `; allowed here: ${allowed.join(", ")}`;
     }
     case "invalid_type":
       if (got === undefined) return `${where} is missing (expected ${issue.expected})`;
       return `${where} must be ${
         issue.expected === "int" ? "an integer" : `a ${issue.expected}`
-      }, got ${shown}`;
+      }, got ${gotText}`;
     case "invalid_value":
       return `${where} must be one of ${
         issue.values.map((v) => JSON.stringify(v)).join(", ")
-      }, got ${shown}`;
+      }, got ${gotText}`;
     case "invalid_union":
       if ("discriminator" in issue && issue.discriminator) {
         const options = (issue as unknown as { options: unknown[] }).options;
         return `${where} must be one of ${
           options.map((v) => JSON.stringify(v)).join(", ")
-        }, got ${shown}`;
+        }, got ${gotText}`;
       }
-      return `${where} has an unexpected shape (${shown})`;
+      return `${where} has an unexpected shape (${gotText})`;
     case "too_small":
     case "too_big": {
       const bound = issue.code === "too_small" ? issue.minimum : issue.maximum;
@@ -760,15 +848,15 @@ function describeIssue(
         ? (issue.inclusive ? ">=" : ">")
         : (issue.inclusive ? "<=" : "<");
       if (issue.origin === "array") {
-        return `${where} must have ${op} ${bound} entries, got ${shown}`;
+        return `${where} must have ${op} ${bound} entries, got ${gotText}`;
       }
       if (issue.origin === "string") return `${where} must have ${op} ${bound} characters`;
-      return `${where} must be ${op} ${bound}, got ${shown}`;
+      return `${where} must be ${op} ${bound}, got ${gotText}`;
     }
     case "invalid_format":
-      return `${where} has an invalid format (${shown}): use letters, digits, ".", "_" and "-"`;
+      return `${where} has an invalid format (${gotText}): use letters, digits, ".", "_" and "-"`;
     default:
-      return `${where}: ${issue.message}`;
+      return `${where}: ${clip(issue.message, 80)}`;
   }
 }
 

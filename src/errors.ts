@@ -16,3 +16,27 @@ export class UserError extends Error {
     this.exitCode = exitCode;
   }
 }
+
+/**
+ * `text` cut to about `max` characters for an error message: a longer text keeps its start, then
+ * "…" and its full length, so a huge value never floods the one line the CLI prints.
+ */
+export function clip(text: string, max = 60): string {
+  if (text.length <= max) return text;
+  let head = text.slice(0, max);
+  // never end on half a surrogate pair
+  if (/[\uD800-\uDBFF]$/.test(head)) head = head.slice(0, -1);
+  return `${head}… (${text.length} characters)`;
+}
+
+/** A value as JSON for an error message, cut short by {@link clip}. */
+export function shown(value: unknown, max = 60): string {
+  if (value === undefined) return "nothing";
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    return "(a value too deep to show)";
+  }
+  return clip(text, max);
+}

@@ -2,6 +2,7 @@
 
 import assert from "node:assert/strict";
 import { loadConfig, parseConfig } from "../src/config.ts";
+import { clipMessage, MAX_MESSAGE_CHARS } from "../src/cli/main.ts";
 import { UserError } from "../src/errors.ts";
 
 const base = {
@@ -131,4 +132,129 @@ Deno.test("unreadable and malformed files get one line", async () => {
     (e: Error) => /not found/.test(e.message),
   );
   await Deno.remove(dir, { recursive: true });
+});
+
+/** The UserError `loadConfig(path)` rejects with (one line), or a failure. */
+async function loadMessage(path: string): Promise<string> {
+  try {
+    await loadConfig(path);
+  } catch (e) {
+    assert.ok(e instanceof UserError, `expected a UserError, got ${e}`);
+    assert.ok(!e.message.includes("\n"), "one line");
+    return e.message;
+  }
+  throw new Error(`loadConfig(${path}) did not fail`);
+}
+
+Deno.test("a config path that is not a regular file is refused without reading it", async () => {
+  // /dev/zero would never end; a FIFO would block until someone writes
+  assert.match(await loadMessage("/dev/zero"), /\/dev\/zero is a character device, not a regular/);
+  const dir = await Deno.makeTempDir();
+  try {
+    assert.match(await loadMessage(dir), /is a directory, not a regular file: give the path/);
+    const fifo = `${dir}/pipe.json`;
+    const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert.equal(made.code, 0);
+    assert.match(await loadMessage(fifo), /pipe\.json is a named pipe, not a regular file/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a config file over 1 MiB is refused", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const big = `${dir}/big.json`;
+    await Deno.writeTextFile(big, `{"name": "${"x".repeat(2 * 1024 * 1024)}"}`);
+    const m = await loadMessage(big);
+    assert.match(m, /big\.json is 2097164 bytes, more than the 1 MiB a config may have/);
+    assert.ok(m.length < 300, m);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("JSON nested deeper than 64 levels is refused, also when it is not even valid", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const deep = `${dir}/deep.json`;
+    await Deno.writeTextFile(deep, "[".repeat(5000));
+    assert.match(await loadMessage(deep), /deep\.json nests arrays and objects deeper than 64/);
+    await Deno.writeTextFile(deep, `{"a": ${"[".repeat(5000)}${"]".repeat(5000)}}`);
+    assert.match(await loadMessage(deep), /deeper than 64 levels/);
+    // brackets inside strings do not count, and 64 levels are still read (then judged by the schema)
+    await Deno.writeTextFile(
+      deep,
+      JSON.stringify({ ...base, name: "a" }).slice(0, -1) +
+        `, "x": ${"[".repeat(63)}"[[[[{{{{\\"["${"]".repeat(63)}}`,
+    );
+    assert.match(await loadMessage(deep), /unknown key "x"/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a top level that is not an object is refused", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const [text, got] of [["[1, 2]", "an array"], ["null", "null"], ['"cfg"', "a string"]]) {
+      await Deno.writeTextFile(`${dir}/top.json`, text);
+      assert.match(
+        await loadMessage(`${dir}/top.json`),
+        new RegExp(`top\\.json must be a JSON object \\(\\{ … \\}\\), got ${got}$`),
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a key or value of 3 MB is cut short in the one-line error", async () => {
+  const huge = "x".repeat(3_000_000);
+  const short = (m: string) => {
+    assert.ok(m.length < 500, `${m.length} characters: ${m.slice(0, 200)}…`);
+    assert.match(m, /… \(\d+ characters\)/);
+  };
+  const key = message(() => parseConfig({ ...base, [huge]: 1 }, "x.json"));
+  short(key);
+  assert.match(key, /unknown key "xxxx+… \(3000000 characters\)"; allowed here: name, seed/);
+  const value = message(() =>
+    parseConfig({ ...base, train: { ...base.train, lambda: huge } }, "x.json")
+  );
+  short(value);
+  assert.match(value, /train\.lambda must be a number, got "xxxx+… \(3000002 characters\)/);
+  short(message(() => parseConfig(base, "x.json", { name: `${huge}/` })));
+  short(
+    message(() => parseConfig({ ...base, train: { ...base.train, schedule: huge } }, "x.json")),
+  );
+  const stage = message(() =>
+    parseConfig({
+      ...base,
+      data: { train: [1], val: { batch: 2 } },
+      search: { stages: [{ name: "f", space: { kind: "around", stage: huge, count: 2 } }] },
+    }, "x.json")
+  );
+  short(stage);
+  assert.match(stage, /space\.stage "xxx+… \(3000002 characters\) is not an earlier stage/);
+  // and from a file (under the size limit)
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/k.json`,
+      JSON.stringify({ ...base, model: { ["y".repeat(900_000)]: [1] } }),
+    );
+    const m = await loadMessage(`${dir}/k.json`);
+    short(m);
+    assert.match(m, /unknown key "model\.yyy+… \(900006 characters\)"/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the CLI prints at most 400 characters of any error, keeping its start and end", () => {
+  const long = `start ${"z".repeat(10_000)} end: fix it like this`;
+  const m = clipMessage(long);
+  assert.ok(m.length <= MAX_MESSAGE_CHARS, `${m.length}`);
+  assert.ok(m.startsWith("start z") && m.endsWith("end: fix it like this") && m.includes(" … "));
+  assert.equal(clipMessage("short"), "short");
 });

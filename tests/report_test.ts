@@ -259,7 +259,10 @@ Deno.test("input errors are one-line UserErrors", async () => {
       layerSizes: [3072, 10],
     });
     await Deno.writeTextFile(join(run, "metrics.json"), JSON.stringify({ ...m, curves: "no" }));
-    await assertUserError(() => writeReport([run]), /field "curves" missing or not an array/);
+    await assertUserError(
+      () => writeReport([run]),
+      /metrics\.json: curves must be an array, got "no"$/,
+    );
     const other = join(dir, "x.json");
     await Deno.writeTextFile(other, "[1, 2]");
     await assertUserError(

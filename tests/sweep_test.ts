@@ -8,12 +8,21 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type Config, parseConfig } from "../src/config.ts";
 import { UserError } from "../src/errors.ts";
-import { populationSpec, prepareData } from "../src/train/run.ts";
-import { trainPopulation } from "../src/train/trainer.ts";
+import { parseRecord, RUN_FORMAT, TRIAL_FORMAT } from "../src/io/records.ts";
+import { populationSpec, prepareData, type PreparedData, runMetrics } from "../src/train/run.ts";
+import { type ModelResult, trainPopulation, type TrainResult } from "../src/train/trainer.ts";
+import type { EvalPoint } from "../src/train/metrics.ts";
 import { readTrials } from "../src/sweep/results.ts";
-import { parseShard, resolveShard } from "../src/sweep/shard.ts";
-import { mergeSweep, planStage, runSweep, sweepPath } from "../src/sweep/sweep.ts";
-import type { SweepSummary } from "../src/sweep/types.ts";
+import { parseShard, resolveShard, type Shard } from "../src/sweep/shard.ts";
+import {
+  mergeSweep,
+  planStage,
+  runSweep,
+  SWEEP_CONFIG,
+  sweepPath,
+  trialRecord,
+} from "../src/sweep/sweep.ts";
+import type { SweepSummary, TrialRecord } from "../src/sweep/types.ts";
 
 const quiet = () => {};
 
@@ -268,4 +277,356 @@ Deno.test("bad search specs and shard specs get one line", async () => {
     /searched a different setting/,
   );
   await Deno.remove(out, { recursive: true });
+});
+
+// ---- files read back are validated: fixtures built by hand from the real writers, no training
+
+/** An evaluation point of a fake model. */
+function point(step: number, acc: number): EvalPoint {
+  return {
+    step,
+    epoch: step / 90,
+    eta: 0.01,
+    train: { loss: 2 - acc, cost: 2.1 - acc, accuracy: acc },
+    val: { loss: 2.1 - acc, cost: 2.2 - acc, accuracy: acc - 0.05 },
+  };
+}
+
+/** A fake model's result: healthy, or diverged after its first point. */
+function fakeModel(diverged = false): ModelResult {
+  const curves = diverged ? [point(0, 0.1)] : [point(0, 0.1), point(20, 0.3), point(40, 0.4)];
+  const last = curves.at(-1)!;
+  return {
+    curves,
+    final: { train: last.train, val: last.val },
+    ...(diverged
+      ? { diverged: { step: 20, reason: "loss or weights became NaN/Inf by step 20" } }
+      : {}),
+  };
+}
+
+/** A trial record exactly as a sweep writes it (through `trialRecord`). */
+function fakeTrial(index: number, lambda: number, shard: Shard | null, diverged = false) {
+  return trialRecord(
+    { id: `a/${index}`, stage: "a", index, lambda, seed: 5 },
+    fakeModel(diverged),
+    shard,
+  );
+}
+
+const line = (t: unknown) => JSON.stringify(t) + "\n";
+
+/**
+ * A sweep directory of stage `a` (4 λ) as two shards leave it before a merge: trials.jsonl holds
+ * trials 0 and 1 from an earlier merge, shard 1/2 trials 0 and 2, shard 2/2 trials 1 and 3.
+ */
+async function fakeSweepDir() {
+  const out = await Deno.makeTempDir();
+  const cfg = sweepConfig(out, {
+    stages: [{ name: "a", space: { kind: "list", values: [0.001, 0.01, 0.1, 1] } }],
+  });
+  const dir = join(out, "s");
+  await Deno.mkdir(dir);
+  await Deno.writeTextFile(join(dir, SWEEP_CONFIG), JSON.stringify(cfg, null, 2) + "\n");
+  const s1 = parseShard("1/2"), s2 = parseShard("2/2");
+  const t = [fakeTrial(0, 0.001, s1), fakeTrial(1, 0.01, s2), fakeTrial(2, 0.1, s1)];
+  t.push(fakeTrial(3, 1, s2, true));
+  const files = {
+    merged: join(dir, "trials.jsonl"),
+    shard1: join(dir, "trials.shard-1-of-2.jsonl"),
+    shard2: join(dir, "trials.shard-2-of-2.jsonl"),
+  };
+  await Deno.writeTextFile(files.merged, line(t[0]) + line(t[1]));
+  await Deno.writeTextFile(files.shard1, line(t[0]) + line(t[2]));
+  await Deno.writeTextFile(files.shard2, line(t[1]) + line(t[3]));
+  return { out, dir, cfg, trials: t, files, remove: () => Deno.remove(out, { recursive: true }) };
+}
+
+/** Everything in a directory, by name: to show that nothing was written. */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of Deno.readDirSync(dir)) {
+    if (e.isFile) out[e.name] = Deno.readTextFileSync(join(dir, e.name));
+  }
+  return out;
+}
+
+/**
+ * Replace line 2 of shard 2/2 (trial a/3) by `bad`, then check that merge and resume both refuse
+ * with one line matching `re` and write nothing.
+ */
+async function refused(bad: (t: TrialRecord) => unknown, re: RegExp): Promise<string> {
+  const f = await fakeSweepDir();
+  try {
+    const value = bad(structuredClone(f.trials[3]));
+    const text = typeof value === "string" ? value : JSON.stringify(value);
+    await Deno.writeTextFile(f.files.shard2, line(f.trials[1]) + text + "\n");
+    const before = snapshot(f.dir);
+    let msg = "";
+    for (const attempt of [() => mergeSweep(f.dir, quiet), () => runSweep(f.cfg, { log: quiet })]) {
+      await assert.rejects(attempt, (e: unknown) => {
+        assert.ok(e instanceof UserError, `expected a UserError, got ${(e as Error).stack}`);
+        assert.ok(!e.message.includes("\n"), "one line");
+        assert.ok(e.message.length < 400, `${e.message.length} characters`);
+        assert.match(e.message, re);
+        msg = e.message;
+        return true;
+      });
+      assert.deepEqual(snapshot(f.dir), before, "nothing written");
+    }
+    return msg;
+  } finally {
+    await f.remove();
+  }
+}
+
+const at2 = String.raw`trials\.shard-2-of-2\.jsonl:2: `;
+
+Deno.test("what the tool writes is read back as written: trials, and a diverged run's null metrics", () => {
+  for (const t of [fakeTrial(0, 0.01, null), fakeTrial(1, 0.1, parseShard("2/3"), true)]) {
+    assert.deepEqual(parseRecord(TRIAL_FORMAT, JSON.parse(JSON.stringify(t)), "t"), t);
+  }
+  const cfg = sweepConfig("/tmp/unused", {
+    stages: [{ name: "a", space: { kind: "list", values: [0] } }],
+  });
+  const data = {
+    gpu: { adapter: { vendor: "mesa", architecture: "", device: "", description: "llvmpipe" } },
+    cifar: { classNames: ["a", "b"], train: { n: 9000 }, val: { n: 1000 }, test: null },
+    setupSeconds: 1.5,
+  } as unknown as PreparedData;
+  const spec = populationSpec(cfg, 9000, [50], [5]);
+  const result = (m: ModelResult): TrainResult => ({
+    models: [m],
+    params: [],
+    steps: 20,
+    stepsPerEpoch: 90,
+    totalSteps: 40,
+    trainSeconds: 0.5,
+    interrupted: false,
+  });
+  // diverged before any healthy evaluation point: its final metrics are NaN, written as null
+  const early: ModelResult = {
+    curves: [],
+    final: null,
+    diverged: { step: 0, reason: "loss or weights became NaN/Inf by step 0" },
+  };
+  for (const m of [early, fakeModel(true), fakeModel()]) {
+    const written = JSON.stringify(runMetrics(cfg, data, spec, result(m), new Date(), 0));
+    const back = parseRecord(RUN_FORMAT, JSON.parse(written), "metrics.json");
+    assert.equal(back.status, m.diverged ? "diverged" : "completed");
+    if (m === early) {
+      assert.match(written, /"final":\{"train":\{"loss":null,"cost":null,"accuracy":null\}\}/);
+      assert.ok(Number.isNaN(back.final.train.loss) && Number.isNaN(back.final.train.accuracy));
+    } else assert.deepEqual(back.final.train, m.final!.train);
+  }
+  // null is accepted only where the writer can put a NaN
+  const ok = JSON.parse(JSON.stringify(runMetrics(cfg, data, spec, result(early), new Date(), 0)));
+  assert.throws(
+    () => parseRecord(RUN_FORMAT, { ...ok, status: "completed", diverged: undefined }, "m.json"),
+    /m\.json: final\.train holds null: only a diverged run has no final metrics/,
+  );
+  assert.throws(
+    () => parseRecord(RUN_FORMAT, { ...ok, lambda: null }, "m.json"),
+    /m\.json: lambda must be a number, got null/,
+  );
+});
+
+Deno.test("a bad record: a field of the wrong type is named with its file and line", async () => {
+  await refused(
+    (t) => ({ ...t, lambda: "x" }),
+    new RegExp(`${at2}lambda must be a number, got "x"$`),
+  );
+  await refused(
+    (t) => ({ ...t, curves: 5 }),
+    new RegExp(`${at2}curves must be an array, got 5$`),
+  );
+  await refused((t) => {
+    t.curves[0].train.accuracy = 1.5;
+    return t;
+  }, new RegExp(`${at2}curves\\.0\\.train\\.accuracy must be <= 1, got 1\\.5$`));
+  await refused(
+    (t) => ({ ...t, status: "ok" }),
+    new RegExp(`${at2}status must be one of "completed", "diverged", got "ok"$`),
+  );
+});
+
+Deno.test("a bad record: a missing or unknown field", async () => {
+  await refused((t) => ({ ...t, bestVal: undefined }), new RegExp(`${at2}bestVal is missing`));
+  await refused(
+    (t) => ({ ...t, extra: 1 }),
+    new RegExp(`${at2}unknown field "extra": this tool does not write it$`),
+  );
+  await refused(
+    (t) => ({ ...t, diverged: undefined }),
+    new RegExp(`${at2}diverged is missing \\(a diverged trial records where it diverged\\)$`),
+  );
+});
+
+Deno.test("a bad record: a trial id that does not match its stage and index", async () => {
+  await refused(
+    (t) => ({ ...t, id: "a/7" }),
+    new RegExp(`${at2}id must be its stage and index, "a/3", got "a/7"$`),
+  );
+});
+
+Deno.test("a bad record: the same trial recorded differently in two files names both", async () => {
+  // trial a/1 as shard 2/2 has it, with another λ, in trials.jsonl: which one is right?
+  const f = await fakeSweepDir();
+  try {
+    await Deno.writeTextFile(
+      f.files.merged,
+      line(f.trials[0]) + line({ ...f.trials[1], lambda: 2 }),
+    );
+    const before = snapshot(f.dir);
+    await assert.rejects(
+      () => mergeSweep(f.dir, quiet),
+      new RegExp(
+        String.raw`trial "a/1" is recorded differently in \S+/trials\.jsonl:2 and ` +
+          String.raw`\S+/trials\.shard-2-of-2\.jsonl:1: keep the right line and remove the other$`,
+      ),
+    );
+    await assert.rejects(() => runSweep(f.cfg, { log: quiet }), /recorded differently/);
+    assert.deepEqual(snapshot(f.dir), before);
+    // the same result under another shard's label is the same trial: kept once
+    await Deno.writeTextFile(f.files.merged, line({ ...f.trials[1], shard: "1/3" }));
+    assert.equal(readTrials(f.dir, f.cfg).size, 4);
+  } finally {
+    await f.remove();
+  }
+});
+
+Deno.test("a bad record: a trial of a stage the config does not have, or beyond its stage", async () => {
+  await refused(
+    (t) => ({ ...t, id: "zzz/3", stage: "zzz" }),
+    new RegExp(
+      `${at2}trial "zzz/3" is of stage "zzz", which this sweep's config does not have ` +
+        `\\(stages: a\\): the line belongs to another sweep`,
+    ),
+  );
+  await refused(
+    (t) => ({ ...t, id: "a/4", index: 4 }),
+    new RegExp(`${at2}trial "a/4" is beyond the 4 trials of stage "a"`),
+  );
+});
+
+Deno.test("a bad record: a line that is not JSON, or not a trial record of this tool", async () => {
+  await refused(() => `{"format": "webgpu-mlp.trial/1", "id": `, /jsonl:2 is not a JSON line/);
+  await refused(
+    (t) => ({ ...t, format: "webgpu-mlp.trial/0" }),
+    new RegExp(
+      `${at2}not a trial record \\(format "webgpu-mlp.trial/0", expected "webgpu-mlp.trial/1"\\)$`,
+    ),
+  );
+  await refused(() => "[1, 2]", new RegExp(`${at2}not a trial record \\(format \\(not a JSON`));
+});
+
+Deno.test("a bad record: a huge value is cut short in the one-line error", async () => {
+  const m = await refused(
+    (t) => ({ ...t, lambda: "y".repeat(1_000_000) }),
+    new RegExp(`${at2}lambda must be a number, got "y+… \\(1000002 characters\\)$`),
+  );
+  assert.ok(m.length < 300, m);
+});
+
+Deno.test("a bad shard line is never merged: trials.jsonl is unchanged", async () => {
+  const f = await fakeSweepDir();
+  try {
+    const good = Deno.readTextFileSync(f.files.shard2);
+    await Deno.writeTextFile(
+      f.files.shard2,
+      line(f.trials[1]) + line({ ...f.trials[3], curves: 5 }),
+    );
+    const before = Deno.readTextFileSync(f.files.merged);
+    // the command prints one line, exits 1, and a second try says the same: nothing was merged
+    for (let i = 0; i < 2; i++) {
+      const r = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "src/cli/sweep.ts", "--merge", f.dir],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const err = new TextDecoder().decode(r.stderr).trim();
+      assert.equal(r.code, 1, err);
+      assert.match(
+        err,
+        /^error: \S+trials\.shard-2-of-2\.jsonl:2: curves must be an array, got 5$/,
+      );
+      assert.equal(Deno.readTextFileSync(f.files.merged), before);
+      assert.ok(!Deno.readDirSync(f.dir).some((e) => e.name === "sweep.json"));
+    }
+    await assert.rejects(() => runSweep(f.cfg, { log: quiet }), /curves must be an array/);
+    assert.equal(Deno.readTextFileSync(f.files.merged), before);
+    // once the line is right again, the merge holds every trial once
+    await Deno.writeTextFile(f.files.shard2, good);
+    const summary = await mergeSweep(f.dir, quiet);
+    const ids = Deno.readTextFileSync(f.files.merged).trim().split("\n").map((l) =>
+      JSON.parse(l).id
+    );
+    assert.deepEqual(ids, ["a/0", "a/1", "a/2", "a/3"]);
+    assert.equal(summary.stages[0].diverged, 1);
+    assert.deepEqual(readTrials(f.dir, f.cfg).get("a/2"), f.trials[2]);
+  } finally {
+    await f.remove();
+  }
+});
+
+Deno.test("a damaged sweep.config.json, final/metrics.json or earlier sweep is refused with one line", async () => {
+  const f = await fakeSweepDir();
+  try {
+    const cfgPath = join(f.dir, SWEEP_CONFIG);
+    const text = Deno.readTextFileSync(cfgPath);
+    const raw = JSON.parse(text);
+    // validated with the config schema itself
+    Deno.writeTextFileSync(cfgPath, JSON.stringify({ ...raw, seed: -1 }));
+    await assert.rejects(
+      () => mergeSweep(f.dir, quiet),
+      /: config \S+sweep\.config\.json: seed must be >= 0, got -1$/,
+    );
+    await assert.rejects(
+      () => runSweep(f.cfg, { log: quiet }),
+      /sweep\.config\.json: seed must be/,
+    );
+    Deno.writeTextFileSync(cfgPath, JSON.stringify({ ...raw, search: undefined }));
+    await assert.rejects(() => mergeSweep(f.dir, quiet), /has no "search" block/);
+    // the same config with its keys in another order is the same config: the resume goes on
+    // (every trial is done, so it only writes sweep.json)
+    Deno.writeTextFileSync(
+      cfgPath,
+      JSON.stringify(Object.fromEntries(Object.entries(raw).reverse())),
+    );
+    const resumed = await runSweep(f.cfg, { log: quiet, report: false });
+    assert.equal(resumed!.stages[0].trials, 4);
+    Deno.writeTextFileSync(cfgPath, text);
+    // the final training's metrics.json
+    await Deno.mkdir(join(f.dir, "final"));
+    Deno.writeTextFileSync(
+      join(f.dir, "final", "metrics.json"),
+      JSON.stringify({ format: "webgpu-mlp.run/1", name: "final", status: "completed" }),
+    );
+    const before = snapshot(f.dir);
+    await assert.rejects(
+      () => mergeSweep(f.dir, quiet),
+      /final\/metrics\.json: config is missing$/,
+    );
+    assert.deepEqual(snapshot(f.dir), before);
+  } finally {
+    await f.remove();
+  }
+  // an earlier sweep this one searches around: its sweep.json is validated too
+  const g = await fakeSweepDir();
+  try {
+    Deno.writeTextFileSync(
+      join(g.dir, "sweep.json"),
+      JSON.stringify({ format: "webgpu-mlp.sweep/1", name: "s", stages: "a" }),
+    );
+    const fine = sweepConfig(g.out, {
+      stages: [{ name: "f", space: { kind: "around", stage: "a", sweep: g.dir, count: 2 } }],
+    }, "fine");
+    await assert.rejects(
+      () => runSweep(fine, { log: quiet }),
+      /s\/sweep\.json: config is missing$/,
+    );
+    assert.ok(!Deno.readDirSync(g.out).some((e) => e.name === "fine"));
+  } finally {
+    await g.remove();
+  }
 });

@@ -17,16 +17,30 @@ export function oneLine(text: string): string {
   return text.replace(/\s+/g, " ").trim();
 }
 
+/** The longest error line {@link runMain} prints (after `error: `). */
+export const MAX_MESSAGE_CHARS = 400;
+
 /**
- * Run a CLI's body. A {@link UserError} prints `error: <message>` on stderr (one line, no stack)
- * and exits with its exit code; any other error prints its stack and exits with 2.
+ * A message cut to at most `max` characters (by default {@link MAX_MESSAGE_CHARS}): a longer one
+ * keeps its start and its end (where the hint on what to do usually is) around " … ".
+ */
+export function clipMessage(text: string, max = MAX_MESSAGE_CHARS): string {
+  if (text.length <= max) return text;
+  const tail = Math.floor(max / 4), head = max - tail - 3;
+  return `${text.slice(0, head)} … ${text.slice(text.length - tail)}`;
+}
+
+/**
+ * Run a CLI's body. A {@link UserError} prints `error: <message>` on stderr (one line of at most
+ * {@link MAX_MESSAGE_CHARS} characters, no stack) and exits with its exit code; any other error
+ * prints its stack and exits with 2.
  */
 export async function runMain(fn: () => Promise<void>): Promise<void> {
   try {
     await fn();
   } catch (e) {
     if (e instanceof UserError) {
-      console.error(`error: ${oneLine(e.message)}`);
+      console.error(`error: ${clipMessage(oneLine(e.message))}`);
       Deno.exit(e.exitCode);
     }
     console.error(e instanceof Error ? (e.stack ?? String(e)) : e);

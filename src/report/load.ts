@@ -8,6 +8,7 @@
 
 import { basename, dirname, join } from "node:path";
 import { UserError } from "../errors.ts";
+import { parseRecord, RUN_FORMAT, SWEEP_FORMAT, TRIAL_FORMAT } from "../io/records.ts";
 import { decodeSafetensors, type Tensor } from "../io/safetensors.ts";
 import type { TrialRecord } from "../sweep/types.ts";
 import type { SweepSummary } from "../sweep/types.ts";
@@ -126,32 +127,9 @@ function need(obj: Record<string, unknown>, field: string, kind: Kind, path: str
   }
 }
 
-function checkCurves(curves: unknown[], path: string, field = "curves"): void {
-  curves.forEach((p, i) => {
-    if (!isObject(p) || typeof p.step !== "number" || !isObject(p.train)) {
-      throw new UserError(
-        `${path}: ${field}[${i}] is not an evaluation point ({ step, train, … })`,
-      );
-    }
-  });
-}
-
-/** Validate a parsed metrics.json (structure the report relies on). */
+/** Validate a parsed metrics.json against the schema of what the trainer writes. */
 export function validateRunMetrics(x: unknown, path: string): RunMetrics {
-  expectFormat(x, FORMATS.run, path, "a run's metrics.json");
-  const o = x as Record<string, unknown>;
-  need(o, "name", "string", path);
-  need(o, "status", "string", path);
-  need(o, "curves", "array", path);
-  need(o, "final", "object", path);
-  need(o, "lrSchedule", "array", path);
-  need(o, "layerSizes", "array", path);
-  need(o, "classNames", "array", path);
-  checkCurves(o.curves as unknown[], path);
-  if (!isObject((o.final as Record<string, unknown>).train)) {
-    throw new UserError(`${path}: field "final.train" missing or not an object`);
-  }
-  return x as RunMetrics;
+  return parseRecord(RUN_FORMAT, x, path);
 }
 
 /** Validate a parsed gradcheck.json. */
@@ -168,26 +146,14 @@ export function validateGradcheck(x: unknown, path: string): GradcheckReport {
   return x as GradcheckReport;
 }
 
-/** Validate a parsed sweep.json. */
+/** Validate a parsed sweep.json against the schema of what a sweep writes. */
 export function validateSweepSummary(x: unknown, path: string): SweepSummary {
-  expectFormat(x, FORMATS.sweep, path, "a sweep.json");
-  const o = x as Record<string, unknown>;
-  need(o, "name", "string", path);
-  need(o, "stages", "array", path);
-  return x as SweepSummary;
+  return parseRecord(SWEEP_FORMAT, x, path);
 }
 
-/** Validate one parsed trials.jsonl line. */
+/** Validate one parsed trials.jsonl line against the schema of what a sweep writes. */
 export function validateTrial(x: unknown, source: string): TrialRecord {
-  expectFormat(x, FORMATS.trial, source, "a trial record");
-  const o = x as Record<string, unknown>;
-  need(o, "id", "string", source);
-  need(o, "stage", "string", source);
-  need(o, "lambda", "number", source);
-  need(o, "curves", "array", source);
-  need(o, "bestVal", "object", source);
-  checkCurves(o.curves as unknown[], source);
-  return x as TrialRecord;
+  return parseRecord(TRIAL_FORMAT, x, source);
 }
 
 /**

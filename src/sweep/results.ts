@@ -7,8 +7,10 @@
  */
 
 import { join } from "node:path";
-import { UserError } from "../errors.ts";
+import type { Config, SpaceConfig } from "../config.ts";
+import { clip, shown, UserError } from "../errors.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
+import { parseRecord, TRIAL_FORMAT } from "../io/records.ts";
 import type { TopEntry, TrialRecord } from "./types.ts";
 
 /** Trials files in a sweep directory: trials.jsonl and every shard's file. */
@@ -24,38 +26,94 @@ export function trialFiles(dir: string): string[] {
   );
 }
 
-/** Parse one trials file; a malformed line is an error naming the file and line. */
+/**
+ * Parse one trials file. Every line must be a trial record exactly as this tool writes it; the
+ * first one that is not is a one-line error `FILE:LINE: what is wrong`.
+ */
 export function parseTrials(text: string, source: string): TrialRecord[] {
-  const out: TrialRecord[] = [];
+  return parseTrialLines(text, source).map((t) => t.record);
+}
+
+interface Located {
+  record: TrialRecord;
+  /** `FILE:LINE` the record was read from. */
+  at: string;
+}
+
+function parseTrialLines(text: string, source: string): Located[] {
+  const out: Located[] = [];
   text.split("\n").forEach((line, i) => {
     if (line.trim() === "") return;
-    let rec: TrialRecord;
+    const at = `${source}:${i + 1}`;
+    let value: unknown;
     try {
-      rec = JSON.parse(line);
+      value = JSON.parse(line);
     } catch {
       throw new UserError(
-        `${source}:${
-          i + 1
-        } is not a JSON line: the file is damaged; remove that line to re-run the trial`,
+        `${at} is not a JSON line: the file is damaged; remove that line to re-run the trial`,
       );
     }
-    if (rec?.format !== "webgpu-mlp.trial/1" || typeof rec.id !== "string") {
-      throw new UserError(`${source}:${i + 1} is not a trial record of this tool`);
-    }
-    out.push(rec);
+    out.push({ record: parseRecord(TRIAL_FORMAT, value, at), at });
   });
   return out;
 }
 
-/** Every finished trial of a sweep directory, by id (a trial found twice is kept once). */
-export function readTrials(dir: string): Map<string, TrialRecord> {
-  const byId = new Map<string, TrialRecord>();
+/** The most trials a stage can have (an `around … perturb` stage: `count` per centre). */
+function maxTrials(space: SpaceConfig): number {
+  switch (space.kind) {
+    case "list":
+      return space.values.length;
+    case "around":
+      return space.mode === "perturb" ? space.count * space.top : space.count;
+    default:
+      return space.count;
+  }
+}
+
+/** Refuse a record that cannot belong to the sweep of `cfg`: an unknown stage, or an index beyond it. */
+function checkBelongs(rec: TrialRecord, at: string, cfg: Config): void {
+  const stages = cfg.search?.stages ?? [];
+  const stage = stages.find((s) => s.name === rec.stage);
+  if (!stage) {
+    throw new UserError(
+      `${at}: trial ${shown(rec.id)} is of stage ${shown(rec.stage)}, which this sweep's config ` +
+        `does not have (stages: ${
+          clip(stages.map((s) => s.name).join(", "), 80)
+        }): the line belongs to another sweep; move it out of this directory`,
+    );
+  }
+  const n = maxTrials(stage.space);
+  if (rec.index >= n) {
+    throw new UserError(
+      `${at}: trial ${shown(rec.id)} is beyond the ${n} trials of stage ${shown(stage.name)}: ` +
+        `the line belongs to another sweep; move it out of this directory`,
+    );
+  }
+}
+
+/**
+ * Every finished trial of a sweep directory, by id. Every line of every trials file is validated
+ * (and, given the sweep's config, checked to belong to one of its stages) before anything is
+ * returned. A trial found in several lines is kept once when the lines agree (apart from the
+ * shard that trained it) and is an error naming both places when they do not.
+ */
+export function readTrials(dir: string, cfg?: Config): Map<string, TrialRecord> {
+  const byId = new Map<string, Located & { key: string }>();
   for (const f of trialFiles(dir)) {
-    for (const rec of parseTrials(Deno.readTextFileSync(f), f)) {
-      if (!byId.has(rec.id)) byId.set(rec.id, rec);
+    for (const { record, at } of parseTrialLines(Deno.readTextFileSync(f), f)) {
+      if (cfg) checkBelongs(record, at, cfg);
+      const key = JSON.stringify({ ...record, shard: undefined });
+      const first = byId.get(record.id);
+      if (!first) byId.set(record.id, { record, at, key });
+      else if (first.key !== key) {
+        throw new UserError(
+          `trial ${shown(record.id)} is recorded differently in ${first.at} and ${at}: ` +
+            `keep the right line and remove the other`,
+        );
+      }
     }
   }
-  return byId;
+  return new Map([...byId].map(([id, { record }]) => [id, record]));
 }
 
 /** Append records to a trials file atomically (the whole file is rewritten through a rename). */

@@ -6,11 +6,12 @@
  * @module
  */
 
-import { join, resolve } from "node:path";
-import type { Config } from "../config.ts";
+import { basename, join, resolve } from "node:path";
+import { type Config, parseConfig } from "../config.ts";
 import { envInfo } from "../env.ts";
 import { UserError } from "../errors.ts";
-import { readJsonIfExists } from "../io/json.ts";
+import { canonicalJson, readJsonIfExists } from "../io/json.ts";
+import { parseRecord, RUN_FORMAT, SWEEP_FORMAT } from "../io/records.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { acquireLock } from "../io/lock.ts";
 import { entryKind, markOwned, ownedKind, removeOwned } from "../io/owned.ts";
@@ -36,6 +37,28 @@ import type { StageSummary, SweepSummary, TrialRecord } from "./types.ts";
 
 /** The config file a sweep directory is tied to (resume and merge check it). */
 export const SWEEP_CONFIG = "sweep.config.json";
+
+/**
+ * The config a sweep directory belongs to, validated by the config schema itself (null when the
+ * directory has no sweep.config.json).
+ */
+function readSweepConfig(dir: string): Config | null {
+  return readJsonIfExists(join(dir, SWEEP_CONFIG), (value, source) => {
+    const cfg = parseConfig(value, source, {}, basename(dir));
+    if (!cfg.search) {
+      throw new UserError(`${source} has no "search" block: it is not the config of a sweep`);
+    }
+    return cfg;
+  });
+}
+
+/** The final training's metrics.json in a sweep directory, validated (null when absent). */
+function readFinalMetrics(dir: string): RunMetrics | null {
+  return readJsonIfExists(
+    join(dir, "final", "metrics.json"),
+    (value, source) => parseRecord(RUN_FORMAT, value, source),
+  );
+}
 
 /** Options of {@link runSweep}. */
 export interface SweepOptions {
@@ -101,7 +124,7 @@ export function externalCentres(
   rankBy: "final" | "best",
 ): number[] {
   const sweepDir = sweepPath(cfg, sweep);
-  const other = readJsonIfExists<Config>(join(sweepDir, SWEEP_CONFIG));
+  const other = readSweepConfig(sweepDir);
   if (!other) {
     throw new UserError(
       `${sweepDir} is not a sweep directory (no ${SWEEP_CONFIG}): run that sweep first, or fix "sweep"`,
@@ -126,13 +149,16 @@ export function externalCentres(
       })`,
     );
   }
-  const summary = readJsonIfExists<SweepSummary>(join(sweepDir, "sweep.json"));
+  const summary = readJsonIfExists(
+    join(sweepDir, "sweep.json"),
+    (value, source) => parseRecord(SWEEP_FORMAT, value, source),
+  );
   if (!summary?.stages.some((s) => s.name === stage)) {
     throw new UserError(
       `${sweepDir} has not finished stage "${stage}" (no complete stage in its sweep.json): finish or merge that sweep first`,
     );
   }
-  const trials = [...readTrials(sweepDir).values()].filter((t) => t.stage === stage);
+  const trials = [...readTrials(sweepDir, other).values()].filter((t) => t.stage === stage);
   const best = topK(trials, top, rankBy);
   if (best.length === 0) {
     throw new UserError(`${sweepDir} stage "${stage}" has no completed trial (all diverged)`);
@@ -186,10 +212,10 @@ function checkSweepDir(cfg: Config, dir: string, overwrite: boolean): boolean {
   if (kind !== "dir") {
     throw new UserError(`${dir} is not a directory the tool wrote (${kind}): use --name NEW`);
   }
-  const existing = readJsonIfExists<Config>(join(dir, SWEEP_CONFIG));
+  const existing = overwrite ? null : readSweepConfig(dir);
   if (existing && !overwrite) {
     if (
-      JSON.stringify({ ...existing, out: undefined }) !== JSON.stringify({ ...cfg, out: undefined })
+      canonicalJson({ ...existing, out: undefined }) !== canonicalJson({ ...cfg, out: undefined })
     ) {
       throw new UserError(
         `${dir} holds a sweep of a different config: pass --overwrite to start afresh, or --name NEW`,
@@ -306,6 +332,8 @@ export async function runSweep(
   );
   try {
     await openSweepDir(cfg, dir, !!options.overwrite);
+    // every trials file is valid and belongs to this config before anything trains or is written
+    readTrials(dir, cfg);
     return await sweepLocked(cfg, dir, shard, population, options, log);
   } finally {
     await lock.release();
@@ -344,7 +372,7 @@ async function sweepLocked(
       return null;
     }
     const plan = planStage(cfg, stage, centres);
-    const done = readTrials(dir);
+    const done = readTrials(dir, cfg);
     const todo = plan.filter((p) => ownsTrial(shard, p.index) && !done.has(p.id));
     const mine = plan.filter((p) => ownsTrial(shard, p.index)).length;
     log(
@@ -409,7 +437,7 @@ async function sweepLocked(
         );
       }
     }
-    const all = readTrials(dir);
+    const all = readTrials(dir, cfg);
     const trials = plan.map((p) => all.get(p.id)).filter((t): t is TrialRecord => !!t);
     if (trials.length < plan.length) {
       log(
@@ -467,7 +495,7 @@ async function finalTraining(
   options: SweepOptions,
   log: (l: string) => void,
 ): Promise<RunMetrics | null> {
-  const existing = readJsonIfExists<RunMetrics>(join(dir, "final", "metrics.json"));
+  const existing = readFinalMetrics(dir);
   if (existing?.status === "completed" && existing.lambda === lambda) {
     log(`final training with λ ${lambda.toExponential(3)} already done`);
     return existing;
@@ -506,7 +534,19 @@ async function writeSummary(
   t0: number,
   final: RunMetrics | null,
 ): Promise<SweepSummary> {
-  const done = readTrials(dir);
+  const summary = await buildSummary(cfg, readTrials(dir, cfg), startedAt, t0, final);
+  await writeJsonAtomic(join(dir, "sweep.json"), summary);
+  return summary;
+}
+
+/** The summary of a sweep's finished trials (and of the final run, when there is one). */
+async function buildSummary(
+  cfg: Config,
+  done: Map<string, TrialRecord>,
+  startedAt: Date,
+  t0: number,
+  final: RunMetrics | null,
+): Promise<SweepSummary> {
   const stages = summarise(cfg, done).filter((s): s is StageSummary => s !== null);
   const gpu = await getGpu();
   const wall = (performance.now() - t0) / 1000;
@@ -531,16 +571,18 @@ async function writeSummary(
   if (final?.final.test) {
     summary.final = { lambda: final.lambda, run: "final", testAccuracy: final.final.test.accuracy };
   }
-  await writeJsonAtomic(join(dir, "sweep.json"), summary);
   return summary;
 }
 
-/** Merge the shards' trials files into trials.jsonl and write sweep.json. */
+/**
+ * Merge the shards' trials files into trials.jsonl and write sweep.json. Everything is read and
+ * validated first: a bad line anywhere refuses the merge and leaves every file as it was.
+ */
 export async function mergeSweep(
   dir: string,
   log: (l: string) => void = console.log,
 ): Promise<SweepSummary> {
-  const cfg = readJsonIfExists<Config>(join(dir, SWEEP_CONFIG));
+  const cfg = readSweepConfig(dir);
   if (!cfg) throw new UserError(`${dir} is not a sweep directory (no ${SWEEP_CONFIG})`);
   const lock = await acquireLock(`${resolve(dir)}.lock`, `merging ${dir}`);
   try {
@@ -555,7 +597,9 @@ async function mergeLocked(
   dir: string,
   log: (l: string) => void,
 ): Promise<SweepSummary> {
-  const done = readTrials(dir);
+  const done = readTrials(dir, cfg);
+  const final = readFinalMetrics(dir);
+  const summary = await buildSummary(cfg, done, new Date(), performance.now(), final);
   const order = new Map(cfg.search!.stages.map((s, i) => [s.name, i]));
   const all = [...done.values()].sort((a, b) =>
     (order.get(a.stage) ?? 99) - (order.get(b.stage) ?? 99) || a.index - b.index
@@ -564,9 +608,7 @@ async function mergeLocked(
     join(dir, "trials.jsonl"),
     all.map((t) => JSON.stringify(t)).join("\n") + (all.length ? "\n" : ""),
   );
-  const final = readJsonIfExists<RunMetrics>(join(dir, "final", "metrics.json"));
-  const now = new Date();
-  const summary = await writeSummary(cfg, dir, now, performance.now(), final);
+  await writeJsonAtomic(join(dir, "sweep.json"), summary);
   log(
     `merged ${all.length} trials of ${dir}; complete stages: ${
       summary.stages.map((s) => s.name).join(", ") || "none"

@@ -96,7 +96,10 @@ export interface RunMetrics {
   lrSchedule: [number, number][];
   /** Evaluation points, in step order. */
   curves: EvalPoint[];
-  /** Metrics of the final model on the full train and validation sets. */
+  /**
+   * Metrics of the final model on the full train and validation sets. A run that diverged before
+   * its first healthy evaluation point has NaN train metrics (written as null).
+   */
   final: { train: SplitMetrics; val?: SplitMetrics; test?: TestMetrics };
   /** Class names from `batches.meta.txt`. */
   classNames: string[];

@@ -15,6 +15,7 @@ import type { RunMetrics } from "./metrics.ts";
 import { formatDuration, formatPopulation } from "./progress.ts";
 import { UserError } from "../errors.ts";
 import { readJsonIfExists } from "../io/json.ts";
+import { parseRecord, RUN_FORMAT } from "../io/records.ts";
 import { acquireLock } from "../io/lock.ts";
 import { entryKind, markOwned, ownedKind, readMarker, removeOwned } from "../io/owned.ts";
 import { preflight } from "./preflight.ts";
@@ -146,7 +147,10 @@ async function trainVariants(
     const names = group.map((c) => c.name);
     if (group.every((c) => isRun(join(dir, c.name)))) {
       for (const c of group) {
-        const m = readJsonIfExists<RunMetrics>(join(dir, c.name, "metrics.json"));
+        const m = readJsonIfExists(
+          join(dir, c.name, "metrics.json"),
+          (value, source) => parseRecord(RUN_FORMAT, value, source),
+        );
         if (m) runs.push(m);
       }
       log(`${names.join(" + ")}: already trained`);

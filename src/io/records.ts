@@ -1,0 +1,330 @@
+/**
+ * Schemas of the files this tool writes and reads back: a run's `metrics.json`, a sweep's
+ * `trials.jsonl` lines (and its shards' files) and its `sweep.json`. Each describes exactly what
+ * the writer produces — including `null` where JSON.stringify wrote a NaN — so a damaged or foreign
+ * record is refused with one line (`FILE: field must be …, got …`) before anything uses it. The
+ * hand-written types in `src/train/metrics.ts` and `src/sweep/types.ts` are checked against these
+ * schemas at compile time.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { clip, shown, UserError } from "../errors.ts";
+import type { StageSummary, SweepSummary, TopEntry, TrialRecord } from "../sweep/types.ts";
+import type {
+  EnvInfo,
+  EvalPoint,
+  RunMetrics,
+  SplitMetrics,
+  TestMetrics,
+  Timings,
+} from "../train/metrics.ts";
+
+const count = () => z.number().int().min(0);
+const nonNegative = () => z.number().min(0);
+const fraction = () => z.number().min(0).max(1);
+const seed = () => z.number().int().min(0).max(2 ** 32 - 1);
+/** A number the writer does not check for NaN/Inf: JSON.stringify wrote those as null. */
+const orNaN = <S extends z.ZodNumber>(s: S) => s.nullable().transform((v) => v ?? NaN);
+
+const splitMetricsSchema = z.strictObject({
+  loss: z.number(),
+  cost: z.number(),
+  accuracy: fraction(),
+});
+
+/** A diverged run without a healthy evaluation point records NaN (null) final metrics. */
+const splitMetricsOrNaNSchema = z.strictObject({
+  loss: orNaN(z.number()),
+  cost: orNaN(z.number()),
+  accuracy: orNaN(fraction()),
+});
+
+const evalPointSchema = z.strictObject({
+  step: count(),
+  epoch: nonNegative(),
+  eta: nonNegative(),
+  train: splitMetricsSchema,
+  val: splitMetricsSchema.optional(),
+});
+
+const envInfoSchema = z.strictObject({
+  adapter: z.strictObject({
+    vendor: z.string(),
+    architecture: z.string(),
+    device: z.string(),
+    description: z.string(),
+  }),
+  deno: z.strictObject({ deno: z.string(), v8: z.string(), typescript: z.string() }),
+  os: z.string(),
+  arch: z.string(),
+  version: z.string(),
+});
+
+const timingsSchema = z.strictObject({
+  startedAt: z.iso.datetime(),
+  finishedAt: z.iso.datetime(),
+  wallSeconds: nonNegative(),
+  setupSeconds: nonNegative(),
+  trainSeconds: nonNegative(),
+  steps: count(),
+  stepsPerSecond: nonNegative(),
+});
+
+const testMetricsSchema = z.strictObject({
+  // the test pass is not checked for NaN/Inf (its model's last evaluation was healthy)
+  loss: orNaN(z.number()),
+  accuracy: fraction(),
+  confusion: z.array(z.array(count())),
+  perClassAccuracy: z.array(fraction()),
+});
+
+const divergedSchema = z.strictObject({ step: count(), reason: z.string() });
+
+/** `metrics.json` of a run directory, as `runMetrics` in src/train/run.ts writes it. */
+export const runMetricsSchema = z.strictObject({
+  format: z.literal("webgpu-mlp.run/1"),
+  name: z.string(),
+  status: z.enum(["completed", "diverged", "interrupted"]),
+  config: z.unknown(),
+  seed: seed(),
+  layerSizes: z.array(z.number().int().min(1)).min(2),
+  lambda: nonNegative(),
+  env: envInfoSchema,
+  timings: timingsSchema,
+  lrSchedule: z.array(z.tuple([count(), nonNegative()])),
+  curves: z.array(evalPointSchema),
+  final: z.strictObject({
+    train: splitMetricsOrNaNSchema,
+    val: splitMetricsSchema.optional(),
+    test: testMetricsSchema.optional(),
+  }),
+  classNames: z.array(z.string()),
+  dataSizes: z.strictObject({ train: count(), val: count(), test: count() }),
+  diverged: divergedSchema.optional(),
+  checkpoint: z.string().min(1).optional(),
+}).superRefine((m, ctx) => {
+  if ((m.status === "diverged") !== (m.diverged !== undefined)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["diverged"],
+      message: m.diverged
+        ? `must be absent when status is ${JSON.stringify(m.status)}`
+        : `is missing (a diverged run records where it diverged)`,
+    });
+  }
+  const t = m.final.train;
+  if (m.status !== "diverged" && [t.loss, t.cost, t.accuracy].some(Number.isNaN)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["final", "train"],
+      message: `holds null: only a diverged run has no final metrics`,
+    });
+  }
+});
+
+/** One line of `trials.jsonl` (or of a shard's file), as `trialRecord` in src/sweep/sweep.ts writes it. */
+export const trialRecordSchema = z.strictObject({
+  format: z.literal("webgpu-mlp.trial/1"),
+  id: z.string(),
+  stage: z.string().min(1),
+  index: count(),
+  lambda: nonNegative(),
+  seed: seed(),
+  status: z.enum(["completed", "diverged"]),
+  bestVal: z.strictObject({ accuracy: fraction(), step: count() }),
+  curves: z.array(evalPointSchema),
+  final: z.strictObject({ train: splitMetricsSchema, val: splitMetricsSchema }).optional(),
+  diverged: divergedSchema.optional(),
+  shard: z.string().regex(/^[1-9]\d*\/[1-9]\d*$/).optional(),
+}).superRefine((t, ctx) => {
+  const id = `${t.stage}/${t.index}`;
+  if (t.id !== id) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["id"],
+      message: `must be its stage and index, ${shown(id)}, got ${shown(t.id)}`,
+    });
+  }
+  if ((t.status === "diverged") !== (t.diverged !== undefined)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["diverged"],
+      message: t.diverged
+        ? `must be absent when status is "completed"`
+        : `is missing (a diverged trial records where it diverged)`,
+    });
+  }
+  if (t.status === "diverged" && t.final) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["final"],
+      message: `must be absent in a diverged trial`,
+    });
+  }
+});
+
+const topEntrySchema = z.strictObject({
+  id: z.string(),
+  lambda: nonNegative(),
+  bestValAccuracy: fraction(),
+  finalValAccuracy: fraction(),
+  finalValCost: z.number(),
+});
+
+const stageSummarySchema = z.strictObject({
+  name: z.string(),
+  space: z.record(z.string(), z.unknown()),
+  trials: count(),
+  completed: count(),
+  diverged: count(),
+  top: z.array(topEntrySchema),
+});
+
+/** `sweep.json` of a sweep directory, as `writeSummary` in src/sweep/sweep.ts writes it. */
+export const sweepSummarySchema = z.strictObject({
+  format: z.literal("webgpu-mlp.sweep/1"),
+  name: z.string(),
+  config: z.unknown(),
+  env: envInfoSchema,
+  timings: timingsSchema,
+  stages: z.array(stageSummarySchema),
+  final: z.strictObject({
+    lambda: nonNegative(),
+    run: z.string().min(1),
+    testAccuracy: fraction(),
+  }).optional(),
+});
+
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+// The hand-written, documented types must describe exactly what the schemas accept.
+const _typesMatchSchemas: [
+  Same<z.infer<typeof splitMetricsSchema>, SplitMetrics>,
+  Same<z.infer<typeof evalPointSchema>, EvalPoint>,
+  Same<z.infer<typeof envInfoSchema>, EnvInfo>,
+  Same<z.infer<typeof timingsSchema>, Timings>,
+  Same<z.infer<typeof testMetricsSchema>, TestMetrics>,
+  Same<z.infer<typeof runMetricsSchema>, RunMetrics>,
+  Same<z.infer<typeof trialRecordSchema>, TrialRecord>,
+  Same<z.infer<typeof topEntrySchema>, TopEntry>,
+  Same<z.infer<typeof stageSummarySchema>, StageSummary>,
+  Same<z.infer<typeof sweepSummarySchema>, SweepSummary>,
+] = [true, true, true, true, true, true, true, true, true, true];
+void _typesMatchSchemas;
+
+/** A kind of file: its format tag, what to call it in messages, and its schema. */
+export interface RecordFormat<T> {
+  /** The `format` field every record of this kind carries. */
+  tag: string;
+  /** How messages name it: `not <what>`. */
+  what: string;
+  /** Its full schema. */
+  schema: z.ZodType<T>;
+}
+
+/** A run's `metrics.json`. */
+export const RUN_FORMAT: RecordFormat<RunMetrics> = {
+  tag: "webgpu-mlp.run/1",
+  what: "a run's metrics.json",
+  schema: runMetricsSchema,
+};
+
+/** One line of a trials file. */
+export const TRIAL_FORMAT: RecordFormat<TrialRecord> = {
+  tag: "webgpu-mlp.trial/1",
+  what: "a trial record",
+  schema: trialRecordSchema,
+};
+
+/** A sweep's `sweep.json`. */
+export const SWEEP_FORMAT: RecordFormat<SweepSummary> = {
+  tag: "webgpu-mlp.sweep/1",
+  what: "a sweep.json",
+  schema: sweepSummarySchema,
+};
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === "object" && x !== null && !Array.isArray(x);
+}
+
+/**
+ * Validate a parsed record against its format. A value without the format's tag is "not <what>";
+ * a tagged value with a bad field names the field and what was expected: `SOURCE: lambda must be
+ * a number, got "x"`. `source` is the file (and line) the value came from.
+ */
+export function parseRecord<T>(format: RecordFormat<T>, value: unknown, source: string): T {
+  if (!isObject(value) || value.format !== format.tag) {
+    const tag = isObject(value) ? shown(value.format ?? null) : "(not a JSON object)";
+    throw new UserError(
+      `${source}: not ${format.what} (format ${tag}, expected ${JSON.stringify(format.tag)})`,
+    );
+  }
+  const r = format.schema.safeParse(value);
+  if (!r.success) {
+    throw new UserError(`${source}: ${describeRecordIssue(r.error.issues[0], value)}`);
+  }
+  return r.data;
+}
+
+function getPath(obj: unknown, path: PropertyKey[]): unknown {
+  let o = obj;
+  for (const k of path) {
+    if (typeof o !== "object" || o === null) return undefined;
+    o = (o as Record<PropertyKey, unknown>)[k];
+  }
+  return o;
+}
+
+function article(expected: string): string {
+  if (expected === "int") return "an integer";
+  return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`;
+}
+
+/** One issue of a record as "field must be …, got …" (values cut short). */
+export function describeRecordIssue(issue: z.core.$ZodIssue, value: unknown): string {
+  const at = clip(issue.path.map(String).join("."), 80) || "the record";
+  const got = getPath(value, issue.path);
+  switch (issue.code) {
+    case "invalid_type":
+      if (got === undefined) {
+        return issue.expected === "nonoptional"
+          ? `${at} is missing`
+          : `${at} is missing (expected ${article(issue.expected)})`;
+      }
+      return `${at} must be ${article(issue.expected)}, got ${shown(got)}`;
+    case "unrecognized_keys": {
+      const key = clip(issue.path.length ? `${at}.${issue.keys[0]}` : issue.keys[0]);
+      const more = issue.keys.length > 1 ? ` (and ${issue.keys.length - 1} more)` : "";
+      return `unknown field ${JSON.stringify(key)}${more}: this tool does not write it`;
+    }
+    case "invalid_value": {
+      const values = issue.values.map((v) => JSON.stringify(v));
+      return `${at} must be ${
+        values.length === 1 ? values[0] : `one of ${values.join(", ")}`
+      }, got ${shown(got)}`;
+    }
+    case "too_small":
+    case "too_big": {
+      const bound = issue.code === "too_small" ? issue.minimum : issue.maximum;
+      const op = issue.code === "too_small"
+        ? (issue.inclusive ? ">=" : ">")
+        : (issue.inclusive ? "<=" : "<");
+      if (issue.origin === "array") {
+        return `${at} must have ${op} ${bound} entries, got ${(got as unknown[]).length}`;
+      }
+      if (issue.origin === "string") {
+        return `${at} must have ${op} ${bound} characters, got ${shown(got)}`;
+      }
+      return `${at} must be ${op} ${bound}, got ${shown(got)}`;
+    }
+    case "invalid_format":
+      return `${at} must be ${
+        issue.format === "regex" ? `like ${issue.pattern}` : `an ${issue.format}`
+      } string, got ${shown(got)}`;
+    case "custom":
+      return `${at} ${issue.message}`;
+    default:
+      return `${at}: ${clip(issue.message, 80)}`;
+  }
+}
