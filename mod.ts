@@ -91,7 +91,13 @@ export {
 // model
 export { type BnParams, initParams, type InitScheme, type Params } from "./src/model/init.ts";
 export { type GpuBn, GpuParams, type LayerLayout } from "./src/model/gpu_params.ts";
-export { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from "./src/model/checkpoint.ts";
+export {
+  type Checkpoint,
+  CHECKPOINT_FORMAT,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  INPUT_METADATA,
+} from "./src/model/checkpoint.ts";
 export { Rng } from "./src/model/rng.ts";
 
 // training
@@ -113,7 +119,11 @@ export {
   totalSteps,
 } from "./src/train/schedule.ts";
 export { type EvalRequest, Evaluator, type SlotSums } from "./src/train/evaluate.ts";
-export { type CheckpointEval, evaluateCheckpoint } from "./src/train/eval_checkpoint.ts";
+export {
+  type CheckpointEval,
+  evaluateCheckpoint,
+  loadCheckpointFile,
+} from "./src/train/eval_checkpoint.ts";
 export type { NetOptions, Workspace } from "./src/train/graph.ts";
 export type { Augment } from "./src/reference/gather.ts";
 

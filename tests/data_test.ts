@@ -1,6 +1,8 @@
 /**
- * Tests of src/data/cifar10.ts against the real CIFAR-10 copy in ../shared/data/cifar-10, and of
- * its error messages against small broken files written to a temporary directory.
+ * Tests of src/data/cifar10.ts against the real CIFAR-10 copy, found the way the product finds it
+ * (`resolveDataDir()`: `$CIFAR10_DIR`, `./data/cifar-10` or the user cache), and of its error
+ * messages against small broken files, symbolic link loops and unreadable paths written to a
+ * temporary directory.
  */
 
 import assert from "node:assert/strict";
@@ -15,6 +17,7 @@ import {
   readBatchFile,
   readClassNames,
   RECORD_BYTES,
+  resolveDataDir,
   type Split,
   type SplitSpec,
   validateSplitSpec,
@@ -22,7 +25,7 @@ import {
 import { UserError } from "../src/errors.ts";
 
 const ROOT = fromFileUrl(new URL("../", import.meta.url));
-const DATA = fromFileUrl(new URL("../../shared/data/cifar-10", import.meta.url));
+const DATA = resolveDataDir();
 const CLASSES = [
   "airplane",
   "automobile",
@@ -297,7 +300,7 @@ Deno.test("bad split specs give clear errors", async () => {
   validateSplitSpec({ train: [5], val: { batch: 1 }, test: false });
 });
 
-Deno.test("resolveDataDir: flag, CIFAR10_DIR, ./data, ../shared, user cache", async () => {
+Deno.test("resolveDataDir: flag, CIFAR10_DIR, ./data, user cache; never ../shared", async () => {
   // Environment and working directory are per process: exercise them in a child process so
   // that tests running in parallel are not affected.
   await withTempDir(async (dir) => {
@@ -314,12 +317,12 @@ Deno.env.delete("CIFAR10_DIR");
 Deno.env.set("XDG_CACHE_HOME", cache);
 out.cacheDir = userCacheDataDir();
 out.none = run();
-Deno.mkdirSync(cache + "/webgpu-mlp/cifar-10", { recursive: true });
-Deno.writeFileSync(cache + "/webgpu-mlp/cifar-10/data_batch_1.bin", new Uint8Array(0));
-out.cache = run();
 Deno.mkdirSync(work + "/../shared/data/cifar-10", { recursive: true });
 Deno.writeFileSync(work + "/../shared/data/cifar-10/data_batch_1.bin", new Uint8Array(0));
 out.shared = run();
+Deno.mkdirSync(cache + "/webgpu-mlp/cifar-10", { recursive: true });
+Deno.writeFileSync(cache + "/webgpu-mlp/cifar-10/data_batch_1.bin", new Uint8Array(0));
+out.cache = run();
 Deno.mkdirSync(work + "/data/cifar-10", { recursive: true });
 Deno.writeFileSync(work + "/data/cifar-10/data_batch_1.bin", new Uint8Array(0));
 out.local = run();
@@ -357,12 +360,14 @@ console.log(JSON.stringify(out));
     // Nothing anywhere: one line naming the places tried and what to do.
     assert.match(r.none, /^error: CIFAR-10 not found \(tried /);
     assert.ok(r.none.includes(join(sub, "data", "cifar-10")), r.none);
-    assert.ok(r.none.includes(join(work, "shared", "data", "cifar-10")), r.none);
     assert.ok(r.none.includes(join(cache, "webgpu-mlp", "cifar-10")), r.none);
+    assert.ok(!r.none.includes("shared"), r.none);
     assert.match(r.none, /run `deno task data`, pass --data DIR, or set CIFAR10_DIR$/);
-    // The child runs in work/sub: ./data/cifar-10 beats ../shared/data/cifar-10 beats the cache.
+    // A copy beside the checkout (../shared/data/cifar-10) is not the product's business: a
+    // user's machine has no such place, so it is neither used nor named.
+    assert.equal(r.shared, r.none);
+    // The child runs in work/sub: ./data/cifar-10 beats the cache.
     assert.equal(r.cache, join(cache, "webgpu-mlp", "cifar-10"));
-    assert.equal(r.shared, join(work, "shared", "data", "cifar-10"));
     assert.equal(r.local, join(sub, "data", "cifar-10"));
     assert.equal(r.flag, DATA);
     assert.match(r.flagMissing, /^error: data directory .*missing \(from --data\) not found/);
@@ -371,5 +376,165 @@ console.log(JSON.stringify(out));
     assert.equal(r.flagBeatsEnv, join(sub, "data", "cifar-10"));
     assert.match(r.envMissing, /^error: data directory .*missing \(from CIFAR10_DIR\) not found/);
     assert.equal(r.homeCache, join(dir, "home", ".cache", "webgpu-mlp", "cifar-10"));
+  });
+});
+
+/** Run a command-line tool of src/cli in a child process, with `env` added to the environment. */
+async function runCli(script: string, args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", join(ROOT, "src", "cli", `${script}.ts`), ...args],
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+/** The CLI's answer: exit 1 and exactly one stderr line `error: …` matching `pattern`. */
+function assertCliError(r: { code: number; stderr: string }, pattern: RegExp): void {
+  const lines = r.stderr.trim().split("\n").filter((l) => !/^(Download|Warning)/.test(l));
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(lines.length, 1, `one line, got: ${r.stderr}`);
+  assert.match(lines[0], /^error: /);
+  assert.match(lines[0], pattern);
+  assert.ok(!/\n\s+at /.test(r.stderr), `stack trace: ${r.stderr}`);
+}
+
+Deno.test("resolveDataDir: a symbolic link loop under --data or CIFAR10_DIR is one line", async () => {
+  await withTempDir(async (dir) => {
+    const loop = join(dir, "loop");
+    await Deno.symlink(join(dir, "loop2"), loop);
+    await Deno.symlink(loop, join(dir, "loop2"));
+    const loopMessage = (path: string, source: string) =>
+      new RegExp(
+        `data directory ${path} \\(from ${source}\\) cannot be read: a symbolic link on the way ` +
+          "loops \\(too many levels of symbolic links\\); fix or remove the link, or ",
+      );
+    await assertUserError(() => resolveDataDir(loop), loopMessage(loop, "--data"));
+    await assertUserError(
+      () => resolveDataDir(join(loop, "x")),
+      loopMessage(`${loop}/x`, "--data"),
+    );
+    // A directory whose data_batch_1.bin is the loop: the file is named.
+    const inner = join(dir, "inner");
+    await Deno.mkdir(inner);
+    await Deno.symlink(loop, join(inner, "data_batch_1.bin"));
+    await assertUserError(
+      () => resolveDataDir(inner),
+      /CIFAR-10 batch file .*inner\/data_batch_1\.bin cannot be read: a symbolic link .* loops/,
+    );
+    // Through the command line, from either source: one line, exit 1, no stack trace.
+    assertCliError(await runCli("gradcheck", ["--data", loop]), loopMessage(loop, "--data"));
+    assertCliError(
+      await runCli("gradcheck", [], { CIFAR10_DIR: loop }),
+      new RegExp(loopMessage(loop, "CIFAR10_DIR").source + "set CIFAR10_DIR to the directory"),
+    );
+  });
+});
+
+Deno.test("resolveDataDir: a file instead of a directory under --data or CIFAR10_DIR is one line", async () => {
+  await withTempDir(async (dir) => {
+    const file = join(dir, "cifar-10-binary.tar.gz");
+    await Deno.writeFile(file, new Uint8Array(10));
+    const message = (source: string) =>
+      new RegExp(`data directory ${file} \\(from ${source}\\) is a file, not a directory: `);
+    await assertUserError(() => resolveDataDir(file), message("--data"));
+    await assertUserError(
+      () => loadCifar10(file, { train: [1], val: { none: true }, test: false }),
+      /data directory .*tar\.gz is a file, not a directory: pass --data the directory/,
+    );
+    assertCliError(await runCli("gradcheck", ["--data", file]), message("--data"));
+    assertCliError(await runCli("gradcheck", [], { CIFAR10_DIR: file }), message("CIFAR10_DIR"));
+  });
+});
+
+Deno.test("resolveDataDir: an unreadable data directory is one line", async () => {
+  await withTempDir(async (dir) => {
+    const data = join(dir, "data");
+    await Deno.mkdir(data);
+    await Deno.writeFile(join(data, "data_batch_1.bin"), new Uint8Array(0));
+    // Deno's own read permission: a child allowed to read nothing.
+    const probe = join(dir, "probe.ts");
+    const moduleUrl = new URL("../src/data/cifar10.ts", import.meta.url).href;
+    await Deno.writeTextFile(
+      probe,
+      `import { resolveDataDir } from ${JSON.stringify(moduleUrl)};
+try { resolveDataDir(Deno.args[0]); } catch (e) { console.log(e.name + ": " + e.message); }`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-env", "--no-config", probe, data],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    assert.match(
+      new TextDecoder().decode(out.stdout).trim(),
+      /^UserError: data directory .*data \(from --data\) cannot be read: Deno was not granted read access to it; run with --allow-read/,
+    );
+    // The operating system's permissions. Root reads everything, so as root the probe runs in a
+    // new user namespace (`unshare -U`), where root's files are no longer root's.
+    await Deno.chmod(data, 0o000);
+    try {
+      const asRoot = Deno.uid() === 0;
+      const cmd = asRoot ? "unshare" : Deno.execPath();
+      const args = ["run", "-A", "--no-config", probe, data];
+      let res: Deno.CommandOutput | null = null;
+      try {
+        res = await new Deno.Command(cmd, {
+          args: asRoot ? ["-U", Deno.execPath(), ...args] : args,
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+      } catch { /* no unshare */ }
+      const text = res ? new TextDecoder().decode(res.stdout).trim() : "";
+      if (asRoot && (res === null || res.code !== 0 || !text.startsWith("UserError"))) {
+        console.warn(
+          "data_test: permission-denied case skipped: running as root and `unshare -U` is " +
+            "not available here",
+        );
+        return;
+      }
+      assert.equal(res?.code, 0, res ? new TextDecoder().decode(res.stderr) : "");
+      assert.match(
+        text,
+        /^UserError: CIFAR-10 batch file .*data\/data_batch_1\.bin cannot be read: permission denied; make it readable \(chmod u\+r, and u\+x for directories\), or pass --data the directory/,
+      );
+    } finally {
+      await Deno.chmod(data, 0o755);
+    }
+  });
+});
+
+Deno.test("readBatchFile and loadCifar10: a batch file behind a symbolic link loop is one line", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(join(dir, "batches.meta.txt"), CLASSES.join("\n") + "\n");
+    const raw = await Deno.readFile(join(DATA, "data_batch_1.bin"));
+    await Deno.writeFile(join(dir, "data_batch_1.bin"), raw.subarray(0, 3 * RECORD_BYTES));
+    await Deno.symlink(join(dir, "b"), join(dir, "a"));
+    await Deno.symlink(join(dir, "a"), join(dir, "b"));
+    await Deno.symlink(join(dir, "a"), join(dir, "data_batch_2.bin"));
+    await Deno.symlink(join(dir, "a"), join(dir, "test_batch.bin"));
+    const loop =
+      /CIFAR-10 batch file .*data_batch_2\.bin cannot be read: a symbolic link on the way loops \(too many levels of symbolic links\); fix or remove the link/;
+    await assertUserError(() => readBatchFile(join(dir, "data_batch_2.bin")), loop);
+    await assertUserError(
+      () => loadCifar10(dir, { train: [2], val: { none: true }, test: false }),
+      loop,
+    );
+    await assertUserError(
+      () => loadCifar10(dir, { train: [1], val: { batch: 2 }, test: false }),
+      loop,
+    );
+    await assertUserError(
+      () => loadCifar10(dir, { train: [1], val: { none: true }, test: true }),
+      /test_batch\.bin cannot be read: a symbolic link on the way loops/,
+    );
+    // The class-name file too.
+    await Deno.remove(join(dir, "batches.meta.txt"));
+    await Deno.symlink(join(dir, "a"), join(dir, "batches.meta.txt"));
+    await assertUserError(
+      () => readClassNames(dir),
+      /class-name file .*batches\.meta\.txt cannot be read: a symbolic link on the way loops/,
+    );
   });
 });

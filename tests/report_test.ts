@@ -4,7 +4,8 @@
  * console errors, with no empty chart, and makes no request. Full-page PNG screenshots are written
  * to `$TEST_OUT/report/` (with a copy of each page) or, without TEST_OUT, to a fresh temporary
  * directory whose path the test prints. Chromium: `$CHROMIUM_PATH` or /usr/bin/chromium; the
- * browser test is skipped without one, unless `CI` or `REPORT_REQUIRE_BROWSER=1` is set.
+ * browser test is skipped without one (with one line saying so), unless `CI` or
+ * `REPORT_REQUIRE_BROWSER=1` is set.
  */
 
 import assert from "node:assert/strict";
@@ -364,6 +365,12 @@ Deno.test("CLI: --help, unknown flags and missing inputs", async () => {
 const chromium = findChromium();
 const browserRequired = Deno.env.get("CI") !== undefined ||
   Deno.env.get("REPORT_REQUIRE_BROWSER") === "1";
+// An ignored test only adds to the "ignored" count: say once why this one is.
+if (!chromium && !browserRequired) {
+  console.warn(
+    "report_test: browser test skipped: no Chromium (set CHROMIUM_PATH or apt-get install chromium)",
+  );
+}
 
 /** Where screenshots and the generated pages go ($TEST_OUT/report, else a temp dir). */
 async function outputDir(): Promise<string> {

@@ -1,12 +1,26 @@
 /**
  * Tests of src/io/safetensors.ts: round trips, the byte layout, corrupt files, and a cross-check
- * with Python (the `safetensors` package if importable, else a struct + json + numpy reader).
+ * with Python (the `safetensors` package if importable, else a struct + json + numpy reader); and
+ * of src/model/checkpoint.ts: the metadata that says what the inputs are, and one test per kind of
+ * broken checkpoint that must be refused with one line naming the file and the problem.
  */
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { decodeSafetensors, encodeSafetensors, type Tensor } from "../src/io/safetensors.ts";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  MAX_HEADER_BYTES,
+  type Tensor,
+} from "../src/io/safetensors.ts";
 import { UserError } from "../src/errors.ts";
+import {
+  CHECKPOINT_FORMAT,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  INPUT_METADATA,
+} from "../src/model/checkpoint.ts";
+import type { Params } from "../src/model/init.ts";
 
 function tensor(shape: number[], f: (i: number) => number): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -154,7 +168,7 @@ Deno.test("corrupt or truncated files give a UserError naming the file", () => {
   // Truncated data: the last tensor no longer fits.
   assertUserError(
     () => decodeSafetensors(good.subarray(0, good.length - 4)),
-    /tensor \w+ byte range \[\d+, \d+\) does not fit its shape or the file/,
+    /tensor \w+ byte range \[\d+, \d+\) does not fit the file: its data section holds \d+ bytes/,
   );
   // Offsets that do not match the shape.
   assertUserError(
@@ -162,7 +176,7 @@ Deno.test("corrupt or truncated files give a UserError naming the file", () => {
       decodeSafetensors(
         rawFile({ w: { dtype: "F32", shape: [2], data_offsets: [0, 4] } }, new Uint8Array(8)),
       ),
-    /tensor w byte range \[0, 4\) does not fit/,
+    /tensor w byte range \[0, 4\) does not fit its shape: \[2\] of F32 takes 8 bytes, the range 4$/,
   );
   // Unsupported dtype.
   assertUserError(
@@ -198,6 +212,309 @@ Deno.test("malformed header entries give a UserError, not a crash or a wrong rea
   for (const [header, pattern] of cases) {
     assertUserError(() => decodeSafetensors(rawFile(header, data), "m.st"), pattern);
   }
+});
+
+// ---- Checkpoints: what the inputs are, and refusals ----
+
+/** A small valid network, 3072-4-10 with BN on the hidden layer (seeded, no GPU). */
+function smallParams(bn: boolean): Params {
+  const sizes = [3072, 4, 10];
+  let x = 1;
+  const rand = () => (x = (x * 48271) % 2147483647) / 2147483647 - 0.5;
+  const W = [
+    Float64Array.from({ length: 3072 * 4 }, rand),
+    Float64Array.from({ length: 40 }, rand),
+  ];
+  const b = [Float64Array.from({ length: 4 }, rand), Float64Array.from({ length: 10 }, rand)];
+  const params: Params = { sizes, W, b };
+  if (bn) {
+    const vec = (f: (j: number) => number) => Float64Array.from({ length: 4 }, (_, j) => f(j));
+    params.bn = [{
+      gamma: vec((j) => 1 + j / 10),
+      beta: vec((j) => j / 20),
+      mean: vec((j) => j - 1.5),
+      variance: vec((j) => 0.5 + j),
+    }, null];
+  }
+  return params;
+}
+const STATS = {
+  mean: Float32Array.from({ length: 3072 }, (_, d) => 100 + (d % 50)),
+  std: Float32Array.from({ length: 3072 }, (_, d) => 40 + (d % 30)),
+};
+const CK = "bad.safetensors";
+
+/** The tensors and metadata of a good checkpoint, to break. */
+function goodCheckpoint(
+  bn = true,
+): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
+  const { tensors, metadata } = decodeSafetensors(encodeCheckpoint(smallParams(bn), STATS));
+  return { tensors, metadata };
+}
+
+/** A checkpoint whose tensors `edit` has broken. */
+function brokenCheckpoint(edit: (t: Record<string, Tensor>) => void, bn = true): Uint8Array {
+  const { tensors, metadata } = goodCheckpoint(bn);
+  edit(tensors);
+  return encodeSafetensors(tensors, metadata);
+}
+
+/** decodeCheckpoint refuses `bytes` with one line starting with the file's name. */
+function assertRefused(bytes: Uint8Array, pattern: RegExp): void {
+  assertUserError(() => decodeCheckpoint(bytes, CK), pattern);
+  assertUserError(() => decodeCheckpoint(bytes, CK), /^bad\.safetensors[: ]/);
+}
+
+Deno.test("checkpoint: round trip, and the metadata says what the inputs are", () => {
+  for (const bn of [false, true]) {
+    const params = smallParams(bn);
+    const ck = decodeCheckpoint(encodeCheckpoint(params, STATS, { lambda: "0.01" }), "ok.st");
+    assert.deepEqual(ck.params.sizes, [3072, 4, 10]);
+    assert.deepEqual(ck.mean, STATS.mean);
+    assert.deepEqual(ck.std, STATS.std);
+    for (const l of [0, 1]) {
+      assert.deepEqual(ck.params.W[l], params.W[l].map(Math.fround));
+    }
+    assert.equal(!!ck.params.bn, bn);
+    assert.equal(ck.metadata.format, CHECKPOINT_FORMAT);
+    assert.equal(ck.metadata.lambda, "0.01");
+    assert.equal(ck.metadata["input.pixels"], "uint8 0..255");
+    assert.equal(
+      ck.metadata["input.layout"],
+      "CHW: the R plane, then G, then B, each 32x32 row-major, flattened to 3072",
+    );
+    assert.equal(ck.metadata["input.normalise"], "x = (pixels - input.mean) / input.std");
+    assert.match(ck.metadata.network, /BatchNorm1d\(eps=1e-5\)/);
+    for (const [k, v] of Object.entries(INPUT_METADATA)) assert.equal(ck.metadata[k], v);
+  }
+});
+
+Deno.test("checkpoint refused: a layer of 0 units", () => {
+  const bytes = brokenCheckpoint((t) => {
+    t["fc1.weight"] = { shape: [0, 3072], data: new Float32Array(0) };
+    t["fc1.bias"] = { shape: [0], data: new Float32Array(0) };
+    t["fc2.weight"] = { shape: [10, 0], data: new Float32Array(0) };
+    delete t["bn1.weight"];
+  });
+  assertRefused(
+    bytes,
+    /^bad\.safetensors: fc1\.weight has shape \[0,3072\]: a dimension of 0 \(a layer of 0 units\) cannot be evaluated/,
+  );
+  // An empty input.
+  assertRefused(
+    brokenCheckpoint((t) => {
+      t["input.mean"] = { shape: [0], data: new Float32Array(0) };
+    }),
+    /input\.mean has shape \[0\]: a dimension of 0/,
+  );
+});
+
+Deno.test("checkpoint refused: NaN or Inf in a weight", () => {
+  assertRefused(
+    brokenCheckpoint((t) => {
+      t["fc1.weight"].data[3 * 3072 + 17] = NaN;
+      t["fc1.weight"].data[5] = NaN;
+    }),
+    /^bad\.safetensors: fc1\.weight holds NaN at \[0, 5\] \(and 1 more NaN\/Inf values\): the network diverged or the file is corrupt/,
+  );
+  assertRefused(
+    brokenCheckpoint((t) => t["fc2.weight"].data[39] = -Infinity),
+    /fc2\.weight holds -Infinity at \[9, 3\]: /,
+  );
+});
+
+Deno.test("checkpoint refused: NaN or Inf in a bias", () => {
+  assertRefused(
+    brokenCheckpoint((t) => t["fc2.bias"].data[2] = Infinity),
+    /^bad\.safetensors: fc2\.bias holds Infinity at \[2\]: the network diverged/,
+  );
+  assertRefused(
+    brokenCheckpoint((t) => t["fc1.bias"].data[0] = NaN, false),
+    /fc1\.bias holds NaN at \[0\]/,
+  );
+});
+
+Deno.test("checkpoint refused: NaN or Inf in a batch-norm tensor", () => {
+  for (const name of ["bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var"]) {
+    for (const v of [NaN, Infinity]) {
+      assertRefused(
+        brokenCheckpoint((t) => t[name].data[1] = v),
+        new RegExp(`^bad\\.safetensors: ${name.replace(".", "\\.")} holds ${v} at \\[1\\]`),
+      );
+    }
+  }
+});
+
+Deno.test("checkpoint refused: a negative batch-norm running variance", () => {
+  assertRefused(
+    brokenCheckpoint((t) => t["bn1.running_var"].data[2] = -0.25),
+    /^bad\.safetensors: bn1\.running_var\[2\] is -0\.25: a variance cannot be negative/,
+  );
+});
+
+Deno.test("checkpoint refused: NaN or Inf in input.mean", () => {
+  assertRefused(
+    brokenCheckpoint((t) => t["input.mean"].data[3071] = NaN),
+    /^bad\.safetensors: input\.mean holds NaN at \[3071\]/,
+  );
+});
+
+Deno.test("checkpoint refused: NaN or Inf in input.std", () => {
+  assertRefused(
+    brokenCheckpoint((t) => t["input.std"].data[7] = Infinity),
+    /^bad\.safetensors: input\.std holds Infinity at \[7\]/,
+  );
+});
+
+Deno.test("checkpoint refused: a zero or negative input.std entry", () => {
+  assertRefused(
+    brokenCheckpoint((t) => t["input.std"].data[17] = 0),
+    /^bad\.safetensors: input\.std\[17\] is 0: inputs are divided by input\.std, so every entry must be > 0/,
+  );
+  assertRefused(
+    brokenCheckpoint((t) => t["input.std"].data[0] = -3),
+    /input\.std\[0\] is -3: inputs are divided/,
+  );
+});
+
+Deno.test("checkpoint refused: a truncated file", () => {
+  const good = encodeCheckpoint(smallParams(true), STATS);
+  const headLen = Number(new DataView(good.buffer).getBigUint64(0, true));
+  for (const length of [0, 5, 8, 8 + headLen - 1, 8 + headLen, good.length - 1]) {
+    assertRefused(
+      good.subarray(0, length),
+      /^bad\.safetensors is not a valid safetensors file: (shorter than its 8-byte header length|header length \d+ out of range: the file holds only \d+ bytes after it \(truncated|tensor \S+ byte range .* does not fit the file: its data section holds \d+ bytes \(truncated)/,
+    );
+  }
+});
+
+Deno.test("checkpoint refused: a header claiming offsets past the end", () => {
+  const { tensors, metadata } = goodCheckpoint();
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let offset = 0;
+  for (const [name, t] of Object.entries(tensors)) {
+    header[name] = {
+      dtype: "F32",
+      shape: t.shape,
+      data_offsets: [offset, offset + 4 * t.data.length],
+    };
+    offset += 4 * t.data.length;
+  }
+  (header["fc2.bias"] as { data_offsets: number[] }).data_offsets = [offset, offset + 40];
+  assertRefused(
+    rawFile(header, new Uint8Array(offset)),
+    /^bad\.safetensors is not a valid safetensors file: tensor fc2\.bias byte range \[\d+, \d+\) does not fit the file: its data section holds \d+ bytes/,
+  );
+});
+
+Deno.test("checkpoint refused: a header length larger than the file", () => {
+  const bytes = encodeCheckpoint(smallParams(false), STATS);
+  const view = new DataView(bytes.buffer);
+  view.setBigUint64(0, BigInt(bytes.length), true);
+  assertRefused(
+    bytes,
+    new RegExp(
+      `^bad\\.safetensors is not a valid safetensors file: header length ${bytes.length} out of ` +
+        `range: the file holds only ${bytes.length - 8} bytes after it`,
+    ),
+  );
+});
+
+Deno.test("checkpoint refused: a huge header JSON (over 100 MB) before parsing it", () => {
+  // A real file of that size: a header of 100 000 001 bytes of valid JSON.
+  const n = MAX_HEADER_BYTES + 1;
+  const bytes = new Uint8Array(8 + n);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(n), true);
+  const open = new TextEncoder().encode('{"__metadata__":{"x":"');
+  bytes.fill(0x61, 8); // 'a'
+  bytes.set(open, 8);
+  bytes.set(new TextEncoder().encode('"}}'), 8 + n - 3);
+  const t0 = performance.now();
+  assertRefused(
+    bytes,
+    /^bad\.safetensors is not a valid safetensors file: header length 100000001 out of range: at most 100000000 bytes are read/,
+  );
+  assert.ok(performance.now() - t0 < 1000, "refused without parsing");
+});
+
+Deno.test("checkpoint refused: a shape whose product does not match the byte length", () => {
+  const { tensors, metadata } = goodCheckpoint(false);
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let offset = 0;
+  const data: Uint8Array[] = [];
+  for (const [name, t] of Object.entries(tensors)) {
+    // fc1.bias claims 5 values but holds 4
+    const shape = name === "fc1.bias" ? [5] : t.shape;
+    header[name] = { dtype: "F32", shape, data_offsets: [offset, offset + 4 * t.data.length] };
+    offset += 4 * t.data.length;
+    data.push(new Uint8Array(t.data.buffer));
+  }
+  const all = new Uint8Array(offset);
+  let at = 0;
+  for (const d of data) all.set(d, (at += d.length) - d.length);
+  assertRefused(
+    rawFile(header, all),
+    /^bad\.safetensors is not a valid safetensors file: tensor fc1\.bias byte range \[\d+, \d+\) does not fit its shape: \[5\] of F32 takes 20 bytes, the range 16$/,
+  );
+});
+
+Deno.test("checkpoint refused: a non-F32 dtype", () => {
+  const { tensors, metadata } = goodCheckpoint(false);
+  const build = (dtype: string, size: number) => {
+    const header: Record<string, unknown> = { __metadata__: metadata };
+    const parts: Uint8Array[] = [];
+    let offset = 0;
+    for (const [name, t] of Object.entries(tensors)) {
+      const d = name === "fc2.bias" ? dtype : "F32";
+      const bytes = d === "F64"
+        ? new Uint8Array(Float64Array.from(t.data).buffer)
+        : d === "F32"
+        ? new Uint8Array(t.data.slice().buffer)
+        : new Uint8Array(size * t.data.length);
+      header[name] = { dtype: d, shape: t.shape, data_offsets: [offset, offset + bytes.length] };
+      offset += bytes.length;
+      parts.push(bytes);
+    }
+    const all = new Uint8Array(offset);
+    let at = 0;
+    for (const p of parts) all.set(p, (at += p.length) - p.length);
+    return rawFile(header, all);
+  };
+  // F64 is valid safetensors, but not a checkpoint of this tool.
+  assert.equal(decodeSafetensors(build("F64", 8)).dtypes["fc2.bias"], "F64");
+  assertRefused(
+    build("F64", 8),
+    /^bad\.safetensors: fc2\.bias is F64; a checkpoint holds F32 tensors \(in PyTorch, \.float\(\) the model before saving\)$/,
+  );
+  for (const dtype of ["F16", "BF16", "I32"]) {
+    assertRefused(
+      build(dtype, dtype === "I32" ? 4 : 2),
+      new RegExp(
+        `^bad\\.safetensors is not a valid safetensors file: tensor fc2\\.bias has dtype ${dtype} \\(F32 or F64 expected\\)$`,
+      ),
+    );
+  }
+});
+
+Deno.test("checkpoint refused: missing tensors and shapes that do not chain", () => {
+  assertRefused(
+    brokenCheckpoint((t) => delete t["input.std"]),
+    /^bad\.safetensors has no tensor input\.std: not a checkpoint of this tool$/,
+  );
+  assertRefused(
+    brokenCheckpoint((t) => t["fc2.weight"] = { shape: [10, 5], data: new Float32Array(50) }),
+    /^bad\.safetensors: fc2\.weight has shape \[10,5\] after a layer of 4: expected \[units, 4\]$/,
+  );
+  assertRefused(
+    brokenCheckpoint((t) => t["fc2.bias"] = { shape: [9], data: new Float32Array(9) }),
+    /^bad\.safetensors: fc2\.bias has shape \[9\], expected \[10\]$/,
+  );
+  assertRefused(
+    brokenCheckpoint((t) =>
+      t["input.std"] = { shape: [3071], data: new Float32Array(3071).fill(1) }
+    ),
+    /^bad\.safetensors: input\.std has shape \[3071\], expected \[3072\]$/,
+  );
 });
 
 // ---- Cross-check with Python ----

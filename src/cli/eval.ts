@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { resolveDataDir } from "../data/cifar10.ts";
 import { UserError } from "../errors.ts";
 import { getGpu } from "../gpu/device.ts";
-import { evaluateCheckpoint } from "../train/eval_checkpoint.ts";
+import { evaluateCheckpoint, loadCheckpointFile } from "../train/eval_checkpoint.ts";
 import { parseFlags, runMain } from "./main.ts";
 
 /** Usage text of the command. */
@@ -43,9 +43,11 @@ export async function main(args: string[]): Promise<void> {
     : null;
   if (!ck) throw new UserError("give --run DIR (a finished run) or --checkpoint FILE");
   const file = (values.file as string | undefined) ?? "test_batch.bin";
+  // Every problem of the checkpoint or the data is found before the GPU is touched.
+  const checkpoint = await loadCheckpointFile(ck);
   const dataDir = resolveDataDir(values.data as string | undefined);
   const gpu = await getGpu();
-  const r = await evaluateCheckpoint(gpu, ck, dataDir, file);
+  const r = await evaluateCheckpoint(gpu, checkpoint, dataDir, file);
   console.log(
     `${ck}: ${r.sizes.join("-")} on ${file} (${r.samples} images) — ${gpu.adapter.description}`,
   );

@@ -152,17 +152,55 @@ function notFound(path: string, what: string): UserError {
   );
 }
 
+/**
+ * The one-line {@link UserError} for a path that exists but cannot be read: a symbolic link loop,
+ * a permission problem, Deno's own read permission, or another OS error (in the OS's words).
+ * `named` names the path (`data directory /x (from --data)`), `instead` says where else to
+ * point. Errors that are not file-system errors are returned unchanged.
+ */
+function cannotRead(e: unknown, named: string, instead: string): unknown {
+  let why: string;
+  if (e instanceof Deno.errors.FilesystemLoop) {
+    why = "a symbolic link on the way loops (too many levels of symbolic links); " +
+      `fix or remove the link, or ${instead}`;
+  } else if (e instanceof Deno.errors.PermissionDenied) {
+    why = `permission denied; make it readable (chmod u+r, and u+x for directories), or ${instead}`;
+  } else if (e instanceof Deno.errors.NotCapable) {
+    why = "Deno was not granted read access to it; run with --allow-read (deno task passes -A)";
+  } else if (Object.values(Deno.errors).some((c) => e instanceof c)) {
+    why = `${(e as Error).message}; ${instead}`;
+  } else return e;
+  return new UserError(`${named} cannot be read: ${why}`);
+}
+
+/** Whether `path` is a directory, something else, or absent; any other problem throws. */
+function pathKind(path: string, named: string, instead: string): "dir" | "file" | "missing" {
+  try {
+    return Deno.statSync(path).isDirectory ? "dir" : "file";
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
+      return "missing";
+    }
+    throw cannotRead(e, named, instead);
+  }
+}
+
+/** The error for a failed read of a CIFAR-10 file: a one-line {@link UserError} when it can be. */
+function readFailure(e: unknown, path: string, what: string): unknown {
+  if (e instanceof Deno.errors.NotFound) return notFound(path, what);
+  if (e instanceof Deno.errors.IsADirectory) {
+    return new UserError(`${path} is a directory, expected a ${what}`);
+  }
+  return cannotRead(e, `${what} ${path}`, `pass --data DIR of a readable copy, or ${HOW_TO_GET}`);
+}
+
 /** Read and validate one batch file (exists, size a positive multiple of 3073, labels 0..9). */
 export function readBatchFile(path: string): Batch {
   let bytes: Uint8Array;
   try {
     bytes = Deno.readFileSync(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw notFound(path, "CIFAR-10 batch file");
-    if (e instanceof Deno.errors.IsADirectory) {
-      throw new UserError(`${path} is a directory, expected a CIFAR-10 batch file`);
-    }
-    throw e;
+    throw readFailure(e, path, "CIFAR-10 batch file");
   }
   return parseBatch(bytes, path);
 }
@@ -173,11 +211,7 @@ async function readBatchBytes(path: string): Promise<{ bytes: Uint8Array; n: num
   try {
     bytes = await Deno.readFile(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw notFound(path, "CIFAR-10 batch file");
-    if (e instanceof Deno.errors.IsADirectory) {
-      throw new UserError(`${path} is a directory, expected a CIFAR-10 batch file`);
-    }
-    throw e;
+    throw readFailure(e, path, "CIFAR-10 batch file");
   }
   return { bytes, n: checkBatchBytes(bytes, path) };
 }
@@ -204,8 +238,7 @@ export function readClassNames(dir: string): string[] {
   try {
     text = Deno.readTextFileSync(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw notFound(path, "class-name file");
-    throw e;
+    throw readFailure(e, path, "class-name file");
   }
   return parseClassNames(text, path);
 }
@@ -217,28 +250,18 @@ export function userCacheDataDir(): string {
   return join(base, "webgpu-mlp", "cifar-10");
 }
 
-function isDir(path: string): boolean {
-  try {
-    return Deno.statSync(path).isDirectory;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return false;
-    throw e;
-  }
-}
-
-function hasData(dir: string): boolean {
-  try {
-    return Deno.statSync(join(dir, "data_batch_1.bin")).isFile;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return false;
-    throw e;
-  }
+/** Whether `dir` holds a `data_batch_1.bin` file (a loop or permission problem throws). */
+function hasData(dir: string, instead: string): boolean {
+  const file = join(dir, "data_batch_1.bin");
+  return pathKind(file, `CIFAR-10 batch file ${file}`, instead) === "file";
 }
 
 /**
  * Find the CIFAR-10 directory (returned as an absolute path). A given `flag` (or the env
  * `CIFAR10_DIR`, if set) must be a directory holding `data_batch_1.bin`; otherwise the first of
- * `./data/cifar-10`, `../shared/data/cifar-10` and {@link userCacheDataDir} that holds it.
+ * `./data/cifar-10` and {@link userCacheDataDir} that holds it. A path that cannot be read (a
+ * symbolic link loop, a permission problem) or a file where the directory should be is a
+ * one-line {@link UserError} naming the path and what to do.
  */
 export function resolveDataDir(flag?: string): string {
   const explicit: [string | undefined, string][] = [
@@ -248,22 +271,33 @@ export function resolveDataDir(flag?: string): string {
   for (const [dir, source] of explicit) {
     if (dir === undefined) continue;
     const abs = resolve(dir);
-    if (!isDir(abs)) {
+    const named = `data directory ${abs} (from ${source})`;
+    const instead = source === "--data"
+      ? "pass --data the directory that holds data_batch_1.bin"
+      : "set CIFAR10_DIR to the directory that holds data_batch_1.bin";
+    const kind = pathKind(abs, named, instead);
+    if (kind === "missing") {
       throw new UserError(
-        `data directory ${abs} (from ${source}) not found: pass --data DIR, set CIFAR10_DIR, ` +
-          "or run `deno task data`",
+        `${named} not found: pass --data DIR, set CIFAR10_DIR, or run \`deno task data\``,
       );
     }
-    if (!hasData(abs)) {
+    if (kind === "file") {
       throw new UserError(
-        `data directory ${abs} (from ${source}) has no data_batch_1.bin: point it at the ` +
+        `${named} is a file, not a directory: ${instead} (an archive is installed by ` +
+          "`deno task data --from FILE`)",
+      );
+    }
+    if (!hasData(abs, instead)) {
+      throw new UserError(
+        `${named} has no data_batch_1.bin: point it at the ` +
           "cifar-10-batches-bin contents, or run `deno task data`",
       );
     }
     return abs;
   }
-  const tried = [resolve("data/cifar-10"), resolve("../shared/data/cifar-10"), userCacheDataDir()];
-  for (const dir of tried) if (hasData(dir)) return dir;
+  const tried = [resolve("data/cifar-10"), userCacheDataDir()];
+  const instead = "pass --data DIR or set CIFAR10_DIR to a readable copy";
+  for (const dir of tried) if (hasData(dir, instead)) return dir;
   throw new UserError(
     `CIFAR-10 not found (tried ${tried.join(", ")}): run \`deno task data\`, ` +
       "pass --data DIR, or set CIFAR10_DIR",
@@ -336,9 +370,16 @@ function concat(batches: { bytes: Uint8Array; n: number }[], start: number, end:
  */
 export async function loadCifar10(dir: string, spec: SplitSpec): Promise<Cifar10> {
   validateSplitSpec(spec);
-  if (!isDir(dir)) {
+  const kind = pathKind(dir, `data directory ${dir}`, "pass --data DIR of a readable copy");
+  if (kind === "missing") {
     throw new UserError(
       `data directory ${dir} not found: pass --data DIR, set CIFAR10_DIR, or run \`deno task data\``,
+    );
+  }
+  if (kind === "file") {
+    throw new UserError(
+      `data directory ${dir} is a file, not a directory: pass --data the directory that holds ` +
+        "data_batch_1.bin",
     );
   }
   const classNames = readClassNames(dir);

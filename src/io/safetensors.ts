@@ -3,7 +3,8 @@
  * header length, a JSON header naming each tensor's dtype, shape and byte range, then the raw
  * little-endian data. PyTorch reads it with `safetensors.torch.load_file`.
  *
- * Only F32 tensors are written; F32 and F64 are read.
+ * Only F32 tensors are written; F32 and F64 are read. Malformed files are refused with one line
+ * (see {@link decodeSafetensors}).
  *
  * @module
  */
@@ -53,30 +54,64 @@ export function encodeSafetensors(
   return out;
 }
 
+/**
+ * The largest header {@link decodeSafetensors} parses: 100 000 000 bytes, the limit of the
+ * reference implementation (a larger one is refused before it is read).
+ */
+export const MAX_HEADER_BYTES = 100_000_000;
+
+/** Bytes per value of the dtypes {@link decodeSafetensors} reads. */
+const DTYPE_BYTES: Record<string, number> = { F32: 4, F64: 8 };
+
 /** A decoded safetensors file. */
 export interface Safetensors {
+  /** The tensors by name, as float32. */
   tensors: Record<string, Tensor>;
+  /** The `__metadata__` strings (empty when the file has none). */
   metadata: Record<string, string>;
+  /** Each tensor's dtype in the file (`F32`, or `F64`, which was rounded to float32). */
+  dtypes: Record<string, string>;
 }
 
-/** Decode a safetensors file; `source` names it in error messages. */
+/**
+ * Decode a safetensors file; `source` names it in error messages. Every problem of the file — a
+ * truncated file, a header length past the end or over {@link MAX_HEADER_BYTES}, a header that is
+ * not a JSON object, an entry without a proper shape or byte range, a byte range that does not
+ * match its shape or runs past the end, a dtype other than F32 and F64 — is a one-line
+ * {@link UserError} naming the file and the tensor. Values are not checked: NaN and ±Inf are
+ * valid safetensors contents (checkpoints check them, see `decodeCheckpoint`).
+ */
 export function decodeSafetensors(bytes: Uint8Array, source = "checkpoint"): Safetensors {
   const bad = (why: string) => new UserError(`${source} is not a valid safetensors file: ${why}`);
   if (bytes.length < 8) throw bad("shorter than its 8-byte header length");
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headLen = Number(view.getBigUint64(0, true));
-  if (headLen <= 0 || 8 + headLen > bytes.length) {
-    throw bad(`header length ${headLen} out of range`);
+  if (headLen <= 0) throw bad(`header length ${headLen} out of range: the header cannot be empty`);
+  if (headLen > MAX_HEADER_BYTES) {
+    throw bad(
+      `header length ${headLen} out of range: at most ${MAX_HEADER_BYTES} bytes are read ` +
+        "(a header that large is corrupt, or not a safetensors file)",
+    );
+  }
+  if (8 + headLen > bytes.length) {
+    throw bad(
+      `header length ${headLen} out of range: the file holds only ${bytes.length - 8} bytes ` +
+        "after it (truncated, or not a safetensors file)",
+    );
   }
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headLen)));
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(
+      bytes.subarray(8, 8 + headLen),
+    ));
   } catch {
     throw bad("header is not JSON");
   }
   if (!isObject(header)) throw bad("header is not a JSON object");
   const base = 8 + headLen;
+  const dataBytes = bytes.length - base;
   const tensors: Record<string, Tensor> = {};
+  const dtypes: Record<string, string> = {};
   let metadata: Record<string, string> = {};
   for (const [name, entry] of Object.entries(header)) {
     if (name === "__metadata__") {
@@ -94,12 +129,23 @@ export function decodeSafetensors(bytes: Uint8Array, source = "checkpoint"): Saf
     ) {
       throw bad(`tensor ${name} needs a shape and data_offsets [start, end] of integers >= 0`);
     }
+    if (!Object.hasOwn(DTYPE_BYTES, String(e.dtype))) {
+      throw bad(`tensor ${name} has dtype ${e.dtype} (F32 or F64 expected)`);
+    }
+    const size = DTYPE_BYTES[e.dtype];
     const count = e.shape.reduce((a, b) => a * b, 1);
-    const size = e.dtype === "F32" ? 4 : e.dtype === "F64" ? 8 : 0;
-    if (size === 0) throw bad(`tensor ${name} has dtype ${e.dtype} (F32 or F64 expected)`);
     const [start, end] = e.data_offsets;
-    if (end - start !== size * count || base + end > bytes.length) {
-      throw bad(`tensor ${name} byte range [${start}, ${end}) does not fit its shape or the file`);
+    if (end - start !== size * count) {
+      throw bad(
+        `tensor ${name} byte range [${start}, ${end}) does not fit its shape: ` +
+          `[${e.shape}] of ${e.dtype} takes ${size * count} bytes, the range ${end - start}`,
+      );
+    }
+    if (end > dataBytes) {
+      throw bad(
+        `tensor ${name} byte range [${start}, ${end}) does not fit the file: its data section ` +
+          `holds ${dataBytes} bytes (truncated file?)`,
+      );
     }
     const data = new Float32Array(count);
     for (let i = 0; i < count; i++) {
@@ -107,8 +153,9 @@ export function decodeSafetensors(bytes: Uint8Array, source = "checkpoint"): Saf
       data[i] = size === 4 ? view.getFloat32(p, true) : view.getFloat64(p, true);
     }
     tensors[name] = { shape: e.shape, data };
+    dtypes[name] = e.dtype;
   }
-  return { tensors, metadata };
+  return { tensors, metadata, dtypes };
 }
 
 function isObject(x: unknown): x is Record<string, unknown> {

@@ -9,7 +9,7 @@ import { readBatchFile, readClassNames } from "../data/cifar10.ts";
 import { uploadDataset } from "../data/resident.ts";
 import { UserError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
-import { decodeCheckpoint } from "../model/checkpoint.ts";
+import { type Checkpoint, decodeCheckpoint } from "../model/checkpoint.ts";
 import { GpuParams } from "../model/gpu_params.ts";
 import { Evaluator, testMetrics } from "./evaluate.ts";
 import type { TestMetrics } from "./metrics.ts";
@@ -24,29 +24,53 @@ export interface CheckpointEval extends TestMetrics {
   sizes: number[];
 }
 
-/** Load `checkpoint` (safetensors) and evaluate it on `dataDir/file` (default test_batch.bin). */
-export async function evaluateCheckpoint(
-  gpu: Gpu,
-  checkpoint: string,
-  dataDir: string,
-  file = "test_batch.bin",
-): Promise<CheckpointEval> {
+/**
+ * Read and check a checkpoint file (see {@link decodeCheckpoint}) that maps CIFAR-10's 3072
+ * inputs to its 10 classes. Every problem — the file missing or unreadable, corrupt, or holding a
+ * network that cannot be evaluated — is a one-line {@link UserError}, found without the GPU.
+ */
+export async function loadCheckpointFile(path: string): Promise<Checkpoint> {
   let bytes: Uint8Array;
   try {
-    bytes = await Deno.readFile(checkpoint);
-  } catch {
-    throw new UserError(
-      `checkpoint ${checkpoint} not found: train with checkpoint: true, or pass --run DIR of a finished run`,
-    );
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
+      throw new UserError(
+        `checkpoint ${path} not found: train with checkpoint: true, or pass --run DIR of a finished run`,
+      );
+    }
+    if (e instanceof Deno.errors.IsADirectory) {
+      throw new UserError(
+        `checkpoint ${path} is a directory: pass --run DIR (the run directory) or --checkpoint FILE`,
+      );
+    }
+    if (e instanceof Error && Object.values(Deno.errors).some((c) => e instanceof c)) {
+      throw new UserError(`checkpoint ${path} cannot be read: ${e.message}`);
+    }
+    throw e;
   }
-  const ck = decodeCheckpoint(bytes, checkpoint);
+  const ck = decodeCheckpoint(bytes, path);
   if (ck.params.sizes[0] !== 3072 || ck.params.sizes[ck.params.sizes.length - 1] !== 10) {
     throw new UserError(
-      `${checkpoint} maps ${ck.params.sizes[0]} inputs to ${
+      `${path} maps ${ck.params.sizes[0]} inputs to ${
         ck.params.sizes.at(-1)
       } classes; CIFAR-10 needs 3072 → 10`,
     );
   }
+  return ck;
+}
+
+/**
+ * Evaluate a checkpoint — a file (read by {@link loadCheckpointFile}) or one already loaded — on
+ * `dataDir/file` (default test_batch.bin).
+ */
+export async function evaluateCheckpoint(
+  gpu: Gpu,
+  checkpoint: string | Checkpoint,
+  dataDir: string,
+  file = "test_batch.bin",
+): Promise<CheckpointEval> {
+  const ck = typeof checkpoint === "string" ? await loadCheckpointFile(checkpoint) : checkpoint;
   const batch = readBatchFile(join(dataDir, file));
   const dataset = uploadDataset(gpu.device, [{
     name: "eval",
