@@ -6,10 +6,11 @@
  */
 
 import assert from "node:assert/strict";
-import { dirname, fromFileUrl, join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { resolveDataDir } from "../src/data/cifar10.ts";
 
-const ROOT = fromFileUrl(new URL("..", import.meta.url));
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DATA = resolveDataDir();
 
 /** A tiny valid config; `patch` changes it. */
@@ -106,12 +107,19 @@ async function writeConfig(a: Area, file: string, cfg: unknown): Promise<string>
   return path;
 }
 
-const train = (a: Area, path: string, ...more: string[]) => ["--config", path, "--out", a.out, ...more];
+const train = (
+  a: Area,
+  path: string,
+  ...more: string[]
+) => ["--config", path, "--out", a.out, ...more];
 
 /** A directory that looks like a finished run of this tool (metrics.json with its format tag). */
 async function fakeRun(dir: string): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
-  await Deno.writeTextFile(join(dir, "metrics.json"), JSON.stringify({ format: "webgpu-mlp.run/1" }));
+  await Deno.writeTextFile(
+    join(dir, "metrics.json"),
+    JSON.stringify({ format: "webgpu-mlp.run/1" }),
+  );
 }
 
 const CASES: Case[] = [
@@ -127,13 +135,14 @@ const CASES: Case[] = [
   },
   {
     name: "--name ..",
-    setup: async (a) => train(a, await writeConfig(a, "c.json", config()), "--name", "..", "--overwrite"),
-    expect: "is not a valid name",
+    setup: async (a) =>
+      train(a, await writeConfig(a, "c.json", config()), "--name", "..", "--overwrite"),
+    expect: "invalid format",
   },
   {
     name: "--name ../escape",
     setup: async (a) => train(a, await writeConfig(a, "c.json", config()), "--name", "../escape"),
-    expect: "is not a valid name",
+    expect: "invalid format",
   },
   {
     name: "--name report.html (one of the tool's own files)",
@@ -168,13 +177,15 @@ const CASES: Case[] = [
   },
   {
     name: "a name of 3000 characters is cut short in the message",
-    setup: async (a) => train(a, await writeConfig(a, "c.json", config()), "--name", "n".repeat(3000)),
+    setup: async (a) =>
+      train(a, await writeConfig(a, "c.json", config()), "--name", "n".repeat(3000)),
     expect: "must have <= 100 characters",
   },
   // --- --overwrite replaces only the tool's own directories ---------------------------------
   {
     name: "--overwrite on a user's directory of the run's name",
-    setup: async (a) => train(a, await writeConfig(a, "c.json", config({ name: "user" })), "--overwrite"),
+    setup: async (a) =>
+      train(a, await writeConfig(a, "c.json", config({ name: "user" })), "--overwrite"),
     expect: "was not written by this tool",
   },
   {
@@ -293,7 +304,9 @@ const CASES: Case[] = [
   },
   {
     name: "--out that cannot be written (/proc)",
-    setup: async (a) => ["--config", await writeConfig(a, "c.json", config()), "--out", "/proc/webgpu-mlp-out"],
+    setup: async (
+      a,
+    ) => ["--config", await writeConfig(a, "c.json", config()), "--out", "/proc/webgpu-mlp-out"],
     expect: "cannot be written",
   },
   {
@@ -320,7 +333,8 @@ const CASES: Case[] = [
   },
   {
     name: "--data pointing at a file",
-    setup: async (a) => train(a, await writeConfig(a, "c.json", config()), "--data", join(a.top, "canary.txt")),
+    setup: async (a) =>
+      train(a, await writeConfig(a, "c.json", config()), "--data", join(a.top, "canary.txt")),
     expect: "canary.txt",
   },
   {
@@ -390,12 +404,14 @@ const CASES: Case[] = [
   },
   {
     name: "a config nested 5000 deep",
-    setup: async (a) => train(a, await writeConfig(a, "c.json", `{"a":${"[".repeat(5000)}${"]".repeat(5000)}}`)),
+    setup: async (a) =>
+      train(a, await writeConfig(a, "c.json", `{"a":${"[".repeat(5000)}${"]".repeat(5000)}}`)),
     expect: "deeper than",
   },
   {
-    name: "a config value of 3 MB is not echoed back",
-    setup: async (a) => train(a, await writeConfig(a, "c.json", config({ name: "x".repeat(3_000_000) }))),
+    name: "a config value of 900 kB is not echoed back",
+    setup: async (a) =>
+      train(a, await writeConfig(a, "c.json", config({ seed: "x".repeat(900_000) }))),
     expect: "characters",
   },
   {
@@ -491,9 +507,18 @@ const CASES: Case[] = [
       await Deno.writeTextFile(join(dir, "sweep.config.json"), JSON.stringify(cfg));
       await Deno.writeTextFile(
         join(dir, "trials.shard-1-of-2.jsonl"),
-        JSON.stringify({ format: "webgpu-mlp.trial/1", id: "s/0", stage: "s", index: 0, lambda: "x" }) + "\n",
+        JSON.stringify({
+          format: "webgpu-mlp.trial/1",
+          id: "s/0",
+          stage: "s",
+          index: 0,
+          lambda: "x",
+        }) + "\n",
       );
-      a.canaries.set(join(dir, "trials.shard-1-of-2.jsonl"), await Deno.readTextFile(join(dir, "trials.shard-1-of-2.jsonl")));
+      a.canaries.set(
+        join(dir, "trials.shard-1-of-2.jsonl"),
+        await Deno.readTextFile(join(dir, "trials.shard-1-of-2.jsonl")),
+      );
       return ["--merge", dir];
     },
     expect: /trials\.shard-1-of-2\.jsonl:1/,

@@ -15,7 +15,7 @@ import { parseRecord, RUN_FORMAT, SWEEP_FORMAT } from "../io/records.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { acquireLock } from "../io/lock.ts";
 import { entryKind, markOwned, ownedKind, removeOwned } from "../io/owned.ts";
-import { preflight } from "../train/preflight.ts";
+import { checkOutDir, preflight } from "../train/preflight.ts";
 import { readSnapshot, writeSnapshot } from "../train/snapshot.ts";
 import { getGpu } from "../gpu/device.ts";
 import { writeReport } from "../report/mod.ts";
@@ -312,6 +312,7 @@ export async function runSweep(
       externalCentres(cfg, sp.sweep, sp.stage, sp.top, search.rankBy);
     }
   }
+  await checkOutDir(cfg.out);
   checkSweepDir(cfg, dir, !!options.overwrite);
   const stageConfigs = search.stages.map((st) => stageConfig(cfg, st));
   const trainsFinal = search.final && shard === null ? [finalConfig(cfg, 0)] : [];

@@ -84,7 +84,7 @@ export async function checkOutDir(out: string): Promise<void> {
     try {
       st = Deno.statSync(at);
     } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) {
+      if (!(e instanceof Deno.errors.NotFound) && !(e instanceof Deno.errors.NotADirectory)) {
         throw new UserError(
           `--out ${out} cannot be used (${at}: ${firstLine(e)}): choose another --out`,
         );

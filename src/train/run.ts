@@ -24,7 +24,7 @@ import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { acquireLock } from "../io/lock.ts";
 import { entryKind, markOwned, ownedKind, readMarker, removeOwned } from "../io/owned.ts";
 import { hashOf, readSnapshot, type Snapshot, writeSnapshot } from "./snapshot.ts";
-import { preflight } from "./preflight.ts";
+import { checkOutDir, preflight } from "./preflight.ts";
 import type { RunMetrics } from "./metrics.ts";
 import { defaultEvalEvery, sampleSchedule } from "./schedule.ts";
 import {
@@ -260,6 +260,7 @@ export interface RunOutcome {
 export async function runExperiment(cfg: Config, options: RunOptions = {}): Promise<RunOutcome> {
   const log = options.log ?? ((line: string) => console.log(line));
   const dir = join(cfg.out, cfg.name);
+  await checkOutDir(cfg.out);
   checkRunDir(dir, !!options.overwrite);
   await preflight(cfg, [cfg], 1);
   const lock = await acquireLock(`${dir}.lock`, `training ${dir}`);

@@ -18,7 +18,7 @@ import { readJsonIfExists } from "../io/json.ts";
 import { parseRecord, RUN_FORMAT } from "../io/records.ts";
 import { acquireLock } from "../io/lock.ts";
 import { entryKind, markOwned, ownedKind, readMarker, removeOwned } from "../io/owned.ts";
-import { preflight } from "./preflight.ts";
+import { checkOutDir, preflight } from "./preflight.ts";
 import { readSnapshot, writeSnapshot } from "./snapshot.ts";
 import {
   configHash,
@@ -56,6 +56,7 @@ export async function runVariants(
   const configs = cfg.variants!.map((_, i) => variantConfig(cfg, i));
   const groups = groupVariants(configs);
   const hash = await configHash(cfg);
+  await checkOutDir(cfg.out);
   checkVariantsDir(dir, hash, configs, !!options.overwrite);
   const { maxModels } = await preflight(cfg, configs, Math.max(...groups.map((g) => g.length)));
   const lock = await acquireLock(`${dir}.lock`, `training ${dir}`);
