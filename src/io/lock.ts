@@ -11,6 +11,7 @@
  * @module
  */
 
+import { dirname } from "node:path";
 import { UserError } from "../errors.ts";
 
 /** Seconds between two touches of a held lock. */
@@ -113,6 +114,11 @@ export async function acquireLock(
     what,
   };
   const text = JSON.stringify(mine) + "\n";
+  try {
+    await Deno.mkdir(dirname(path), { recursive: true });
+  } catch (e) {
+    throw new UserError(`cannot create ${dirname(path)} for the lock: ${(e as Error).message}`);
+  }
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const f = await Deno.open(path, { write: true, createNew: true });

@@ -1,0 +1,356 @@
+/**
+ * Kill anywhere, resume exactly: a short run (SGD; and Adam with batch normalisation, dropout and
+ * augmentation) and a short sweep are killed with SIGKILL at several points and run again until
+ * they finish; their metrics (timings and environment aside), checkpoints and trial records must
+ * be bit-identical to uninterrupted runs. Ctrl-C and SIGTERM stop within a chunk of steps, keep a
+ * resumable snapshot and exit 130 or 143; a second Ctrl-C aborts at once.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { resolveDataDir } from "../src/data/cifar10.ts";
+import { decodeSafetensors } from "../src/io/safetensors.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const DATA = resolveDataDir();
+
+/** A child process of the train command, its output lines collected as they come. */
+class Child {
+  readonly lines: string[] = [];
+  readonly status: Promise<Deno.CommandStatus>;
+  #proc: Deno.ChildProcess;
+  #waiters: { re: RegExp; resolve: () => void }[] = [];
+
+  constructor(args: string[], env: Record<string, string> = {}) {
+    this.#proc = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", join(ROOT, "src", "cli", "train.ts"), ...args],
+      env: { CIFAR10_DIR: DATA, NO_COLOR: "1", WEBGPU_MLP_SNAPSHOT_SECONDS: "0.05", ...env },
+      stdout: "piped",
+      stderr: "piped",
+      stdin: "null",
+    }).spawn();
+    const pump = async (stream: ReadableStream<Uint8Array>) => {
+      let rest = "";
+      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+        const parts = (rest + chunk).split("\n");
+        rest = parts.pop()!;
+        for (const line of parts) this.#line(line);
+      }
+      if (rest) this.#line(rest);
+    };
+    const pumped = Promise.all([pump(this.#proc.stdout), pump(this.#proc.stderr)]);
+    this.status = pumped.then(() => this.#proc.status);
+  }
+
+  #line(line: string) {
+    this.lines.push(line);
+    this.#waiters = this.#waiters.filter((w) => {
+      if (!w.re.test(line)) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
+  /** Resolves with true when a line matches, false when the process ends first. */
+  waitFor(re: RegExp): Promise<boolean> {
+    if (this.lines.some((l) => re.test(l))) return Promise.resolve(true);
+    return Promise.race([
+      new Promise<boolean>((resolve) => this.#waiters.push({ re, resolve: () => resolve(true) })),
+      this.status.then(() => false),
+    ]);
+  }
+
+  kill(signal: Deno.Signal) {
+    try {
+      this.#proc.kill(signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function runToEnd(args: string[]): Promise<string[]> {
+  const c = new Child(args);
+  const st = await c.status;
+  assert.equal(st.code, 0, c.lines.join("\n"));
+  return c.lines;
+}
+
+/** When to kill a process: after it has written `snapshots` snapshots (0: after its first
+ * progress line), then `delay` ms more. */
+interface Kill {
+  snapshots: number;
+  delay: number;
+}
+
+/** Resolves once the files in `watch` have been rewritten `n` times (mtime changes), or `done`. */
+async function snapshotsWritten(watch: string[], n: number, done: () => boolean): Promise<void> {
+  const mtime = (f: string) => {
+    try {
+      return Deno.statSync(f).mtime?.getTime() ?? 0;
+    } catch {
+      return 0;
+    }
+  };
+  const seen = watch.map(mtime);
+  let count = 0;
+  while (count < n && !done()) {
+    await sleep(5);
+    watch.forEach((f, i) => {
+      const t = mtime(f);
+      if (t !== seen[i] && t !== 0) count++;
+      seen[i] = t;
+    });
+  }
+}
+
+/**
+ * Run `args` again and again, killing each process with SIGKILL as `plan[i]` says, until a
+ * process finishes by itself. `watch` lists the snapshot files it writes. Returns the steps the
+ * processes resumed at.
+ */
+async function killUntilDone(args: string[], plan: Kill[], watch: string[]): Promise<number[]> {
+  const resumed: number[] = [];
+  for (let i = 0;; i++) {
+    assert.ok(i < plan.length + 5, "the run never finished");
+    const c = new Child(args);
+    let ended = false;
+    c.status.then(() => ended = true);
+    const k = plan[i];
+    if (k !== undefined && await c.waitFor(/step\s+\d+\/\d+/)) {
+      await snapshotsWritten(watch, k.snapshots, () => ended);
+      await sleep(k.delay);
+      c.kill("SIGKILL");
+    }
+    const st = await c.status;
+    for (const l of c.lines) {
+      const m = /resuming at step (\d+)/.exec(l);
+      if (m) resumed.push(Number(m[1]));
+    }
+    if (st.success) return resumed;
+    assert.ok(st.signal === "SIGKILL", `process ended with ${st.code}: ${c.lines.join("\n")}`);
+  }
+}
+
+/** metrics.json without what may differ between sessions (timings, environment, paths). */
+async function metricsOf(dir: string): Promise<unknown> {
+  const m = JSON.parse(await Deno.readTextFile(join(dir, "metrics.json")));
+  delete m.timings;
+  delete m.env;
+  delete m.config.out;
+  delete m.config.data.dir;
+  return m;
+}
+
+/** The checkpoint's tensors (its metadata names paths). */
+async function tensorsOf(dir: string): Promise<Record<string, number[]>> {
+  const { tensors } = decodeSafetensors(await Deno.readFile(join(dir, "weights.safetensors")), dir);
+  return Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, [...t.data]]));
+}
+
+async function assertSameRun(a: string, b: string, what: string) {
+  assert.deepEqual(await metricsOf(b), await metricsOf(a), `${what}: metrics.json`);
+  assert.deepEqual(await tensorsOf(b), await tensorsOf(a), `${what}: weights`);
+}
+
+function runConfig(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name: "r",
+    seed: 5,
+    data: { train: [1], val: { holdout: 1000 }, test: true },
+    model: { hidden: [16] },
+    // 600 steps, evaluated every 300: chunks end at 250 and 550 too, where timed snapshots fall
+    train: {
+      batchSize: 100,
+      lambda: 0.005,
+      evalEvery: 300,
+      schedule: { kind: "cyclic", etaMin: 1e-5, etaMax: 0.05, stepSize: 300, cycles: 1 },
+    },
+    ...extra,
+  };
+}
+
+async function writeJson(path: string, value: unknown): Promise<string> {
+  await Deno.writeTextFile(path, JSON.stringify(value));
+  return path;
+}
+
+const variants: [string, Record<string, unknown>][] = [
+  ["SGD", {}],
+  ["Adam, BN, dropout, augmentation", {
+    data: {
+      train: [1],
+      val: { holdout: 1000 },
+      test: true,
+      augment: { flip: true, translate: 2 },
+    },
+    model: { hidden: [16, 12], bn: [true, false], dropout: 0.2 },
+    train: {
+      ...(runConfig().train as object),
+      optimizer: { kind: "adam" },
+      schedule: { kind: "cyclic", etaMin: 1e-5, etaMax: 0.005, stepSize: 300, cycles: 1 },
+    },
+  }],
+];
+
+for (const [what, extra] of variants) {
+  Deno.test({
+    name: `a run (${what}) killed with SIGKILL at several points ends bit-identical`,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: async () => {
+      const top = await Deno.makeTempDir({ prefix: "resume-" });
+      const cfg = await writeJson(join(top, "r.json"), runConfig(extra));
+      await runToEnd(["--config", cfg, "--out", join(top, "ref")]);
+      // kills right after a snapshot, while one is being written, and during the last phase
+      // (test evaluation, checkpoint, report, commit)
+      const resumed = await killUntilDone(
+        ["--config", cfg, "--out", join(top, "killed")],
+        [
+          { snapshots: 1, delay: 0 },
+          { snapshots: 0, delay: 150 },
+          { snapshots: 2, delay: 1 },
+          { snapshots: 1, delay: 400 },
+          { snapshots: 1, delay: 1200 },
+          { snapshots: 1, delay: 2000 },
+        ],
+        [join(top, "killed", "r.partial", "snapshot.safetensors")],
+      );
+      assert.ok(resumed.some((s) => s > 0), `resumed at ${resumed}: no kill fell after a snapshot`);
+      await assertSameRun(join(top, "ref", "r"), join(top, "killed", "r"), what);
+      const left = [...Deno.readDirSync(join(top, "killed"))].map((e) => e.name).sort();
+      assert.deepEqual(left, ["r"], "no in-progress directory, lock or temporary file is left");
+      await Deno.remove(top, { recursive: true });
+    },
+  });
+}
+
+Deno.test({
+  name: "Ctrl-C stops within a chunk, records interrupted, exits 130; the same command resumes it",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const top = await Deno.makeTempDir({ prefix: "sigint-" });
+    // one evaluation in the middle of 1200 steps: Ctrl-C lands far from it
+    const long = runConfig({
+      train: {
+        ...(runConfig().train as object),
+        evalEvery: 1200,
+        schedule: { kind: "cyclic", etaMin: 1e-5, etaMax: 0.05, stepSize: 600, cycles: 1 },
+      },
+    });
+    const cfg = await writeJson(join(top, "r.json"), long);
+    await runToEnd(["--config", cfg, "--out", join(top, "ref")]);
+    const c = new Child(["--config", cfg, "--out", join(top, "int")]);
+    assert.ok(await c.waitFor(/^step\s+0\//));
+    await sleep(300);
+    c.kill("SIGINT");
+    const st = await c.status;
+    assert.equal(st.code, 130, c.lines.join("\n"));
+    const partial = join(top, "int", "r.partial");
+    const m = JSON.parse(await Deno.readTextFile(join(partial, "metrics.json")));
+    assert.equal(m.status, "interrupted");
+    const last = m.curves.at(-1).step;
+    assert.ok(last > 0 && last < 1200, `evaluated once at the step reached (${last})`);
+    assert.ok(c.lines.some((l) => /interrupted at step \d+\/1200/.test(l)), c.lines.join("\n"));
+    await Deno.stat(join(partial, "snapshot.safetensors"));
+    const again = await runToEnd(["--config", cfg, "--out", join(top, "int")]);
+    assert.ok(again.some((l) => l.includes(`resuming at step ${last}`)), again.join("\n"));
+    await assertSameRun(join(top, "ref", "r"), join(top, "int", "r"), "after Ctrl-C");
+    await Deno.remove(top, { recursive: true });
+  },
+});
+
+Deno.test({
+  name: "SIGTERM stops like Ctrl-C with exit 143; a second signal aborts at once with 130",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const top = await Deno.makeTempDir({ prefix: "sigterm-" });
+    const cfg = await writeJson(join(top, "r.json"), runConfig());
+    const c = new Child(["--config", cfg, "--out", join(top, "o")]);
+    assert.ok(await c.waitFor(/^step\s+0\//));
+    c.kill("SIGTERM");
+    assert.equal((await c.status).code, 143, c.lines.join("\n"));
+    const d = new Child(["--config", cfg, "--out", join(top, "o")]);
+    assert.ok(await d.waitFor(/^step\s+\d+\//));
+    d.kill("SIGINT");
+    assert.ok(await d.waitFor(/^SIGINT: stopping/));
+    d.kill("SIGINT");
+    const st = await d.status;
+    assert.equal(st.code, 130, d.lines.join("\n"));
+    assert.ok(d.lines.some((l) => l.includes("aborting now")), d.lines.join("\n"));
+    // whatever was kept resumes to a complete run
+    await runToEnd(["--config", cfg, "--out", join(top, "o")]);
+    await Deno.stat(join(top, "o", "r", "weights.safetensors"));
+    await Deno.remove(top, { recursive: true });
+  },
+});
+
+Deno.test({
+  name: "a sweep killed with SIGKILL at several points ends with the same trials and final run",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const top = await Deno.makeTempDir({ prefix: "resume-sweep-" });
+    const sweep = runConfig({
+      name: "sw",
+      data: { train: [1], val: { holdout: 1000 }, test: false },
+      train: {
+        ...(runConfig().train as object),
+        evalEvery: 100,
+        schedule: { kind: "cyclic", etaMin: 1e-5, etaMax: 0.05, stepSize: 150, cycles: 1 },
+      },
+      search: {
+        population: 2,
+        stages: [
+          { name: "a", space: { kind: "list", values: [0.0001, 0.003, 0.05] } },
+          {
+            name: "b",
+            space: { kind: "around", stage: "a", top: 1, count: 2, width: 0.3, seed: 2 },
+          },
+        ],
+        final: {},
+      },
+    });
+    const cfg = await writeJson(join(top, "sw.json"), sweep);
+    await runToEnd(["--config", cfg, "--out", join(top, "ref")]);
+    const dir = join(top, "killed", "sw");
+    const resumed = await killUntilDone(
+      ["--config", cfg, "--out", join(top, "killed")],
+      [
+        { snapshots: 1, delay: 0 },
+        { snapshots: 2, delay: 30 },
+        { snapshots: 3, delay: 0 },
+        { snapshots: 1, delay: 300 },
+        { snapshots: 4, delay: 0 },
+        { snapshots: 2, delay: 800 },
+        { snapshots: 1, delay: 1500 },
+        { snapshots: 3, delay: 10 },
+      ],
+      [join(dir, ".snapshot.safetensors"), join(dir, "final.partial", "snapshot.safetensors")],
+    );
+    assert.ok(resumed.some((s) => s > 0), `resumed at ${resumed}`);
+    const trials = async (d: string) =>
+      (await Deno.readTextFile(join(d, "sw", "trials.jsonl"))).trim().split("\n").map((l) =>
+        JSON.parse(l)
+      ).sort((x, y) => (x.id < y.id ? -1 : 1));
+    assert.deepEqual(await trials(join(top, "killed")), await trials(join(top, "ref")));
+    const stages = async (d: string) =>
+      JSON.parse(await Deno.readTextFile(join(d, "sw", "sweep.json"))).stages;
+    assert.deepEqual(await stages(join(top, "killed")), await stages(join(top, "ref")));
+    await assertSameRun(
+      join(top, "ref", "sw", "final"),
+      join(top, "killed", "sw", "final"),
+      "final",
+    );
+    const left = [...Deno.readDirSync(join(top, "killed", "sw"))].filter((e) =>
+      /snapshot|\.partial|\.lock|tmp-/.test(e.name)
+    );
+    assert.deepEqual(left, [], "no snapshot, lock or temporary file is left");
+    await Deno.remove(top, { recursive: true });
+  },
+});
