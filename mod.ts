@@ -45,7 +45,22 @@ export {
   variantConfig,
 } from "./src/config.ts";
 export { UserError } from "./src/errors.ts";
-export { prepareData, type PreparedData, runExperiment, type RunOptions } from "./src/train/run.ts";
+export {
+  prepareData,
+  type PreparedData,
+  runExperiment,
+  type RunOptions,
+  type RunOutcome,
+} from "./src/train/run.ts";
+export {
+  readSnapshot,
+  type Snapshot,
+  type StoredSnapshot,
+  writeSnapshot,
+} from "./src/train/snapshot.ts";
+export { maxPopulation, type Preflight, preflight } from "./src/train/preflight.ts";
+export { acquireLock, type Lock, type LockInfo } from "./src/io/lock.ts";
+export { checkName, nameProblem, RESERVED_NAMES } from "./src/io/names.ts";
 export { runVariants } from "./src/train/variants.ts";
 export { mergeSweep, runSweep, type SweepOptions } from "./src/sweep/sweep.ts";
 export { parseShard, resolveShard, type Shard } from "./src/sweep/shard.ts";

@@ -403,6 +403,7 @@ Deno.test("what the tool writes is read back as written: trials, and a diverged 
     totalSteps: 40,
     trainSeconds: 0.5,
     interrupted: false,
+    snapshots: { count: 0, bytes: 0, seconds: 0 },
   });
   // diverged before any healthy evaluation point: its final metrics are NaN, written as null
   const early: ModelResult = {

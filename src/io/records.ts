@@ -70,6 +70,8 @@ const timingsSchema = z.strictObject({
   trainSeconds: nonNegative(),
   steps: count(),
   stepsPerSecond: nonNegative(),
+  snapshots: z.strictObject({ count: z.number(), bytes: z.number(), seconds: z.number() })
+    .optional(),
 });
 
 const testMetricsSchema = z.strictObject({

@@ -58,6 +58,11 @@ export interface Timings {
   steps: number;
   /** Training throughput: `steps / trainSeconds`. */
   stepsPerSecond: number;
+  /**
+   * Resumable snapshots this session wrote: how many, their bytes in all, and the seconds spent
+   * encoding and writing them (off the training loop's critical path, but on the same CPU).
+   */
+  snapshots?: { count: number; bytes: number; seconds: number };
 }
 
 /** Test-set results of the final model. */

@@ -364,6 +364,7 @@ export function runMetrics(
       trainSeconds: result.trainSeconds,
       steps: result.steps,
       stepsPerSecond: result.steps / Math.max(result.trainSeconds, 1e-9),
+      snapshots: result.snapshots,
     },
     lrSchedule: sampleSchedule(spec.schedule, result.totalSteps, result.stepsPerEpoch),
     curves: m.curves,

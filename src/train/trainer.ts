@@ -129,6 +129,8 @@ export interface TrainResult {
   trainSeconds: number;
   /** True when `signal` stopped the run early. */
   interrupted: boolean;
+  /** Snapshots handed to `onSnapshot`: how many, their buffer bytes, and the seconds it took. */
+  snapshots: { count: number; bytes: number; seconds: number };
 }
 
 /** Options of {@link trainPopulation}. */
@@ -374,6 +376,7 @@ export async function trainPopulation(
   // once they and every evaluation up to `at` have been read back, in order.
   const evalsDone = new Map<number, Promise<void>>();
   let snapshots: Promise<void> = Promise.resolve();
+  const snapshotCost = { count: 0, bytes: 0, seconds: 0 };
   let lastSnapshot = performance.now();
   const snapshotEvery = 1000 * (options.snapshotSeconds ?? SNAPSHOT_SECONDS);
   const takeSnapshot = (enc: GPUCommandEncoder, at: number): () => void => {
@@ -384,12 +387,16 @@ export async function trainPopulation(
       const ready = Promise.all([read(), ...earlier]);
       snapshots = snapshots.then(async () => {
         const [buffers] = await ready;
+        const t = performance.now();
         await options.onSnapshot!({
           step: at,
           trainSeconds: seconds(),
           models: models.map((m) => modelsAt(m, at, regular)),
           buffers,
         });
+        snapshotCost.count++;
+        snapshotCost.bytes += Object.values(buffers).reduce((n, b) => n + b.byteLength, 0);
+        snapshotCost.seconds += (performance.now() - t) / 1000;
       });
     };
   };
@@ -483,6 +490,7 @@ export async function trainPopulation(
     totalSteps: total,
     trainSeconds,
     interrupted,
+    snapshots: snapshotCost,
   };
 }
 
