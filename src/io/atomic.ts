@@ -25,3 +25,23 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
 export function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   return writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n");
 }
+
+/**
+ * {@link writeFileAtomic}, synchronously: for state written from inside a busy loop (snapshots),
+ * where an asynchronous write would wait behind the loop and its cost could not be told apart.
+ */
+export function writeFileAtomicSync(path: string, data: Uint8Array): void {
+  Deno.mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    Deno.writeFileSync(tmp, data);
+    Deno.renameSync(tmp, path);
+  } catch (e) {
+    try {
+      Deno.removeSync(tmp);
+    } catch {
+      // never created
+    }
+    throw e;
+  }
+}

@@ -17,6 +17,9 @@ export interface Tensor {
   data: Float32Array;
 }
 
+/** Whether this platform stores floats little-endian, as safetensors does (then bytes copy as is). */
+const LITTLE_ENDIAN = new Uint8Array(new Float32Array([1]).buffer)[3] === 0x3f;
+
 /** Encode tensors (and optional string metadata) as a safetensors file. */
 export function encodeSafetensors(
   tensors: Record<string, Tensor>,
@@ -49,7 +52,9 @@ export function encodeSafetensors(
   let pos = 8 + head.length;
   for (const name of names) {
     const d = tensors[name].data;
-    for (let i = 0; i < d.length; i++, pos += 4) view.setFloat32(pos, d[i], true);
+    if (LITTLE_ENDIAN) out.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), pos);
+    else for (let i = 0; i < d.length; i++) view.setFloat32(pos + 4 * i, d[i], true);
+    pos += d.byteLength;
   }
   return out;
 }

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { writeFileAtomic } from "../io/atomic.ts";
+import { writeFileAtomicSync } from "../io/atomic.ts";
 import { decodeSafetensors, encodeSafetensors, type Tensor } from "../io/safetensors.ts";
 import { UserError } from "../errors.ts";
 import type { ModelResult } from "./trainer.ts";
@@ -37,17 +37,27 @@ export async function hashOf(value: unknown): Promise<string> {
   return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** Write a snapshot atomically to `path`, tagged with `hash`. */
-export async function writeSnapshot(path: string, hash: string, s: Snapshot): Promise<void> {
+/**
+ * Write a snapshot atomically to `path`, tagged with `hash`. The write is synchronous, so the time
+ * a caller measures around it is its whole cost (encoding and writing).
+ */
+export function writeSnapshot(path: string, hash: string, s: Snapshot): Promise<void> {
   const tensors: Record<string, Tensor> = {};
   for (const [name, data] of Object.entries(s.buffers)) {
     tensors[name] = { shape: [data.length], data };
   }
   const state = { step: s.step, trainSeconds: s.trainSeconds, models: s.models };
-  await writeFileAtomic(
-    path,
-    encodeSafetensors(tensors, { format: SNAPSHOT_FORMAT, hash, state: JSON.stringify(state) }),
-  );
+  try {
+    writeFileAtomicSync(
+      path,
+      encodeSafetensors(tensors, { format: SNAPSHOT_FORMAT, hash, state: JSON.stringify(state) }),
+    );
+  } catch (e) {
+    return Promise.reject(
+      new UserError(`cannot write the snapshot ${path}: ${(e as Error).message.split("\n")[0]}`),
+    );
+  }
+  return Promise.resolve();
 }
 
 /** A snapshot read back, with the hash it was tagged with. */
