@@ -113,6 +113,25 @@ const train = (
   ...more: string[]
 ) => ["--config", path, "--out", a.out, ...more];
 
+/** A lock file in --out held by this (live) test process; a canary, so it must survive. */
+async function liveLock(a: Area, name: string): Promise<void> {
+  const stat = await Deno.readTextFile(`/proc/${Deno.pid}/stat`);
+  const path = join(a.out, name);
+  await Deno.writeTextFile(
+    path,
+    JSON.stringify({
+      format: "webgpu-mlp.lock/1",
+      pid: Deno.pid,
+      host: Deno.hostname(),
+      start: stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19],
+      ns: Deno.readLinkSync("/proc/self/ns/pid"),
+      since: new Date().toISOString(),
+      what: "training (the test process)",
+    }),
+  );
+  a.canaries.set(path, await Deno.readTextFile(path));
+}
+
 /** A directory that looks like a finished run of this tool (metrics.json with its format tag). */
 async function fakeRun(dir: string): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
@@ -241,27 +260,59 @@ const CASES: Case[] = [
       ),
     expect: "was not written by this tool",
   },
+  {
+    name: "--overwrite on a run of this tool into which the user put a file",
+    setup: async (a) => {
+      await fakeRun(join(a.out, "h"));
+      await Deno.writeTextFile(join(a.out, "h", "thesis.tex"), "mine");
+      a.canaries.set(join(a.out, "h", "thesis.tex"), "mine");
+      return train(a, await writeConfig(a, "c.json", config()), "--overwrite");
+    },
+    expect: "thesis.tex, which the tool did not write",
+  },
+  {
+    name: "--overwrite of a run over a sweep directory of the same name",
+    setup: async (a) => {
+      const { markOwned } = await import("../src/io/owned.ts");
+      await markOwned(join(a.out, "h"), "sweep", "0".repeat(64));
+      await Deno.writeTextFile(join(a.out, "h", "trials.jsonl"), "");
+      a.canaries.set(join(a.out, "h", "trials.jsonl"), "");
+      return train(a, await writeConfig(a, "c.json", config()), "--overwrite");
+    },
+    expect: "holds a sweep, not a run",
+  },
   // --- one process per directory ------------------------------------------------------------
   {
     name: "a run directory locked by a live process",
     setup: async (a) => {
-      const stat = await Deno.readTextFile(`/proc/${Deno.pid}/stat`);
-      const start = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-      await Deno.writeTextFile(
-        join(a.out, "h.lock"),
-        JSON.stringify({
-          format: "webgpu-mlp.lock/1",
-          pid: Deno.pid,
-          host: Deno.hostname(),
-          start,
-          since: new Date().toISOString(),
-          what: "training (the test process)",
-        }),
-      );
-      a.canaries.set(join(a.out, "h.lock"), await Deno.readTextFile(join(a.out, "h.lock")));
+      await liveLock(a, "h.lock");
       return train(a, await writeConfig(a, "c.json", config()));
     },
     expect: "is held by process",
+  },
+  {
+    name: "a sweep --overwrite while one of its shards runs",
+    setup: async (a) => {
+      await liveLock(a, "sw.shard-2-of-2.lock");
+      const c = config({
+        name: "sw",
+        search: { stages: [{ name: "s", space: { kind: "list", values: [0.1, 0.2] } }] },
+      });
+      return train(a, await writeConfig(a, "c.json", c), "--overwrite", "--shard", "1/2");
+    },
+    expect: "--overwrite would delete its results",
+  },
+  {
+    name: "an unsharded sweep while one of its shards runs",
+    setup: async (a) => {
+      await liveLock(a, "sw.shard-1-of-2.lock");
+      const c = config({
+        name: "sw",
+        search: { stages: [{ name: "s", space: { kind: "list", values: [0.1, 0.2] } }] },
+      });
+      return train(a, await writeConfig(a, "c.json", c));
+    },
+    expect: "an unsharded run would train its trials too",
   },
   // --- preflight ----------------------------------------------------------------------------
   {

@@ -173,6 +173,16 @@ function runConfig(extra: Record<string, unknown> = {}): Record<string, unknown>
   };
 }
 
+/** 1200 steps, evaluated every 300: a Ctrl-C soon after the start lands far from the end. */
+function longConfig(): Record<string, unknown> {
+  return runConfig({
+    train: {
+      ...(runConfig().train as object),
+      schedule: { kind: "cyclic", etaMin: 1e-5, etaMax: 0.05, stepSize: 600, cycles: 1 },
+    },
+  });
+}
+
 async function writeJson(path: string, value: unknown): Promise<string> {
   await Deno.writeTextFile(path, JSON.stringify(value));
   return path;
@@ -351,6 +361,68 @@ Deno.test({
       /snapshot|\.partial|\.lock|tmp-/.test(e.name)
     );
     assert.deepEqual(left, [], "no snapshot, lock or temporary file is left");
+    await Deno.remove(top, { recursive: true });
+  },
+});
+
+Deno.test({
+  name: "killed after the commit, before the in-progress directory went: the leftover is removed",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const top = await Deno.makeTempDir({ prefix: "leftover-" });
+    const cfg = await writeJson(join(top, "r.json"), longConfig());
+    const out = join(top, "o");
+    // an interrupted run, then the same run to the end: copy its partial aside in between
+    const c = new Child(["--config", cfg, "--out", out]);
+    assert.ok(await c.waitFor(/^step\s+0\//));
+    await sleep(500);
+    c.kill("SIGINT");
+    assert.equal((await c.status).code, 130);
+    await Deno.mkdir(join(top, "saved"));
+    for (const e of Deno.readDirSync(join(out, "r.partial"))) {
+      await Deno.copyFile(join(out, "r.partial", e.name), join(top, "saved", e.name));
+    }
+    await runToEnd(["--config", cfg, "--out", out]);
+    await Deno.rename(join(top, "saved"), join(out, "r.partial"));
+    const d = new Child(["--config", cfg, "--out", out]);
+    const st = await d.status;
+    assert.equal(st.code, 1);
+    assert.ok(
+      d.lines.some((l) => /^error: run directory .* already exists/.test(l)),
+      d.lines.join("\n"),
+    );
+    const left = [...Deno.readDirSync(out)].map((e) => e.name).sort();
+    assert.deepEqual(left, ["r"], "the stale in-progress directory is gone, the run is kept");
+    await Deno.remove(top, { recursive: true });
+  },
+});
+
+Deno.test({
+  name: "a snapshot that does not fit the run is refused with one line naming --restart",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const top = await Deno.makeTempDir({ prefix: "badsnap-" });
+    const cfg = await writeJson(join(top, "r.json"), longConfig());
+    const out = join(top, "o");
+    const c = new Child(["--config", cfg, "--out", out]);
+    assert.ok(await c.waitFor(/^step\s+0\//));
+    await sleep(500);
+    c.kill("SIGINT");
+    assert.equal((await c.status).code, 130);
+    const file = join(out, "r.partial", "snapshot.safetensors");
+    const { readSnapshot, writeSnapshot } = await import("../src/train/snapshot.ts");
+    const stored = (await readSnapshot(file, ""))!;
+    delete stored.snapshot.buffers.b1;
+    await writeSnapshot(file, stored.hash, stored.snapshot);
+    const d = new Child(["--config", cfg, "--out", out]);
+    assert.equal((await d.status).code, 1);
+    const errors = d.lines.filter((l) => l.startsWith("error:"));
+    assert.equal(errors.length, 1, d.lines.join("\n"));
+    assert.match(errors[0], /does not fit this run \(b1: no bytes.*--restart/);
+    assert.ok(!d.lines.some((l) => /^\s+at /.test(l)), "no stack trace");
+    await runToEnd(["--config", cfg, "--out", out, "--restart"]);
     await Deno.remove(top, { recursive: true });
   },
 });

@@ -29,9 +29,10 @@ export function writeJsonAtomic(path: string, value: unknown): Promise<void> {
 /**
  * {@link writeFileAtomic}, synchronously: for state written from inside a busy loop (snapshots),
  * where an asynchronous write would wait behind the loop and its cost could not be told apart.
+ * Unlike {@link writeFileAtomic} it never creates the directory: a directory that has gone (taken
+ * over, removed) makes it fail rather than appear again without its owner.
  */
 export function writeFileAtomicSync(path: string, data: Uint8Array): void {
-  Deno.mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   try {
     Deno.writeFileSync(tmp, data);

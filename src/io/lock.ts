@@ -29,6 +29,8 @@ export interface LockInfo {
   host: string;
   /** The owner's process start time (Linux: clock ticks since boot; else null). */
   start: string | null;
+  /** The owner's pid namespace (Linux: `/proc/self/ns/pid`; else null): pids of others mean nothing. */
+  ns?: string | null;
   /** When the lock was taken (ISO 8601). */
   since: string;
   /** What the owner is doing, for the message a second process gets. */
@@ -48,6 +50,14 @@ function processStart(pid: number): string | null {
     const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
     // the command name (field 2) is parenthesised and may hold spaces: split after its ")"
     return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function pidNamespace(): string | null {
+  try {
+    return Deno.readLinkSync("/proc/self/ns/pid");
   } catch {
     return null;
   }
@@ -82,7 +92,8 @@ function staleness(path: string, info: LockInfo | null): string | null {
     // a lock being written right now is empty for a moment: only an old one is damaged
     return age > 10 ? "it is damaged" : null;
   }
-  if (info.host === hostname() && Deno.build.os === "linux") {
+  const ns = pidNamespace();
+  if (info.host === hostname() && Deno.build.os === "linux" && ns !== null && info.ns === ns) {
     const start = processStart(info.pid);
     if (start === null) return `process ${info.pid} is no longer running`;
     if (info.start !== null && start !== info.start) {
@@ -94,6 +105,13 @@ function staleness(path: string, info: LockInfo | null): string | null {
     return `its heartbeat is ${Math.round(age)} s old (more than ${STALE_SECONDS} s)`;
   }
   return null;
+}
+
+/** The owner of the lock at `path` when it is held by a live process (else null). */
+export function liveOwner(path: string): LockInfo | null {
+  const info = readLock(path);
+  if (!info || staleness(path, info) !== null) return null;
+  return info;
 }
 
 /**
@@ -110,6 +128,7 @@ export async function acquireLock(
     pid: Deno.pid,
     host: hostname(),
     start: processStart(Deno.pid),
+    ns: pidNamespace(),
     since: new Date().toISOString(),
     what,
   };

@@ -89,22 +89,81 @@ export function entryKind(path: string): "none" | "dir" | "symlink" | "other" {
   }
 }
 
+/** Files each kind of directory may hold besides its marker (and atomic writes' temporaries). */
+const FILES: Record<OwnedKind, RegExp> = {
+  run: /^(metrics\.json|weights\.safetensors|report\.html)$/,
+  partial: /^(metrics\.json|snapshot\.safetensors|report\.html)$/,
+  variants: /^(report\.html|\.snapshot-\d+\.safetensors)$/,
+  sweep:
+    /^(sweep\.config\.json|sweep\.json|report\.html|trials(\.shard-\d+-of-\d+)?\.jsonl|\.snapshot(\.shard-\d+-of-\d+)?\.safetensors|final\.lock)$/,
+};
+const TEMPORARY = /\.tmp-\d+-[0-9a-f]{8}$/;
+
+/** Which sub-directories a kind of directory may hold: their kind, by name (null: none). */
+function subKind(kind: OwnedKind, name: string): OwnedKind | null {
+  if (kind === "variants") return "run";
+  if (kind === "sweep") {
+    if (name === "final.partial") return "partial";
+    if (/^final(\.(tmp|old)-.*)?$/.test(name)) return "run";
+  }
+  return null;
+}
+
 /**
- * Remove `dir` if, and only if, the tool wrote it (and it is a real directory, not a link);
- * otherwise a {@link UserError} saying why it is left alone. `fix` is the advice at the end.
+ * The first entry under `dir` (a directory of `kind`) that the tool would not have written, as a
+ * path, or null when it holds only the tool's own files.
  */
-export async function removeOwned(dir: string, fix: string): Promise<void> {
-  const kind = entryKind(dir);
-  if (kind === "none") return;
-  if (kind === "symlink") {
-    throw new UserError(
-      `${dir} is a symbolic link: the tool replaces only directories it wrote; ${fix}`,
-    );
+export function foreignEntry(dir: string, kind: OwnedKind): string | null {
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [...Deno.readDirSync(dir)];
+  } catch (e) {
+    return `${dir} (${(e as Error).message.split("\n")[0]})`;
   }
-  if (kind !== "dir" || ownedKind(dir) === null) {
-    throw new UserError(
-      `${dir} was not written by this tool (no ${MARKER} or metrics of a run in it), so it is left alone: ${fix}`,
-    );
+  for (const e of entries) {
+    const path = join(dir, e.name);
+    if (e.isFile && (e.name === MARKER || FILES[kind].test(e.name) || TEMPORARY.test(e.name))) {
+      continue;
+    }
+    const sub = e.isDirectory && !e.isSymlink ? subKind(kind, e.name) : null;
+    const actual = sub ? ownedKind(path) : null;
+    if (sub && actual === sub) {
+      const inner = foreignEntry(path, sub);
+      if (inner) return inner;
+      continue;
+    }
+    return path;
   }
+  return null;
+}
+
+/**
+ * Why `dir` may not be replaced as a directory of `kind`, or null when it may: it must be a real
+ * directory (not a link) that the tool wrote as that kind, holding nothing the tool did not write.
+ */
+export function replaceProblem(dir: string, kind: OwnedKind): string | null {
+  const what = entryKind(dir);
+  if (what === "none") return null;
+  if (what === "symlink") {
+    return `${dir} is a symbolic link: the tool replaces only directories it wrote`;
+  }
+  const actual = what === "dir" ? ownedKind(dir) : null;
+  if (actual === null) {
+    return `${dir} was not written by this tool (no ${MARKER} or metrics of a run in it), so it is left alone`;
+  }
+  if (actual !== kind) return `${dir} holds a ${actual}, not a ${kind}, so it is left alone`;
+  const foreign = foreignEntry(dir, kind);
+  if (foreign) return `${dir} holds ${foreign}, which the tool did not write, so it is left alone`;
+  return null;
+}
+
+/**
+ * Remove `dir` if, and only if, the tool wrote it as a directory of `kind` and it holds nothing
+ * else ({@link replaceProblem}); otherwise a {@link UserError} ending in `fix`.
+ */
+export async function removeOwned(dir: string, kind: OwnedKind, fix: string): Promise<void> {
+  const problem = replaceProblem(dir, kind);
+  if (problem) throw new UserError(`${problem}: ${fix}`);
+  if (entryKind(dir) === "none") return;
   await Deno.remove(dir, { recursive: true });
 }

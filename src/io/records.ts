@@ -85,6 +85,14 @@ const testMetricsSchema = z.strictObject({
 const divergedSchema = z.strictObject({ step: count(), reason: z.string() });
 
 /** `metrics.json` of a run directory, as `runMetrics` in src/train/run.ts writes it. */
+/** One model's state in a snapshot (`ModelResult` of the trainer, before its test). */
+export const snapshotModelSchema = z.strictObject({
+  curves: z.array(evalPointSchema),
+  final: z.strictObject({ train: splitMetricsSchema, val: splitMetricsSchema.optional() })
+    .nullable(),
+  diverged: divergedSchema.optional(),
+});
+
 export const runMetricsSchema = z.strictObject({
   format: z.literal("webgpu-mlp.run/1"),
   name: z.string(),

@@ -6,15 +6,15 @@
  * @module
  */
 
-import { basename, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { type Config, parseConfig } from "../config.ts";
 import { envInfo } from "../env.ts";
 import { UserError } from "../errors.ts";
 import { canonicalJson, readJsonIfExists } from "../io/json.ts";
 import { parseRecord, RUN_FORMAT, SWEEP_FORMAT } from "../io/records.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
-import { acquireLock } from "../io/lock.ts";
-import { entryKind, markOwned, ownedKind, removeOwned } from "../io/owned.ts";
+import { acquireLock, liveOwner } from "../io/lock.ts";
+import { entryKind, markOwned, ownedKind, removeOwned, replaceProblem } from "../io/owned.ts";
 import { checkOutDir, preflight } from "../train/preflight.ts";
 import { readSnapshot, writeSnapshot } from "../train/snapshot.ts";
 import { getGpu } from "../gpu/device.ts";
@@ -229,14 +229,52 @@ function checkSweepDir(cfg: Config, dir: string, overwrite: boolean): boolean {
       `${dir} exists and is not a sweep directory of this tool, so it is left alone: use --name NEW`,
     );
   }
+  const problem = replaceProblem(dir, "sweep");
+  if (problem) throw new UserError(`${problem}: move it away, or use --name NEW`);
   return true;
+}
+
+/**
+ * Refuse to start while other processes work on the same sweep where that would harm them: an
+ * unsharded run (it would train their trials too) or `--overwrite` (it would delete their
+ * results) while a shard, another run or a merge holds one of the sweep's locks.
+ */
+function checkOtherProcesses(dir: string, shard: Shard | null, overwrite: boolean): void {
+  if (shard !== null && !overwrite) return;
+  const parent = dirname(dir), name = basename(dir);
+  let entries: string[] = [];
+  try {
+    entries = [...Deno.readDirSync(parent)].map((e) => e.name);
+  } catch {
+    return;
+  }
+  const mine = shard ? `${name}.shard-${shard.index + 1}-of-${shard.count}.lock` : `${name}.lock`;
+  for (const e of entries) {
+    if (
+      e === mine ||
+      !(e === `${name}.lock` || /^\.shard-\d+-of-\d+\.lock$/.test(e.slice(name.length)))
+    ) {
+      continue;
+    }
+    if (!e.startsWith(`${name}.`)) continue;
+    const owner = liveOwner(join(parent, e));
+    if (owner) {
+      throw new UserError(
+        `process ${owner.pid} on ${owner.host} is ${owner.what}: ` +
+          (overwrite
+            ? "--overwrite would delete its results"
+            : "an unsharded run would train its trials too") +
+          `; wait for it to finish` + (overwrite ? "" : ", or run this one as a shard too"),
+      );
+    }
+  }
 }
 
 /** Create (or, with `overwrite`, replace) the sweep directory and its config file. */
 async function openSweepDir(cfg: Config, dir: string, overwrite: boolean): Promise<void> {
   if (!checkSweepDir(cfg, dir, overwrite)) return;
   if (entryKind(dir) === "dir" && [...Deno.readDirSync(dir)].length > 0) {
-    await removeOwned(dir, "use --name NEW");
+    await removeOwned(dir, "sweep", "use --name NEW");
   }
   await markOwned(dir, "sweep", await configHash(cfg));
   await writeJsonAtomic(join(dir, SWEEP_CONFIG), cfg);
@@ -314,6 +352,7 @@ export async function runSweep(
   }
   await checkOutDir(cfg.out);
   checkSweepDir(cfg, dir, !!options.overwrite);
+  checkOtherProcesses(dir, shard, !!options.overwrite);
   const stageConfigs = search.stages.map((st) => stageConfig(cfg, st));
   const trainsFinal = search.final && shard === null ? [finalConfig(cfg, 0)] : [];
   const { maxModels } = await preflight(cfg, [...stageConfigs, ...trainsFinal], search.population);
@@ -332,6 +371,7 @@ export async function runSweep(
     `sweeping ${dir}` + (shard ? ` (shard ${shard.label})` : ""),
   );
   try {
+    checkOtherProcesses(dir, shard, !!options.overwrite);
     await openSweepDir(cfg, dir, !!options.overwrite);
     // every trials file is valid and belongs to this config before anything trains or is written
     readTrials(dir, cfg);
@@ -394,10 +434,16 @@ async function sweepLocked(
         const hint = `pass --restart to train this population afresh`;
         let stored = options.restart ? null : await readSnapshot(snapshotFile, hint);
         if (stored && stored.hash !== snapHash) {
-          log(
-            `${snapshotFile} belongs to a population that is finished or planned differently: discarded`,
-          );
-          stored = null;
+          const of = Array.isArray(stored.about) ? stored.about.map(String) : [];
+          if (of.length === 0 || of.some((id) => !done.has(id))) {
+            throw new UserError(
+              `${snapshotFile} holds a population of other trials (${
+                of.join(", ") || "unknown"
+              }; ` +
+                `planned differently, e.g. on an adapter that fits fewer models): ${hint}`,
+            );
+          }
+          stored = null; // its trials were recorded just before the process ended
         }
         log(
           `${stage.name}: training ${chunk.length} models at once (trials ${
@@ -417,7 +463,8 @@ async function sweepLocked(
             onEval: (p) => log(formatPopulation(stage.name, p, lambdas)),
             signal: options.signal,
             resume: stored?.snapshot,
-            onSnapshot: (snap) => writeSnapshot(snapshotFile, snapHash, snap),
+            onSnapshot: (snap) =>
+              writeSnapshot(snapshotFile, snapHash, snap, chunk.map((c) => c.id)),
             snapshotSeconds: options.snapshotSeconds,
           },
         );

@@ -20,6 +20,7 @@ import { uploadDataset } from "../data/resident.ts";
 import { GpuParams, layerLayouts } from "../model/gpu_params.ts";
 import { defaultEvalEvery, totalSteps } from "./schedule.ts";
 import { EVAL_ROWS, Evaluator } from "./evaluate.ts";
+import { METRIC_FLOATS } from "../kernels/reduce.ts";
 import { trainingStep } from "./trainer.ts";
 import { configSizes, populationSpec } from "./run.ts";
 
@@ -39,6 +40,19 @@ export function splitSizes(cfg: Config): { train: number; val: number; test: num
   };
 }
 
+/** Update steps and evaluation points of a config's schedule. */
+function schedulePoints(cfg: Config): { total: number; points: number; every: number } {
+  const perEpoch = Math.max(1, Math.floor(splitSizes(cfg).train / cfg.train.batchSize));
+  const total = totalSteps(cfg.train.schedule, perEpoch);
+  const every = cfg.train.evalEvery ?? defaultEvalEvery(cfg.train.schedule, perEpoch);
+  return { total, every, points: Math.ceil(total / every) + 1 };
+}
+
+/** Metric slots the trainer's evaluator holds for a config: two per point, one stop, one test. */
+function evalSlots(cfg: Config): number {
+  return 2 * schedulePoints(cfg).points + 3;
+}
+
 /** Refuse a config whose schedule asks for too many steps or evaluation points. */
 export function checkSteps(cfg: Config, where = "train"): void {
   const n = splitSizes(cfg);
@@ -55,7 +69,7 @@ export function checkSteps(cfg: Config, where = "train"): void {
     );
   }
   const perEpoch = Math.floor(n.train / cfg.train.batchSize);
-  const total = totalSteps(cfg.train.schedule, perEpoch);
+  const { total, every, points } = schedulePoints(cfg);
   if (total > MAX_STEPS) {
     throw new UserError(
       `${where}.schedule asks for ${total.toExponential(2)} update steps; at most ${
@@ -64,8 +78,6 @@ export function checkSteps(cfg: Config, where = "train"): void {
         `(${perEpoch} steps make an epoch): train fewer epochs or cycles`,
     );
   }
-  const every = cfg.train.evalEvery ?? defaultEvalEvery(cfg.train.schedule, perEpoch);
-  const points = Math.ceil(total / every) + 1;
   if (points > MAX_EVAL_POINTS) {
     throw new UserError(
       `${where}.evalEvery ${every} gives ${points} evaluation points over ${total} steps; at most ${MAX_EVAL_POINTS} are allowed: evaluate less often`,
@@ -143,6 +155,11 @@ function needs(cfg: Config, P: number): Need[] {
   for (const R of rows) {
     out.push({ what: `the inputs (${R} rows × ${sizes[0]})`, bytes: 4 * R * pad4(sizes[0]) });
   }
+  const slots = evalSlots(cfg);
+  out.push({
+    what: `the evaluation sums (${slots} slots${models})`,
+    bytes: 4 * slots * P * METRIC_FLOATS,
+  });
   return out;
 }
 
@@ -247,7 +264,9 @@ export async function dryBuild(gpu: Gpu, cfg: Config, P: number): Promise<void> 
     const splits: Record<string, { base: number; n: number }> = { train };
     if (n.val) splits.val = { base: 0, n: n.val };
     if (n.test) splits.test = { base: 0, n: n.test };
-    made.push(new Evaluator(params, dataset, splits, 4, { textures: gpu.prefersTextures }));
+    made.push(
+      new Evaluator(params, dataset, splits, evalSlots(cfg), { textures: gpu.prefersTextures }),
+    );
   } catch (e) {
     problem = firstLine(e);
   }
@@ -287,7 +306,7 @@ export async function preflight(
 ): Promise<Preflight> {
   await checkOutDir(cfg.out);
   const dataDir = resolveDataDir(cfg.data.dir);
-  checkDataFiles(dataDir, cfg);
+  for (const c of [cfg, ...configs]) checkDataFiles(dataDir, c);
   for (const c of configs) checkSteps(c);
   const gpu = await getGpu();
   let maxModels = models;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { bnLayers, type Config, dropoutLayers } from "../config.ts";
 import { UserError } from "../errors.ts";
 import { envInfo } from "../env.ts";
@@ -22,8 +22,8 @@ import { type DatasetPart, type ResidentDataset, uploadDataset } from "../data/r
 import { encodeCheckpoint } from "../model/checkpoint.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { acquireLock } from "../io/lock.ts";
-import { entryKind, markOwned, ownedKind, readMarker, removeOwned } from "../io/owned.ts";
-import { hashOf, readSnapshot, type Snapshot, writeSnapshot } from "./snapshot.ts";
+import { entryKind, markOwned, readMarker, removeOwned, replaceProblem } from "../io/owned.ts";
+import { hashOf, readSnapshot, type Snapshot, SNAPSHOT_FORMAT, writeSnapshot } from "./snapshot.ts";
 import { checkOutDir, preflight } from "./preflight.ts";
 import type { RunMetrics } from "./metrics.ts";
 import { defaultEvalEvery, sampleSchedule } from "./schedule.ts";
@@ -63,7 +63,13 @@ export const SNAPSHOT_FILE = "snapshot.safetensors";
 
 /** The hash a run's snapshot and directories are tagged with: its resolved config, less paths. */
 export function configHash(cfg: Config, extra: unknown = null): Promise<string> {
-  return hashOf({ ...cfg, out: undefined, data: { ...cfg.data, dir: undefined }, extra });
+  return hashOf({
+    ...cfg,
+    out: undefined,
+    data: { ...cfg.data, dir: undefined },
+    extra,
+    state: SNAPSHOT_FORMAT,
+  });
 }
 
 /** Data of a config, loaded, normalised and resident on the GPU. */
@@ -163,16 +169,13 @@ export function checkRunDir(dir: string, overwrite: boolean): void {
       `run directory ${dir} already exists: pass --overwrite to replace it, or --name NEW`,
     );
   }
-  if (kind === "symlink") {
-    throw new UserError(
-      `${dir} is a symbolic link: the tool replaces only directories it wrote; use --name NEW`,
-    );
-  }
-  if (kind !== "dir" || ownedKind(dir) === null) {
-    throw new UserError(
-      `${dir} was not written by this tool, so --overwrite leaves it alone: use --name NEW or another --out`,
-    );
-  }
+  const problem = replaceProblem(dir, "run");
+  if (problem) throw new UserError(`${problem}: use --name NEW or another --out`);
+}
+
+/** A fresh sibling name of `dir` for a temporary or outgoing copy. */
+function sibling(dir: string, what: "tmp" | "old"): string {
+  return `${dir}.${what}-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
 }
 
 /**
@@ -180,19 +183,47 @@ export function checkRunDir(dir: string, overwrite: boolean): void {
  * previous `dir` must be the tool's (see {@link checkRunDir}).
  */
 export async function commitDir(tmp: string, dir: string): Promise<void> {
-  const old = `${dir}.old-${Deno.pid}`;
+  const old = sibling(dir, "old");
   let moved = false;
   if (entryKind(dir) !== "none") {
-    if (entryKind(dir) !== "dir" || ownedKind(dir) === null) {
-      throw new UserError(
-        `${dir} appeared meanwhile and was not written by this tool: it is left alone`,
-      );
-    }
+    const problem = replaceProblem(dir, "run");
+    if (problem) throw new UserError(`${problem} (it changed while the run trained)`);
     await Deno.rename(dir, old);
     moved = true;
   }
   await Deno.rename(tmp, dir);
   if (moved) await Deno.remove(old, { recursive: true });
+}
+
+/**
+ * Remove what an earlier process killed while committing `dir` left beside it: its `.tmp-*` and
+ * `.old-*` copies, when they are the tool's own run directories, and the in-progress directory of
+ * the very run it committed (same config, created before the commit). Call it holding the lock.
+ */
+export async function removeLeftovers(dir: string, hash: string): Promise<void> {
+  const partial = dir + PARTIAL_SUFFIX;
+  const done = readMarker(dir), open = readMarker(partial);
+  if (
+    done?.config === hash && open?.config === hash && done.created > open.created &&
+    replaceProblem(partial, "partial") === null
+  ) {
+    await removeOwned(partial, "partial", "remove it by hand");
+  }
+  const parent = dirname(dir), name = basename(dir);
+  let entries: Deno.DirEntry[] = [];
+  try {
+    entries = [...Deno.readDirSync(parent)];
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    if (
+      !e.name.startsWith(`${name}.`) ||
+      !/^\.(tmp|old)-\d+(-[0-9a-f]{8})?$/.test(e.name.slice(name.length))
+    ) continue;
+    const path = join(parent, e.name);
+    if (replaceProblem(path, "run") === null) await Deno.remove(path, { recursive: true });
+  }
 }
 
 /** A run's in-progress directory, opened for training: where it is and what it resumes from. */
@@ -221,14 +252,14 @@ export async function openPartial(
   const hint = `pass --restart to discard it and start afresh`;
   const kind = entryKind(partial);
   if (kind !== "none") {
-    if (kind !== "dir" || ownedKind(partial) !== "partial") {
+    if (replaceProblem(partial, "partial") !== null) {
       throw new UserError(
         `${partial} is in the way of the run's in-progress directory and was not written by this tool: move it away`,
       );
     }
     const same = readMarker(partial)?.config === hash;
     if (restart) {
-      await removeOwned(partial, "move it away");
+      await removeOwned(partial, "partial", "move it away");
       log(`${partial}: discarded the interrupted run (--restart)`);
     } else if (!same) {
       throw new UserError(`${partial} holds an interrupted run of a different config: ${hint}`);
@@ -261,10 +292,16 @@ export async function runExperiment(cfg: Config, options: RunOptions = {}): Prom
   const log = options.log ?? ((line: string) => console.log(line));
   const dir = join(cfg.out, cfg.name);
   await checkOutDir(cfg.out);
+  if (!options.overwrite && entryKind(dir) !== "none" && entryKind(`${dir}.lock`) === "none") {
+    // a finished run: tidy what a kill during its commit left, then refuse to replace it
+    const lock = await acquireLock(`${dir}.lock`, `checking ${dir}`);
+    await removeLeftovers(dir, await configHash(cfg)).finally(() => lock.release());
+  }
   checkRunDir(dir, !!options.overwrite);
   await preflight(cfg, [cfg], 1);
   const lock = await acquireLock(`${dir}.lock`, `training ${dir}`);
   try {
+    await removeLeftovers(dir, await configHash(cfg));
     checkRunDir(dir, !!options.overwrite);
     return await trainRun(cfg, dir, options, log);
   } finally {
@@ -322,7 +359,7 @@ async function trainRun(
     return { dir: partial.dir, metrics, interrupted: true };
   }
   await writeRunDir(dir, metrics, result, data.stats, cfg, { report: options.report !== false });
-  await removeOwned(partial.dir, "remove it by hand");
+  await removeOwned(partial.dir, "partial", "remove it by hand");
   const m = result.models[0];
   if (m.diverged) log(`${cfg.name}: diverged at step ${m.diverged.step} (${m.diverged.reason})`);
   else {
@@ -407,8 +444,7 @@ export async function writeRunDir(
   options: WriteRunOptions = {},
 ): Promise<void> {
   const z = options.z ?? 0;
-  const tmp = `${dir}.tmp-${Deno.pid}`;
-  await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  const tmp = sibling(dir, "tmp");
   await markOwned(tmp, "run", await configHash(cfg));
   try {
     if (cfg.train.checkpoint && !metrics.diverged) {

@@ -12,7 +12,9 @@
 
 import { writeFileAtomicSync } from "../io/atomic.ts";
 import { decodeSafetensors, encodeSafetensors, type Tensor } from "../io/safetensors.ts";
+import { z } from "zod";
 import { UserError } from "../errors.ts";
+import { snapshotModelSchema } from "../io/records.ts";
 import type { ModelResult } from "./trainer.ts";
 
 /** Format tag of snapshot files. */
@@ -41,7 +43,13 @@ export async function hashOf(value: unknown): Promise<string> {
  * Write a snapshot atomically to `path`, tagged with `hash`. The write is synchronous, so the time
  * a caller measures around it is its whole cost (encoding and writing).
  */
-export function writeSnapshot(path: string, hash: string, s: Snapshot): Promise<void> {
+export function writeSnapshot(
+  path: string,
+  hash: string,
+  s: Snapshot,
+  /** What the snapshot is of, kept as JSON beside it (a sweep names its population's trials). */
+  about: unknown = null,
+): Promise<void> {
   const tensors: Record<string, Tensor> = {};
   for (const [name, data] of Object.entries(s.buffers)) {
     tensors[name] = { shape: [data.length], data };
@@ -50,7 +58,12 @@ export function writeSnapshot(path: string, hash: string, s: Snapshot): Promise<
   try {
     writeFileAtomicSync(
       path,
-      encodeSafetensors(tensors, { format: SNAPSHOT_FORMAT, hash, state: JSON.stringify(state) }),
+      encodeSafetensors(tensors, {
+        format: SNAPSHOT_FORMAT,
+        hash,
+        about: JSON.stringify(about),
+        state: JSON.stringify(state),
+      }),
     );
   } catch (e) {
     return Promise.reject(
@@ -64,6 +77,8 @@ export function writeSnapshot(path: string, hash: string, s: Snapshot): Promise<
 export interface StoredSnapshot {
   /** The hash given to {@link writeSnapshot}. */
   hash: string;
+  /** What it is of, as given to {@link writeSnapshot} (null when not given or unreadable). */
+  about: unknown;
   /** The state. */
   snapshot: Snapshot;
 }
@@ -102,14 +117,28 @@ export async function readSnapshot(path: string, restart: string): Promise<Store
   ) {
     throw new UserError(`${path} is damaged (its state is incomplete): ${restart}`);
   }
+  const models = z.array(snapshotModelSchema).safeParse(state.models);
+  if (!models.success) {
+    const issue = models.error.issues[0];
+    throw new UserError(
+      `${path} is damaged (models.${issue.path.join(".")}: ${issue.message}): ${restart}`,
+    );
+  }
   const buffers: Record<string, Float32Array> = {};
   for (const [name, t] of Object.entries(tensors)) buffers[name] = t.data;
+  let about: unknown = null;
+  try {
+    about = JSON.parse(metadata.about ?? "null");
+  } catch {
+    // only informative
+  }
   return {
     hash: metadata.hash,
+    about,
     snapshot: {
       step: state.step,
       trainSeconds: state.trainSeconds,
-      models: state.models,
+      models: models.data as ModelResult[],
       buffers,
     },
   };

@@ -34,6 +34,7 @@ import {
 } from "./graph.ts";
 import type { Augment } from "../reference/gather.ts";
 import type { Snapshot } from "./snapshot.ts";
+import { UserError } from "../errors.ts";
 
 /** Steps encoded per submission, at most. */
 export const STEP_CHUNK = 250;
@@ -376,6 +377,8 @@ export async function trainPopulation(
   // once they and every evaluation up to `at` have been read back, in order.
   const evalsDone = new Map<number, Promise<void>>();
   let snapshots: Promise<void> = Promise.resolve();
+  // a snapshot that cannot be written stops the run (after the chunk in flight) and is reported
+  let snapshotError: unknown = null;
   const snapshotCost = { count: 0, bytes: 0, seconds: 0 };
   let lastSnapshot = performance.now();
   const snapshotEvery = 1000 * (options.snapshotSeconds ?? SNAPSHOT_SECONDS);
@@ -397,6 +400,8 @@ export async function trainPopulation(
         snapshotCost.count++;
         snapshotCost.bytes += Object.values(buffers).reduce((n, b) => n + b.byteLength, 0);
         snapshotCost.seconds += (performance.now() - t) / 1000;
+      }).catch((e) => {
+        snapshotError ??= e;
       });
     };
   };
@@ -415,7 +420,7 @@ export async function trainPopulation(
   // and an abort (Ctrl-C, SIGTERM) takes effect within two chunks of steps.
   const queued: Promise<unknown>[] = [];
   while (s < total) {
-    if (alive === 0) break;
+    if (alive === 0 || snapshotError) break;
     if (options.signal?.aborted) {
       interrupted = true;
       break;
@@ -460,6 +465,12 @@ export async function trainPopulation(
   }
   await Promise.all(evalsDone.values());
   await snapshots;
+  if (snapshotError) {
+    evaluator.destroy();
+    step.destroy();
+    params.destroy();
+    throw snapshotError;
+  }
   const trainSeconds = seconds();
   gpu.check();
 
@@ -541,18 +552,21 @@ function restoreState(
   snap: Snapshot,
   P: number,
 ): void {
-  if (snap.models.length !== P) {
-    throw new Error(`snapshot of ${snap.models.length} models, not ${P}`);
-  }
-  for (const [name, buf] of Object.entries(state)) {
+  const bad = (what: string) =>
+    new UserError(
+      `the snapshot to resume from does not fit this run (${what}): pass --restart to start afresh`,
+    );
+  if (snap.models.length !== P) throw bad(`${snap.models.length} models, not ${P}`);
+  const names = Object.keys(state);
+  const extra = Object.keys(snap.buffers).find((n) => !(n in state));
+  if (extra) throw bad(`it holds ${extra}, which this run does not have`);
+  for (const name of names) {
     const data = snap.buffers[name];
-    if (!data || data.byteLength !== buf.size) {
-      throw new Error(
-        `snapshot buffer ${name}: ${data?.byteLength ?? "no"} bytes, want ${buf.size}`,
-      );
+    if (!data || data.byteLength !== state[name].size) {
+      throw bad(`${name}: ${data?.byteLength ?? "no"} bytes, this run has ${state[name].size}`);
     }
-    writeBuffer(device, buf, 0, data);
   }
+  for (const name of names) writeBuffer(device, state[name], 0, snap.buffers[name]);
 }
 
 function splitMetrics(s: SlotSums, l2: number, lambda: number): SplitMetrics {

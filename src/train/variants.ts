@@ -17,7 +17,14 @@ import { UserError } from "../errors.ts";
 import { readJsonIfExists } from "../io/json.ts";
 import { parseRecord, RUN_FORMAT } from "../io/records.ts";
 import { acquireLock } from "../io/lock.ts";
-import { entryKind, markOwned, ownedKind, readMarker, removeOwned } from "../io/owned.ts";
+import {
+  entryKind,
+  markOwned,
+  ownedKind,
+  readMarker,
+  removeOwned,
+  replaceProblem,
+} from "../io/owned.ts";
 import { checkOutDir, preflight } from "./preflight.ts";
 import { readSnapshot, writeSnapshot } from "./snapshot.ts";
 import {
@@ -62,7 +69,9 @@ export async function runVariants(
   const lock = await acquireLock(`${dir}.lock`, `training ${dir}`);
   try {
     const resuming = checkVariantsDir(dir, hash, configs, !!options.overwrite);
-    if (!resuming && entryKind(dir) !== "none") await removeOwned(dir, "use --name NEW");
+    if (!resuming && entryKind(dir) !== "none") {
+      await removeOwned(dir, "variants", "use --name NEW");
+    }
     await markOwned(dir, "variants", hash);
     return await trainVariants(cfg, dir, configs, split(groups, maxModels, log), options, log);
   } finally {
@@ -113,12 +122,8 @@ function checkVariantsDir(
         `: pass --overwrite to replace it, or --name NEW`,
     );
   }
-  if (kind === "symlink") throw new UserError(`${dir} is a symbolic link: use --name NEW`);
-  if (kind !== "dir" || ownedKind(dir) !== "variants") {
-    throw new UserError(
-      `${dir} was not written by this tool, so --overwrite leaves it alone: use --name NEW`,
-    );
-  }
+  const problem = replaceProblem(dir, "variants");
+  if (problem) throw new UserError(`${problem}: use --name NEW`);
   return false;
 }
 
@@ -168,8 +173,8 @@ async function trainVariants(
     );
     const snapshotFile = join(dir, `.snapshot-${gi}.safetensors`);
     const snapHash = await configHash(cfg, names);
-    const hint = `delete ${snapshotFile} (or pass --overwrite) to train this population afresh`;
-    const stored = await readSnapshot(snapshotFile, hint);
+    const hint = `pass --restart to train this population afresh`;
+    const stored = options.restart ? null : await readSnapshot(snapshotFile, hint);
     if (stored && stored.hash !== snapHash) {
       throw new UserError(`${snapshotFile} holds a snapshot of other variants: ${hint}`);
     }
