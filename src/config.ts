@@ -9,6 +9,7 @@ import { z } from "zod";
 import { basename } from "node:path";
 import { clip, shown, UserError } from "./errors.ts";
 import { checkName } from "./io/names.ts";
+import { getPath } from "./io/json.ts";
 import type { Schedule } from "./train/schedule.ts";
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
@@ -774,15 +775,6 @@ function setPath(obj: Record<string, unknown>, path: string[], v: unknown): void
     o = o[k] as Record<string, unknown>;
   }
   o[path[path.length - 1]] = v;
-}
-
-function getPath(obj: unknown, path: PropertyKey[]): unknown {
-  let o = obj;
-  for (const k of path) {
-    if (typeof o !== "object" || o === null) return undefined;
-    o = (o as Record<PropertyKey, unknown>)[k];
-  }
-  return o;
 }
 
 /** The keys an object schema allows at `path` of `value` (following unions by `kind`). */

@@ -173,6 +173,15 @@ function runConfig(extra: Record<string, unknown> = {}): Record<string, unknown>
   };
 }
 
+/** Start `cfg` into `out`, Ctrl-C it half a second into training, and expect exit 130. */
+async function interrupt(cfg: string, out: string): Promise<void> {
+  const c = new Child(["--config", cfg, "--out", out]);
+  assert.ok(await c.waitFor(/^step\s+0\//));
+  await sleep(500);
+  c.kill("SIGINT");
+  assert.equal((await c.status).code, 130, c.lines.join("\n"));
+}
+
 /** 1200 steps, evaluated every 300: a Ctrl-C soon after the start lands far from the end. */
 function longConfig(): Record<string, unknown> {
   return runConfig({
@@ -374,11 +383,7 @@ Deno.test({
     const cfg = await writeJson(join(top, "r.json"), longConfig());
     const out = join(top, "o");
     // an interrupted run, then the same run to the end: copy its partial aside in between
-    const c = new Child(["--config", cfg, "--out", out]);
-    assert.ok(await c.waitFor(/^step\s+0\//));
-    await sleep(500);
-    c.kill("SIGINT");
-    assert.equal((await c.status).code, 130);
+    await interrupt(cfg, out);
     await Deno.mkdir(join(top, "saved"));
     for (const e of Deno.readDirSync(join(out, "r.partial"))) {
       await Deno.copyFile(join(out, "r.partial", e.name), join(top, "saved", e.name));
@@ -406,11 +411,7 @@ Deno.test({
     const top = await Deno.makeTempDir({ prefix: "badsnap-" });
     const cfg = await writeJson(join(top, "r.json"), longConfig());
     const out = join(top, "o");
-    const c = new Child(["--config", cfg, "--out", out]);
-    assert.ok(await c.waitFor(/^step\s+0\//));
-    await sleep(500);
-    c.kill("SIGINT");
-    assert.equal((await c.status).code, 130);
+    await interrupt(cfg, out);
     const file = join(out, "r.partial", "snapshot.safetensors");
     const { readSnapshot, writeSnapshot } = await import("../src/train/snapshot.ts");
     const stored = (await readSnapshot(file, ""))!;
@@ -423,6 +424,42 @@ Deno.test({
     assert.match(errors[0], /does not fit this run \(b1: no bytes.*--restart/);
     assert.ok(!d.lines.some((l) => /^\s+at /.test(l)), "no stack trace");
     await runToEnd(["--config", cfg, "--out", out, "--restart"]);
+    await Deno.remove(top, { recursive: true });
+  },
+});
+
+Deno.test({
+  name: "variants interrupted in their second population resume it and end bit-identical",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const top = await Deno.makeTempDir({ prefix: "resume-variants-" });
+    // two populations: {a, b} differ in λ only; c has another width
+    const cfg = await writeJson(
+      join(top, "v.json"),
+      runConfig({
+        name: "v",
+        variants: [
+          { name: "a", train: { lambda: 0.001 } },
+          { name: "b", train: { lambda: 0.01 } },
+          { name: "c", model: { hidden: [12] } },
+        ],
+      }),
+    );
+    await runToEnd(["--config", cfg, "--out", join(top, "ref")]);
+    const c = new Child(["--config", cfg, "--out", join(top, "int")]);
+    assert.ok(await c.waitFor(/^c step\s+0\//));
+    await snapshotsWritten([join(top, "int", "v", ".snapshot-1.safetensors")], 1, () => false);
+    c.kill("SIGKILL");
+    await c.status;
+    const again = await runToEnd(["--config", cfg, "--out", join(top, "int")]);
+    assert.ok(again.some((l) => l.includes("a + b: already trained")), again.join("\n"));
+    assert.ok(again.some((l) => /^c: resuming at step [1-9]/.test(l)), again.join("\n"));
+    for (const v of ["a", "b", "c"]) {
+      await assertSameRun(join(top, "ref", "v", v), join(top, "int", "v", v), `variant ${v}`);
+    }
+    const left = [...Deno.readDirSync(join(top, "int", "v"))].map((e) => e.name).sort();
+    assert.deepEqual(left, [".webgpu-mlp.json", "a", "b", "c", "report.html"]);
     await Deno.remove(top, { recursive: true });
   },
 });

@@ -40,3 +40,13 @@ export function canonicalJson(value: unknown): string {
         : v,
   );
 }
+
+/** The value at `path` inside a parsed JSON value (undefined where the path leaves it). */
+export function getPath(obj: unknown, path: PropertyKey[]): unknown {
+  let o = obj;
+  for (const k of path) {
+    if (typeof o !== "object" || o === null) return undefined;
+    o = (o as Record<PropertyKey, unknown>)[k];
+  }
+  return o;
+}

@@ -11,6 +11,7 @@
 
 import { z } from "zod";
 import { clip, shown, UserError } from "../errors.ts";
+import { getPath } from "./json.ts";
 import type { StageSummary, SweepSummary, TopEntry, TrialRecord } from "../sweep/types.ts";
 import type {
   EnvInfo,
@@ -275,15 +276,6 @@ export function parseRecord<T>(format: RecordFormat<T>, value: unknown, source: 
     throw new UserError(`${source}: ${describeRecordIssue(r.error.issues[0], value)}`);
   }
   return r.data;
-}
-
-function getPath(obj: unknown, path: PropertyKey[]): unknown {
-  let o = obj;
-  for (const k of path) {
-    if (typeof o !== "object" || o === null) return undefined;
-    o = (o as Record<PropertyKey, unknown>)[k];
-  }
-  return o;
 }
 
 function article(expected: string): string {
