@@ -284,27 +284,50 @@ Deno.test({
 });
 
 Deno.test({
-  name: "SIGTERM stops like Ctrl-C with exit 143; a second signal aborts at once with 130",
+  name: "SIGTERM stops like Ctrl-C, with exit 143, and the run resumes to the end",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
     const top = await Deno.makeTempDir({ prefix: "sigterm-" });
-    const cfg = await writeJson(join(top, "r.json"), runConfig());
+    const cfg = await writeJson(join(top, "r.json"), longConfig());
     const c = new Child(["--config", cfg, "--out", join(top, "o")]);
     assert.ok(await c.waitFor(/^step\s+0\//));
     c.kill("SIGTERM");
     assert.equal((await c.status).code, 143, c.lines.join("\n"));
+    assert.ok(c.lines.some((l) => /interrupted at step \d+\/1200/.test(l)), c.lines.join("\n"));
+    await runToEnd(["--config", cfg, "--out", join(top, "o")]);
+    await Deno.stat(join(top, "o", "r", "weights.safetensors"));
+    await Deno.remove(top, { recursive: true });
+  },
+});
+
+Deno.test({
+  name: "a second Ctrl-C aborts at once with 130, without waiting for the steps in flight",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const top = await Deno.makeTempDir({ prefix: "sigint2-" });
+    // a wide layer and large batches: each chunk of 10 steps takes seconds, so the graceful stop
+    // after the first Ctrl-C is still waiting for the GPU when the second one comes
+    const heavy = runConfig({
+      data: { train: [1], val: { holdout: 1000 }, test: false },
+      model: { hidden: [256] },
+      train: {
+        batchSize: 1000,
+        evalEvery: 10,
+        schedule: { kind: "cyclic", etaMin: 1e-5, etaMax: 0.01, stepSize: 50, cycles: 1 },
+      },
+    });
+    const cfg = await writeJson(join(top, "r.json"), heavy);
     const d = new Child(["--config", cfg, "--out", join(top, "o")]);
-    assert.ok(await d.waitFor(/^step\s+\d+\//));
+    assert.ok(await d.waitFor(/^step\s+0\//));
     d.kill("SIGINT");
-    assert.ok(await d.waitFor(/^SIGINT: stopping/));
+    assert.ok(await d.waitFor(/^SIGINT: stopping/), d.lines.join("\n"));
     d.kill("SIGINT");
     const st = await d.status;
     assert.equal(st.code, 130, d.lines.join("\n"));
     assert.ok(d.lines.some((l) => l.includes("aborting now")), d.lines.join("\n"));
-    // whatever was kept resumes to a complete run
-    await runToEnd(["--config", cfg, "--out", join(top, "o")]);
-    await Deno.stat(join(top, "o", "r", "weights.safetensors"));
+    assert.ok(!d.lines.some((l) => /interrupted at step/.test(l)), "it did not wait to stop");
     await Deno.remove(top, { recursive: true });
   },
 });
