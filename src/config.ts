@@ -96,6 +96,14 @@ function jsonDepth(text: string, stopAbove: number): number {
  * path that is not a regular file (a directory, a device such as /dev/zero, a named pipe), a file
  * over {@link MAX_CONFIG_BYTES}, malformed JSON, nesting deeper than {@link MAX_CONFIG_DEPTH}, a
  * top level that is not an object, and every key the schema refuses.
+ *
+ * @example Load a preset, overriding λ and the output directory
+ * ```ts
+ * import { loadConfig } from "@webgpu-mlp/core";
+ *
+ * const cfg = await loadConfig("experiments/cyclic-1.json", { lambda: 0.01, out: "scratch" });
+ * console.log(cfg.name, cfg.train.lambda); // "cyclic-1" 0.01
+ * ```
  */
 export async function loadConfig(path: string, overrides: ConfigOverrides = {}): Promise<Config> {
   const cannotRead = (e: unknown) =>
