@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { loadConfig, parseConfig } from "../src/config.ts";
 import { clipMessage, MAX_MESSAGE_CHARS } from "../src/cli/main.ts";
 import { UserError } from "../src/errors.ts";
+import { cfgWith } from "./small_run.ts";
 
 const base = {
   data: { train: [1], val: { batch: 2 } },
@@ -257,4 +258,36 @@ Deno.test("the CLI prints at most 400 characters of any error, keeping its start
   assert.ok(m.length <= MAX_MESSAGE_CHARS, `${m.length}`);
   assert.ok(m.startsWith("start z") && m.endsWith("end: fix it like this") && m.includes(" … "));
   assert.equal(clipMessage("short"), "short");
+});
+
+Deno.test("out-of-range improvement settings get one line", () => {
+  const bad = (f: () => unknown, re: RegExp) =>
+    assert.throws(
+      f,
+      (e: Error) => e instanceof UserError && re.test(e.message) && !e.message.includes("\n"),
+    );
+  bad(
+    () => cfgWith({ bn: [true, true, true] }),
+    /batch normalisation applies to hidden layers only, not to the output layer/,
+  );
+  bad(() => cfgWith({ bnAlpha: 1 }), /model\.bnAlpha must be < 1/);
+  bad(() => cfgWith({ bnAlpha: 0 }), /model\.bnAlpha must be > 0/);
+  bad(() => cfgWith({ dropout: 1 }), /model\.dropout/);
+  bad(() => cfgWith({ dropout: [0.1] }), /model\.dropout has 1 entries for 2 hidden layers/);
+  bad(
+    () => cfgWith({}, {}, { augment: { translate: 32 } }),
+    /data\.augment\.translate must be <= 31/,
+  );
+  bad(
+    () => cfgWith({}, { optimizer: { kind: "adam", beta1: 1 } }),
+    /train\.optimizer\.beta1 must be < 1/,
+  );
+  bad(
+    () => cfgWith({}, { optimizer: { kind: "adam", beta2: -0.1 } }),
+    /train\.optimizer\.beta2 must be >= 0/,
+  );
+  bad(
+    () => cfgWith({}, { optimizer: { kind: "rmsprop" } }),
+    /train\.optimizer\.kind must be one of "sgd", "adam"/,
+  );
 });

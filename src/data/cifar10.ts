@@ -367,6 +367,18 @@ function concat(batches: { bytes: Uint8Array; n: number }[], start: number, end:
 /**
  * Load the splits described by `spec` from `dir` (validating every file). With
  * `val: { holdout: N }` the last N samples of the concatenated training batches become val.
+ *
+ * @example Batch 1 for training, the last 1000 samples held out, and the test batch
+ * ```ts
+ * import { loadCifar10, resolveDataDir } from "@webgpu-mlp/core";
+ *
+ * const cifar = await loadCifar10(resolveDataDir(), {
+ *   train: [1],
+ *   val: { holdout: 1000 },
+ *   test: true,
+ * });
+ * console.log(cifar.train.n, cifar.val?.n, cifar.test?.n); // 9000 1000 10000
+ * ```
  */
 export async function loadCifar10(dir: string, spec: SplitSpec): Promise<Cifar10> {
   validateSplitSpec(spec);

@@ -58,6 +58,14 @@ let shared: Promise<Gpu> | null = null;
 /**
  * Get the process-wide GPU device, creating it on first use. Tests and the CLI share one device:
  * creating devices is slow on software adapters.
+ *
+ * @example Print the adapter the process uses
+ * ```ts
+ * import { getGpu } from "@webgpu-mlp/core";
+ *
+ * const gpu = await getGpu();
+ * console.log(gpu.adapter.description, gpu.limits.maxStorageBufferBindingSize);
+ * ```
  */
 export function getGpu(options: AcquireOptions = {}): Promise<Gpu> {
   if (!shared) {

@@ -3,7 +3,7 @@
  * gradient audit, or several runs side by side.
  *
  * ```ts
- * import { writeReport } from "./src/report/mod.ts";
+ * import { writeReport } from "@webgpu-mlp/core";
  * await writeReport(["runs/baseline"]); // -> runs/baseline/report.html
  * await writeReport(["runs/bn", "runs/no-bn"], { out: "compare.html" });
  * ```
@@ -99,6 +99,14 @@ export function renderReport(inputs: ReportInput[], opts: { generatedAt?: Date }
  * Write the HTML report of one run directory, sweep directory or gradcheck.json, or of several runs
  * compared (a sweep stands for its final training), atomically. Returns the path written.
  * Problems with the inputs throw `UserError` with a one-line message.
+ *
+ * @example Compare two runs in one page
+ * ```ts
+ * import { writeReport } from "@webgpu-mlp/core";
+ *
+ * const path = await writeReport(["runs/cyclic-1", "runs/cyclic-3"], { out: "compare.html" });
+ * console.log(`open ${path}`);
+ * ```
  */
 export async function writeReport(
   inputs: string[],

@@ -328,7 +328,18 @@ function centresFor(cfg: Config, stage: Stage, tops: Map<string, number[]>): num
   return t ? t.slice(0, sp.top) : null;
 }
 
-/** Run (or resume) a sweep; returns its summary once every stage and the final training are done. */
+/**
+ * Run (or resume) a sweep; returns its summary once every stage and the final training are done.
+ *
+ * @example Run a λ sweep and print the best trial of each stage
+ * ```ts
+ * import { loadConfig, runSweep } from "@webgpu-mlp/core";
+ *
+ * const cfg = await loadConfig("experiments/coarse.json");
+ * const summary = await runSweep(cfg, { log: (line) => console.error(line) });
+ * for (const stage of summary?.stages ?? []) console.log(stage.name, stage.top[0]?.lambda);
+ * ```
+ */
 export async function runSweep(
   cfg: Config,
   options: SweepOptions = {},

@@ -63,6 +63,15 @@ export async function loadCheckpointFile(path: string): Promise<Checkpoint> {
 /**
  * Evaluate a checkpoint — a file (read by {@link loadCheckpointFile}) or one already loaded — on
  * `dataDir/file` (default test_batch.bin).
+ *
+ * @example Evaluate a run's checkpoint on the test batch
+ * ```ts
+ * import { evaluateCheckpoint, getGpu, resolveDataDir } from "@webgpu-mlp/core";
+ *
+ * const gpu = await getGpu();
+ * const r = await evaluateCheckpoint(gpu, "runs/cyclic-1/weights.safetensors", resolveDataDir());
+ * console.log(r.sizes.join("-"), r.samples, r.accuracy);
+ * ```
  */
 export async function evaluateCheckpoint(
   gpu: Gpu,

@@ -287,7 +287,18 @@ export interface RunOutcome {
   interrupted: boolean;
 }
 
-/** Train one model as the config says and write its run directory. */
+/**
+ * Train one model as the config says and write its run directory.
+ *
+ * @example Train a preset and print its test accuracy
+ * ```ts
+ * import { loadConfig, runExperiment } from "@webgpu-mlp/core";
+ *
+ * const cfg = await loadConfig("experiments/cyclic-1.json");
+ * const { dir, metrics, interrupted } = await runExperiment(cfg, { overwrite: true });
+ * if (!interrupted) console.log(dir, metrics.final.test?.accuracy);
+ * ```
+ */
 export async function runExperiment(cfg: Config, options: RunOptions = {}): Promise<RunOutcome> {
   const log = options.log ?? ((line: string) => console.log(line));
   const dir = join(cfg.out, cfg.name);

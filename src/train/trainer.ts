@@ -263,7 +263,35 @@ export function stepRecords(
   return records;
 }
 
-/** Train the population; resolves when the last evaluation (and the test) has been read back. */
+/**
+ * Train the population; resolves when the last evaluation (and the test) has been read back.
+ *
+ * @example Train three λ values at once on the splits of a config
+ * ```ts
+ * import { loadConfig, prepareData, trainPopulation } from "@webgpu-mlp/core";
+ *
+ * const cfg = await loadConfig("experiments/cyclic-1.json");
+ * const data = await prepareData(cfg);
+ * const result = await trainPopulation(data.gpu, {
+ *   dataset: data.dataset,
+ *   train: data.dataset.splits.train,
+ *   val: data.dataset.splits.val ?? null,
+ *   test: null,
+ * }, {
+ *   sizes: [3072, 50, 10],
+ *   init: "xavier",
+ *   sigma: 0.01,
+ *   lambdas: [1e-4, 1e-3, 1e-2],
+ *   seeds: [0, 0, 0],
+ *   batchSize: 100,
+ *   schedule: { kind: "cyclic", etaMin: 1e-5, etaMax: 0.1, stepSize: 500, cycles: 1 },
+ *   evalEvery: 100,
+ *   shuffleSeed: 0,
+ * });
+ * data.dataset.destroy();
+ * result.models.forEach((m, i) => console.log(i, m.final?.val?.accuracy));
+ * ```
+ */
 export async function trainPopulation(
   gpu: Gpu,
   data: TrainData,
