@@ -33,9 +33,14 @@ function importSpecifiers(code: string): string[] {
   return out;
 }
 
-Deno.test("layering: importSpecifiers finds static, re-export, side-effect and dynamic imports", () => {
-  const code = `import { a } from "../reference/a.ts";\nexport { b } from './b.ts';\n` +
-    `import "./c.ts";\nconst d = await import("../reference/d.ts");\nimport type {\n  E,\n} from "./e.ts";`;
+Deno.test("layering: import scan sees static, re-export, side-effect and dynamic imports", () => {
+  const code = [
+    `import { a } from "../reference/a.ts";`,
+    `export { b } from './b.ts';`,
+    `import "./c.ts";`,
+    `const d = await import("../reference/d.ts");`,
+    `import type {\n  E,\n} from "./e.ts";`,
+  ].join("\n");
   assert.deepEqual(importSpecifiers(code), [
     "../reference/a.ts",
     "./b.ts",

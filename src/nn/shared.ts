@@ -9,7 +9,7 @@
 
 /** Default ε added to the batch variance of batch normalisation. */
 export const BN_DEFAULT_EPS = 1e-5;
-/** Default momentum α of batch normalisation's running mean/variance: avg ← α·avg + (1−α)·batch. */
+/** Default momentum α of batch norm's running mean/variance: avg ← α·avg + (1−α)·batch. */
 export const BN_DEFAULT_ALPHA = 0.9;
 
 /** Dropout after the ReLU, as the kernel draws it. */
@@ -45,14 +45,14 @@ export function checkAugment(augment: Augment): void {
   }
 }
 
-/** Smallest h with 4^h ≥ n (at least 1): the Feistel half width of the shuffle over a domain of n. */
+/** Smallest h with 4^h ≥ n (at least 1): the shuffle's Feistel half width for a domain of n. */
 export function feistelHalfBits(n: number): number {
   let h = 1;
   while (4 ** h < n) h++;
   return h;
 }
 
-/** Gradients of the cost with respect to every parameter (float64 on the CPU, read back from the GPU). */
+/** Gradients of the cost with respect to every parameter (CPU float64, or read from the GPU). */
 export interface Grads {
   /** dCost/dW[l], laid out like W[l] (sizes[l] × sizes[l+1], row-major); NaN marks an entry
    * `numericalGradients` (src/reference/network.ts) skipped at a ReLU kink. */
