@@ -140,7 +140,7 @@ export {
   loadCheckpointFile,
 } from "./src/train/eval_checkpoint.ts";
 export type { NetOptions, Workspace } from "./src/train/graph.ts";
-export type { Augment } from "./src/reference/gather.ts";
+export type { Augment } from "./src/nn/shared.ts";
 
 // float64 reference and the gradient audit
 export {

@@ -1,14 +1,39 @@
 /**
- * Loading WGSL from `shaders/`, specialising its `const` parameters, and caching pipelines so
- * each (shader, constants, entry point) is compiled once per device.
+ * Loading WGSL from `shaders/`, preprocessing it, and caching pipelines per device.
  *
- * A shader file declares its tunables as ordinary module-scope constants, e.g.
- * `const TM: u32 = 8u;`. {@link specialise} rewrites those lines, so every file stays valid WGSL
- * that can be read and checked on its own.
+ * Every file stays valid WGSL that can be read and checked on its own: the directives are line
+ * comments, and the tunables are ordinary module-scope constants. Before compilation a shader goes
+ * through three text passes, in this order:
  *
- * Loops over register tiles are written as loops and marked `// @unroll`; {@link unroll} expands
- * them before compilation. Some compilers (Mesa's lavapipe among them) leave such loops rolled,
- * which turns a register tile into memory traffic and costs 3–4× on a matmul.
+ * 1. **Includes** ({@link expandIncludes}, run by {@link shaderSource}): a line that is exactly
+ *    `// @include other` (from its first column; trailing white space allowed, and blank lines
+ *    right after it go with it) is replaced by the text of `shaders/other.wgsl`, itself expanded.
+ *    Each file is inserted at most once per shader: a later `@include` of a file already inserted
+ *    expands to nothing. The expanded source is cached per name for the life of the process.
+ * 2. **Specialisation** ({@link specialise}): for each given constant, the first line starting
+ *    `const NAME: T = …;` gets the value as a literal of its declared type: `true`/`false` for
+ *    `bool`, `<n>f` for `f32`, a truncated `<n>i` for `i32`, and a truncated `<n>u` for any other
+ *    type. A name the shader does not declare is an error. Then `// @if NAME` / `// @else` /
+ *    `// @endif` lines (alone on their line, indentation allowed, nestable) keep or drop the lines
+ *    between them by the value of the module-scope bool constant NAME after specialisation, for
+ *    declarations that differ between variants (an operand bound as a buffer or as a texture),
+ *    which a plain `if` on a constant cannot select. The directive lines themselves are dropped.
+ *    An `@if` on a name that is not a `bool` constant with a literal value, an `@else` or
+ *    `@endif` without `@if`, and an `@if` without `@endif` are errors; so is an `@if` on an
+ *    unknown name inside a block already dropped.
+ * 3. **Unrolling** ({@link unroll}): loops written exactly `for (var v = 0u; v < BOUND; v++) {` and
+ *    marked `// @unroll` on the same line become BOUND copies of their body, each in its own
+ *    braces, with the identifier `v` replaced by `0u`, `1u`, …. BOUND is a literal or a
+ *    module-scope `u32` constant (whose value is a literal or one binary `a op b`, op one of
+ *    `* / + -`, of literals and earlier such constants); anything else is an error, and so is a
+ *    body that uses `break` or `continue`. Nested marked loops are expanded too. Some compilers
+ *    (Mesa's lavapipe among them) leave such loops rolled, which turns a register tile into
+ *    memory traffic and costs 3–4× on a matmul.
+ *
+ * {@link pipeline} runs passes 2 and 3 ({@link preprocess}) and builds a compute pipeline once per
+ * device and (shader, entry point, constants); the bind-group layout is not part of that key.
+ * {@link compiledModules} lists every module source it compiled, so a test can check every
+ * variant the program builds.
  *
  * @module
  */
@@ -16,32 +41,48 @@
 const sources = new Map<string, string>();
 
 /**
+ * The text of shader `name` as `read` returns it, with each line `// @include other` replaced by
+ * the (likewise expanded) text of `read("other")`, the first time `other` is included; later
+ * includes of the same file expand to nothing.
+ */
+export function expandIncludes(name: string, read: (name: string) => string): string {
+  const seen = new Set<string>();
+  const load = (n: string): string =>
+    read(n).replace(
+      /^\/\/ @include (\w+)\s*$/gm,
+      (_, inc: string) => seen.has(inc) ? "" : (seen.add(inc), load(inc)),
+    );
+  return load(name);
+}
+
+/**
  * Read `shaders/<name>.wgsl` (cached), with each `// @include other` line replaced by the text of
- * `shaders/other.wgsl` (once per file, however often it is asked for).
+ * `shaders/other.wgsl` (once per file, however often it is asked for): see {@link expandIncludes}.
  */
 export function shaderSource(name: string): string {
   let code = sources.get(name);
   if (code === undefined) {
-    const seen = new Set<string>();
-    const load = (n: string): string =>
-      Deno.readTextFileSync(new URL(`../../shaders/${n}.wgsl`, import.meta.url)).replace(
-        /^\/\/ @include (\w+)\s*$/gm,
-        (_, inc: string) => seen.has(inc) ? "" : (seen.add(inc), load(inc)),
-      );
-    code = load(name);
+    code = expandIncludes(
+      name,
+      (n) => Deno.readTextFileSync(new URL(`../../shaders/${n}.wgsl`, import.meta.url)),
+    );
     sources.set(name, code);
   }
   return code;
 }
 
-/** Values for module-scope constants: numbers become `u32` literals unless the type says f32/i32. */
+/**
+ * Values for module-scope constants: booleans and numbers, written as literals of the type the
+ * declaration names (`bool`, `f32`, `i32`; `u32` otherwise).
+ */
 export type Constants = Record<string, number | boolean>;
 
 /**
- * Replace `const NAME: T = …;` declarations with the given values (unknown names are an error),
- * then keep or drop the lines of `// @if NAME` … `// @else` … `// @endif` blocks by the value of
- * the bool constant NAME — for declarations that differ between variants, such as an operand
- * bound as a buffer or as a texture, which a plain `if` on a constant cannot select.
+ * Replace `const NAME: T = …;` declarations with the given values (unknown names are an error;
+ * see the module documentation for the literals written), then keep or drop the lines of
+ * `// @if NAME` … `// @else` … `// @endif` blocks by the value of the bool constant NAME —
+ * for declarations that differ between variants, such as an operand bound as a buffer or as a
+ * texture, which a plain `if` on a constant cannot select.
  */
 export function specialise(code: string, constants: Constants): string {
   for (const [name, value] of Object.entries(constants)) {
@@ -147,11 +188,39 @@ export function unroll(code: string): string {
   return code;
 }
 
+/**
+ * Specialise `code` with `constants`, then expand its `@unroll` loops: the text {@link pipeline}
+ * compiles.
+ */
+export function preprocess(code: string, constants: Constants = {}): string {
+  return unroll(specialise(code, constants));
+}
+
 const cache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+
+/** A shader module {@link pipeline} compiled: its shader, entry point, constants and code. */
+export interface CompiledModule {
+  /** The shader's name (`shaders/<name>.wgsl`). */
+  name: string;
+  /** The entry point of the pipeline built from it. */
+  entryPoint: string;
+  /** The constants it was specialised with. */
+  constants: Constants;
+  /** The WGSL handed to `createShaderModule`. */
+  code: string;
+}
+
+const compiled = new WeakMap<GPUDevice, CompiledModule[]>();
+
+/** Every shader module {@link pipeline} has compiled on `device` so far, in order (one each). */
+export function compiledModules(device: GPUDevice): readonly CompiledModule[] {
+  return compiled.get(device) ?? [];
+}
 
 /**
  * A compute pipeline for `shaders/<name>.wgsl` with the given constants and entry point, built once
- * per device and reused afterwards.
+ * per device and reused afterwards (the cache key is name, entry point and constants: a later call
+ * with another layout gets the first call's pipeline).
  */
 export function pipeline(
   device: GPUDevice,
@@ -165,7 +234,10 @@ export function pipeline(
   const key = `${name}|${entryPoint}|${JSON.stringify(constants)}`;
   let p = perDevice.get(key);
   if (!p) {
-    const code = unroll(specialise(shaderSource(name), constants));
+    const code = preprocess(shaderSource(name), constants);
+    let list = compiled.get(device);
+    if (!list) compiled.set(device, list = []);
+    list.push({ name, entryPoint, constants: { ...constants }, code });
     const module = device.createShaderModule({ code, label: name });
     p = device.createComputePipeline({
       label: `${name}:${entryPoint}`,

@@ -26,8 +26,7 @@
 
 import { dummyBuffer, noSteps, scratchBuffer, uniformBuffer } from "../gpu/buffers.ts";
 import { type BindingKind, bindLayout, pipeline } from "../gpu/shaders.ts";
-import { BN_DEFAULT_ALPHA, BN_DEFAULT_EPS, type BnDropout } from "../reference/batchnorm.ts";
-import { dropThreshold } from "../reference/random.ts";
+import { BN_DEFAULT_ALPHA, BN_DEFAULT_EPS, type BnDropout, dropThreshold } from "../nn/shared.ts";
 import { bufferEntries, checkGroups, MAX_GROUPS, type Op } from "./op.ts";
 
 export { BN_DEFAULT_ALPHA, BN_DEFAULT_EPS, type BnDropout };

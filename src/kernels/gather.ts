@@ -10,8 +10,7 @@
 import { uniformBuffer } from "../gpu/buffers.ts";
 import { bindLayout, pipeline } from "../gpu/shaders.ts";
 import type { ResidentDataset, SplitRange } from "../data/resident.ts";
-import { type Augment, checkAugment } from "../reference/gather.ts";
-import { feistelHalfBits } from "../reference/shuffle.ts";
+import { type Augment, checkAugment, feistelHalfBits } from "../nn/shared.ts";
 import { bufferEntries, checkGroups, type Op } from "./op.ts";
 
 /** Arguments of {@link gatherOp}. */

@@ -11,7 +11,7 @@
 import { dummyBuffer, noSteps, scratchBuffer, uniformBuffer } from "../gpu/buffers.ts";
 import { bindLayout, pipeline } from "../gpu/shaders.ts";
 import { bufferEntries, checkGroups, type Op } from "./op.ts";
-import { dropThreshold } from "../reference/random.ts";
+import { dropThreshold } from "../nn/shared.ts";
 
 /** `nn`: C = A·B; `tn`: C = Aᵀ·B (A stored K×M); `nt`: C = A·Bᵀ (B stored N×K). */
 export type MatmulVariant = "nn" | "tn" | "nt";

@@ -11,12 +11,10 @@
  * @module
  */
 
-import { dropKeep, dropThreshold } from "./random.ts";
+import { BN_DEFAULT_ALPHA, BN_DEFAULT_EPS, type BnDropout, dropThreshold } from "../nn/shared.ts";
+import { dropKeep } from "./random.ts";
 
-/** Default ε added to the batch variance. */
-export const BN_DEFAULT_EPS = 1e-5;
-/** Default momentum α of the running mean/variance: avg ← α·avg + (1−α)·batch. */
-export const BN_DEFAULT_ALPHA = 0.9;
+export { BN_DEFAULT_ALPHA, BN_DEFAULT_EPS, type BnDropout };
 
 /** A writable array of numbers (typed arrays and plain arrays alike). */
 export type NumArray = { [index: number]: number; readonly length: number };
@@ -137,15 +135,6 @@ export interface BnLayout {
   Z: number;
   ld: number;
   zStride: number;
-}
-
-/** Dropout after the ReLU, as the kernel draws it. */
-export interface BnDropout {
-  /** Drop probability, 0 ≤ p < 1. */
-  p: number;
-  seed: number;
-  /** Layer number mixed into the random stream. */
-  layer: number;
 }
 
 function gatherBlock(L: BnLayout, a: ArrayLike<number>, z: number): Float64Array {

@@ -5,8 +5,11 @@
  * @module
  */
 
+import { type Augment, checkAugment, feistelHalfBits } from "../nn/shared.ts";
 import { random3 } from "./random.ts";
-import { epochKey, feistelHalfBits, permuteIndex } from "./shuffle.ts";
+import { epochKey, permuteIndex } from "./shuffle.ts";
+
+export { type Augment, checkAugment };
 
 /** Image side in pixels, and pixels per colour plane. */
 const SIDE = 32, PLANE = SIDE * SIDE;
@@ -14,30 +17,11 @@ const SIDE = 32, PLANE = SIDE * SIDE;
 /** The `random3` stream (`b` argument) of the augmentation decisions, as `AUG_STREAM` in the shader. */
 export const AUG_STREAM = 0x61756721;
 
-/** Data augmentation of training batches: random horizontal flip and random translation. */
-export interface Augment {
-  /** Mirror each sample left-right with probability 1/2. */
-  flip: boolean;
-  /** Largest shift T in pixels (integer 0..31): dx, dy uniform in [−T, T]; 0 = none. */
-  translate: number;
-}
-
 /** The augmentation of one sample: mirrored or not, then shifted right by dx and down by dy. */
 export interface AugmentDecision {
   flip: boolean;
   dx: number;
   dy: number;
-}
-
-/** Throw unless `augment.translate` is an integer in 0..31 (and `flip` a boolean). */
-export function checkAugment(augment: Augment): void {
-  const t = augment.translate;
-  if (!Number.isInteger(t) || t < 0 || t > 31) {
-    throw new Error(`augment.translate must be an integer in 0..31, got ${t}`);
-  }
-  if (typeof augment.flip !== "boolean") {
-    throw new Error(`augment.flip must be a boolean, got ${augment.flip}`);
-  }
 }
 
 /**

@@ -9,6 +9,9 @@
  */
 
 import { BN_EPS, type Params, sumSquaredWeights } from "../model/init.ts";
+import type { Grads } from "../nn/shared.ts";
+
+export type { Grads };
 
 /** What a batch-normalised layer keeps from its forward pass for the backward pass. */
 export interface BnCache {
@@ -139,19 +142,6 @@ export function evaluate(
     cost: loss + lambda * sumSquaredWeights(p, !!opts.bnL2),
     accuracy: correct / n,
   };
-}
-
-/** Gradients of the cost with respect to every parameter. */
-export interface Grads {
-  /** dCost/dW[l], laid out like W[l] (sizes[l] × sizes[l+1], row-major); NaN marks an entry
-   * {@link numericalGradients} skipped at a ReLU kink. */
-  W: Float64Array[];
-  /** dCost/db[l] (sizes[l+1]; zeros for a batch-normalised layer, which ignores its bias). */
-  b: Float64Array[];
-  /** Per layer: γ gradient of a batch-normalised layer, else null (absent without BN). */
-  gamma?: (Float64Array | null)[];
-  /** Per layer: β gradient of a batch-normalised layer, else null (absent without BN). */
-  beta?: (Float64Array | null)[];
 }
 
 /**

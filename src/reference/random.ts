@@ -4,16 +4,14 @@
  * @module
  */
 
+import { dropThreshold } from "../nn/shared.ts";
 import { hash32 } from "./shuffle.ts";
+
+export { dropThreshold };
 
 /** Random bits for element `index` of stream (seed, a, b). */
 export function random3(seed: number, a: number, b: number, index: number): number {
   return hash32((index ^ hash32((b ^ hash32((a ^ hash32(seed >>> 0)) >>> 0)) >>> 0)) >>> 0);
-}
-
-/** The u32 threshold of dropout probability p: an element is dropped when its bits are below it. */
-export function dropThreshold(p: number): number {
-  return Math.min(0xffffffff, Math.floor(p * 4294967296));
 }
 
 /** Whether dropout keeps element `index` of layer `layer` at step `step`. */

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { feistelHalfBits } from "../nn/shared.ts";
+
 /** lowbias32 integer hash, as in the shader. */
 export function hash32(x: number): number {
   let v = x >>> 0;
@@ -17,12 +19,7 @@ export function hash32(x: number): number {
   return v >>> 0;
 }
 
-/** Smallest h with 4^h ≥ n (at least 1): the Feistel half width for a domain of n. */
-export function feistelHalfBits(n: number): number {
-  let h = 1;
-  while (4 ** h < n) h++;
-  return h;
-}
+export { feistelHalfBits };
 
 function feistel(x: number, key: number, halfBits: number): number {
   const mask = (1 << halfBits) - 1;

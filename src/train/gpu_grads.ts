@@ -9,7 +9,7 @@ import { readFloats, stepTable, writeBuffer } from "../gpu/buffers.ts";
 import { GpuParams, modelMatrix, modelVector } from "../model/gpu_params.ts";
 import type { Params } from "../model/init.ts";
 import { runOps } from "../kernels/op.ts";
-import type { Grads } from "../reference/network.ts";
+import type { Grads } from "../nn/shared.ts";
 import { backwardOps, createGrads, createWorkspace, forwardOps, lossOp } from "./graph.ts";
 
 /**

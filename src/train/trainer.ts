@@ -32,7 +32,7 @@ import {
   type NetOptions,
   type Workspace,
 } from "./graph.ts";
-import type { Augment } from "../reference/gather.ts";
+import type { Augment } from "../nn/shared.ts";
 import type { Snapshot } from "./snapshot.ts";
 import { UserError } from "../errors.ts";
 
