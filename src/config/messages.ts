@@ -69,10 +69,7 @@ export function describeIssue(
       return `${where} has an unexpected shape (${gotText})`;
     case "too_small":
     case "too_big": {
-      const bound = issue.code === "too_small" ? issue.minimum : issue.maximum;
-      const op = issue.code === "too_small"
-        ? (issue.inclusive ? ">=" : ">")
-        : (issue.inclusive ? "<=" : "<");
+      const { op, bound } = boundOf(issue);
       if (issue.origin === "array") {
         return `${where} must have ${op} ${bound} entries, got ${gotText}`;
       }
@@ -109,4 +106,13 @@ export function editDistance(a: string, b: string): number {
     }
   }
   return prev[b.length];
+}
+
+/** The comparison a too_small or too_big issue asks for, as text (`>=`, `<`…), and its bound. */
+export function boundOf(
+  issue: z.core.$ZodIssueTooSmall | z.core.$ZodIssueTooBig,
+): { op: string; bound: unknown } {
+  return issue.code === "too_small"
+    ? { op: issue.inclusive ? ">=" : ">", bound: issue.minimum }
+    : { op: issue.inclusive ? "<=" : "<", bound: issue.maximum };
 }

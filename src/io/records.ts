@@ -12,6 +12,7 @@
 import { z } from "zod";
 import { clip, shown, UserError } from "../errors.ts";
 import { getPath } from "./json.ts";
+import { boundOf } from "../config/messages.ts";
 import type { StageSummary, SweepSummary, TopEntry, TrialRecord } from "../sweep/types.ts";
 import type {
   EnvInfo,
@@ -308,10 +309,7 @@ export function describeRecordIssue(issue: z.core.$ZodIssue, value: unknown): st
     }
     case "too_small":
     case "too_big": {
-      const bound = issue.code === "too_small" ? issue.minimum : issue.maximum;
-      const op = issue.code === "too_small"
-        ? (issue.inclusive ? ">=" : ">")
-        : (issue.inclusive ? "<=" : "<");
+      const { op, bound } = boundOf(issue);
       if (issue.origin === "array") {
         return `${at} must have ${op} ${bound} entries, got ${(got as unknown[]).length}`;
       }
