@@ -393,6 +393,11 @@ Deno.test({
       /snapshot|\.partial|\.lock|tmp-/.test(e.name)
     );
     assert.deepEqual(left, [], "no snapshot, lock or temporary file is left");
+    // a kill between recording the last population and removing its snapshot leaves the snapshot:
+    // the same command, with nothing left to train, removes it
+    await Deno.copyFile(join(cfg), join(dir, ".snapshot.safetensors"));
+    await runToEnd(["--config", cfg, "--out", join(top, "killed")]);
+    await assert.rejects(Deno.stat(join(dir, ".snapshot.safetensors")), Deno.errors.NotFound);
     await Deno.remove(top, { recursive: true });
   },
 });

@@ -409,6 +409,10 @@ async function sweepLocked(
       : ".snapshot.safetensors",
   );
   const file = join(dir, trialsFile(shard));
+  // Every exit below but an interruption comes when this shard has no population in flight (all of
+  // its trials so far are recorded): a snapshot left then is of a population recorded just before
+  // a kill, and goes.
+  const dropSnapshot = () => Deno.remove(snapshotFile).catch(() => {});
   let data: PreparedData | null = null;
   const tops = new Map<string, number[]>();
 
@@ -421,6 +425,7 @@ async function sweepLocked(
         }, which other shards ` +
           `have not finished: run \`deno task sweep --merge ${dir}\` when all shards are done, then run the shards again`,
       );
+      await dropSnapshot();
       return null;
     }
     const plan = planStage(cfg, stage, centres);
@@ -506,6 +511,7 @@ async function sweepLocked(
           `are missing. When every shard has finished: deno task sweep --merge ${dir}`,
       );
       data?.dataset.destroy();
+      await dropSnapshot();
       return null;
     }
     const sp = stage.space;
@@ -518,6 +524,7 @@ async function sweepLocked(
     log(formatTop(stage.name, topK(trials, stage.top, search.rankBy)));
   }
   data?.dataset.destroy();
+  await dropSnapshot();
 
   let summary = await writeSummary(cfg, dir, startedAt, t0, null);
   const last = summary.stages.at(-1)!;
