@@ -167,3 +167,22 @@ export async function removeOwned(dir: string, kind: OwnedKind, fix: string): Pr
   if (entryKind(dir) === "none") return;
   await Deno.remove(dir, { recursive: true });
 }
+
+/**
+ * Remove the temporaries of atomic writes a killed process left in `dir` (`NAME.tmp-PID-XXXXXXXX`):
+ * those of the files named in `names`, or all of them when `names` is null. Call it holding the
+ * lock of whatever writes those files.
+ */
+export async function removeTemporaries(dir: string, names: string[] | null): Promise<void> {
+  let entries: Deno.DirEntry[] = [];
+  try {
+    entries = [...Deno.readDirSync(dir)];
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    if (!e.isFile || !TEMPORARY.test(e.name)) continue;
+    const of = e.name.replace(TEMPORARY, "");
+    if (names === null || names.includes(of)) await Deno.remove(join(dir, e.name)).catch(() => {});
+  }
+}

@@ -14,7 +14,14 @@ import { canonicalJson, readJsonIfExists } from "../io/json.ts";
 import { parseRecord, RUN_FORMAT, SWEEP_FORMAT } from "../io/records.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { acquireLock, liveOwner } from "../io/lock.ts";
-import { entryKind, markOwned, ownedKind, removeOwned, replaceProblem } from "../io/owned.ts";
+import {
+  entryKind,
+  markOwned,
+  ownedKind,
+  removeOwned,
+  removeTemporaries,
+  replaceProblem,
+} from "../io/owned.ts";
 import { checkOutDir, preflight } from "../train/preflight.ts";
 import { readSnapshot, writeSnapshot } from "../train/snapshot.ts";
 import { getGpu } from "../gpu/device.ts";
@@ -413,6 +420,7 @@ async function sweepLocked(
   // its trials so far are recorded): a snapshot left then is of a population recorded just before
   // a kill, and goes.
   const dropSnapshot = () => Deno.remove(snapshotFile).catch(() => {});
+  await removeTemporaries(dir, [trialsFile(shard), basename(snapshotFile)]);
   let data: PreparedData | null = null;
   const tops = new Map<string, number[]>();
 

@@ -22,7 +22,14 @@ import { type DatasetPart, type ResidentDataset, uploadDataset } from "../data/r
 import { encodeCheckpoint } from "../model/checkpoint.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { acquireLock } from "../io/lock.ts";
-import { entryKind, markOwned, readMarker, removeOwned, replaceProblem } from "../io/owned.ts";
+import {
+  entryKind,
+  markOwned,
+  readMarker,
+  removeOwned,
+  removeTemporaries,
+  replaceProblem,
+} from "../io/owned.ts";
 import { hashOf, readSnapshot, type Snapshot, SNAPSHOT_FORMAT, writeSnapshot } from "./snapshot.ts";
 import { checkOutDir, preflight } from "./preflight.ts";
 import type { RunMetrics } from "./metrics.ts";
@@ -268,6 +275,7 @@ export async function openPartial(
   let resume: Snapshot | undefined;
   if (entryKind(partial) === "none") await markOwned(partial, "partial", hash);
   else {
+    await removeTemporaries(partial, null);
     const stored = await readSnapshot(file, hint);
     if (stored && stored.hash !== hash) {
       throw new UserError(`${file} holds a snapshot of a different config: ${hint}`);

@@ -23,6 +23,7 @@ import {
   ownedKind,
   readMarker,
   removeOwned,
+  removeTemporaries,
   replaceProblem,
 } from "../io/owned.ts";
 import { checkOutDir, preflight } from "./preflight.ts";
@@ -32,6 +33,7 @@ import {
   populationSpec,
   prepareData,
   type PreparedData,
+  removeLeftovers,
   runMetrics,
   type RunOptions,
   writeRunDir,
@@ -73,6 +75,9 @@ export async function runVariants(
       await removeOwned(dir, "variants", "use --name NEW");
     }
     await markOwned(dir, "variants", hash);
+    // what a kill left: temporaries of the population snapshots, half-committed variant runs
+    await removeTemporaries(dir, null);
+    for (const c of configs) await removeLeftovers(join(dir, c.name), "");
     return await trainVariants(cfg, dir, configs, split(groups, maxModels, log), options, log);
   } finally {
     await lock.release();
