@@ -256,14 +256,10 @@ function checkOtherProcesses(dir: string, shard: Shard | null, overwrite: boolea
     return;
   }
   const mine = shard ? `${name}.shard-${shard.index + 1}-of-${shard.count}.lock` : `${name}.lock`;
+  const sweepLock = (e: string) =>
+    e.startsWith(`${name}.`) && /^\.(shard-\d+-of-\d+\.)?lock$/.test(e.slice(name.length));
   for (const e of entries) {
-    if (
-      e === mine ||
-      !(e === `${name}.lock` || /^\.shard-\d+-of-\d+\.lock$/.test(e.slice(name.length)))
-    ) {
-      continue;
-    }
-    if (!e.startsWith(`${name}.`)) continue;
+    if (e === mine || !sweepLock(e)) continue;
     const owner = liveOwner(join(parent, e));
     if (owner) {
       throw new UserError(

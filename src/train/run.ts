@@ -311,18 +311,19 @@ export async function runExperiment(cfg: Config, options: RunOptions = {}): Prom
   const log = options.log ?? ((line: string) => console.log(line));
   const dir = join(cfg.out, cfg.name);
   await checkOutDir(cfg.out);
+  const hash = await configHash(cfg);
   if (!options.overwrite && entryKind(dir) !== "none" && entryKind(`${dir}.lock`) === "none") {
     // a finished run: tidy what a kill during its commit left, then refuse to replace it
     const lock = await acquireLock(`${dir}.lock`, `checking ${dir}`);
-    await removeLeftovers(dir, await configHash(cfg)).finally(() => lock.release());
+    await removeLeftovers(dir, hash).finally(() => lock.release());
   }
   checkRunDir(dir, !!options.overwrite);
   await preflight(cfg, [cfg], 1);
   const lock = await acquireLock(`${dir}.lock`, `training ${dir}`);
   try {
-    await removeLeftovers(dir, await configHash(cfg));
+    await removeLeftovers(dir, hash);
     checkRunDir(dir, !!options.overwrite);
-    return await trainRun(cfg, dir, options, log);
+    return await trainRun(cfg, dir, hash, options, log);
   } finally {
     await lock.release();
   }
@@ -331,10 +332,10 @@ export async function runExperiment(cfg: Config, options: RunOptions = {}): Prom
 async function trainRun(
   cfg: Config,
   dir: string,
+  hash: string,
   options: RunOptions,
   log: (line: string) => void,
 ): Promise<RunOutcome> {
-  const hash = await configHash(cfg);
   const partial = await openPartial(dir, hash, !!options.restart, log);
   const startedAt = new Date();
   const t0 = performance.now();

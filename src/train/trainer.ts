@@ -401,20 +401,23 @@ export async function trainPopulation(
     return () => read().then((sums) => finish(at, sums));
   };
 
+  // Evaluations whose results are still being read back, in step order (settled ones are dropped
+  // once awaited, so the list stays short however many points a run has).
+  const pending: { step: number; done: Promise<void> }[] = [];
   // Snapshots: state buffers copied in the submission's stream right after step `at`, written
   // once they and every evaluation up to `at` have been read back, in order.
-  const evalsDone = new Map<number, Promise<void>>();
   let snapshots: Promise<void> = Promise.resolve();
   // a snapshot that cannot be written stops the run (after the chunk in flight) and is reported
   let snapshotError: unknown = null;
   const snapshotCost = { count: 0, bytes: 0, seconds: 0 };
-  let lastSnapshot = performance.now();
+  let lastSnapshot = performance.now(), snappedAt = -1;
   const snapshotEvery = 1000 * (options.snapshotSeconds ?? SNAPSHOT_SECONDS);
   const takeSnapshot = (enc: GPUCommandEncoder, at: number): () => void => {
     const read = readState(device, enc, state);
     lastSnapshot = performance.now();
+    snappedAt = at;
     return () => {
-      const earlier = [...evalsDone].filter(([t]) => t <= at).map(([, p]) => p);
+      const earlier = pending.filter((e) => e.step <= at).map((e) => e.done);
       const ready = Promise.all([read(), ...earlier]);
       snapshots = snapshots.then(async () => {
         const [buffers] = await ready;
@@ -441,7 +444,7 @@ export async function trainPopulation(
     const enc = device.createCommandEncoder();
     const after = submitEval(enc, enc.beginComputePass(), 0, 0);
     device.queue.submit([enc.finish()]);
-    evalsDone.set(0, after());
+    pending.push({ step: 0, done: after() });
   }
 
   // Keep at most two submissions queued (the one running and the next): the GPU always has work,
@@ -469,29 +472,24 @@ export async function trainPopulation(
     device.queue.submit([enc.finish()]);
     gpu.check();
     s = end;
-    if (after) evalsDone.set(end, after());
+    if (after) pending.push({ step: end, done: after() });
     snap?.();
     queued.push(device.queue.onSubmittedWorkDone());
     while (queued.length > 1) await queued.shift();
     // keep at most two evaluations in flight: the CPU runs ahead, but not unboundedly
-    const inFlight = [...evalsDone.values()];
-    if (inFlight.length > 2) await inFlight[inFlight.length - 3];
+    while (pending.length > 2) await pending.shift()!.done;
   }
   if (interrupted && s > 0 && !regular.has(s)) {
-    // evaluate once at the step reached (reported, not part of the snapshot's curves)
+    // evaluate once at the step reached (reported, not part of the snapshot's curves), and keep a
+    // snapshot there unless a timed one just fell on it (evaluation points always have one)
     const enc = device.createCommandEncoder();
     const after = submitEval(enc, enc.beginComputePass(), s, stopSlot);
-    const snap = options.onSnapshot ? takeSnapshot(enc, s) : null;
+    const snap = options.onSnapshot && snappedAt !== s ? takeSnapshot(enc, s) : null;
     device.queue.submit([enc.finish()]);
-    evalsDone.set(s, after());
+    pending.push({ step: s, done: after() });
     snap?.();
-  } else if (interrupted && options.onSnapshot && s > 0) {
-    const enc = device.createCommandEncoder();
-    const snap = takeSnapshot(enc, s);
-    device.queue.submit([enc.finish()]);
-    snap();
   }
-  await Promise.all(evalsDone.values());
+  await Promise.all(pending.map((e) => e.done));
   await snapshots;
   if (snapshotError) {
     evaluator.destroy();
