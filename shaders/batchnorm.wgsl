@@ -41,7 +41,7 @@ struct Params {
   gx: u32, _a: u32, _b: u32, _c: u32, // gx: workgroups along x (bn_forward_eval)
 }
 
-struct Step { step: u32, epoch: u32, pos: u32, eta: f32, base: u32, rows: u32, slot: u32, flags: u32 }
+// @include step
 
 //                                                              forward        backward
 @group(0) @binding(0) var<storage, read_write> Zb: array<f32>; //   Z → Ẑ (eval: Z) Ẑ

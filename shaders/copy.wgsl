@@ -7,7 +7,7 @@
 const WG: u32 = 64u;
 
 struct Params { width: u32, height: u32, ld4: u32, _pad: u32 }
-struct Step { step: u32, epoch: u32, pos: u32, eta: f32, base: u32, rows: u32, slot: u32, flags: u32 }
+// @include step
 
 @group(0) @binding(0) var<storage, read> src: array<vec4f>;
 @group(0) @binding(1) var dst: texture_storage_2d<rgba32float, write>;

@@ -42,7 +42,7 @@ struct Params {
   flip: u32, // augmentation: random horizontal flip when ≠ 0 (AUGMENT only)
   shift: u32, // augmentation: maximal translation T in pixels, 0..31 (AUGMENT only)
 }
-struct Step { step: u32, epoch: u32, pos: u32, eta: f32, base: u32, rows: u32, slot: u32, flags: u32 }
+// @include step
 
 @group(0) @binding(0) var<storage, read> data0: array<vec4u>;
 @group(0) @binding(1) var<storage, read> data1: array<vec4u>;

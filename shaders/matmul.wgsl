@@ -43,7 +43,7 @@ struct Params {
   lamCols: u32, _p0: u32, _p1: u32, _p2: u32,
 }
 
-struct Step { step: u32, epoch: u32, pos: u32, eta: f32, base: u32, rows: u32, slot: u32, flags: u32 }
+// @include step
 
 // Operand A is a storage buffer, or, for a batch of inputs shared by every z (layer 1), an
 // rgba32float texture: llvmpipe loads texels for a fraction of the cost of buffer elements, which

@@ -9,7 +9,7 @@
 const WG: u32 = 256u;
 
 struct Params { R: u32, Z: u32, rowsW: u32, colsW: u32, ld: u32, zStride: u32, C: u32, _a: u32 }
-struct Step { step: u32, epoch: u32, pos: u32, eta: f32, base: u32, rows: u32, slot: u32, flags: u32 }
+// @include step
 
 @group(0) @binding(0) var<storage, read> stats: array<vec4f>;
 @group(0) @binding(1) var<storage, read> labels: array<u32>;

@@ -9,7 +9,7 @@ const TRAIN: bool = true;
 const WG: u32 = 64u;
 
 struct Params { R: u32, Z: u32, C: u32, ld: u32, zStride: u32, scale: f32, _a: u32, _b: u32 }
-struct Step { step: u32, epoch: u32, pos: u32, eta: f32, base: u32, rows: u32, slot: u32, flags: u32 }
+// @include step
 
 @group(0) @binding(0) var<storage, read_write> S: array<f32>;
 @group(0) @binding(1) var<storage, read> labels: array<u32>;

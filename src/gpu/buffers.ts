@@ -5,6 +5,9 @@
  * @module
  */
 
+import { packStructInto, STEP_STRUCT, type StructLayout, structLayout } from "./layout.ts";
+import { shaderSource } from "./shaders.ts";
+
 /** Usage of every data buffer: bound as storage, written by uploads, read back by copies. */
 export const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 
@@ -125,9 +128,10 @@ export function noSteps(device: GPUDevice): GPUBuffer {
 export const STEP_STRIDE = 256;
 
 /**
- * One record of a step table, as the shaders' `Step` struct reads it. Training kernels take
- * `step`, `epoch`, `pos` (first sample of the batch within the epoch) and `eta`; evaluation
- * kernels take `base` (first row of the chunk), `rows` (valid rows) and `slot` (metrics slot).
+ * One record of a step table, as the shaders' `Step` struct (shaders/step.wgsl, where each field
+ * is documented) reads it. Training kernels take `step`, `epoch`, `pos` (first sample of the batch
+ * within the epoch) and `eta`; evaluation kernels take `base` (first row of the chunk), `rows`
+ * (valid rows) and `slot` (metrics slot); `flags` is reserved. Fields left out are 0.
  */
 export interface StepRecord {
   step?: number;
@@ -140,21 +144,34 @@ export interface StepRecord {
   flags?: number;
 }
 
-/** Encode step records at {@link STEP_STRIDE} bytes each. */
+let stepLayout: StructLayout | undefined;
+
+/** The layout of the `Step` struct, reflected from shaders/step.wgsl (read once). */
+export function stepStruct(): StructLayout {
+  if (!stepLayout) {
+    const layout = structLayout(shaderSource("step"), STEP_STRUCT);
+    if (layout.size > STEP_STRIDE) {
+      throw new Error(`Step holds ${layout.size} bytes, more than a record's ${STEP_STRIDE}`);
+    }
+    stepLayout = layout;
+  }
+  return stepLayout;
+}
+
+/**
+ * Encode step records at {@link STEP_STRIDE} bytes each, every field at the offset and of the
+ * type that shaders/step.wgsl declares it with (fields left out or undefined are 0; a name the
+ * struct does not declare is an error).
+ */
 export function encodeSteps(records: StepRecord[]): ArrayBuffer {
+  const layout = stepStruct();
   const out = new ArrayBuffer(Math.max(1, records.length) * STEP_STRIDE);
-  const u = new Uint32Array(out);
-  const f = new Float32Array(out);
+  const view = new DataView(out);
   records.forEach((r, i) => {
-    const o = (i * STEP_STRIDE) / 4;
-    u[o] = r.step ?? 0;
-    u[o + 1] = r.epoch ?? 0;
-    u[o + 2] = r.pos ?? 0;
-    f[o + 3] = r.eta ?? 0;
-    u[o + 4] = r.base ?? 0;
-    u[o + 5] = r.rows ?? 0;
-    u[o + 6] = r.slot ?? 0;
-    u[o + 7] = r.flags ?? 0;
+    const values: Record<string, number> = {};
+    for (const f of layout.fields) values[f.name] = 0;
+    for (const [name, v] of Object.entries(r)) if (v !== undefined) values[name] = v;
+    packStructInto(layout, values, view, i * STEP_STRIDE, `step record ${i}`);
   });
   return out;
 }
