@@ -165,7 +165,7 @@ export {
   type TextureOperand,
   type Tile,
 } from "./src/kernels/matmul.ts";
-export { encodeOp, type Op, runOps } from "./src/kernels/op.ts";
+export { encodeOp, type Op, type OpCost, runOps } from "./src/kernels/op.ts";
 
 // reports
 export { writeReport, type WriteReportOptions } from "./src/report/mod.ts";

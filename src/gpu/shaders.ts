@@ -30,13 +30,21 @@
  *    (Mesa's lavapipe among them) leave such loops rolled, which turns a register tile into
  *    memory traffic and costs 3–4× on a matmul.
  *
- * {@link pipeline} runs passes 2 and 3 ({@link preprocess}) and builds a compute pipeline once per
- * device and (shader, entry point, constants); the bind-group layout is not part of that key.
- * {@link compiledModules} lists every module source it compiled, so a test can check every
- * variant the program builds.
+ * {@link kernel} runs passes 2 and 3 ({@link preprocess}), reflects the bind-group layout from the
+ * result (src/gpu/layout.ts) and builds a compute pipeline, once per device and (shader, entry
+ * point, constants). {@link compiledModules} lists every module source it compiled, so a test can
+ * check every variant the program builds.
  *
  * @module
  */
+
+import {
+  type Binding,
+  reflectBindings,
+  STEP_STRUCT,
+  type StructLayout,
+  structLayout,
+} from "./layout.ts";
 
 const sources = new Map<string, string>();
 
@@ -189,16 +197,32 @@ export function unroll(code: string): string {
 }
 
 /**
- * Specialise `code` with `constants`, then expand its `@unroll` loops: the text {@link pipeline}
+ * Specialise `code` with `constants`, then expand its `@unroll` loops: the text {@link kernel}
  * compiles.
  */
 export function preprocess(code: string, constants: Constants = {}): string {
   return unroll(specialise(code, constants));
 }
 
-const cache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+/** A compiled kernel: its pipeline and the bind-group layout reflected from its code. */
+export interface Kernel {
+  /** The shader's name (`shaders/<name>.wgsl`). */
+  name: string;
+  /** The entry point of the pipeline. */
+  entryPoint: string;
+  /** The compute pipeline, built with {@link Kernel.layout}. */
+  pipeline: GPUComputePipeline;
+  /** Bind group 0's layout: one entry per declared binding, of the declared kind. */
+  layout: GPUBindGroupLayout;
+  /** The declared bindings of the preprocessed code, in binding order. */
+  bindings: readonly Binding[];
+  /** The struct layout of each uniform binding (the step table's included), by variable name. */
+  structs: ReadonlyMap<string, StructLayout>;
+}
 
-/** A shader module {@link pipeline} compiled: its shader, entry point, constants and code. */
+const cache = new WeakMap<GPUDevice, Map<string, Kernel>>();
+
+/** A shader module {@link kernel} compiled: its shader, entry point, constants and code. */
 export interface CompiledModule {
   /** The shader's name (`shaders/<name>.wgsl`). */
   name: string;
@@ -212,61 +236,82 @@ export interface CompiledModule {
 
 const compiled = new WeakMap<GPUDevice, CompiledModule[]>();
 
-/** Every shader module {@link pipeline} has compiled on `device` so far, in order (one each). */
+/** Every shader module {@link kernel} has compiled on `device` so far, in order (one each). */
 export function compiledModules(device: GPUDevice): readonly CompiledModule[] {
   return compiled.get(device) ?? [];
 }
 
 /**
- * A compute pipeline for `shaders/<name>.wgsl` with the given constants and entry point, built once
- * per device and reused afterwards (the cache key is name, entry point and constants: a later call
- * with another layout gets the first call's pipeline).
+ * The kernel of `shaders/<name>.wgsl` with the given constants and entry point, built once per
+ * device and (shader, entry point, constants) and reused afterwards. Its bind-group layout is
+ * reflected from the preprocessed code of this variant ({@link reflectBindings}: `@if` blocks
+ * decide which declarations exist), with the struct layout of every uniform binding. A kernel
+ * declares exactly one step-table binding (`var<uniform> st: Step`, see shaders/step.wgsl), which
+ * `encodeOp` in src/kernels/op.ts sets with a dynamic offset.
  */
-export function pipeline(
+export function kernel(
   device: GPUDevice,
   name: string,
   entryPoint: string,
-  layout: GPUBindGroupLayout,
   constants: Constants = {},
-): GPUComputePipeline {
+): Kernel {
   let perDevice = cache.get(device);
   if (!perDevice) cache.set(device, perDevice = new Map());
   const key = `${name}|${entryPoint}|${JSON.stringify(constants)}`;
-  let p = perDevice.get(key);
-  if (!p) {
+  let k = perDevice.get(key);
+  if (!k) {
     const code = preprocess(shaderSource(name), constants);
+    const where = `shader ${name} (${entryPoint})`;
+    let bindings: Binding[];
+    const structs = new Map<string, StructLayout>();
+    try {
+      bindings = reflectBindings(code);
+      for (const b of bindings) {
+        if (b.kind === "uniform" || b.kind === "dynamic") {
+          structs.set(b.name, structLayout(code, b.type));
+        }
+      }
+    } catch (e) {
+      throw new Error(`${where}: ${(e as Error).message}`);
+    }
+    const steps = bindings.filter((b) => b.kind === "dynamic");
+    if (steps.length !== 1) {
+      throw new Error(
+        `${where}: declares ${steps.length} step-table bindings (var<uniform> …: ${STEP_STRUCT}); ` +
+          "every kernel has exactly one, set by encodeOp with a dynamic offset",
+      );
+    }
     let list = compiled.get(device);
     if (!list) compiled.set(device, list = []);
     list.push({ name, entryPoint, constants: { ...constants }, code });
+    const layout = bindGroupLayout(device, bindings);
     const module = device.createShaderModule({ code, label: name });
-    p = device.createComputePipeline({
+    const pipeline = device.createComputePipeline({
       label: `${name}:${entryPoint}`,
       layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
       compute: { module, entryPoint },
     });
-    perDevice.set(key, p);
+    k = { name, entryPoint, pipeline, layout, bindings, structs };
+    perDevice.set(key, k);
   }
-  return p;
+  return k;
 }
-
-/**
- * Kinds of binding a kernel declares, in binding order: storage buffers (`read`, `write`),
- * uniform buffers (`uniform`, `dynamic` with a dynamic offset), a sampled float texture read with
- * textureLoad (`texture`), and a write-only rgba32float storage texture (`storage-texture`).
- */
-export type BindingKind = "read" | "write" | "uniform" | "dynamic" | "texture" | "storage-texture";
 
 const layouts = new WeakMap<GPUDevice, Map<string, GPUBindGroupLayout>>();
 
-/** A bind-group layout for a list of buffer bindings (cached per device and signature). */
-export function bindLayout(device: GPUDevice, kinds: BindingKind[]): GPUBindGroupLayout {
+/**
+ * A bind-group layout for reflected bindings (cached per device and signature): storage buffers
+ * read-only or read-write, uniform buffers (the step table's with a dynamic offset), sampled
+ * unfilterable-float textures and write-only rgba32float storage textures.
+ */
+function bindGroupLayout(device: GPUDevice, bindings: readonly Binding[]): GPUBindGroupLayout {
   let perDevice = layouts.get(device);
   if (!perDevice) layouts.set(device, perDevice = new Map());
-  const key = kinds.join(",");
+  const key = bindings.map((b) => `${b.binding}:${b.kind}`).join(",");
   let l = perDevice.get(key);
   if (!l) {
     l = device.createBindGroupLayout({
-      entries: kinds.map((k, binding) => ({
+      entries: bindings.map(({ binding, kind: k }) => ({
         binding,
         visibility: GPUShaderStage.COMPUTE,
         ...(k === "texture"

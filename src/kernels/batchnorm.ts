@@ -4,30 +4,40 @@
  * the running statistics, and the backward through the batch statistics with γ, β stored as
  * gradients or updated by SGD.
  *
- * All three ops share one bind-group layout (the shader's bindings change role per entry point):
+ * All three ops bind the same declarations of the shader, by name (their binding numbers and kinds
+ * are the shader's, see src/kernels/op.ts); the buffers change role per entry point:
  *
- * | binding | kind      | bn_forward_train | bn_forward_eval | bn_backward          |
- * |---------|-----------|------------------|-----------------|----------------------|
- * | 0       | storage   | Z → Ẑ (in place) | Z               | Ẑ                    |
- * | 1       | storage   | H                | H               | G → dZ (in place)    |
- * | 2       | storage   | γ                | γ               | γ (sgd: updated)     |
- * | 3       | storage   | β                | β               | β (sgd: updated)     |
- * | 4       | storage   | μ_av (updated)   | μ_av            | dγ (store)           |
- * | 5       | storage   | v_av (updated)   | v_av            | dβ (store)           |
- * | 6       | storage   | 1/√(v+ε) (out)   | —               | 1/√(v+ε)             |
- * | 7       | read-only | —                | —               | λ per model (l2)     |
- * | 8       | uniform   | params           | params          | params               |
- * | 9       | dynamic   | step (dropout)   | step (rows)     | step (sgd: η)        |
+ * | variable | bn_forward_train | bn_forward_eval | bn_backward          |
+ * |----------|------------------|-----------------|----------------------|
+ * | `Zb`     | Z → Ẑ (in place) | Z               | Ẑ                    |
+ * | `HG`     | H                | H               | G → dZ (in place)    |
+ * | `gamma`  | γ                | γ               | γ (sgd: updated)     |
+ * | `beta`   | β                | β               | β (sgd: updated)     |
+ * | `vecA`   | μ_av (updated)   | μ_av            | dγ (store)           |
+ * | `vecB`   | v_av (updated)   | v_av            | dβ (store)           |
+ * | `invStd` | 1/√(v+ε) (out)   | —               | 1/√(v+ε)             |
+ * | `lam`    | —                | —               | λ per model (l2)     |
+ * | `p`      | Params           | Params          | Params               |
+ * | `st`     | step (dropout)   | step (rows)     | step (sgd: η)        |
  *
  * Unused bindings hold placeholder buffers.
  *
  * @module
  */
 
-import { dummyBuffer, noSteps, scratchBuffer, uniformBuffer } from "../gpu/buffers.ts";
-import { type BindingKind, bindLayout, pipeline } from "../gpu/shaders.ts";
+import { dummyBuffer, noSteps, scratchBuffer } from "../gpu/buffers.ts";
+import type { StructValues } from "../gpu/layout.ts";
 import { BN_DEFAULT_ALPHA, BN_DEFAULT_EPS, type BnDropout, dropThreshold } from "../nn/shared.ts";
-import { bufferEntries, checkGroups, MAX_GROUPS, type Op } from "./op.ts";
+import {
+  checkGroups,
+  F32,
+  kernelOp,
+  MAX_GROUPS,
+  type Op,
+  type OpCost,
+  type Resource,
+  timesZ,
+} from "./op.ts";
 
 export { BN_DEFAULT_ALPHA, BN_DEFAULT_EPS, type BnDropout };
 
@@ -122,19 +132,6 @@ export interface BnBackwardSpec extends BnShape {
 
 const WG_COL = 16; // column kernels: few invocations, spread over more workgroups
 const WG_EVAL = 64;
-const LAYOUT: BindingKind[] = [
-  "write",
-  "write",
-  "write",
-  "write",
-  "write",
-  "write",
-  "write",
-  "read",
-  "uniform",
-  "dynamic",
-];
-
 function isInt(v: number, min: number): boolean {
   return Number.isInteger(v) && v >= min;
 }
@@ -174,47 +171,84 @@ function checkEps(label: string, eps: number): void {
   }
 }
 
+/** The shader's Params for a shape and the flags of one op (fields it does not read: 0). */
 function params(
   s: BnShape,
   f: { eps: number; alpha?: number; l2?: boolean; dropout?: BnDropout; gx?: number },
-): Uint32Array {
-  const u = new Uint32Array(16);
-  const fl = new Float32Array(u.buffer);
-  u.set([s.R, s.n, s.Z, s.ld, s.zStride]);
-  fl[5] = f.eps;
-  fl[6] = f.alpha ?? 0;
-  u[7] = f.l2 ? 1 : 0;
-  if (f.dropout) {
-    u[8] = f.dropout.seed >>> 0;
-    u[9] = f.dropout.layer >>> 0;
-    u[10] = dropThreshold(f.dropout.p);
-    fl[11] = 1 / (1 - f.dropout.p);
-  }
-  u[12] = f.gx ?? 0;
-  return u;
+): StructValues {
+  const d = f.dropout;
+  return {
+    R: s.R,
+    N: s.n,
+    Z: s.Z,
+    ld: s.ld,
+    zStride: s.zStride,
+    eps: f.eps,
+    alpha: f.alpha ?? 0,
+    l2: f.l2 ? 1 : 0,
+    seed: d ? d.seed >>> 0 : 0,
+    layer: d ? d.layer >>> 0 : 0,
+    threshold: d ? dropThreshold(d.p) : 0,
+    dropScale: d ? 1 / (1 - d.p) : 0,
+    gx: f.gx ?? 0,
+  };
 }
 
+/**
+ * An op of the batch-norm shader. `resources` names the buffers the entry point uses; the others
+ * get placeholders: `vecA` and `vecB` two distinct scratch buffers (`invStd` the first of them:
+ * no entry point leaves both `vecA` and `invStd` unused), `lam` a read-only one, and `st` a step
+ * table of zeros when `steps` is absent (the op is then not stepped).
+ */
 function makeOp(
   device: GPUDevice,
   label: string,
-  entry: string,
+  entryPoint: string,
   constants: Record<string, number | boolean>,
-  buffers: GPUBuffer[],
+  resources: Record<string, Resource>,
   steps: GPUBuffer | undefined,
   workgroups: [number, number, number],
+  cost: OpCost,
 ): Op {
-  const layout = bindLayout(device, LAYOUT);
-  return {
+  return kernelOp(device, {
+    shader: "batchnorm",
+    entryPoint,
+    constants,
     label,
-    pipeline: pipeline(device, "batchnorm", entry, layout, constants),
-    bindGroup: device.createBindGroup({
-      label,
-      layout,
-      entries: bufferEntries([...buffers, steps ?? noSteps(device)], 9),
-    }),
+    resources: {
+      vecA: scratchBuffer(device, 0),
+      vecB: scratchBuffer(device, 1),
+      invStd: scratchBuffer(device),
+      lam: dummyBuffer(device),
+      ...resources,
+      st: steps ?? noSteps(device),
+    },
     workgroups,
     stepped: !!steps,
-  };
+    cost,
+  });
+}
+
+/** What both forwards read and write: the shape checked, and Z, H, γ, β, μ_av, v_av by name. */
+function forwardBuffers(
+  label: string,
+  s: BnForwardEvalSpec,
+  more: [string, GPUBuffer][],
+  maxRows: number,
+): Record<string, GPUBuffer> {
+  checkShape(label, s, [["pre", s.pre], ["h", s.h]], [
+    ["gamma", s.gamma],
+    ["beta", s.beta],
+    ["runMean", s.runMean],
+    ["runVar", s.runVar],
+    ...more,
+  ], maxRows);
+  return { Zb: s.pre, HG: s.h, gamma: s.gamma, beta: s.beta, vecA: s.runMean, vecB: s.runVar };
+}
+
+/** `R×n` (×Z) and a tag: the shape of a batch-norm op. */
+function bnShape(s: BnShape, tag = ""): string {
+  return `${s.R}×${s.n}${timesZ(s.Z)}${tag}`;
 }
 
 /**
@@ -224,13 +258,7 @@ function makeOp(
  */
 export function bnForwardTrainOp(device: GPUDevice, s: BnForwardTrainSpec): Op {
   const label = s.label ?? "bn_forward_train";
-  checkShape(label, s, [["pre", s.pre], ["h", s.h]], [
-    ["gamma", s.gamma],
-    ["beta", s.beta],
-    ["runMean", s.runMean],
-    ["runVar", s.runVar],
-    ["invStd", s.invStd],
-  ], BN_MAX_ROWS);
+  const buffers = forwardBuffers(label, s, [["invStd", s.invStd]], BN_MAX_ROWS);
   const alpha = s.alpha ?? BN_DEFAULT_ALPHA;
   const eps = s.eps ?? BN_DEFAULT_EPS;
   if (!(alpha > 0 && alpha < 1)) {
@@ -241,24 +269,23 @@ export function bnForwardTrainOp(device: GPUDevice, s: BnForwardTrainSpec): Op {
   if (!(p >= 0 && p < 1)) throw new Error(`${label}: dropout p must be in [0, 1) (got ${p})`);
   const dropout = p > 0 ? s.dropout : undefined;
   if (dropout && !s.steps) throw new Error(`${label}: dropout needs a step table`);
+  const entries = s.R * s.n * s.Z, cols = s.n * s.Z;
   return makeOp(
     device,
     label,
     "bn_forward_train",
     { WG: WG_COL, DROPOUT: !!dropout },
-    [
-      s.pre,
-      s.h,
-      s.gamma,
-      s.beta,
-      s.runMean,
-      s.runVar,
-      s.invStd,
-      dummyBuffer(device),
-      uniformBuffer(device, params(s, { eps, alpha, dropout }), `${label}.params`),
-    ],
+    { ...buffers, invStd: s.invStd, p: params(s, { eps, alpha, dropout }) },
     dropout ? s.steps : undefined,
-    [checkGroups(label, Math.ceil((s.n * s.Z) / WG_COL)), 1, 1],
+    [checkGroups(label, Math.ceil(cols / WG_COL)), 1, 1],
+    // per entry: μ 1, v 3 (subtract, square, add), Ẑ and H 5 (subtract, scale, γ·Ẑ + β, ReLU),
+    // dropout 1 more; bytes: Z read, Ẑ and H written; per column γ, β read, μ_av, v_av read and
+    // written, 1/√(v + ε) written
+    {
+      flops: (dropout ? 10 : 9) * entries,
+      bytes: F32 * (3 * entries + 7 * cols),
+      shape: bnShape(s, dropout ? " +dropout" : ""),
+    },
   );
 }
 
@@ -268,12 +295,7 @@ export function bnForwardTrainOp(device: GPUDevice, s: BnForwardTrainSpec): Op {
  */
 export function bnForwardEvalOp(device: GPUDevice, s: BnForwardEvalSpec): Op {
   const label = s.label ?? "bn_forward_eval";
-  checkShape(label, s, [["pre", s.pre], ["h", s.h]], [
-    ["gamma", s.gamma],
-    ["beta", s.beta],
-    ["runMean", s.runMean],
-    ["runVar", s.runVar],
-  ], Infinity);
+  const buffers = forwardBuffers(label, s, [], Infinity);
   const eps = s.eps ?? BN_DEFAULT_EPS;
   checkEps(label, eps);
   const total = s.R * s.n * s.Z;
@@ -286,19 +308,12 @@ export function bnForwardEvalOp(device: GPUDevice, s: BnForwardEvalSpec): Op {
     label,
     "bn_forward_eval",
     { WG: WG_EVAL, ROWS: !!s.steps },
-    [
-      s.pre,
-      s.h,
-      s.gamma,
-      s.beta,
-      s.runMean,
-      s.runVar,
-      scratchBuffer(device),
-      dummyBuffer(device),
-      uniformBuffer(device, params(s, { eps, gx }), `${label}.params`),
-    ],
+    { ...buffers, p: params(s, { eps, gx }) },
     s.steps,
     [gx, gy, 1],
+    // per entry: 1/√(v_av + ε) 3, then subtract, scale, γ·x + β, ReLU 5; bytes: Z read, H
+    // written, per column γ, β, μ_av, v_av read
+    { flops: 8 * total, bytes: F32 * (2 * total + 4 * s.n * s.Z), shape: bnShape(s) },
   );
 }
 
@@ -329,23 +344,31 @@ export function bnBackwardOp(device: GPUDevice, s: BnBackwardSpec): Op {
     }
   }
   const sgd = s.mode === "sgd";
+  const entries = s.R * s.n * s.Z, cols = s.n * s.Z;
   return makeOp(
     device,
     label,
     "bn_backward",
     { WG: WG_COL, SGD: sgd },
-    [
-      s.zhat,
-      s.g,
-      s.gamma,
-      s.beta,
-      sgd ? scratchBuffer(device, 0) : s.dGamma!,
-      sgd ? scratchBuffer(device, 1) : s.dBeta!,
-      s.invStd,
-      s.l2 ? s.lambda! : dummyBuffer(device),
-      uniformBuffer(device, params(s, { eps: BN_DEFAULT_EPS, l2: s.l2 }), `${label}.params`),
-    ],
+    {
+      Zb: s.zhat,
+      HG: s.g,
+      gamma: s.gamma,
+      beta: s.beta,
+      ...(sgd ? {} : { vecA: s.dGamma!, vecB: s.dBeta! }),
+      invStd: s.invStd,
+      ...(s.l2 ? { lam: s.lambda! } : {}),
+      p: params(s, { eps: BN_DEFAULT_EPS, l2: s.l2 }),
+    },
     sgd ? s.steps : undefined,
-    [checkGroups(label, Math.ceil((s.n * s.Z) / WG_COL)), 1, 1],
+    [checkGroups(label, Math.ceil(cols / WG_COL)), 1, 1],
+    // per entry: the sums Σ G, Σ G⊙Ẑ 3, dZ = s·(γ·G − mean − Ẑ·mean) 5; per column dγ, dβ with
+    // their λ terms and the SGD step 8; bytes: G and Ẑ read, dZ written, per column γ, β, 1/√
+    // read and γ, β (sgd) or dγ, dβ (store) written
+    {
+      flops: 8 * entries + 8 * cols,
+      bytes: F32 * (3 * entries + 5 * cols),
+      shape: bnShape(s, ` ${s.mode}`),
+    },
   );
 }

@@ -6,9 +6,8 @@
  * @module
  */
 
-import { noSteps, uniformBuffer } from "../gpu/buffers.ts";
-import { bindLayout, pipeline } from "../gpu/shaders.ts";
-import { bufferEntries, checkGroups, type Op } from "./op.ts";
+import { noSteps } from "../gpu/buffers.ts";
+import { checkGroups, F32, kernelOp, type Op } from "./op.ts";
 
 /** Arguments of {@link copyToTextureOp}. */
 export interface CopyToTextureSpec {
@@ -34,26 +33,28 @@ export function copyToTextureOp(device: GPUDevice, s: CopyToTextureSpec): Op {
   if (s.width > s.dst.width || s.height > s.dst.height) {
     throw new Error(`${label}: ${s.width}x${s.height} texels exceed the texture`);
   }
-  const layout = bindLayout(device, ["read", "storage-texture", "uniform", "dynamic"]);
-  const params = new Uint32Array([s.width, s.height, s.ld / 4, 0]);
-  return {
+  return kernelOp(device, {
+    shader: "copy",
+    entryPoint: "buffer_to_texture",
+    constants: { WG },
     label,
-    pipeline: pipeline(device, "copy", "buffer_to_texture", layout, { WG }),
-    bindGroup: device.createBindGroup({
-      label,
-      layout,
-      entries: bufferEntries([
-        s.src,
-        s.dst,
-        uniformBuffer(device, params, `${label}.params`),
-        noSteps(device),
-      ], 3),
-    }),
+    resources: {
+      src: s.src,
+      dst: s.dst,
+      p: { width: s.width, height: s.height, ld4: s.ld / 4 },
+      st: noSteps(device),
+    },
     workgroups: [
       checkGroups(label, Math.ceil(s.width / WG)),
       checkGroups(label, s.height),
       1,
     ],
     stepped: false,
-  };
+    // no arithmetic; every quad (4 floats) read once and written once
+    cost: {
+      flops: 0,
+      bytes: 2 * 4 * F32 * s.width * s.height,
+      shape: `${s.height}×${4 * s.width} → texture`,
+    },
+  });
 }

@@ -7,11 +7,9 @@
  * @module
  */
 
-import { uniformBuffer } from "../gpu/buffers.ts";
-import { bindLayout, pipeline } from "../gpu/shaders.ts";
 import type { ResidentDataset, SplitRange } from "../data/resident.ts";
 import { type Augment, checkAugment, feistelHalfBits } from "../nn/shared.ts";
-import { bufferEntries, checkGroups, type Op } from "./op.ts";
+import { checkGroups, F32, kernelOp, type Op } from "./op.ts";
 
 /** Arguments of {@link gatherOp}. */
 export interface GatherSpec {
@@ -41,6 +39,7 @@ export interface GatherSpec {
 }
 
 const WG = 192;
+const ROW = 3072; // bytes of an image, floats of a row of X (shaders/gather.wgsl: WORDS·4)
 
 /**
  * Prepare a gather dispatch. Throws when `augment.translate` is not an integer in 0..31.
@@ -51,50 +50,44 @@ export function gatherOp(device: GPUDevice, s: GatherSpec): Op {
   const aug = s.augment ?? { flip: false, translate: 0 };
   checkAugment(aug);
   const augment = s.mode === "train" && (aug.flip || aug.translate > 0);
-  const params = new Uint32Array([
-    ds.n0,
-    s.split.base,
-    s.split.n,
-    s.R,
-    (s.seed ?? 0) >>> 0,
-    feistelHalfBits(s.split.n),
-    augment && aug.flip ? 1 : 0,
-    augment ? aug.translate : 0,
-  ]);
-  const xTexture = s.x instanceof GPUTexture;
-  const layout = bindLayout(device, [
-    "read",
-    "read",
-    "read",
-    "texture",
-    xTexture ? "storage-texture" : "write",
-    "write",
-    "uniform",
-    "dynamic",
-  ]);
-  return {
-    label,
-    pipeline: pipeline(device, "gather", "gather", layout, {
+  const R = s.R;
+  return kernelOp(device, {
+    shader: "gather",
+    entryPoint: "gather",
+    constants: {
       TRAIN: s.mode === "train",
-      X_TEXTURE: xTexture,
+      X_TEXTURE: s.x instanceof GPUTexture,
       AUGMENT: augment,
       WG,
-    }),
-    bindGroup: device.createBindGroup({
-      label,
-      layout,
-      entries: bufferEntries([
-        ds.data0,
-        ds.data1,
-        ds.labels,
-        ds.norm,
-        s.x,
-        s.y,
-        uniformBuffer(device, params, `${label}.params`),
-        s.steps,
-      ], 7),
-    }),
-    workgroups: [checkGroups(label, s.R), 1, 1],
+    },
+    label,
+    resources: {
+      data0: ds.data0,
+      data1: ds.data1,
+      labels: ds.labels,
+      norm: ds.norm,
+      ...(s.x instanceof GPUTexture ? { Xt: s.x } : { X: s.x }),
+      y: s.y,
+      p: {
+        n0: ds.n0,
+        splitBase: s.split.base,
+        splitN: s.split.n,
+        R,
+        key: (s.seed ?? 0) >>> 0,
+        halfBits: feistelHalfBits(s.split.n),
+        flip: augment && aug.flip ? 1 : 0,
+        shift: augment ? aug.translate : 0,
+      },
+      st: s.steps,
+    },
+    workgroups: [checkGroups(label, R), 1, 1],
     stepped: true,
-  };
+    // per pixel: a subtraction and a multiplication (normalisation); bytes: the u8 images read, X
+    // written as f32, a label read and written per row (the normalisation table is not counted)
+    cost: {
+      flops: 2 * R * ROW,
+      bytes: R * ROW + F32 * R * ROW + 2 * F32 * R,
+      shape: `${R}×${ROW} u8→f32${augment ? " +augment" : ""}`,
+    },
+  });
 }

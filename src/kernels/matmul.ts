@@ -8,9 +8,8 @@
  * @module
  */
 
-import { dummyBuffer, noSteps, scratchBuffer, uniformBuffer } from "../gpu/buffers.ts";
-import { bindLayout, pipeline } from "../gpu/shaders.ts";
-import { bufferEntries, checkGroups, type Op } from "./op.ts";
+import { dummyBuffer, noSteps, scratchBuffer } from "../gpu/buffers.ts";
+import { checkGroups, F32, kernelOp, type Op, type OpCost, timesZ } from "./op.ts";
 import { dropThreshold } from "../nn/shared.ts";
 
 /** `nn`: C = A·B; `tn`: C = Aᵀ·B (A stored K×M); `nt`: C = A·Bᵀ (B stored N×K). */
@@ -143,8 +142,6 @@ export function defaultTile(variant: MatmulVariant, M: number, N: number): Tile 
   return { tm: M >= 12 ? 12 : 4, tn4: N >= 12 ? 3 : N >= 8 ? 2 : 1, wg: 8 };
 }
 
-const LAYOUT = ["read", "read", "write", "uniform", "read", "read", "dynamic", "write"] as const;
-
 function check4(label: string, what: string, v: number): void {
   if (v % 4 !== 0) throw new Error(`${label}: ${what} ${v} is not a multiple of 4`);
 }
@@ -206,74 +203,96 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
   if (!(drop.p >= 0 && drop.p < 1)) throw new Error(`${label}: dropout p ${drop.p} outside [0, 1)`);
   const tilesM = Math.ceil(M / tile.tm);
   const tilesN = Math.ceil(N / (4 * tile.tn4));
-  const params = new Uint32Array([
-    M,
-    N,
-    K,
-    tilesN,
-    aLayout.ld,
-    bLayout.ld,
-    spec.c.ld,
-    tilesM,
-    aLayout.offset ?? 0,
-    bLayout.offset ?? 0,
-    spec.c.offset ?? 0,
-    spec.aux?.offset ?? 0,
-    aLayout.zStride ?? 0,
-    bLayout.zStride ?? 0,
-    spec.c.zStride ?? 0,
-    spec.lambda?.zStride ?? 1,
-    drop.seed >>> 0,
-    drop.layer >>> 0,
-    dropThreshold(drop.p),
-    0,
-    lamCols,
-    0,
-    0,
-    0,
-  ]);
-  new Float32Array(params.buffer)[19] = 1 / (1 - drop.p);
-  const layout = bindLayout(device, [
-    aTexture ? "texture" : "read",
-    bTexture ? "texture" : "read",
-    ...LAYOUT.slice(2),
-    ...(spec.mirror ? ["storage-texture" as const] : []),
-  ]);
-  const pipe = pipeline(device, "matmul", `matmul_${variant}`, layout, {
-    TM: tile.tm,
-    TN4: tile.tn4,
-    WG: tile.wg,
-    A_TEXTURE: !!aTexture,
-    B_TEXTURE: !!bTexture,
-    C_MIRROR: !!spec.mirror,
-    EPI: EPILOGUES[epi],
-    BIAS: spec.bias ? (spec.bias.mode === "sgd" ? 2 : 1) : 0,
-  });
   const dummy = dummyBuffer(device);
-  const bindGroup = device.createBindGroup({
+  return kernelOp(device, {
+    shader: "matmul",
+    entryPoint: `matmul_${variant}`,
+    constants: {
+      TM: tile.tm,
+      TN4: tile.tn4,
+      WG: tile.wg,
+      A_TEXTURE: !!aTexture,
+      B_TEXTURE: !!bTexture,
+      C_MIRROR: !!spec.mirror,
+      EPI: EPILOGUES[epi],
+      BIAS: spec.bias ? (spec.bias.mode === "sgd" ? 2 : 1) : 0,
+    },
     label,
-    layout,
-    entries: bufferEntries([
-      aTexture ?? aBuf!.buffer,
-      bTexture ?? (spec.b as Operand).buffer,
-      spec.c.buffer,
-      uniformBuffer(device, params, `${label}.params`),
-      spec.aux?.buffer ?? dummy,
-      spec.lambda?.buffer ?? dummy,
-      spec.steps ?? noSteps(device),
-      spec.bias?.buffer ?? scratchBuffer(device, 2),
-      ...(spec.mirror ? [spec.mirror] : []),
-    ], 6),
-  });
-  return {
-    label,
-    pipeline: pipe,
-    bindGroup,
+    resources: {
+      ...(aTexture ? { At: aTexture } : { A: aBuf!.buffer }),
+      ...(bTexture ? { Bt: bTexture } : { B: (spec.b as Operand).buffer }),
+      C: spec.c.buffer,
+      p: {
+        M,
+        N,
+        K,
+        tilesN,
+        lda: aLayout.ld,
+        ldb: bLayout.ld,
+        ldc: spec.c.ld,
+        tilesM,
+        aOff: aLayout.offset ?? 0,
+        bOff: bLayout.offset ?? 0,
+        cOff: spec.c.offset ?? 0,
+        auxOff: spec.aux?.offset ?? 0,
+        aZ: aLayout.zStride ?? 0,
+        bZ: bLayout.zStride ?? 0,
+        cZ: spec.c.zStride ?? 0,
+        lamZ: spec.lambda?.zStride ?? 1,
+        dropSeed: drop.seed >>> 0,
+        dropLayer: drop.layer >>> 0,
+        dropThreshold: dropThreshold(drop.p),
+        dropScale: 1 / (1 - drop.p),
+        lamCols,
+      },
+      aux: spec.aux?.buffer ?? dummy,
+      lam: spec.lambda?.buffer ?? dummy,
+      st: spec.steps ?? noSteps(device),
+      bias: spec.bias?.buffer ?? scratchBuffer(device, 2),
+      ...(spec.mirror ? { Cm: spec.mirror } : {}),
+    },
     workgroups: [
       checkGroups(label, Math.ceil((tilesM * tilesN) / tile.wg)),
       1,
       checkGroups(label, Z),
     ],
     stepped: !!spec.steps,
+    cost: matmulCost(spec, !aLayout.zStride, !bLayout.zStride),
+  });
+}
+
+/**
+ * Nominal cost of a product, C (M×N) = A·B over K for each of Z batch entries:
+ * - flops: 2·M·N·K·Z (a multiply and an add per term), plus the epilogue's work per element of C:
+ *   `sgd` w − η·(acc + 2λ·w) 4 (2λ formed once per model), `grad_l2` acc + 2λ·w 2; the bias,
+ *   ReLU, mask and dropout epilogues are selects and single adds, not counted (≤ 1/(2K) of the
+ *   product). Bias sums (`tn` with `bias`): an add per element of B, K·N·Z, and `sgd` mode
+ *   b − η·db 2 per bias.
+ * - bytes: each operand once, 4 bytes a float: A M·K (once if shared by every z: zStride 0 or a
+ *   texture, else Z times), B K·N (likewise), C M·N·Z written (and read too by `sgd`), aux a
+ *   bias row N·Z or a matrix like C (`relu_mask` H, `grad_l2` W), bias sums N·Z written (read
+ *   too by `sgd`). The per-model λ and the mirror texture copy of C are not counted.
+ */
+function matmulCost(spec: MatmulSpec, aShared: boolean, bShared: boolean): OpCost {
+  const { variant, M, N, K } = spec;
+  const Z = spec.Z ?? 1;
+  const epi = spec.epilogue ?? "store";
+  const mnz = M * N * Z;
+  const perC = epi === "sgd" ? 4 : epi === "grad_l2" ? 2 : 0;
+  const biasFlops = spec.bias ? K * N * Z + (spec.bias.mode === "sgd" ? 2 * N * Z : 0) : 0;
+  const aux = !spec.aux ? 0 : epi === "relu_mask" || epi === "grad_l2" ? mnz : N * Z;
+  const floats = M * K * (aShared ? 1 : Z) + K * N * (bShared ? 1 : Z) +
+    mnz * (epi === "sgd" ? 2 : 1) + aux +
+    (spec.bias ? N * Z * (spec.bias.mode === "sgd" ? 2 : 1) : 0);
+  const dims = variant === "nn"
+    ? `${M}×${K}·${K}×${N}`
+    : variant === "nt"
+    ? `${M}×${K}·(${N}×${K})ᵀ`
+    : `(${K}×${M})ᵀ·${K}×${N}`;
+  const tags = [spec.bias && " +bias", epi === "sgd" && " +sgd", epi === "grad_l2" && " +l2"];
+  return {
+    flops: 2 * M * N * K * Z + perC * mnz + biasFlops,
+    bytes: F32 * floats,
+    shape: `${variant} ${dims}${tags.filter(Boolean).join("")}${timesZ(Z)}`,
   };
 }

@@ -1,10 +1,38 @@
 /**
  * A prepared kernel dispatch: pipeline, bind group and grid built once, encoded many times.
  *
+ * Kernels are built with {@link kernelOp}: the shader's declarations (reflected from its
+ * preprocessed code, see src/gpu/layout.ts) decide the binding numbers and kinds, and resources
+ * are given by the shader's variable names. A uniform binding takes its struct's values by field
+ * name, packed and uploaded here:
+ *
+ * ```ts ignore
+ * return kernelOp(device, {
+ *   shader: "softmax_ce", entryPoint: "softmax_ce", constants: { TRAIN: true, WG }, label,
+ *   resources: { S: scores, labels, stats, p: { R, Z, C, ld, zStride, scale }, st: noSteps(device) },
+ *   workgroups: [groups, Z, 1], stepped: false, cost,
+ * });
+ * ```
+ *
  * @module
  */
 
-import { STEP_STRIDE } from "../gpu/buffers.ts";
+import { STEP_STRIDE, uniformBuffer } from "../gpu/buffers.ts";
+import { packStruct, type StructValues } from "../gpu/layout.ts";
+import { type Constants, type Kernel, kernel } from "../gpu/shaders.ts";
+
+/**
+ * Nominal work of one dispatch, declared by the kernel builder from its spec: floating-point
+ * operations and bytes moved (each operand read or written once), for throughput tables.
+ */
+export interface OpCost {
+  /** Floating-point operations (≥ 0). */
+  flops: number;
+  /** Bytes read plus bytes written. */
+  bytes: number;
+  /** The shape in words, e.g. `nn 100×3072·3072×50`. */
+  shape: string;
+}
 
 /** One dispatch, ready to encode. */
 export interface Op {
@@ -12,15 +40,20 @@ export interface Op {
   label: string;
   /** The specialised compute pipeline. */
   pipeline: GPUComputePipeline;
-  /** Bind group 0: the kernel's buffers, the last binding being the step table (dynamic offset). */
+  /**
+   * Bind group 0: the kernel's resources at the bindings its shader declares, among them one step
+   * table binding (`st: Step`, dynamic offset) wherever the shader declares it.
+   */
   bindGroup: GPUBindGroup;
   /** Workgroup grid (x, y, z); a zero dimension makes {@link encodeOp} skip the dispatch. */
   workgroups: [number, number, number];
   /**
-   * The op reads a step-table record: encode it with the record's index. Every kernel's layout
-   * ends with a dynamic-offset step binding; ops that ignore it are encoded at offset 0.
+   * The op reads a step-table record: encode it with the record's index. Every kernel declares
+   * one dynamic-offset step binding; ops that ignore it are encoded at offset 0.
    */
   stepped: boolean;
+  /** Nominal work of the dispatch. */
+  cost: OpCost;
 }
 
 /** Encode `op` into a compute pass; `record` selects the step-table record for stepped ops. */
@@ -41,18 +74,90 @@ export async function runOps(device: GPUDevice, ops: Op[], record = 0): Promise<
   await device.queue.onSubmittedWorkDone();
 }
 
-/** Binding entries for buffers and textures (binding i = resources[i]); `stepSlot` is sized 32 bytes. */
-export function bufferEntries(
-  buffers: (GPUBuffer | GPUTexture)[],
-  stepSlot = -1,
-): GPUBindGroupEntry[] {
-  return buffers.map((r, binding) =>
-    r instanceof GPUTexture
-      ? { binding, resource: r.createView() }
-      : binding === stepSlot
-      ? { binding, resource: { buffer: r, offset: 0, size: 32 } }
-      : { binding, resource: { buffer: r } }
-  );
+/**
+ * What a binding is given: a buffer (storage, uniform, or the step table), a texture (sampled or
+ * storage), or for a uniform binding the values of its struct by field name.
+ */
+export type Resource = GPUBuffer | GPUTexture | StructValues;
+
+/**
+ * Bind group 0 of `k` from resources by variable name. Buffers bind whole, except the step table,
+ * bound at offset 0 with the size of one `Step` record (the dynamic offset selects the record);
+ * textures bind as their default view; values for a uniform binding are packed by its struct
+ * (padding `_…` fields 0) into a fresh uniform buffer labelled `<label>.<name>`. A binding the
+ * shader declares without a resource, a resource the shader does not declare, and a resource of
+ * the wrong sort are errors naming `label` and the shader.
+ */
+export function bindResources(
+  device: GPUDevice,
+  k: Kernel,
+  label: string,
+  resources: Readonly<Record<string, Resource | undefined>>,
+): GPUBindGroup {
+  const where = `${label} (shader ${k.name}, ${k.entryPoint})`;
+  const declared = new Set(k.bindings.map((b) => b.name));
+  for (const name of Object.keys(resources)) {
+    if (!declared.has(name)) {
+      throw new Error(
+        `${where}: no binding ${name} in the shader (bindings: ${[...declared].join(", ")})`,
+      );
+    }
+  }
+  const entries = k.bindings.map(({ binding, name, kind }): GPUBindGroupEntry => {
+    const r = resources[name];
+    if (r === undefined) throw new Error(`${where}: no resource for binding ${name} (${kind})`);
+    const texture = kind === "texture" || kind === "storage-texture";
+    if (texture !== r instanceof GPUTexture) {
+      throw new Error(
+        `${where}: binding ${name} (${kind}) needs a ${texture ? "texture" : "buffer"}`,
+      );
+    }
+    if (r instanceof GPUTexture) return { binding, resource: r.createView() };
+    if (r instanceof GPUBuffer) {
+      return kind === "dynamic"
+        ? { binding, resource: { buffer: r, offset: 0, size: k.structs.get(name)!.size } }
+        : { binding, resource: { buffer: r } };
+    }
+    if (kind !== "uniform") {
+      throw new Error(`${where}: binding ${name} (${kind}) needs a buffer, not values`);
+    }
+    const data = packStruct(k.structs.get(name)!, r, where);
+    return { binding, resource: { buffer: uniformBuffer(device, data, `${label}.${name}`) } };
+  });
+  return device.createBindGroup({ label, layout: k.layout, entries });
+}
+
+/** Everything {@link kernelOp} needs: the kernel variant, its resources, grid and cost. */
+export interface KernelOpSpec {
+  /** Shader file `shaders/<shader>.wgsl`. */
+  shader: string;
+  /** Its entry point. */
+  entryPoint: string;
+  /** Constants the variant is specialised with. */
+  constants?: Constants;
+  /** The op's label. */
+  label: string;
+  /** Resources by the shader's variable names (see {@link bindResources}). */
+  resources: Readonly<Record<string, Resource | undefined>>;
+  /** Workgroup grid. */
+  workgroups: [number, number, number];
+  /** Whether the op reads its step-table record. */
+  stepped: boolean;
+  /** Nominal work. */
+  cost: OpCost;
+}
+
+/** Build an op: the (cached) kernel variant, its bind group from named resources, grid and cost. */
+export function kernelOp(device: GPUDevice, s: KernelOpSpec): Op {
+  const k = kernel(device, s.shader, s.entryPoint, s.constants);
+  return {
+    label: s.label,
+    pipeline: k.pipeline,
+    bindGroup: bindResources(device, k, s.label, s.resources),
+    workgroups: s.workgroups,
+    stepped: s.stepped,
+    cost: s.cost,
+  };
 }
 
 /** Largest workgroup count per grid dimension every WebGPU device supports. */
@@ -62,4 +167,12 @@ export const MAX_GROUPS = 65535;
 export function checkGroups(label: string, n: number): number {
   if (n > MAX_GROUPS) throw new Error(`${label}: ${n} workgroups exceed ${MAX_GROUPS}`);
   return n;
+}
+
+/** Bytes of one f32 (or u32) element, for costs. */
+export const F32 = 4;
+
+/** ` ×Z` for a batched shape (Z > 1), else nothing. */
+export function timesZ(Z: number): string {
+  return Z > 1 ? ` ×${Z}` : "";
 }

@@ -5,9 +5,8 @@
  * @module
  */
 
-import { noSteps, scratchBuffer, uniformBuffer } from "../gpu/buffers.ts";
-import { bindLayout, pipeline } from "../gpu/shaders.ts";
-import { bufferEntries, checkGroups, type Op } from "./op.ts";
+import { noSteps, scratchBuffer } from "../gpu/buffers.ts";
+import { checkGroups, F32, kernelOp, type Op, timesZ } from "./op.ts";
 
 /** Arguments of {@link softmaxCeOp}. */
 export interface SoftmaxCeSpec {
@@ -35,28 +34,29 @@ const WG = 64;
 export function softmaxCeOp(device: GPUDevice, s: SoftmaxCeSpec): Op {
   const label = s.label ?? `softmax_ce_${s.mode}`;
   if (s.mode === "eval" && !s.stats) throw new Error(`${label}: eval mode needs stats`);
-  const params = new Uint32Array(8);
-  params.set([s.R, s.Z, s.C, s.ld, s.zStride]);
-  new Float32Array(params.buffer)[5] = s.scale ?? 1;
-  const layout = bindLayout(device, ["write", "read", "write", "uniform", "dynamic"]);
-  return {
+  const { R, Z, C } = s;
+  const train = s.mode === "train";
+  return kernelOp(device, {
+    shader: "softmax_ce",
+    entryPoint: "softmax_ce",
+    constants: { TRAIN: train, WG },
     label,
-    pipeline: pipeline(device, "softmax_ce", "softmax_ce", layout, {
-      TRAIN: s.mode === "train",
-      WG,
-    }),
-    bindGroup: device.createBindGroup({
-      label,
-      layout,
-      entries: bufferEntries([
-        s.scores,
-        s.labels,
-        s.stats ?? scratchBuffer(device),
-        uniformBuffer(device, params, `${label}.params`),
-        noSteps(device),
-      ], 4),
-    }),
-    workgroups: [checkGroups(label, Math.ceil(s.R / WG)), checkGroups(label, s.Z), 1],
+    resources: {
+      S: s.scores,
+      labels: s.labels,
+      stats: s.stats ?? scratchBuffer(device),
+      p: { R, Z, C, ld: s.ld, zStride: s.zStride, scale: s.scale ?? 1 },
+      st: noSteps(device),
+    },
+    workgroups: [checkGroups(label, Math.ceil(R / WG)), checkGroups(label, Z), 1],
     stepped: false,
-  };
+    // per score: the max, exp and sum, then the gradient (train) or the loss (eval), counted as
+    // 4; bytes: the R·C·Z scores read, and written back as gradients (train) or R·Z vec4 stats
+    // written (eval), and the R labels read
+    cost: {
+      flops: 4 * R * C * Z,
+      bytes: F32 * ((train ? 2 * R * C * Z : R * C * Z + 4 * R * Z) + R),
+      shape: `${R}×${C}${timesZ(Z)}`,
+    },
+  });
 }

@@ -5,9 +5,8 @@
  * @module
  */
 
-import { scratchBuffer, uniformBuffer } from "../gpu/buffers.ts";
-import { bindLayout, pipeline } from "../gpu/shaders.ts";
-import { bufferEntries, checkGroups, MAX_GROUPS, type Op } from "./op.ts";
+import { scratchBuffer } from "../gpu/buffers.ts";
+import { checkGroups, F32, kernelOp, MAX_GROUPS, type Op } from "./op.ts";
 
 /** Arguments of {@link updateOp}. */
 export interface UpdateSpec {
@@ -88,33 +87,36 @@ export function updateOp(device: GPUDevice, s: UpdateSpec): Op {
   // ln β in float64 from the f32 β the shader multiplies with; β = 0 gives −∞, clamped to −100
   // (e^−100 flushes to 0 in f32, so 1 − β^t = 1 exactly, as it should).
   const lnBeta = (b: number) => Math.max(Math.log(Math.fround(b)), -100);
-  const words = new Uint32Array(8);
-  const floats = new Float32Array(words.buffer);
-  words[0] = s.n;
-  words[1] = Math.max(rowGroups, 1);
-  floats[2] = beta1;
-  floats[3] = beta2;
-  floats[4] = eps;
-  floats[5] = lnBeta(beta1);
-  floats[6] = lnBeta(beta2);
-
-  const layout = bindLayout(device, ["write", "read", "write", "write", "uniform", "dynamic"]);
-  return {
+  const adam = s.kind === "adam";
+  return kernelOp(device, {
+    shader: "update",
+    entryPoint: s.kind,
+    constants: { WG, PER },
     label,
-    pipeline: pipeline(device, "update", s.kind, layout, { WG, PER }),
-    bindGroup: device.createBindGroup({
-      label,
-      layout,
-      entries: bufferEntries([
-        s.param,
-        s.grad,
-        m,
-        v,
-        uniformBuffer(device, words, `${label}.params`),
-        s.steps,
-      ], 5),
-    }),
+    resources: {
+      theta: s.param,
+      grad: s.grad,
+      m,
+      v,
+      p: {
+        n: s.n,
+        rowGroups: Math.max(rowGroups, 1),
+        beta1,
+        beta2,
+        eps,
+        lnBeta1: lnBeta(beta1),
+        lnBeta2: lnBeta(beta2),
+      },
+      st: s.steps,
+    },
     workgroups: [rowGroups, checkGroups(label, rows), 1],
     stepped: true,
-  };
+    // per element: sgd θ − η·g 2 flops, θ read and written, g read; adam 14 flops (m: 3, v: 4,
+    // θ − η·(m/c1)/(√(v/c2) + ε): 7), θ, m and v read and written, g read
+    cost: {
+      flops: (adam ? 14 : 2) * s.n,
+      bytes: F32 * (adam ? 7 : 3) * s.n,
+      shape: `${s.kind} ${s.n}`,
+    },
+  });
 }
