@@ -2,7 +2,8 @@
  * Kernel throughput: each dispatch of the trainer's training step, timed on its own layer shapes
  * (many dispatches of one op in one pass), as GFLOP/s against the adapter's measured peak (a large
  * square matmul with this project's kernel), and the share of a step each kernel takes (timestamp
- * queries around one pass per dispatch where the adapter has them).
+ * queries around one pass per dispatch where the adapter has them). FLOPs, bytes and the shape of
+ * each dispatch are the nominal cost its kernel builder declares (`Op.cost`, src/kernels/).
  *
  * @module
  */
@@ -14,65 +15,6 @@ import { STEP_CHUNK, stepRecords } from "../src/train/trainer.ts";
 import type { BenchContext, BenchNet } from "./setup.ts";
 import { summarise, type Summary } from "./stats.ts";
 import type { GpuTimer } from "./timing.ts";
-
-/** Nominal work of one dispatch: floating-point operations and bytes moved (each operand once). */
-export interface OpCost {
-  /** Shape in words, e.g. `nn 100×3072·3072×50`. */
-  shape: string;
-  flops: number;
-  bytes: number;
-}
-
-/**
- * The nominal cost of a training-step dispatch, from its label (as `graph.ts` and `trainer.ts`
- * name them), the layer sizes, the batch and the population size; null for an unknown label.
- * Matmuls count 2·M·N·K; gather 2 per pixel (subtract, scale); softmax-CE 4 per score; column
- * sums 1 per element.
- */
-export function opCost(label: string, sizes: number[], B: number, P = 1): OpCost | null {
-  const f = 4; // bytes per float
-  const m = label.match(/^([a-z_]+?)(\d+)?$/);
-  if (!m) return null;
-  const kind = m[1];
-  const l = m[2] ? Number(m[2]) : 0; // layers are numbered from 1
-  const nIn = sizes[l - 1], nOut = sizes[l];
-  const inZ = l === 1 ? 1 : P; // the input X is shared by the population
-  switch (kind) {
-    case "gather_train": {
-      const px = B * sizes[0];
-      return { shape: `${B}×${sizes[0]} u8→f32`, flops: 2 * px, bytes: px + px * f + 8 * B };
-    }
-    case "forward":
-      return {
-        shape: `nn ${B}×${nIn}·${nIn}×${nOut}${P > 1 ? ` ×${P}` : ""}`,
-        flops: 2 * B * nIn * nOut * P,
-        bytes: f * (B * nIn * inZ + nIn * nOut * P + B * nOut * P + nOut * P),
-      };
-    case "softmax_ce_train": {
-      const C = sizes[sizes.length - 1];
-      return {
-        shape: `${B}×${C}${P > 1 ? ` ×${P}` : ""}`,
-        flops: 4 * B * C * P,
-        bytes: f * (2 * B * C * P + B),
-      };
-    }
-    case "backward_input":
-      return {
-        shape: `nt ${B}×${nOut}·(${nIn}×${nOut})ᵀ${P > 1 ? ` ×${P}` : ""}`,
-        flops: 2 * B * nOut * nIn * P,
-        bytes: f * (B * nOut * P + nIn * nOut * P + 2 * B * nIn * P),
-      };
-    case "backward_weights":
-      // dW = Hᵀ·G with the SGD update, and the bias gradient Σ_rows G with its update
-      return {
-        shape: `tn (${B}×${nIn})ᵀ·${B}×${nOut} +bias +sgd${P > 1 ? ` ×${P}` : ""}`,
-        flops: 2 * nIn * B * nOut * P + 4 * nIn * nOut * P + B * nOut * P + 2 * nOut * P,
-        bytes: f * (B * nIn * inZ + B * nOut * P + 2 * nIn * nOut * P + 2 * nOut * P),
-      };
-    default:
-      return null;
-  }
-}
 
 /** Throughput of one kernel of the step. */
 export interface KernelResult {
@@ -122,14 +64,15 @@ export async function measureKernels(
     const samples: number[] = [];
     for (let r = 0; r < opts.reps; r++) samples.push(await timer.perRepeat([op], n));
     const ms = summarise(samples);
-    const cost = opCost(op.label, net.spec.sizes, net.spec.batchSize, net.params.P);
-    const gflops = cost ? cost.flops / (ms.median * 1e6) : null;
+    // the op's nominal cost, declared by its kernel builder (src/kernels/)
+    const { cost } = op;
+    const gflops = cost.flops > 0 ? cost.flops / (ms.median * 1e6) : null;
     out.push({
       label: op.label,
-      shape: cost?.shape ?? "",
+      shape: cost.shape,
       ms,
       gflops: gflops === null ? null : round3(gflops),
-      gbps: cost ? round3(cost.bytes / (ms.median * 1e6)) : null,
+      gbps: round3(cost.bytes / (ms.median * 1e6)),
       ofPeak: gflops !== null && peakGflops ? round3(gflops / peakGflops) : null,
       repeats: n,
     });
@@ -279,7 +222,7 @@ export async function measurePeak(
         for (let r = 0; r < opts.reps; r++) samples.push(await timer.perRepeat([op], n));
         const ms = summarise(samples);
         fastest = Math.min(fastest, ms.median);
-        tried.push({ size: S, tile, ms, gflops: round3((2 * S ** 3) / (ms.median * 1e6)) });
+        tried.push({ size: S, tile, ms, gflops: round3(op.cost.flops / (ms.median * 1e6)) });
       }
     } finally {
       for (const x of [a, b, c]) x.destroy();

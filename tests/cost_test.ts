@@ -1,0 +1,166 @@
+/**
+ * The nominal cost every kernel builder declares on its op (`Op.cost`, read by the benchmark's
+ * kernel table): present and sane on every op of real training steps (1-, 2- and 3-layer nets,
+ * BN, dropout, Adam, populations), 2·M·N·K·Z for a plain product, and, for the net the benchmark
+ * measures (3072-50-10, batch 100, one model), the very numbers the benchmark printed before the
+ * costs moved next to the kernels.
+ */
+
+import assert from "node:assert/strict";
+import { IMAGE_BYTES } from "../src/data/cifar10.ts";
+import { uploadDataset } from "../src/data/resident.ts";
+import { storageBuffer } from "../src/gpu/buffers.ts";
+import { matmulOp } from "../src/kernels/matmul.ts";
+import { GpuParams } from "../src/model/gpu_params.ts";
+import { type PopulationSpec, trainingStep } from "../src/train/trainer.ts";
+import { gpuDevice } from "./helpers.ts";
+
+function spec(sizes: number[], P: number, extra: Partial<PopulationSpec> = {}): PopulationSpec {
+  return {
+    sizes,
+    init: "xavier",
+    sigma: 0.01,
+    lambdas: Array.from({ length: P }, (_, i) => 0.01 * i),
+    seeds: Array.from({ length: P }, (_, i) => i),
+    batchSize: 8,
+    schedule: { kind: "constant", eta: 0.01, epochs: 1 },
+    evalEvery: 1,
+    shuffleSeed: 0,
+    ...extra,
+  };
+}
+
+const adam = { kind: "adam" as const, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+
+/** The ops of a training step (prologue included) of `s`, for buffers and for textures. */
+async function stepOps(s: PopulationSpec, textures: boolean) {
+  const device = await gpuDevice();
+  const dataset = uploadDataset(device, [{
+    name: "train",
+    images: new Uint8Array(4 * IMAGE_BYTES),
+    labels: new Uint8Array(4),
+  }], { mean: new Float32Array(IMAGE_BYTES), std: new Float32Array(IMAGE_BYTES).fill(1) });
+  const params = new GpuParams(device, s.sizes, s.lambdas, s.bn);
+  const step = trainingStep(
+    params,
+    { dataset, train: { base: 0, n: 4 }, val: null, test: null },
+    s,
+    textures,
+  );
+  const ops = [...step.prologue, ...step.ops];
+  step.destroy();
+  params.destroy();
+  dataset.destroy();
+  return ops;
+}
+
+Deno.test("cost: every op of real training steps declares flops ≥ 0 and bytes > 0", async () => {
+  const cases: [string, PopulationSpec][] = [
+    ["1-layer P=1", spec([IMAGE_BYTES, 10], 1)],
+    ["2-layer P=3", spec([IMAGE_BYTES, 20, 10], 3)],
+    ["3-layer P=2 BN", spec([IMAGE_BYTES, 16, 12, 10], 2, { bn: [true, true] })],
+    [
+      "3-layer P=3 dropout augment",
+      spec([IMAGE_BYTES, 16, 12, 10], 3, {
+        net: { dropout: [0.2, 0.1], seed: 5 },
+        augment: { flip: true, translate: 2 },
+      }),
+    ],
+    [
+      "3-layer P=1 Adam BN dropout",
+      spec([IMAGE_BYTES, 16, 12, 10], 1, {
+        bn: [true, false],
+        net: { dropout: [0.5, 0.2], seed: 1, bnL2: true },
+        optimizer: adam,
+      }),
+    ],
+    ["2-layer P=4 Adam", spec([IMAGE_BYTES, 20, 10], 4, { optimizer: adam })],
+  ];
+  const kinds = new Set<string>();
+  for (const [name, s] of cases) {
+    for (const textures of [false, true]) {
+      const ops = await stepOps(s, textures);
+      assert.ok(ops.length >= 4, name);
+      for (const op of ops) {
+        const what = `${name}${textures ? " (textures)" : ""}: ${op.label}`;
+        const { flops, bytes, shape } = op.cost;
+        assert.ok(Number.isFinite(flops) && flops >= 0, `${what}: flops ${flops}`);
+        assert.ok(Number.isFinite(bytes) && bytes > 0, `${what}: bytes ${bytes}`);
+        assert.ok(Number.isInteger(bytes), `${what}: bytes ${bytes}`);
+        assert.ok(shape.length > 0, `${what}: a shape`);
+        kinds.add(op.label.replace(/\d+$/, ""));
+      }
+    }
+  }
+  for (
+    const k of [
+      "gather_train",
+      "forward",
+      "softmax_ce_train",
+      "backward_input",
+      "backward_weights",
+      "bn_forward",
+      "bn_backward",
+      "adam_W",
+      "mirror_W",
+    ]
+  ) assert.ok(kinds.has(k), `${k} seen (have ${[...kinds].join(", ")})`);
+});
+
+Deno.test("cost: a plain product costs 2·M·N·K·Z flops and its three operands once", async () => {
+  const device = await gpuDevice();
+  const [a, b, c] = ["A", "B", "C"].map((x) => storageBuffer(device, 4096, `cost.${x}`));
+  const shapes: [number, number, number, number][] = [[7, 33, 100, 1], [5, 12, 9, 3]];
+  for (const [M, N, K, Z] of shapes) {
+    for (const variant of ["nn", "nt", "tn"] as const) {
+      const op = matmulOp(device, {
+        variant,
+        M,
+        N,
+        K,
+        Z,
+        a: { buffer: a, ld: 100, zStride: 1200 },
+        b: { buffer: b, ld: 100, zStride: 1200 },
+        c: { buffer: c, ld: 36, zStride: 300 },
+      });
+      assert.equal(op.cost.flops, 2 * M * N * K * Z, `${variant} ${M}x${N}x${K}x${Z}`);
+      assert.equal(op.cost.bytes, 4 * (M * K + K * N + M * N) * Z, `${variant} bytes`);
+    }
+  }
+  // an input shared by every z (zStride 0) is read once
+  const shared = matmulOp(device, {
+    variant: "nn",
+    M: 4,
+    N: 8,
+    K: 12,
+    Z: 3,
+    a: { buffer: a, ld: 12 },
+    b: { buffer: b, ld: 8, zStride: 96 },
+    c: { buffer: c, ld: 8, zStride: 32 },
+  });
+  assert.equal(shared.cost.bytes, 4 * (4 * 12 + 3 * 12 * 8 + 3 * 4 * 8));
+  assert.equal(shared.cost.shape, "nn 4×12·12×8 ×3");
+  for (const x of [a, b, c]) x.destroy();
+});
+
+Deno.test("cost: the benchmark's net keeps the costs its kernel table printed", async () => {
+  // 3072-50-10 at B = 100, one model: the numbers bench/kernels.ts computed from the op labels
+  const want: Record<string, [string, number, number]> = {
+    gather_train: ["100×3072 u8→f32", 614400, 1536800],
+    forward1: ["nn 100×3072·3072×50", 30720000, 1863400],
+    forward2: ["nn 100×50·50×10", 100000, 26040],
+    softmax_ce_train: ["100×10", 4000, 8400],
+    backward_input2: ["nt 100×10·(50×10)ᵀ", 100000, 46000],
+    backward_weights2: ["tn (100×50)ᵀ·100×10 +bias +sgd", 103020, 28080],
+    backward_weights1: ["tn (100×3072)ᵀ·100×50 +bias +sgd", 31339500, 2478000],
+  };
+  for (const textures of [false, true]) {
+    const ops = await stepOps({ ...spec([IMAGE_BYTES, 50, 10], 1), batchSize: 100 }, textures);
+    const got = Object.fromEntries(
+      ops.filter((op) => op.label in want).map((
+        op,
+      ) => [op.label, [op.cost.shape, op.cost.flops, op.cost.bytes]]),
+    );
+    assert.deepEqual(got, want, textures ? "textures" : "buffers");
+  }
+});
