@@ -8,45 +8,18 @@
 
 import assert from "node:assert/strict";
 import { IMAGE_BYTES } from "../src/data/cifar10.ts";
-import { uploadDataset } from "../src/data/resident.ts";
 import { storageBuffer } from "../src/gpu/buffers.ts";
 import { matmulOp } from "../src/kernels/matmul.ts";
 import { GpuParams } from "../src/model/gpu_params.ts";
 import { type PopulationSpec, trainingStep } from "../src/train/trainer.ts";
-import { gpuDevice } from "./helpers.ts";
+import { blankDataset, gpuDevice, representativeSpecs, testSpec } from "./helpers.ts";
 
-function spec(sizes: number[], P: number, extra: Partial<PopulationSpec> = {}): PopulationSpec {
-  return {
-    sizes,
-    init: "xavier",
-    sigma: 0.01,
-    lambdas: Array.from({ length: P }, (_, i) => 0.01 * i),
-    seeds: Array.from({ length: P }, (_, i) => i),
-    batchSize: 8,
-    schedule: { kind: "constant", eta: 0.01, epochs: 1 },
-    evalEvery: 1,
-    shuffleSeed: 0,
-    ...extra,
-  };
-}
-
-const adam = { kind: "adam" as const, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
-
-/** The ops of a training step (prologue included) of `s`, for buffers and for textures. */
+/** The ops of a training step (prologue included) of `s`, for buffers or for textures. */
 async function stepOps(s: PopulationSpec, textures: boolean) {
   const device = await gpuDevice();
-  const dataset = uploadDataset(device, [{
-    name: "train",
-    images: new Uint8Array(4 * IMAGE_BYTES),
-    labels: new Uint8Array(4),
-  }], { mean: new Float32Array(IMAGE_BYTES), std: new Float32Array(IMAGE_BYTES).fill(1) });
+  const { dataset, train } = blankDataset(device);
   const params = new GpuParams(device, s.sizes, s.lambdas, s.bn);
-  const step = trainingStep(
-    params,
-    { dataset, train: { base: 0, n: 4 }, val: null, test: null },
-    s,
-    textures,
-  );
+  const step = trainingStep(params, { dataset, train, val: null, test: null }, s, textures);
   const ops = [...step.prologue, ...step.ops];
   step.destroy();
   params.destroy();
@@ -55,26 +28,10 @@ async function stepOps(s: PopulationSpec, textures: boolean) {
 }
 
 Deno.test("cost: every op of real training steps declares flops ≥ 0 and bytes > 0", async () => {
+  // SGD and Adam, BN, dropout, augmentation, 2 to 4 layers, P = 1 and 3; and 1 layer, P = 4
   const cases: [string, PopulationSpec][] = [
-    ["1-layer P=1", spec([IMAGE_BYTES, 10], 1)],
-    ["2-layer P=3", spec([IMAGE_BYTES, 20, 10], 3)],
-    ["3-layer P=2 BN", spec([IMAGE_BYTES, 16, 12, 10], 2, { bn: [true, true] })],
-    [
-      "3-layer P=3 dropout augment",
-      spec([IMAGE_BYTES, 16, 12, 10], 3, {
-        net: { dropout: [0.2, 0.1], seed: 5 },
-        augment: { flip: true, translate: 2 },
-      }),
-    ],
-    [
-      "3-layer P=1 Adam BN dropout",
-      spec([IMAGE_BYTES, 16, 12, 10], 1, {
-        bn: [true, false],
-        net: { dropout: [0.5, 0.2], seed: 1, bnL2: true },
-        optimizer: adam,
-      }),
-    ],
-    ["2-layer P=4 Adam", spec([IMAGE_BYTES, 20, 10], 4, { optimizer: adam })],
+    ...representativeSpecs().map(({ name, spec }): [string, PopulationSpec] => [name, spec]),
+    ["sgd 1-layer P=4", testSpec([IMAGE_BYTES, 10], 4)],
   ];
   const kinds = new Set<string>();
   for (const [name, s] of cases) {
@@ -155,7 +112,7 @@ Deno.test("cost: the benchmark's net keeps the costs its kernel table printed", 
     backward_weights1: ["tn (100×3072)ᵀ·100×50 +bias +sgd", 31339500, 2478000],
   };
   for (const textures of [false, true]) {
-    const ops = await stepOps({ ...spec([IMAGE_BYTES, 50, 10], 1), batchSize: 100 }, textures);
+    const ops = await stepOps({ ...testSpec([IMAGE_BYTES, 50, 10], 1), batchSize: 100 }, textures);
     const got = Object.fromEntries(
       ops.filter((op) => op.label in want).map((
         op,

@@ -5,8 +5,6 @@
  */
 
 import assert from "node:assert/strict";
-import { uploadDataset } from "../src/data/resident.ts";
-import { IMAGE_BYTES } from "../src/data/cifar10.ts";
 import { storageBuffer } from "../src/gpu/buffers.ts";
 import {
   compiledModules,
@@ -19,9 +17,9 @@ import {
 import { matmulOp } from "../src/kernels/matmul.ts";
 import { GpuParams } from "../src/model/gpu_params.ts";
 import { Evaluator } from "../src/train/evaluate.ts";
-import { type PopulationSpec, trainingStep } from "../src/train/trainer.ts";
+import { trainingStep } from "../src/train/trainer.ts";
 import { TILE_GRID } from "../bench/tiles.ts";
-import { gpuDevice } from "./helpers.ts";
+import { blankDataset, gpuDevice, representativeSpecs } from "./helpers.ts";
 
 const files = (f: Record<string, string>) => (n: string) => {
   if (!(n in f)) throw new Error(`no file ${n}`);
@@ -247,56 +245,6 @@ Deno.test("shaders: preprocess is specialise then unroll (a specialised bound un
 
 // ---- every variant the program builds compiles cleanly
 
-/** The representative specs: SGD/Adam, BN, dropout, augmentation, depth, population size. */
-function specs(): { name: string; spec: PopulationSpec; bnL2?: boolean }[] {
-  const base = (sizes: number[], P: number): PopulationSpec => ({
-    sizes,
-    init: "xavier",
-    sigma: 0.01,
-    lambdas: Array.from({ length: P }, (_, i) => 0.01 * i),
-    seeds: Array.from({ length: P }, (_, i) => i),
-    batchSize: 8,
-    schedule: { kind: "constant", eta: 0.01, epochs: 1 },
-    evalEvery: 1,
-    shuffleSeed: 0,
-  });
-  const adam = { kind: "adam" as const, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
-  return [
-    { name: "sgd 2-layer P=1", spec: base([IMAGE_BYTES, 20, 10], 1) },
-    {
-      name: "sgd 4-layer P=3 dropout augment",
-      spec: {
-        ...base([IMAGE_BYTES, 16, 12, 8, 10], 3),
-        net: { dropout: [0.2, 0.1, 0.3], seed: 5 },
-        augment: { flip: true, translate: 3 },
-      },
-    },
-    {
-      name: "sgd 3-layer P=3 BN",
-      spec: { ...base([IMAGE_BYTES, 16, 12, 10], 3), bn: [true, true] },
-    },
-    {
-      name: "adam 3-layer P=1 BN+dropout bnL2 flip",
-      spec: {
-        ...base([IMAGE_BYTES, 16, 12, 10], 1),
-        bn: [true, false],
-        net: { dropout: [0.5, 0.2], seed: 1, bnL2: true },
-        optimizer: adam,
-        augment: { flip: true, translate: 0 },
-      },
-      bnL2: true,
-    },
-    {
-      name: "adam 2-layer P=3 translate",
-      spec: {
-        ...base([IMAGE_BYTES, 20, 10], 3),
-        optimizer: adam,
-        augment: { flip: false, translate: 2 },
-      },
-    },
-  ];
-}
-
 /** Compile each source; the messages of each (error, warning, info) as lines, labelled. */
 async function compile(device: GPUDevice, sources: Map<string, string>) {
   const messages = new Map<string, string[]>();
@@ -316,16 +264,11 @@ async function compile(device: GPUDevice, sources: Map<string, string>) {
 
 Deno.test("shaders: every variant of training steps, evaluators and bench compiles cleanly", async () => {
   const device = await gpuDevice();
-  const dataset = uploadDataset(device, [{
-    name: "train",
-    images: new Uint8Array(4 * IMAGE_BYTES),
-    labels: new Uint8Array(4),
-  }], { mean: new Float32Array(IMAGE_BYTES), std: new Float32Array(IMAGE_BYTES).fill(1) });
-  const train = { base: 0, n: 4 };
+  const { dataset, train } = blankDataset(device);
   const before = compiledModules(device).length;
   // the matmuls of the bench's tile sweep: one model's SGD step without BN or dropout, from buffers
   let benchSweep = 0;
-  for (const { spec, bnL2 } of specs()) {
+  for (const { spec, bnL2 } of representativeSpecs()) {
     for (const textures of [false, true]) {
       const params = new GpuParams(device, spec.sizes, spec.lambdas, spec.bn);
       const step = trainingStep(params, { dataset, train, val: null, test: null }, spec, textures);
