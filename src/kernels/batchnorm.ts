@@ -63,23 +63,33 @@ export interface BnShape {
   label?: string;
 }
 
-/** Arguments of {@link bnForwardTrainOp}. */
-export interface BnForwardTrainSpec extends BnShape {
-  /** Pre-activations Z = H_prev·W (R × ld), overwritten with Ẑ. */
+/** What both forwards read and write: {@link BnForwardTrainSpec}, {@link BnForwardEvalSpec}. */
+export interface BnForwardBuffers extends BnShape {
+  /**
+   * Pre-activations Z = H_prev·W (R × ld): overwritten with Ẑ by the training forward, read only
+   * by the evaluation forward.
+   */
   pre: GPUBuffer;
   /** Output activations H (R × ld). */
   h: GPUBuffer;
-  /** γ, β (read) and the running mean/variance (updated), each laid out like a row. */
+  /**
+   * γ, β (read) and the running mean/variance (updated by the training forward, read by the
+   * evaluation forward), each laid out like a row.
+   */
   gamma: GPUBuffer;
   beta: GPUBuffer;
   runMean: GPUBuffer;
   runVar: GPUBuffer;
+  /** Added to the variance; default 1e-5. */
+  eps?: number;
+}
+
+/** Arguments of {@link bnForwardTrainOp}. */
+export interface BnForwardTrainSpec extends BnForwardBuffers {
   /** Output 1/√(v + ε) per column, laid out like a row, for {@link bnBackwardOp}. */
   invStd: GPUBuffer;
   /** Momentum of the running statistics, in (0, 1); default 0.9. */
   alpha?: number;
-  /** Added to the batch variance; default 1e-5. */
-  eps?: number;
   /** Inverted dropout after the ReLU, keyed by the step record's `step` (p = 0: none). */
   dropout?: BnDropout;
   /** Step table (required with dropout). */
@@ -87,16 +97,7 @@ export interface BnForwardTrainSpec extends BnShape {
 }
 
 /** Arguments of {@link bnForwardEvalOp}. */
-export interface BnForwardEvalSpec extends BnShape {
-  /** Pre-activations Z (R × ld), read only. */
-  pre: GPUBuffer;
-  /** Output activations H (R × ld). */
-  h: GPUBuffer;
-  gamma: GPUBuffer;
-  beta: GPUBuffer;
-  runMean: GPUBuffer;
-  runVar: GPUBuffer;
-  eps?: number;
+export interface BnForwardEvalSpec extends BnForwardBuffers {
   /**
    * Step table: with it, rows ≥ the record's `rows` are skipped (their H left as it was), for
    * partial evaluation chunks; without it all R rows are computed.
@@ -232,7 +233,7 @@ function makeOp(
 /** What both forwards read and write: the shape checked, and Z, H, γ, β, μ_av, v_av by name. */
 function forwardBuffers(
   label: string,
-  s: BnForwardEvalSpec,
+  s: BnForwardBuffers,
   more: [string, GPUBuffer][],
   maxRows: number,
 ): Record<string, GPUBuffer> {
