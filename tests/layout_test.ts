@@ -12,6 +12,7 @@ import {
   packStruct,
   packStructInto,
   reflectBindings,
+  shaderLayout,
   stripComments,
   structLayout,
 } from "../src/gpu/layout.ts";
@@ -194,6 +195,25 @@ Deno.test("layout: unsupported kinds, other groups and reused numbers or names a
     ],
   ];
   for (const [code, re] of bad) assert.throws(() => reflectBindings(code), re, code);
+});
+
+Deno.test("layout: a kernel's layout has one dynamic step binding and its uniforms' structs", () => {
+  const l = shaderLayout(BINDINGS);
+  assert.deepEqual(l.bindings.filter((b) => b.kind === "dynamic").map((b) => b.name), ["st"]);
+  assert.deepEqual([...l.structs.keys()], ["p", "st"]);
+  assert.deepEqual(l.structs.get("st")!.fields, [{ name: "step", type: "u32", offset: 0 }]);
+  assert.throws(
+    () => shaderLayout(BINDINGS.replace("var<uniform> st: Step;", "var<uniform> st: Params;")),
+    /0 step-table bindings \(var<uniform> …: Step\); a kernel declares exactly one/,
+  );
+  assert.throws(
+    () => shaderLayout(BINDINGS + "@group(0) @binding(9) var<uniform> st2: Step;"),
+    /2 step-table bindings/,
+  );
+  assert.throws(
+    () => shaderLayout(BINDINGS.replace("struct Params { n: u32 }", "struct Params { n: vec2u }")),
+    /struct Params: field n has type vec2u/,
+  );
 });
 
 Deno.test("layout: comments are stripped before reflection", () => {

@@ -236,3 +236,35 @@ export function reflectBindings(code: string): Binding[] {
   }
   return out;
 }
+
+/** What a kernel's bind group is made of: its bindings and the structs of its uniforms. */
+export interface ShaderLayout {
+  /** The declared bindings, in binding order. */
+  bindings: readonly Binding[];
+  /** The struct layout of each uniform binding (the step table's included), by variable name. */
+  structs: ReadonlyMap<string, StructLayout>;
+}
+
+/**
+ * The bindings of a kernel's preprocessed `code` and the struct layout of each uniform binding.
+ * A kernel declares exactly one step-table binding (a uniform of type `Step`, shaders/step.wgsl):
+ * `encodeOp` (src/kernels/op.ts) gives every op one dynamic offset. Throws when it declares none
+ * or several, and on any error of {@link reflectBindings} or {@link structLayout}.
+ */
+export function shaderLayout(code: string): ShaderLayout {
+  const bindings = reflectBindings(code);
+  const steps = bindings.filter((b) => b.kind === "dynamic");
+  if (steps.length !== 1) {
+    throw new Error(
+      `${steps.length} step-table bindings (var<uniform> …: ${STEP_STRUCT}); a kernel declares ` +
+        "exactly one, set by encodeOp with a dynamic offset",
+    );
+  }
+  const structs = new Map<string, StructLayout>();
+  for (const b of bindings) {
+    if (b.kind === "uniform" || b.kind === "dynamic") {
+      structs.set(b.name, structLayout(code, b.type));
+    }
+  }
+  return { bindings, structs };
+}

@@ -38,13 +38,7 @@
  * @module
  */
 
-import {
-  type Binding,
-  reflectBindings,
-  STEP_STRUCT,
-  type StructLayout,
-  structLayout,
-} from "./layout.ts";
+import { type Binding, type ShaderLayout, shaderLayout } from "./layout.ts";
 
 const sources = new Map<string, string>();
 
@@ -205,7 +199,7 @@ export function preprocess(code: string, constants: Constants = {}): string {
 }
 
 /** A compiled kernel: its pipeline and the bind-group layout reflected from its code. */
-export interface Kernel {
+export interface Kernel extends ShaderLayout {
   /** The shader's name (`shaders/<name>.wgsl`). */
   name: string;
   /** The entry point of the pipeline. */
@@ -214,10 +208,6 @@ export interface Kernel {
   pipeline: GPUComputePipeline;
   /** Bind group 0's layout: one entry per declared binding, of the declared kind. */
   layout: GPUBindGroupLayout;
-  /** The declared bindings of the preprocessed code, in binding order. */
-  bindings: readonly Binding[];
-  /** The struct layout of each uniform binding (the step table's included), by variable name. */
-  structs: ReadonlyMap<string, StructLayout>;
 }
 
 const cache = new WeakMap<GPUDevice, Map<string, Kernel>>();
@@ -244,10 +234,8 @@ export function compiledModules(device: GPUDevice): readonly CompiledModule[] {
 /**
  * The kernel of `shaders/<name>.wgsl` with the given constants and entry point, built once per
  * device and (shader, entry point, constants) and reused afterwards. Its bind-group layout is
- * reflected from the preprocessed code of this variant ({@link reflectBindings}: `@if` blocks
- * decide which declarations exist), with the struct layout of every uniform binding. A kernel
- * declares exactly one step-table binding (`var<uniform> st: Step`, see shaders/step.wgsl), which
- * `encodeOp` in src/kernels/op.ts sets with a dynamic offset.
+ * reflected from the preprocessed code of this variant ({@link shaderLayout}: `@if` blocks decide
+ * which declarations exist), with the struct layout of every uniform binding.
  */
 export function kernel(
   device: GPUDevice,
@@ -261,26 +249,13 @@ export function kernel(
   let k = perDevice.get(key);
   if (!k) {
     const code = preprocess(shaderSource(name), constants);
-    const where = `shader ${name} (${entryPoint})`;
-    let bindings: Binding[];
-    const structs = new Map<string, StructLayout>();
+    let reflected: ShaderLayout;
     try {
-      bindings = reflectBindings(code);
-      for (const b of bindings) {
-        if (b.kind === "uniform" || b.kind === "dynamic") {
-          structs.set(b.name, structLayout(code, b.type));
-        }
-      }
+      reflected = shaderLayout(code);
     } catch (e) {
-      throw new Error(`${where}: ${(e as Error).message}`);
+      throw new Error(`shader ${name} (${entryPoint}): ${(e as Error).message}`);
     }
-    const steps = bindings.filter((b) => b.kind === "dynamic");
-    if (steps.length !== 1) {
-      throw new Error(
-        `${where}: declares ${steps.length} step-table bindings (var<uniform> …: ${STEP_STRUCT}); ` +
-          "every kernel has exactly one, set by encodeOp with a dynamic offset",
-      );
-    }
+    const { bindings, structs } = reflected;
     let list = compiled.get(device);
     if (!list) compiled.set(device, list = []);
     list.push({ name, entryPoint, constants: { ...constants }, code });
