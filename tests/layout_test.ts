@@ -16,7 +16,7 @@ import {
   stripComments,
   structLayout,
 } from "../src/gpu/layout.ts";
-import { kernel, shaderSource } from "../src/gpu/shaders.ts";
+import { compileKernel, shaderSource } from "../src/gpu/shaders.ts";
 import { bindResources } from "../src/kernels/op.ts";
 import { gpuDevice } from "./helpers.ts";
 
@@ -279,7 +279,7 @@ Deno.test("layout: encodeSteps puts every field at its Step offset, of its type,
 
 Deno.test("layout: a kernel's bind group from resources by name; the step binding is dynamic, 32 bytes", async () => {
   const device = await gpuDevice();
-  const k = kernel(device, "softmax_ce", "softmax_ce", { TRAIN: false, WG: 64 });
+  const k = compileKernel(device, "softmax_ce", "softmax_ce", { TRAIN: false, WG: 64 });
   assert.deepEqual(k.bindings.map((b) => `${b.binding}:${b.name}:${b.kind}`), [
     "0:S:write",
     "1:labels:read",
@@ -325,7 +325,7 @@ Deno.test("layout: a kernel's bind group from resources by name; the step bindin
 
 Deno.test("layout: a missing, unknown or mismatched resource is an error naming the kernel", async () => {
   const device = await gpuDevice();
-  const k = kernel(device, "copy", "buffer_to_texture", { WG: 64 });
+  const k = compileKernel(device, "copy", "buffer_to_texture", { WG: 64 });
   const src = storageBuffer(device, 16, "src");
   const dst = device.createTexture({
     size: [1, 1],

@@ -30,7 +30,7 @@
  *    (Mesa's lavapipe among them) leave such loops rolled, which turns a register tile into
  *    memory traffic and costs 3–4× on a matmul.
  *
- * {@link kernel} runs passes 2 and 3 ({@link preprocess}), reflects the bind-group layout from the
+ * {@link compileKernel} runs passes 2 and 3 ({@link preprocess}), reflects the bind-group layout from the
  * result (src/gpu/layout.ts) and builds a compute pipeline, once per device and (shader, entry
  * point, constants). {@link compiledModules} lists every module source it compiled, so a test can
  * check every variant the program builds.
@@ -191,7 +191,7 @@ export function unroll(code: string): string {
 }
 
 /**
- * Specialise `code` with `constants`, then expand its `@unroll` loops: the text {@link kernel}
+ * Specialise `code` with `constants`, then expand its `@unroll` loops: the text {@link compileKernel}
  * compiles.
  */
 export function preprocess(code: string, constants: Constants = {}): string {
@@ -212,7 +212,7 @@ export interface Kernel extends ShaderLayout {
 
 const cache = new WeakMap<GPUDevice, Map<string, Kernel>>();
 
-/** A shader module {@link kernel} compiled: its shader, entry point, constants and code. */
+/** A shader module {@link compileKernel} compiled: its shader, entry point, constants and code. */
 export interface CompiledModule {
   /** The shader's name (`shaders/<name>.wgsl`). */
   name: string;
@@ -226,7 +226,7 @@ export interface CompiledModule {
 
 const compiled = new WeakMap<GPUDevice, CompiledModule[]>();
 
-/** Every shader module {@link kernel} has compiled on `device` so far, in order (one each). */
+/** Every shader module {@link compileKernel} has compiled on `device` so far, in order (one each). */
 export function compiledModules(device: GPUDevice): readonly CompiledModule[] {
   return compiled.get(device) ?? [];
 }
@@ -237,7 +237,7 @@ export function compiledModules(device: GPUDevice): readonly CompiledModule[] {
  * reflected from the preprocessed code of this variant ({@link shaderLayout}: `@if` blocks decide
  * which declarations exist), with the struct layout of every uniform binding.
  */
-export function kernel(
+export function compileKernel(
   device: GPUDevice,
   name: string,
   entryPoint: string,

@@ -19,7 +19,7 @@
 
 import { STEP_STRIDE, uniformBuffer } from "../gpu/buffers.ts";
 import { packStruct, type StructValues } from "../gpu/layout.ts";
-import { type Constants, type Kernel, kernel } from "../gpu/shaders.ts";
+import { compileKernel, type Constants, type Kernel } from "../gpu/shaders.ts";
 
 /**
  * Nominal work of one dispatch, declared by the kernel builder from its spec: floating-point
@@ -149,7 +149,7 @@ export interface KernelOpSpec {
 
 /** Build an op: the (cached) kernel variant, its bind group from named resources, grid and cost. */
 export function kernelOp(device: GPUDevice, s: KernelOpSpec): Op {
-  const k = kernel(device, s.shader, s.entryPoint, s.constants);
+  const k = compileKernel(device, s.shader, s.entryPoint, s.constants);
   return {
     label: s.label,
     pipeline: k.pipeline,
