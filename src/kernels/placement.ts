@@ -38,6 +38,7 @@ import type { Op } from "./op.ts";
 export interface Matrix {
   /** Name in errors and debug labels (`X`, `W1`, `G1`, …). */
   label: string;
+  /** Rows (samples, or a weight matrix's n_in). */
   rows: number;
   /** Row stride in floats (a multiple of 4). */
   ld: number;
@@ -53,7 +54,9 @@ export interface Matrix {
 
 /** Options of {@link matrix}. */
 export interface MatrixOptions {
+  /** Name in errors and debug labels. */
   label: string;
+  /** Rows. */
   rows: number;
   /** Row stride in floats (a multiple of 4). */
   ld: number;
@@ -108,8 +111,11 @@ export function storageOf(m: Matrix): GPUBuffer | GPUTexture {
 
 /** A product whose operands are matrices of the graph; the rest as in {@link MatmulSpec}. */
 export interface ProductSpec extends Omit<MatmulSpec, "a" | "b" | "c" | "mirror"> {
+  /** Left operand A: M×K, or K×M for `tn`. */
   a: Matrix;
+  /** Right operand B: K×N, or N×K for `nt`. */
   b: Matrix;
+  /** Output C, M×N (also read by the `sgd` epilogue). */
   c: Matrix;
 }
 

@@ -236,9 +236,13 @@ export function lossOf(params: GpuParams, ws: Workspace, mode: "train" | "eval")
 
 /** Gradient buffers laid out like the parameters (W, b, and γ, β of BN layers). */
 export interface GradBuffers {
+  /** dW_l, laid out like W_l. */
   dW: GPUBuffer[];
+  /** db_l, laid out like b_l. */
   db: GPUBuffer[];
+  /** dγ_l of BN layers, else null. */
   dGamma: (GPUBuffer | null)[];
+  /** dβ_l of BN layers, else null. */
   dBeta: (GPUBuffer | null)[];
 }
 
@@ -356,8 +360,11 @@ export function backwardPass(
 
 /** Adam's moment buffers, one pair per trainable buffer. */
 export interface AdamState {
+  /** First moments, in the order of `GpuParams.trainable()`. */
   m: GPUBuffer[];
+  /** Second moments, likewise. */
   v: GPUBuffer[];
+  /** Free the moment buffers. */
   destroy(): void;
 }
 
