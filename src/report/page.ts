@@ -133,8 +133,15 @@ ${opts.bodyHtml}
 <footer>Generated ${escapeHtml(when)} UTC by <code>${
     escapeHtml(opts.generator ?? "deno task report")
   }</code> (webgpu-mlp).
-Self-contained: chart.js${escapeHtml(version)} (MIT licence) is inlined; the page makes no network
-request. Hover a chart for values; click a legend entry to hide or show its series.</footer>
+${
+    opts.live
+      ? `Live: chart.js${
+        escapeHtml(version)
+      } (MIT licence) is inlined; updates come from this server only, and the page makes no other request.`
+      : `Self-contained: chart.js${
+        escapeHtml(version)
+      } (MIT licence) is inlined; the page makes no network request.`
+  } Hover a chart for values; click a legend entry to hide or show its series.</footer>
 <script type="application/json" id="report-data">${embedJson(opts.builder.pageData())}</script>
 <script>${chartScript}</script>
 <script>${clientScript}</script>
