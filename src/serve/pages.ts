@@ -20,7 +20,7 @@ import {
   offlineCsp,
 } from "../report/html.ts";
 import { type LoadedRun, loadRun, loadSweep } from "../report/load.ts";
-import { renderPage, STYLE } from "../report/page.ts";
+import { documentHead, renderPage } from "../report/page.ts";
 import { renderRunSections, runSummaryHtml, statusBadge } from "../report/run.ts";
 import { renderSweepSections, sweepSubtitle } from "../report/sweep.ts";
 import type { RunMetrics } from "../train/metrics.ts";
@@ -231,16 +231,7 @@ export function indexPage(root: string): Page {
   const script = inlineScriptSource(LIVE_SCRIPT) + "\n";
   const csp = offlineCsp([cspHash(script)], { connectSelf: true });
   const title = `Runs in ${root}`;
-  const html = `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${escapeHtml(csp)}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="color-scheme" content="light">
-<title>${escapeHtml(title)}</title>
-<style>${STYLE}</style>
-</head>
+  const html = `${documentHead(title, csp)}
 <body data-events="/events/index/">
 <header>
 <h1>${escapeHtml(title)}</h1>

@@ -38,6 +38,7 @@ import { PROGRESS_FORMAT, ProgressLog } from "./live.ts";
 import {
   type PopulationSpec,
   type Progress,
+  trainDataOf,
   trainPopulation,
   type TrainResult,
 } from "./trainer.ts";
@@ -383,12 +384,7 @@ async function trainRun(
   };
   const result = await trainPopulation(
     gpu,
-    {
-      dataset: data.dataset,
-      train: data.dataset.splits.train,
-      val: data.dataset.splits.val ?? null,
-      test: data.dataset.splits.test ?? null,
-    },
+    trainDataOf(data.dataset),
     spec,
     {
       onEval,
