@@ -127,6 +127,8 @@ export interface VisitOptions {
   height?: number;
   /** Write a full-page PNG screenshot here. */
   screenshotPath?: string;
+  /** Cut the screenshot at this height in CSS pixels (default: the whole page). */
+  screenshotHeight?: number;
   /** JS expression evaluated once ready; its value must be JSON-serialisable. */
   evaluate?: string;
   /** Give up waiting for readiness after this long (default 30 s). */
@@ -374,7 +376,13 @@ export class Browser {
         }
         const shot = await send("Page.captureScreenshot", {
           format: "png",
-          clip: { x: 0, y: 0, width, height: shotHeight, scale: 1 },
+          clip: {
+            x: 0,
+            y: 0,
+            width,
+            height: Math.min(shotHeight, opts.screenshotHeight ?? shotHeight),
+            scale: 1,
+          },
         });
         const bytes = Uint8Array.from(atob(shot.data), (c) => c.charCodeAt(0));
         await Deno.writeFile(opts.screenshotPath, bytes);
