@@ -19,7 +19,7 @@ async function stepOps(s: PopulationSpec, textures: boolean) {
   const device = await gpuDevice();
   const { dataset, train } = blankDataset(device);
   const params = new GpuParams(device, s.sizes, s.lambdas, s.bn);
-  const step = trainingStep(params, { dataset, train, val: null, test: null }, s, textures);
+  const step = trainingStep(params, { dataset, train, val: null, test: null }, s, { textures });
   const ops = [...step.prologue, ...step.ops];
   step.destroy();
   params.destroy();

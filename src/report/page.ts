@@ -53,6 +53,7 @@ code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; fo
 .badge.completed, .pass { color: var(--good); }
 .badge.diverged, .fail { color: var(--bad); }
 .badge.interrupted, .warn { color: var(--warn); }
+.badge.running { color: #1a73e8; }
 .fail { font-weight: 600; }
 .best { font-weight: 700; }
 .note { background: #fff8e1; border-left: 4px solid #f2b600; padding: 6px 12px; }
@@ -83,16 +84,23 @@ export interface PageOptions {
   generatedAt?: Date;
   /** The command named in the footer as the page's generator (default `deno task report`). */
   generator?: string;
+  /** A live page (`deno task serve`): see {@link LivePage}. */
+  live?: LivePage;
 }
 
-/** Assemble a complete, self-contained HTML document. */
-export function renderPage(opts: PageOptions): string {
-  const chartjs = loadChartJs();
-  const chartScript = "\n" + inlineScriptSource(chartjs.source) + "\n";
-  const clientScript = inlineScriptSource(CLIENT_SCRIPT) + "\n";
-  const csp = offlineCsp([cspHash(chartScript), cspHash(clientScript)]);
-  const when = (opts.generatedAt ?? new Date()).toISOString().replace("T", " ").slice(0, 19);
-  const version = chartjs.version ? ` ${chartjs.version}` : "";
+/**
+ * What makes a page live: one more script (allowed by its hash) and requests back to the page's
+ * own origin (`connect-src 'self'`, for its event stream); nothing else is loosened.
+ */
+export interface LivePage {
+  /** The script's source, run after the page's own script. */
+  script: string;
+  /** Attributes of `<body>` for the script to read (names without `data-`). */
+  data?: Record<string, string>;
+}
+
+/** The document's start, up to `</head>`: its policy, title and the style sheet. */
+export function documentHead(title: string, csp: string): string {
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -101,10 +109,25 @@ export function renderPage(opts: PageOptions): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light">
 <meta name="generator" content="webgpu-mlp report">
-<title>${escapeHtml(opts.title)}</title>
+<title>${escapeHtml(title)}</title>
 <style>${STYLE}</style>
-</head>
-<body>
+</head>`;
+}
+
+/** Assemble a complete, self-contained HTML document. */
+export function renderPage(opts: PageOptions): string {
+  const chartjs = loadChartJs();
+  const chartScript = "\n" + inlineScriptSource(chartjs.source) + "\n";
+  const clientScript = inlineScriptSource(CLIENT_SCRIPT) + "\n";
+  const liveScript = opts.live ? inlineScriptSource(opts.live.script) + "\n" : null;
+  const hashes = [chartScript, clientScript, ...liveScript ? [liveScript] : []].map(cspHash);
+  const csp = offlineCsp(hashes, { connectSelf: !!opts.live });
+  const bodyData = Object.entries(opts.live?.data ?? {})
+    .map(([k, v]) => ` data-${k.replace(/[^a-z0-9-]/g, "")}="${escapeHtml(v)}"`).join("");
+  const when = (opts.generatedAt ?? new Date()).toISOString().replace("T", " ").slice(0, 19);
+  const version = chartjs.version ? ` ${chartjs.version}` : "";
+  return `${documentHead(opts.title, csp)}
+<body${bodyData}>
 <header>
 <h1>${escapeHtml(opts.title)}</h1>
 ${opts.subtitleHtml ? `<p class="sub">${opts.subtitleHtml}</p>` : ""}
@@ -115,12 +138,19 @@ ${opts.bodyHtml}
 <footer>Generated ${escapeHtml(when)} UTC by <code>${
     escapeHtml(opts.generator ?? "deno task report")
   }</code> (webgpu-mlp).
-Self-contained: chart.js${escapeHtml(version)} (MIT licence) is inlined; the page makes no network
-request. Hover a chart for values; click a legend entry to hide or show its series.</footer>
+${
+    opts.live
+      ? `Live: chart.js${
+        escapeHtml(version)
+      } (MIT licence) is inlined; updates come from this server only, and the page makes no other request.`
+      : `Self-contained: chart.js${
+        escapeHtml(version)
+      } (MIT licence) is inlined; the page makes no network request.`
+  } Hover a chart for values; click a legend entry to hide or show its series.</footer>
 <script type="application/json" id="report-data">${embedJson(opts.builder.pageData())}</script>
 <script>${chartScript}</script>
 <script>${clientScript}</script>
-</body>
+${liveScript ? `<script>${liveScript}</script>\n` : ""}</body>
 </html>
 `;
 }

@@ -21,6 +21,7 @@ import {
 import { type DatasetPart, type ResidentDataset, uploadDataset } from "../data/resident.ts";
 import { encodeCheckpoint } from "../model/checkpoint.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
+import { writeRunLogs } from "../io/logs.ts";
 import { acquireLock } from "../io/lock.ts";
 import {
   entryKind,
@@ -33,10 +34,12 @@ import {
 import { hashOf, readSnapshot, type Snapshot, SNAPSHOT_FORMAT, writeSnapshot } from "./snapshot.ts";
 import { checkOutDir, preflight } from "./preflight.ts";
 import type { RunMetrics } from "./metrics.ts";
-import { defaultEvalEvery, sampleSchedule } from "./schedule.ts";
+import { defaultEvalEvery, sampleSchedule, totalSteps } from "./schedule.ts";
+import { PROGRESS_FORMAT, ProgressLog } from "./live.ts";
 import {
   type PopulationSpec,
   type Progress,
+  trainDataOf,
   trainPopulation,
   type TrainResult,
 } from "./trainer.ts";
@@ -351,27 +354,52 @@ async function trainRun(
   if (partial.resume) {
     log(`${cfg.name}: resuming at step ${partial.resume.step} from ${partial.dir}`);
   }
+  const stepsPerEpoch = Math.floor(data.dataset.splits.train.n / spec.batchSize);
+  const total = totalSteps(spec.schedule, stepsPerEpoch);
+  const progress = await ProgressLog.open(partial.dir, {
+    format: PROGRESS_FORMAT,
+    name: cfg.name,
+    config: cfg,
+    seed: cfg.seed,
+    layerSizes: spec.sizes,
+    lambda: cfg.train.lambda,
+    env: envInfo(gpu),
+    startedAt: startedAt.toISOString(),
+    totalSteps: total,
+    stepsPerEpoch,
+    lrSchedule: sampleSchedule(spec.schedule, total, stepsPerEpoch),
+    classNames: cifar.classNames,
+    dataSizes: { train: cifar.train.n, val: cifar.val?.n ?? 0, test: cifar.test?.n ?? 0 },
+  }, partial.resume?.models[0].curves);
+  const onEval = (p: Progress) => {
+    log(formatProgress(p));
+    const point = p.points[0];
+    if (point) {
+      progress.append({
+        point,
+        elapsedSeconds: p.elapsedSeconds,
+        stepsPerSecond: p.stepsPerSecond,
+        remainingSeconds: p.remainingSeconds,
+      });
+    }
+  };
   const result = await trainPopulation(
     gpu,
-    {
-      dataset: data.dataset,
-      train: data.dataset.splits.train,
-      val: data.dataset.splits.val ?? null,
-      test: data.dataset.splits.test ?? null,
-    },
+    trainDataOf(data.dataset),
     spec,
     {
-      onEval: (p: Progress) => log(formatProgress(p)),
+      onEval,
       signal: options.signal,
       resume: partial.resume,
       onSnapshot: partial.save,
       snapshotSeconds: options.snapshotSeconds,
     },
-  );
+  ).finally(() => progress.close());
   data.dataset.destroy();
   const metrics = runMetrics(cfg, data, spec, result, startedAt, t0);
   if (result.interrupted) {
     await writeJsonAtomic(join(partial.dir, "metrics.json"), metrics);
+    await writeRunLogs(partial.dir, metrics);
     log(
       `${cfg.name}: interrupted at step ${result.steps}/${result.totalSteps}; its state is in ` +
         `${partial.dir}: run the same command to resume (--restart to start afresh)`,
@@ -452,8 +480,9 @@ export interface WriteRunOptions {
 }
 
 /**
- * Write metrics.json, the checkpoint of a healthy model and (when asked) report.html into a
- * temporary directory beside `dir`, then commit it to `dir`: a committed run is always complete.
+ * Write metrics.json, the checkpoint of a healthy model, the TensorBoard event file and
+ * curves.csv (src/io/logs.ts) and (when asked) report.html into a temporary directory beside
+ * `dir`, then commit it to `dir`: a committed run is always complete.
  */
 export async function writeRunDir(
   dir: string,
@@ -479,6 +508,7 @@ export async function writeRunDir(
       );
     }
     await writeJsonAtomic(join(tmp, "metrics.json"), metrics);
+    await writeRunLogs(tmp, metrics);
     if (options.report) {
       await writeReport([tmp], { out: join(tmp, "report.html"), shownAs: dir });
     }
