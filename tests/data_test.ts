@@ -8,20 +8,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
-import {
-  IMAGE_BYTES,
-  loadCifar10,
-  normalisationStats,
-  normalise,
-  parseClassNames,
-  readBatchFile,
-  readClassNames,
-  RECORD_BYTES,
-  resolveDataDir,
-  type Split,
-  type SplitSpec,
-  validateSplitSpec,
-} from "../src/data/cifar10.ts";
+import { IMAGE_BYTES, parseClassNames, RECORD_BYTES } from "../src/data/format.ts";
+import { readBatchFile, readClassNames } from "../src/data/files.ts";
+import { resolveDataDir } from "../src/data/data_dir.ts";
+import { type Split, type SplitSpec, validateSplitSpec } from "../src/data/splits.ts";
+import { normalisationStats, normalise } from "../src/data/normalise.ts";
+import { loadCifar10 } from "../src/data/cifar10.ts";
 import { UserError } from "../src/errors.ts";
 
 const ROOT = fromFileUrl(new URL("../", import.meta.url));
@@ -305,7 +297,7 @@ Deno.test("resolveDataDir: flag, CIFAR10_DIR, ./data, user cache; never ../share
   // that tests running in parallel are not affected.
   await withTempDir(async (dir) => {
     const script = join(dir, "probe.ts");
-    const moduleUrl = new URL("../src/data/cifar10.ts", import.meta.url).href;
+    const moduleUrl = new URL("../src/data/data_dir.ts", import.meta.url).href;
     await Deno.writeTextFile(
       script,
       `import { resolveDataDir, userCacheDataDir } from ${JSON.stringify(moduleUrl)};
@@ -455,7 +447,7 @@ Deno.test("resolveDataDir: an unreadable data directory is one line", async () =
     await Deno.writeFile(join(data, "data_batch_1.bin"), new Uint8Array(0));
     // Deno's own read permission: a child allowed to read nothing.
     const probe = join(dir, "probe.ts");
-    const moduleUrl = new URL("../src/data/cifar10.ts", import.meta.url).href;
+    const moduleUrl = new URL("../src/data/data_dir.ts", import.meta.url).href;
     await Deno.writeTextFile(
       probe,
       `import { resolveDataDir } from ${JSON.stringify(moduleUrl)};

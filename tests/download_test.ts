@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as tar from "tar";
-import { readBatchFile, readClassNames } from "../src/data/cifar10.ts";
+import { readBatchFile, readClassNames } from "../src/data/files.ts";
 import {
   ARCHIVE_DIR,
   checkCifar10Dir,

@@ -15,7 +15,7 @@ import type {
   RunMetrics,
   Timings,
 } from "../src/train/metrics.ts";
-import { CIFAR10_CLASSES } from "../src/data/cifar10.ts";
+import { CIFAR10_CLASSES } from "../src/data/format.ts";
 
 /** CIFAR-10 class names as batches.meta.txt lists them. */
 export const CLASS_NAMES: string[] = [...CIFAR10_CLASSES];

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { uploadDataset } from "../src/data/resident.ts";
-import { IMAGE_BYTES } from "../src/data/cifar10.ts";
+import { IMAGE_BYTES } from "../src/data/format.ts";
 import { storageBuffer } from "../src/gpu/buffers.ts";
 import {
   compiledModules,

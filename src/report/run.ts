@@ -6,7 +6,7 @@
  * @module
  */
 
-import { CIFAR10_CLASSES } from "../data/cifar10.ts";
+import { CIFAR10_CLASSES } from "../data/format.ts";
 import type { EvalPoint, RunMetrics, SplitMetrics } from "../train/metrics.ts";
 import { ReportBuilder } from "./builder.ts";
 import { ALERT_COLOR, type SeriesSpec, TEST_COLOR, TRAIN_COLOR, VAL_COLOR } from "./charts.ts";
