@@ -8,6 +8,7 @@
 
 import { basename, dirname, join } from "node:path";
 import { UserError } from "../errors.ts";
+import { exists } from "../io/exists.ts";
 import { parseRecord, RUN_FORMAT, SWEEP_FORMAT, TRIAL_FORMAT } from "../io/records.ts";
 import { decodeSafetensors, type Tensor } from "../io/safetensors.ts";
 import type { TrialRecord } from "../sweep/types.ts";
@@ -62,17 +63,6 @@ function isObject(x: unknown): x is Record<string, unknown> {
 
 function firstLine(msg: string): string {
   return msg.split("\n")[0];
-}
-
-/** True when `path` exists (file or directory). */
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
 }
 
 /** Read a text file; a missing or unreadable file is a `UserError`. */
