@@ -134,7 +134,22 @@ export {
   evaluateCheckpoint,
   loadCheckpointFile,
 } from "./src/train/eval_checkpoint.ts";
-export type { NetOptions, Workspace } from "./src/train/graph.ts";
+export {
+  type AdamState,
+  adamStep,
+  type BackwardOptions,
+  backwardPass,
+  type BackwardTarget,
+  createGrads,
+  createWorkspace,
+  type ForwardOptions,
+  forwardPass,
+  type GradBuffers,
+  lossOf,
+  type NetOptions,
+  type Workspace,
+  type WorkspaceOptions,
+} from "./src/train/graph.ts";
 export type { Augment } from "./src/nn/shared.ts";
 
 // float64 reference and the gradient audit
@@ -161,6 +176,21 @@ export {
   type Tile,
 } from "./src/kernels/matmul.ts";
 export { encodeOp, type Op, runOps } from "./src/kernels/op.ts";
+export {
+  kernel,
+  LONG_ROWS,
+  type Matrix,
+  matrix,
+  type MatrixOptions,
+  type Node,
+  type PlacedOps,
+  type PlacementOptions,
+  placeOps,
+  product,
+  type ProductSpec,
+  storageOf,
+  writeRows,
+} from "./src/kernels/placement.ts";
 
 // reports
 export { writeReport, type WriteReportOptions } from "./src/report/mod.ts";

@@ -115,7 +115,9 @@ export class BenchNet {
     spec.seeds.forEach((seed, z) =>
       this.params.upload(z, initParams(spec.sizes, spec.init, spec.sigma, seed))
     );
-    this.step = trainingStep(this.params, ctx.train, spec, ctx.gpu.prefersTextures);
+    this.step = trainingStep(this.params, ctx.train, spec, {
+      textures: ctx.gpu.prefersTextures,
+    });
     this.stepsPerEpoch = Math.floor(ctx.train.train.n / spec.batchSize);
   }
 

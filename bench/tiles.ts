@@ -15,7 +15,8 @@ import { defaultTile, matmulOp, type MatmulSpec, type Tile } from "../src/kernel
 import { encodeOp, type Op } from "../src/kernels/op.ts";
 import { GpuParams } from "../src/model/gpu_params.ts";
 import { initParams } from "../src/model/init.ts";
-import { backwardOps, createWorkspace, forwardOps, type Workspace } from "../src/train/graph.ts";
+import { backwardPass, createWorkspace, forwardPass, type Workspace } from "../src/train/graph.ts";
+import { placeOps } from "../src/kernels/placement.ts";
 import type { BenchContext } from "./setup.ts";
 import { summarise, type Summary } from "./stats.ts";
 import type { GpuTimer } from "./timing.ts";
@@ -68,7 +69,11 @@ interface Shape {
 }
 
 /** The matmul specs of one model's training step, recorded from the graph that builds them. */
-function stepMatmuls(params: GpuParams, ws: Workspace, steps: GPUBuffer): Shape[] {
+function stepMatmuls(
+  params: GpuParams,
+  ws: Workspace,
+  steps: GPUBuffer,
+): { shapes: Shape[]; destroy(): void } {
   const out: Shape[] = [];
   const record = (spec: MatmulSpec): Op => {
     out.push({
@@ -78,9 +83,13 @@ function stepMatmuls(params: GpuParams, ws: Workspace, steps: GPUBuffer): Shape[
     });
     return { label: "recorded", workgroups: [0, 0, 0], stepped: false } as unknown as Op;
   };
-  forwardOps(params, ws, "train", steps, {}, record);
-  backwardOps(params, ws, { kind: "sgd", steps }, {}, record);
-  return out;
+  const nodes = [
+    ...forwardPass(params, ws, { mode: "train", steps }),
+    ...backwardPass(params, ws, { kind: "sgd", steps }),
+  ];
+  // the inputs' buffer is placement's: freed with the workspace by the caller's cleanup
+  const placed = placeOps(params.device, nodes, { matmul: record });
+  return { shapes: out, destroy: () => placed.destroy() };
 }
 
 /**
@@ -141,9 +150,10 @@ export async function tileSweep(
     for (const B of batches) {
       const params = new GpuParams(device, sizes, [0.01]);
       params.upload(0, initParams(sizes, "xavier", 0.01, 0));
-      const ws = createWorkspace(params, B, true);
-      cleanup.push(() => (ws.destroy(), params.destroy()));
-      for (const s of stepMatmuls(params, ws, steps)) {
+      const ws = createWorkspace(params, { rows: B, training: true });
+      const recorded = stepMatmuls(params, ws, steps);
+      cleanup.push(() => (recorded.destroy(), ws.destroy(), params.destroy()));
+      for (const s of recorded.shapes) {
         const use = `${s.label} of ${sizes.join("-")} at B=${B}`;
         const seen = shapes.get(s.key);
         if (seen) seen.uses.push(use);

@@ -10,8 +10,9 @@ import { initParams, type Params } from "../src/model/init.ts";
 import { stepTable } from "../src/gpu/buffers.ts";
 import { runOps } from "../src/kernels/op.ts";
 import { gradients, maxRelativeError, numericalGradients } from "../src/reference/network.ts";
-import { backwardOps, createWorkspace, forwardOps, lossOp, mirrorOps } from "../src/train/graph.ts";
-import { gpuGradients, uploadRows } from "../src/train/gpu_grads.ts";
+import { backwardPass, createWorkspace, forwardPass, lossOf } from "../src/train/graph.ts";
+import { gpuGradients } from "../src/train/gpu_grads.ts";
+import { placeOps, writeRows } from "../src/kernels/placement.ts";
 import { writeBuffer } from "../src/gpu/buffers.ts";
 import { gpuDevice, Rng } from "./helpers.ts";
 
@@ -94,7 +95,8 @@ Deno.test("GPU gradients match float64 for 1-4 layer nets and a 3-model populati
   }
 });
 
-// with textures: X, G₁ and W₁ reach layer 1's products through textures (W₁ seeded by mirrorOps)
+// with textures (and the row threshold lowered to these small layers): X, G₁ and W₁ reach layer
+// 1's products through texture copies (W₁ seeded by the prologue)
 for (const textures of [false, true]) {
   Deno.test(`one GPU SGD step equals W − η·grad in float64${textures ? " (textures)" : ""}`, async () => {
     const device = await gpuDevice();
@@ -104,17 +106,19 @@ for (const textures of [false, true]) {
     const { X, y } = data(rng, n, 20, 10);
     const params = new GpuParams(device, sizes, lambdas);
     models.forEach((m, p) => params.upload(p, m));
-    const ws = createWorkspace(params, n, true, textures, textures);
-    assert.equal(ws.x instanceof GPUTexture && !!ws.g1 && !!ws.w1, textures);
-    uploadRows(device, ws.x, ws.xld, X, n, 20);
-    writeBuffer(device, ws.y, 0, Uint32Array.from(y));
+    const ws = createWorkspace(params, { rows: n, training: true });
     const steps = stepTable(device, [{ eta }], "steps");
-    await runOps(device, [
-      ...mirrorOps(params, ws),
-      ...forwardOps(params, ws),
-      lossOp(params, ws, "train"),
-      ...backwardOps(params, ws, { kind: "sgd", steps }),
-    ]);
+    const placed = placeOps(device, [
+      ...forwardPass(params, ws),
+      lossOf(params, ws, "train"),
+      ...backwardPass(params, ws, { kind: "sgd", steps }),
+    ], { textures, longRows: 1 });
+    const copies = ["G1", "W1", "X"].filter((m) => placed.copies.includes(m));
+    assert.deepEqual(copies, textures ? ["G1", "W1", "X"] : []);
+    assert.equal(ws.X.buffer === null, textures, "the inputs live in a texture alone");
+    writeRows(device, ws.X, X, n, 20);
+    writeBuffer(device, ws.y, 0, Uint32Array.from(y));
+    await runOps(device, [...placed.prologue, ...placed.ops]);
     const after = await params.download();
     models.forEach((m, p) => {
       const g = gradients(m, X, y, n, lambdas[p]);
@@ -133,6 +137,7 @@ for (const textures of [false, true]) {
       }
     });
     ws.destroy();
+    placed.destroy();
     params.destroy();
   });
 }

@@ -328,7 +328,9 @@ Deno.test("shaders: every variant of training steps, evaluators and bench compil
   for (const { spec, bnL2 } of specs()) {
     for (const textures of [false, true]) {
       const params = new GpuParams(device, spec.sizes, spec.lambdas, spec.bn);
-      const step = trainingStep(params, { dataset, train, val: null, test: null }, spec, textures);
+      const step = trainingStep(params, { dataset, train, val: null, test: null }, spec, {
+        textures,
+      });
       if (!benchSweep) benchSweep = compiledModules(device).length;
       const evaluator = new Evaluator(params, dataset, { train, test: train }, 3, {
         bnL2,

@@ -26,6 +26,7 @@ export const RESERVED_NAMES: readonly string[] = [
   "sweep.json",
   "sweep.config.json",
   "snapshot.safetensors",
+  "progress.jsonl",
   "lock",
   "owner.json",
 ];

@@ -92,7 +92,7 @@ export function entryKind(path: string): "none" | "dir" | "symlink" | "other" {
 /** Files each kind of directory may hold besides its marker (and atomic writes' temporaries). */
 const FILES: Record<OwnedKind, RegExp> = {
   run: /^(metrics\.json|weights\.safetensors|report\.html)$/,
-  partial: /^(metrics\.json|snapshot\.safetensors|report\.html)$/,
+  partial: /^(metrics\.json|snapshot\.safetensors|report\.html|progress\.jsonl)$/,
   variants: /^(report\.html|\.snapshot-\d+\.safetensors)$/,
   sweep:
     /^(sweep\.config\.json|sweep\.json|report\.html|trials(\.shard-\d+-of-\d+)?\.jsonl|\.snapshot(\.shard-\d+-of-\d+)?\.safetensors|final\.lock)$/,

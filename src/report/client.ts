@@ -10,6 +10,9 @@
  *   drew after decimation and `total` the finite points in the data.
  *
  * Failures are reported with `console.error` and shown in place of the figure.
+ * `window.__reportDraw()` draws the page again from the current `#report-data` and figure elements
+ * (destroying the charts drawn before): the live pages of `deno task serve` call it after swapping
+ * in new data.
  *
  * @module
  */
@@ -18,9 +21,15 @@
 export const CLIENT_SCRIPT = String.raw`
 (function () {
   "use strict";
+  // the chart objects of the last drawing, destroyed when the page is drawn again
+  var drawn = [];
+  function draw() {
+  drawn.forEach(function (chart) { chart.destroy(); });
+  drawn = [];
   var state = { charts: [], montages: [], errors: [] };
   window.__report = state;
   var body = document.body;
+  body.dataset.ready = "0";
 
   function fail(where, err, el) {
     var msg = where + ": " + (err && err.message ? err.message : String(err));
@@ -252,6 +261,7 @@ export const CLIENT_SCRIPT = String.raw`
       if (!el) throw new Error("no element #" + fig.id);
       var canvas = el.querySelector("canvas");
       var chart = new Chart(canvas, chartConfig(fig));
+      drawn.push(chart);
       state.charts.push({ id: fig.id, title: fig.title, chart: chart });
     } catch (e) {
       fail("figure " + fig.id, e, el);
@@ -313,5 +323,9 @@ export const CLIENT_SCRIPT = String.raw`
   });
 
   requestAnimationFrame(function () { requestAnimationFrame(finish); });
+  }
+  // the live pages of deno task serve swap in new data and draw again
+  window.__reportDraw = draw;
+  draw();
 })();
 `;

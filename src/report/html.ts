@@ -57,11 +57,12 @@ export function cspHash(scriptText: string): string {
 /**
  * A Content-Security-Policy for an offline report: nothing may be fetched (no network, no other
  * file), only the inline scripts with the given hashes may run, inline styles and `data:` images
- * are allowed.
+ * are allowed. `connectSelf` lets the page's scripts fetch from its own origin (live pages).
  */
-export function offlineCsp(scriptHashes: string[]): string {
+export function offlineCsp(scriptHashes: string[], opts: { connectSelf?: boolean } = {}): string {
   return [
     "default-src 'none'",
+    ...opts.connectSelf ? ["connect-src 'self'"] : [],
     `script-src ${scriptHashes.join(" ")}`,
     "style-src 'unsafe-inline'",
     "img-src data: blob:",

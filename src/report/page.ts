@@ -53,6 +53,7 @@ code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; fo
 .badge.completed, .pass { color: var(--good); }
 .badge.diverged, .fail { color: var(--bad); }
 .badge.interrupted, .warn { color: var(--warn); }
+.badge.running { color: #1a73e8; }
 .fail { font-weight: 600; }
 .best { font-weight: 700; }
 .note { background: #fff8e1; border-left: 4px solid #f2b600; padding: 6px 12px; }
@@ -83,6 +84,19 @@ export interface PageOptions {
   generatedAt?: Date;
   /** The command named in the footer as the page's generator (default `deno task report`). */
   generator?: string;
+  /** A live page (`deno task serve`): see {@link LivePage}. */
+  live?: LivePage;
+}
+
+/**
+ * What makes a page live: one more script (allowed by its hash) and requests back to the page's
+ * own origin (`connect-src 'self'`, for its event stream); nothing else is loosened.
+ */
+export interface LivePage {
+  /** The script's source, run after the page's own script. */
+  script: string;
+  /** Attributes of `<body>` for the script to read (names without `data-`). */
+  data?: Record<string, string>;
 }
 
 /** Assemble a complete, self-contained HTML document. */
@@ -90,7 +104,11 @@ export function renderPage(opts: PageOptions): string {
   const chartjs = loadChartJs();
   const chartScript = "\n" + inlineScriptSource(chartjs.source) + "\n";
   const clientScript = inlineScriptSource(CLIENT_SCRIPT) + "\n";
-  const csp = offlineCsp([cspHash(chartScript), cspHash(clientScript)]);
+  const liveScript = opts.live ? inlineScriptSource(opts.live.script) + "\n" : null;
+  const hashes = [chartScript, clientScript, ...liveScript ? [liveScript] : []].map(cspHash);
+  const csp = offlineCsp(hashes, { connectSelf: !!opts.live });
+  const bodyData = Object.entries(opts.live?.data ?? {})
+    .map(([k, v]) => ` data-${k.replace(/[^a-z0-9-]/g, "")}="${escapeHtml(v)}"`).join("");
   const when = (opts.generatedAt ?? new Date()).toISOString().replace("T", " ").slice(0, 19);
   const version = chartjs.version ? ` ${chartjs.version}` : "";
   return `<!DOCTYPE html>
@@ -104,7 +122,7 @@ export function renderPage(opts: PageOptions): string {
 <title>${escapeHtml(opts.title)}</title>
 <style>${STYLE}</style>
 </head>
-<body>
+<body${bodyData}>
 <header>
 <h1>${escapeHtml(opts.title)}</h1>
 ${opts.subtitleHtml ? `<p class="sub">${opts.subtitleHtml}</p>` : ""}
@@ -120,7 +138,7 @@ request. Hover a chart for values; click a legend entry to hide or show its seri
 <script type="application/json" id="report-data">${embedJson(opts.builder.pageData())}</script>
 <script>${chartScript}</script>
 <script>${clientScript}</script>
-</body>
+${liveScript ? `<script>${liveScript}</script>\n` : ""}</body>
 </html>
 `;
 }

@@ -27,9 +27,11 @@ export function heading(level: number, text: string, id?: string): string {
   return `<h${l}${id ? ` id="${escapeHtml(id)}"` : ""}>${text}</h${l}>`;
 }
 
-/** A status badge (`completed`, `diverged`, `interrupted`). */
+/** A status badge (`completed`, `diverged`, `interrupted`; `running` on live pages). */
 export function statusBadge(status: string): string {
-  const cls = ["completed", "diverged", "interrupted"].includes(status) ? status : "interrupted";
+  const cls = ["completed", "diverged", "interrupted", "running"].includes(status)
+    ? status
+    : "interrupted";
   return `<span class="badge ${cls}">${escapeHtml(status)}</span>`;
 }
 

@@ -279,8 +279,8 @@ export function renderSweepSections(b: ReportBuilder, sw: LoadedSweep): string {
   return parts.join("\n");
 }
 
-/** Header line of a sweep. */
-function sweepSubtitle(sw: LoadedSweep): string {
+/** The one-line summary under a sweep page's title. */
+export function sweepSubtitle(sw: LoadedSweep): string {
   const stages = stageSummaries(sw);
   const div = sw.trials.filter((t) => t.status === "diverged").length;
   const parts = [

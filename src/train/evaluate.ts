@@ -19,7 +19,8 @@ import { gatherOp } from "../kernels/gather.ts";
 import { encodeOp, type Op } from "../kernels/op.ts";
 import { confusionOp, METRIC_FLOATS, reduceRowsOp, sumSquaresOp } from "../kernels/reduce.ts";
 import type { GpuParams } from "../model/gpu_params.ts";
-import { createWorkspace, forwardOps, lossOp, mirrorOps, type Workspace } from "./graph.ts";
+import { createWorkspace, forwardPass, lossOf, type Workspace } from "./graph.ts";
+import { kernel, type PlacedOps, placeOps, storageOf } from "../kernels/placement.ts";
 
 /** Rows per evaluation chunk, at most. */
 export const EVAL_ROWS = 2000;
@@ -40,7 +41,7 @@ export interface EvaluatorOptions {
   rows?: number;
   /** Include BN's γ and β in Σ‖W‖² (when the L2 term applies to them). */
   bnL2?: boolean;
-  /** Keep the chunk's inputs in a texture (see createWorkspace). */
+  /** Whether the adapter loads texels faster than buffer elements (see `placeOps`). */
   textures?: boolean;
 }
 
@@ -88,7 +89,8 @@ export class Evaluator {
   readonly #reduce: Op;
   readonly #confusion: Op;
   readonly #l2: Op[];
-  readonly #mirror: Op[];
+  readonly #prologue: Op[];
+  readonly #placed: PlacedOps;
 
   /** Build buffers and dispatches once; `slots` metrics slots are available. */
   constructor(
@@ -104,7 +106,7 @@ export class Evaluator {
     this.slots = slots;
     this.#splits = splits;
     const largest = Math.max(1, ...Object.values(splits).map((s) => s.n));
-    this.ws = createWorkspace(params, Math.min(rows, largest), false, textures, true);
+    this.ws = createWorkspace(params, { rows: Math.min(rows, largest), training: false });
     const P = params.P, C = params.sizes[params.sizes.length - 1];
     this.metrics = storageBuffer(device, slots * P * METRIC_FLOATS, "metrics");
     this.counts = storageBuffer(device, P * C * C, "confusion");
@@ -115,23 +117,26 @@ export class Evaluator {
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
     });
     const steps = this.#table;
-    for (const [name, split] of Object.entries(splits)) {
-      this.#gathers.set(
-        name,
+    const names = Object.keys(splits);
+    const gathers = names.map((name) =>
+      kernel(`gather_${name}`, { writesEither: [this.ws.X] }, () =>
         gatherOp(device, {
           mode: "eval",
           dataset,
-          split,
+          split: splits[name],
           R: this.ws.R,
-          x: this.ws.x,
+          x: storageOf(this.ws.X),
           y: this.ws.y,
           steps,
           label: `gather_${name}`,
-        }),
-      );
-    }
-    this.#body = [...forwardOps(params, this.ws, "eval", steps), lossOp(params, this.ws, "eval")];
-    this.#mirror = mirrorOps(params, this.ws);
+        }))
+    );
+    const body = [...forwardPass(params, this.ws, { steps }), lossOf(params, this.ws, "eval")];
+    this.#placed = placeOps(device, [...gathers, ...body], { textures });
+    const ops = this.#placed.ops;
+    names.forEach((name, i) => this.#gathers.set(name, ops[i]));
+    this.#body = ops.slice(names.length);
+    this.#prologue = this.#placed.prologue;
     const common = { Z: P, steps, stats: this.ws.stats, R: this.ws.R };
     this.#reduce = reduceRowsOp(device, { ...common, metrics: this.metrics });
     this.#confusion = confusionOp(device, { ...common, C, labels: this.ws.y, counts: this.counts });
@@ -184,7 +189,7 @@ export class Evaluator {
     const l2Record = records.length;
     if (l2Slot !== undefined) records.push({ slot: l2Slot });
     writeBuffer(this.params.device, this.#table, 0, encodeSteps(records));
-    for (const op of this.#mirror) encodeOp(pass, op);
+    for (const op of this.#prologue) encodeOp(pass, op);
     for (const { op, record, confusion } of plan) {
       encodeOp(pass, op, record);
       for (const b of this.#body) encodeOp(pass, b, record);
@@ -252,6 +257,7 @@ export class Evaluator {
   /** Free the evaluator's buffers. */
   destroy(): void {
     this.ws.destroy();
+    this.#placed.destroy();
     for (const b of [this.metrics, this.counts, this.#table]) b.destroy();
   }
 }

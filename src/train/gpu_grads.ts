@@ -10,7 +10,8 @@ import { GpuParams, modelMatrix, modelVector } from "../model/gpu_params.ts";
 import type { Params } from "../model/init.ts";
 import { runOps } from "../kernels/op.ts";
 import type { Grads } from "../nn/shared.ts";
-import { backwardOps, createGrads, createWorkspace, forwardOps, lossOp } from "./graph.ts";
+import { backwardPass, createGrads, createWorkspace, forwardPass, lossOf } from "./graph.ts";
+import { placeOps, writeRows } from "../kernels/placement.ts";
 
 /**
  * Upload P networks (one λ each), run forward (batch statistics for BN layers) + loss + backward
@@ -30,16 +31,17 @@ export async function gpuGradients(
   const bnFlags = sizes.slice(1).map((_, l) => !!models[0].bn?.[l]);
   const params = new GpuParams(device, sizes, lambdas, bnFlags);
   models.forEach((m, p) => params.upload(p, m));
-  const ws = createWorkspace(params, n, true);
-  uploadRows(device, ws.x, ws.xld, X, n, sizes[0]);
-  writeBuffer(device, ws.y, 0, Uint32Array.from(y as ArrayLike<number>));
+  const ws = createWorkspace(params, { rows: n, training: true });
   const grads = createGrads(params);
   const steps = stepTable(device, [{}], "steps");
-  await runOps(device, [
-    ...forwardOps(params, ws, "train", steps),
-    lossOp(params, ws, "train"),
-    ...backwardOps(params, ws, { kind: "grads", grads }, { bnL2: opts.bnL2 }),
+  const placed = placeOps(device, [
+    ...forwardPass(params, ws, { mode: "train", steps }),
+    lossOf(params, ws, "train"),
+    ...backwardPass(params, ws, { kind: "grads", grads }, { net: { bnL2: opts.bnL2 } }),
   ]);
+  writeRows(device, ws.X, X, n, sizes[0]);
+  writeBuffer(device, ws.y, 0, Uint32Array.from(y as ArrayLike<number>));
+  await runOps(device, placed.ops);
   const read = (b: GPUBuffer | null) => (b ? readFloats(device, b) : Promise.resolve(null));
   const gW = await Promise.all(grads.dW.map(read));
   const gb = await Promise.all(grads.db.map(read));
@@ -64,25 +66,7 @@ export async function gpuGradients(
   for (const b of [...grads.dW, ...grads.db, ...grads.dGamma, ...grads.dBeta]) b?.destroy();
   steps.destroy();
   ws.destroy();
+  placed.destroy();
   params.destroy();
   return out;
-}
-
-/**
- * Write n rows of d values into a workspace's inputs: a buffer of row stride ld, or a texture of
- * ld/4 texels per row (padding left zero).
- */
-export function uploadRows(
-  device: GPUDevice,
-  target: GPUBuffer | GPUTexture,
-  ld: number,
-  X: ArrayLike<number>,
-  n: number,
-  d: number,
-): void {
-  const data = new Float32Array(n * ld);
-  for (let i = 0; i < n; i++) for (let k = 0; k < d; k++) data[i * ld + k] = X[i * d + k];
-  if (target instanceof GPUTexture) {
-    device.queue.writeTexture({ texture: target }, data, { bytesPerRow: ld * 4 }, [ld / 4, n]);
-  } else writeBuffer(device, target, 0, data);
 }

@@ -1,6 +1,8 @@
 /**
- * The dispatches of a forward pass, a loss, and a backward pass with update, for a population of
- * networks on a workspace of R rows. Built once per run; encoded every step.
+ * The training graph: a forward pass, a loss, and a backward pass with update, for a population of
+ * networks on a workspace of R rows, as a list of nodes (one per dispatch, in order) over named
+ * matrices. `placeOps` (src/kernels/placement.ts) decides where each matrix lives and builds the
+ * ops, once per run; they are encoded every step.
  *
  * Per layer l (rows = samples, W is n_in × n_out):
  *   forward   Z = H·W + b, ReLU (and dropout) on hidden layers  matmul_nn, epilogue bias_relu(_dropout)
@@ -19,9 +21,7 @@
 import { pad4, storageBuffer } from "../gpu/buffers.ts";
 import type { GpuParams } from "../model/gpu_params.ts";
 import { bnBackwardOp, bnForwardEvalOp, bnForwardTrainOp } from "../kernels/batchnorm.ts";
-import { copyToTextureOp } from "../kernels/copy.ts";
-import { matmulOp, type MatmulSpec } from "../kernels/matmul.ts";
-import type { Op } from "../kernels/op.ts";
+import { kernel, type Matrix, matrix, type Node, product } from "../kernels/placement.ts";
 import { softmaxCeOp } from "../kernels/softmax_ce.ts";
 import { updateOp } from "../kernels/update.ts";
 
@@ -38,115 +38,74 @@ export interface NetOptions {
 }
 
 /**
- * Builds the op of a matrix product: {@link matmulOp} by default; tools that study the products
- * (the tile sweep of `deno task bench`) pass their own to see every spec the graph uses.
+ * The matrices of a forward and backward pass over R rows, for the population's shape: each is
+ * R rows (or a parameter's n_in rows) with the models' blocks side by side.
  */
-export type MatmulFactory = (spec: MatmulSpec) => Op;
-
-/** Buffers for R rows of inputs, activations and gradients. */
 export interface Workspace {
   /** Rows: the mini-batch size, or the evaluation chunk size. */
   R: number;
-  /**
-   * Inputs: R rows of stride xld = pad4(input dim) in a buffer, or (see {@link createWorkspace})
-   * an rgba32float texture of R rows × xld/4 texels that layer 1's products read as a texture.
-   */
-  x: GPUBuffer | GPUTexture;
-  /** Row stride of `x` in floats: pad4(input dim), shared by all models. */
-  xld: number;
+  /** Inputs X: R rows of pad4(input dim) floats, shared by every model. */
+  X: Matrix;
   /** Labels (R u32). */
   y: GPUBuffer;
-  /** Hidden activations H_1..H_{L−1}, each R × ld of its layer. */
-  H: GPUBuffer[];
+  /** The weights W_1..W_L (the parameters' buffers), as operands. */
+  W: Matrix[];
+  /** Hidden activations H_1..H_{L−1}. */
+  H: Matrix[];
   /** Per hidden layer with batch normalisation: its pre-activations Z (then Ẑ), else null. */
-  pre: (GPUBuffer | null)[];
+  pre: (Matrix | null)[];
   /** Per BN layer in training: 1/√(v + ε) of the batch, for the backward pass. */
   invStd: (GPUBuffer | null)[];
   /** Output scores, overwritten with the output gradient in training. */
-  S: GPUBuffer;
-  /** Gradients of the hidden layers' outputs (training workspaces only). */
-  G: GPUBuffer[];
+  S: Matrix;
+  /** Gradients of the hidden layers' outputs G_1..G_{L−1} (training workspaces only). */
+  G: Matrix[];
   /** Per-row (loss, correct, predicted, 0) per model, from the evaluation loss. */
   stats: GPUBuffer;
-  /**
-   * Training with textures, layer 1 without BN in a net of 2+ layers: a texture copy of G_1 (R rows
-   * × ld/4 texels), written by layer 2's input-gradient product alongside ws.G[0] and read by
-   * layer 1's weight-gradient product as its B operand. Null otherwise.
-   */
-  g1: GPUTexture | null;
-  /**
-   * With textures, when asked for: a texture copy of W_1 (pin rows × ld/4 texels) that layer 1's
-   * forward product reads as its B operand. {@link mirrorOps} brings it up to date from the buffer;
-   * in training with SGD, the epilogue of layer 1's weight-gradient product then keeps it current.
-   * Null otherwise.
-   */
-  w1: GPUTexture | null;
-  /** Free every buffer of the workspace. */
+  /** Free the buffers the workspace allocated (not the parameters'). */
   destroy(): void;
 }
 
-/**
- * Allocate a workspace of R rows for the population's shape. With `textures` (and when the
- * inputs fit the device's texture size), the inputs live in a texture: the gather kernel writes
- * it and layer 1's products read it with texel loads, which llvmpipe serves far faster than
- * buffer loads.
- */
-export function createWorkspace(
-  params: GpuParams,
-  R: number,
-  training: boolean,
-  textures = false,
-  /**
-   * Keep a texture copy of W_1 ({@link Workspace.w1}): for evaluation, or training with SGD (not
-   * Adam, whose update kernel would leave the copy behind).
-   */
-  mirrorW1 = false,
-): Workspace {
+/** Options of {@link createWorkspace}. */
+export interface WorkspaceOptions {
+  /** Rows: the mini-batch size, or the evaluation chunk size. */
+  rows: number;
+  /** Allocate what the backward pass needs (gradients, batch statistics). */
+  training: boolean;
+}
+
+/** Allocate a workspace for the population's shape (the inputs' place is left to placeOps). */
+export function createWorkspace(params: GpuParams, opts: WorkspaceOptions): Workspace {
   const device = params.device;
+  const { rows: R, training } = opts;
   const L = params.layers.length;
-  const xld = pad4(params.sizes[0]);
-  const maxSide = device.limits.maxTextureDimension2D;
-  const fits = (quads: number, rows: number) => quads <= maxSide && rows <= maxSide;
-  const xTexture = textures && fits(xld / 4, R);
-  const first = params.layers[0];
-  const texture = (label: string, quads: number, rows: number, copy = 0) =>
-    device.createTexture({
-      label,
-      size: [quads, rows],
-      format: "rgba32float",
-      usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING | copy,
-    });
-  const g1 = training && xTexture && L > 1 && !params.bn[0] &&
-      fits(first.ld / 4, R)
-    ? texture("G1", first.ld / 4, R)
-    : null;
-  const w1 = xTexture && mirrorW1 && fits(first.ld / 4, first.pin)
-    ? texture("W1", first.ld / 4, first.pin)
-    : null;
   const hidden = params.layers.slice(0, L - 1);
+  const rowsOf = (label: string, ld: number, zStride: number) =>
+    matrix(device, { label, rows: R, ld, zStride });
   const ws: Workspace = {
     R,
-    // X can be read back, and written from the CPU (uploadRows in gpu_grads.ts), like a buffer
-    x: xTexture
-      ? texture("X", xld / 4, R, GPUTextureUsage.COPY_SRC | GPUTextureUsage.COPY_DST)
-      : storageBuffer(device, R * xld, "X"),
-    xld,
+    X: matrix(device, { label: "X", rows: R, ld: pad4(params.sizes[0]), allocate: "placed" }),
     y: storageBuffer(device, R, "y"),
-    H: hidden.map((layer, l) => storageBuffer(device, R * layer.ld, `H${l + 1}`)),
-    pre: hidden.map((layer, l) =>
-      params.bn[l] ? storageBuffer(device, R * layer.ld, `Z${l + 1}`) : null
+    W: params.layers.map((layer, l) =>
+      matrix(device, {
+        label: `W${l + 1}`,
+        rows: layer.pin,
+        ld: layer.ld,
+        zStride: layer.pout,
+        buffer: params.W[l],
+      })
     ),
+    H: hidden.map((layer, l) => rowsOf(`H${l + 1}`, layer.ld, layer.pout)),
+    pre: hidden.map((layer, l) => params.bn[l] ? rowsOf(`Z${l + 1}`, layer.ld, layer.pout) : null),
     invStd: hidden.map((layer, l) =>
       training && params.bn[l] ? storageBuffer(device, layer.ld, `invStd${l + 1}`) : null
     ),
-    S: storageBuffer(device, R * params.layers[L - 1].ld, "S"),
-    G: training ? hidden.map((layer, l) => storageBuffer(device, R * layer.ld, `G${l + 1}`)) : [],
+    S: rowsOf("S", params.layers[L - 1].ld, params.layers[L - 1].pout),
+    G: training ? hidden.map((layer, l) => rowsOf(`G${l + 1}`, layer.ld, layer.pout)) : [],
     stats: storageBuffer(device, R * params.P * 4, "stats"),
-    g1,
-    w1,
     destroy() {
-      const all = [ws.x, ws.y, ws.S, ws.stats, ...ws.H, ...ws.G, ...ws.pre, ...ws.invStd, g1, w1];
-      for (const b of all) b?.destroy();
+      const own = [ws.S, ...ws.H, ...ws.G, ...ws.pre].map((m) => m?.buffer);
+      for (const b of [ws.y, ws.stats, ...ws.invStd, ...own]) b?.destroy();
     },
   };
   return ws;
@@ -161,122 +120,142 @@ export function createWorkspace(
 function grid(params: GpuParams, l: number) {
   const layer = params.layers[l];
   return l === 0
-    ? { Z: 1, N: (params.P - 1) * layer.pout + layer.nOut, zStride: 0, lamColumns: layer.pout }
-    : { Z: params.P, N: layer.nOut, zStride: layer.pout, lamColumns: undefined };
+    ? { Z: 1, N: (params.P - 1) * layer.pout + layer.nOut, lamColumns: layer.pout }
+    : { Z: params.P, N: layer.nOut, lamColumns: undefined };
 }
 
-function inputOf(params: GpuParams, ws: Workspace, l: number) {
-  if (l === 0 && ws.x instanceof GPUTexture) return { texture: ws.x };
-  return l === 0
-    ? { buffer: ws.x as GPUBuffer, ld: ws.xld, zStride: 0 }
-    : { buffer: ws.H[l - 1], ld: params.layers[l - 1].ld, zStride: params.layers[l - 1].pout };
+/** The input of layer l (0-based): X, or the previous layer's activations. */
+function inputOf(ws: Workspace, l: number): Matrix {
+  return l === 0 ? ws.X : ws.H[l - 1];
 }
 
-/**
- * Forward pass: layer outputs into ws.H and ws.S. `train` uses batch statistics (updating the
- * running ones) and dropout, reading the step from `steps`; `eval` uses running statistics and no
- * dropout, and `steps` (the evaluation table) tells BN how many rows of a chunk are valid.
- */
-export function forwardOps(
-  params: GpuParams,
-  ws: Workspace,
-  mode: "train" | "eval" = "eval",
-  steps?: GPUBuffer,
-  opts: NetOptions = {},
-  matmul: MatmulFactory = (spec) => matmulOp(params.device, spec),
-): Op[] {
+/** Options of {@link forwardPass}. */
+export interface ForwardOptions {
+  /**
+   * `train` uses batch statistics (updating the running ones) and dropout, reading the step from
+   * `steps`; `eval` (default) uses running statistics and no dropout, and `steps` (the evaluation
+   * table) tells BN how many rows of a chunk are valid.
+   */
+  mode?: "train" | "eval";
+  /** The step table. */
+  steps?: GPUBuffer;
+  /** Dropout and batch-norm settings. */
+  net?: NetOptions;
+}
+
+/** Forward pass: layer outputs into ws.H and ws.S, one node per op in forward order. */
+export function forwardPass(params: GpuParams, ws: Workspace, opts: ForwardOptions = {}): Node[] {
   const device = params.device;
+  const { mode = "eval", steps, net = {} } = opts;
   const L = params.layers.length;
-  const ops: Op[] = [];
+  const nodes: Node[] = [];
   params.layers.forEach((layer, l) => {
     const last = l === L - 1;
     const bn = last ? null : params.bn[l];
-    const p = mode === "train" && !last ? opts.dropout?.[l] ?? 0 : 0;
-    const dropout = p > 0 ? { p, seed: opts.seed ?? 0, layer: l } : undefined;
-    const shape = { R: ws.R, n: layer.nOut, Z: params.P, ld: layer.ld, zStride: layer.pout };
+    const p = mode === "train" && !last ? net.dropout?.[l] ?? 0 : 0;
+    const dropout = p > 0 ? { p, seed: net.seed ?? 0, layer: l } : undefined;
     const g = grid(params, l);
-    ops.push(matmul({
+    const H = inputOf(ws, l), W = ws.W[l];
+    // Z = H·W + b, then ReLU (and dropout) on hidden layers; with BN, Z = H·W and BN follows
+    const Z = last ? ws.S : bn ? ws.pre[l]! : ws.H[l];
+    nodes.push(product({
       label: `forward${l + 1}`,
       variant: "nn",
       M: ws.R,
       N: g.N,
       K: layer.nIn,
       Z: g.Z,
-      a: inputOf(params, ws, l),
-      b: l === 0 && ws.w1
-        ? { texture: ws.w1, zStride: g.zStride }
-        : { buffer: params.W[l], ld: layer.ld, zStride: g.zStride },
-      c: { buffer: last ? ws.S : bn ? ws.pre[l]! : ws.H[l], ld: layer.ld, zStride: g.zStride },
+      a: H,
+      b: W,
+      c: Z,
       epilogue: last ? "bias" : bn ? "store" : dropout ? "bias_relu_dropout" : "bias_relu",
       aux: bn ? undefined : { buffer: params.b[l] },
       steps: dropout && !bn ? steps : undefined,
       dropout: bn ? undefined : dropout,
     }));
     if (!bn) return;
+    // H = dropout(ReLU(γ·Ẑ + β)), Ẑ the normalised Z (batch statistics in training)
+    const Zl = ws.pre[l]!, Hl = ws.H[l];
     const common = {
-      ...shape,
-      pre: ws.pre[l]!,
-      h: ws.H[l],
+      R: ws.R,
+      n: layer.nOut,
+      Z: params.P,
+      ld: layer.ld,
+      zStride: layer.pout,
+      pre: Zl.buffer!,
+      h: Hl.buffer!,
       gamma: bn.gamma,
       beta: bn.beta,
       runMean: bn.mean,
       runVar: bn.variance,
     };
-    ops.push(
-      mode === "train"
-        ? bnForwardTrainOp(device, {
-          ...common,
-          label: `bn_forward${l + 1}`,
-          invStd: ws.invStd[l]!,
-          alpha: opts.bnAlpha,
-          dropout,
-          steps: dropout ? steps : undefined,
-        })
-        : bnForwardEvalOp(device, { ...common, label: `bn_eval${l + 1}`, steps }),
+    const label = mode === "train" ? `bn_forward${l + 1}` : `bn_eval${l + 1}`;
+    nodes.push(
+      kernel(
+        label,
+        { reads: [Zl], writes: [Zl, Hl] },
+        () =>
+          mode === "train"
+            ? bnForwardTrainOp(device, {
+              ...common,
+              label,
+              invStd: ws.invStd[l]!,
+              alpha: net.bnAlpha,
+              dropout,
+              steps: dropout ? steps : undefined,
+            })
+            : bnForwardEvalOp(device, { ...common, label, steps }),
+      ),
     );
   });
-  return ops;
+  return nodes;
 }
 
 /** The loss: `train` turns ws.S into the output gradient (scale 1/R); `eval` fills ws.stats. */
-export function lossOp(params: GpuParams, ws: Workspace, mode: "train" | "eval"): Op {
+export function lossOf(params: GpuParams, ws: Workspace, mode: "train" | "eval"): Node {
   const out = params.layers[params.layers.length - 1];
-  return softmaxCeOp(params.device, {
-    mode,
-    R: ws.R,
-    Z: params.P,
-    C: out.nOut,
-    scores: ws.S,
-    ld: out.ld,
-    zStride: out.pout,
-    labels: ws.y,
-    stats: ws.stats,
-    scale: 1 / ws.R,
-  });
+  const label = `softmax_ce_${mode}`;
+  return kernel(
+    label,
+    { reads: [ws.S], writes: mode === "train" ? [ws.S] : [] },
+    () =>
+      softmaxCeOp(params.device, {
+        mode,
+        R: ws.R,
+        Z: params.P,
+        C: out.nOut,
+        scores: ws.S.buffer!,
+        ld: out.ld,
+        zStride: out.pout,
+        labels: ws.y,
+        stats: ws.stats,
+        scale: 1 / ws.R,
+      }),
+  );
 }
 
 /** Gradient buffers laid out like the parameters (W, b, and γ, β of BN layers). */
 export interface GradBuffers {
+  /** dW_l, laid out like W_l. */
   dW: GPUBuffer[];
+  /** db_l, laid out like b_l. */
   db: GPUBuffer[];
+  /** dγ_l of BN layers, else null. */
   dGamma: (GPUBuffer | null)[];
+  /** dβ_l of BN layers, else null. */
   dBeta: (GPUBuffer | null)[];
 }
 
 /** Allocate gradient buffers for a population's parameters. */
 export function createGrads(params: GpuParams): GradBuffers {
   const d = params.device;
+  const perBn = (name: string) =>
+    params.layers.map((L, l) => params.bn[l] ? storageBuffer(d, L.ld, `${name}${l + 1}`) : null);
   return {
     dW: params.layers.map((L, l) => storageBuffer(d, L.pin * L.ld, `dW${l + 1}`)),
     db: params.layers.map((L, l) => storageBuffer(d, L.ld, `db${l + 1}`)),
-    dGamma: params.layers.map((
-      L,
-      l,
-    ) => (params.bn[l] ? storageBuffer(d, L.ld, `dgamma${l + 1}`) : null)),
-    dBeta: params.layers.map((
-      L,
-      l,
-    ) => (params.bn[l] ? storageBuffer(d, L.ld, `dbeta${l + 1}`) : null)),
+    dGamma: perBn("dgamma"),
+    dBeta: perBn("dbeta"),
   };
 }
 
@@ -287,126 +266,122 @@ export type BackwardTarget =
   /** Write the gradients (with their L2 terms) into buffers laid out like the parameters. */
   | { kind: "grads"; grads: GradBuffers };
 
-/** Backward pass from the output gradient in ws.S, layer L down to 1. */
-export function backwardOps(
+/** Options of {@link backwardPass}. */
+export interface BackwardOptions {
+  /** Dropout and batch-norm settings (as in the forward pass). */
+  net?: NetOptions;
+}
+
+/** Backward pass from the output gradient in ws.S, layer L down to 1, one node per op. */
+export function backwardPass(
   params: GpuParams,
   ws: Workspace,
   target: BackwardTarget,
-  opts: NetOptions = {},
-  matmul: MatmulFactory = (spec) => matmulOp(params.device, spec),
-): Op[] {
+  opts: BackwardOptions = {},
+): Node[] {
   const device = params.device;
+  const net = opts.net ?? {};
   const L = params.layers.length;
-  const ops: Op[] = [];
+  const nodes: Node[] = [];
   const sgd = target.kind === "sgd";
   const grads = target.kind === "grads" ? target.grads : null;
+  // the weight gradient's destination: W itself (SGD in place) or dW, laid out like W
+  const dW = (l: number): Matrix =>
+    sgd ? ws.W[l] : { ...ws.W[l], label: `dW${l + 1}`, parameter: false, buffer: grads!.dW[l] };
   for (let l = L - 1; l >= 0; l--) {
     const layer = params.layers[l];
-    const g = l === L - 1 ? ws.S : ws.G[l];
-    const gOp = { buffer: g, ld: layer.ld, zStride: layer.pout };
+    const G = l === L - 1 ? ws.S : ws.G[l];
     const bn = l === L - 1 ? null : params.bn[l];
     if (bn) {
-      ops.push(bnBackwardOp(device, {
-        label: `bn_backward${l + 1}`,
-        R: ws.R,
-        n: layer.nOut,
-        Z: params.P,
-        ld: layer.ld,
-        zStride: layer.pout,
-        g,
-        zhat: ws.pre[l]!,
-        invStd: ws.invStd[l]!,
-        gamma: bn.gamma,
-        beta: bn.beta,
-        mode: sgd ? "sgd" : "store",
-        dGamma: grads?.dGamma[l] ?? undefined,
-        dBeta: grads?.dBeta[l] ?? undefined,
-        steps: sgd ? target.steps : undefined,
-        lambda: params.lambda,
-        l2: !!opts.bnL2,
-      }));
+      // G ← dL/dZ through the batch statistics; γ, β updated (SGD) or their gradients stored
+      const label = `bn_backward${l + 1}`;
+      nodes.push(kernel(label, { reads: [G, ws.pre[l]!], writes: [G] }, () =>
+        bnBackwardOp(device, {
+          label,
+          R: ws.R,
+          n: layer.nOut,
+          Z: params.P,
+          ld: layer.ld,
+          zStride: layer.pout,
+          g: G.buffer!,
+          zhat: ws.pre[l]!.buffer!,
+          invStd: ws.invStd[l]!,
+          gamma: bn.gamma,
+          beta: bn.beta,
+          mode: sgd ? "sgd" : "store",
+          dGamma: grads?.dGamma[l] ?? undefined,
+          dBeta: grads?.dBeta[l] ?? undefined,
+          steps: sgd ? target.steps : undefined,
+          lambda: params.lambda,
+          l2: !!net.bnL2,
+        })));
     }
     if (l > 0) {
-      const prev = params.layers[l - 1];
-      const p = opts.dropout?.[l - 1] ?? 0;
-      ops.push(matmul({
+      // G_{l−1} = (G_l·Wᵀ) ⊙ [H_{l−1} > 0] / (1−p), before W_l is updated
+      const p = net.dropout?.[l - 1] ?? 0;
+      nodes.push(product({
         label: `backward_input${l + 1}`,
         variant: "nt",
         M: ws.R,
         N: layer.nIn,
         K: layer.nOut,
         Z: params.P,
-        a: gOp,
-        b: { buffer: params.W[l], ld: layer.ld, zStride: layer.pout },
-        c: { buffer: ws.G[l - 1], ld: prev.ld, zStride: prev.pout },
-        mirror: l === 1 ? ws.g1 ?? undefined : undefined,
+        a: G,
+        b: ws.W[l],
+        c: ws.G[l - 1],
         epilogue: "relu_mask",
-        aux: { buffer: ws.H[l - 1] },
+        aux: { buffer: ws.H[l - 1].buffer! },
         dropout: p > 0 ? { p, seed: 0, layer: l - 1 } : undefined,
       }));
     }
-    // dW = Hᵀ·G (+ 2λW), with the bias gradient Σ_rows G from the same pass (BN layers have none)
-    const wg = grid(params, l);
-    ops.push(matmul({
+    // dW = Hᵀ·G + 2λW (SGD: W −= η·dW), and the bias gradient Σ_rows G from the same pass
+    const g = grid(params, l);
+    nodes.push(product({
       label: `backward_weights${l + 1}`,
       variant: "tn",
       M: layer.nIn,
-      N: wg.N,
+      N: g.N,
       K: ws.R,
-      Z: wg.Z,
-      a: inputOf(params, ws, l),
-      b: l === 0 && ws.g1
-        ? { texture: ws.g1, zStride: wg.zStride }
-        : { buffer: g, ld: layer.ld, zStride: wg.zStride },
-      c: { buffer: sgd ? params.W[l] : grads!.dW[l], ld: layer.ld, zStride: wg.zStride },
-      mirror: l === 0 && sgd && ws.w1 ? ws.w1 : undefined,
+      Z: g.Z,
+      a: inputOf(ws, l),
+      b: G,
+      c: dW(l),
       epilogue: sgd ? "sgd" : "grad_l2",
       aux: sgd ? undefined : { buffer: params.W[l] },
-      lambda: { buffer: params.lambda, columns: wg.lamColumns },
+      lambda: { buffer: params.lambda, columns: g.lamColumns },
       steps: sgd ? target.steps : undefined,
       bias: bn
         ? undefined
         : { buffer: sgd ? params.b[l] : grads!.db[l], mode: sgd ? "sgd" : "store" },
     }));
   }
-  return ops;
-}
-
-/**
- * Ops that bring the workspace's texture copies of parameters up to date from their buffers
- * (W_1 into ws.w1): encode them before a run of training steps, after any write to the buffers.
- */
-export function mirrorOps(params: GpuParams, ws: Workspace): Op[] {
-  if (!ws.w1) return [];
-  const first = params.layers[0];
-  return [copyToTextureOp(params.device, {
-    label: "mirror_W1",
-    src: params.W[0],
-    ld: first.ld,
-    dst: ws.w1,
-    width: first.ld / 4,
-    height: first.pin,
-  })];
+  return nodes;
 }
 
 /** Adam's moment buffers, one pair per trainable buffer. */
 export interface AdamState {
+  /** First moments, in the order of `GpuParams.trainable()`. */
   m: GPUBuffer[];
+  /** Second moments, likewise. */
   v: GPUBuffer[];
+  /** Free the moment buffers. */
   destroy(): void;
 }
 
 /** The optimiser step that follows a `grads` backward pass: Adam on every trainable buffer. */
-export function adamOps(
+export function adamStep(
   params: GpuParams,
+  ws: Workspace,
   grads: GradBuffers,
   steps: GPUBuffer,
   hyper: { beta1: number; beta2: number; eps: number },
-): { ops: Op[]; state: AdamState } {
+): { nodes: Node[]; state: AdamState } {
   const device = params.device;
   const pairs = params.trainable().map(({ name, buffer, layer }) => ({
     name,
     buffer,
+    // the weights are operands of the products; the other parameters are vectors
+    writes: name.startsWith("W") ? [ws.W[layer]] : [],
     grad: name.startsWith("W")
       ? grads.dW[layer]
       : name.startsWith("b")
@@ -417,21 +392,22 @@ export function adamOps(
   }));
   const m = pairs.map((p) => storageBuffer(device, p.buffer.size / 4, `m_${p.name}`));
   const v = pairs.map((p) => storageBuffer(device, p.buffer.size / 4, `v_${p.name}`));
-  const ops = pairs.map((p, i) =>
-    updateOp(device, {
-      label: `adam_${p.name}`,
-      kind: "adam",
-      param: p.buffer,
-      grad: p.grad,
-      m: m[i],
-      v: v[i],
-      n: p.buffer.size / 4,
-      ...hyper,
-      steps,
-    })
+  const nodes = pairs.map((p, i) =>
+    kernel(`adam_${p.name}`, { writes: p.writes }, () =>
+      updateOp(device, {
+        label: `adam_${p.name}`,
+        kind: "adam",
+        param: p.buffer,
+        grad: p.grad,
+        m: m[i],
+        v: v[i],
+        n: p.buffer.size / 4,
+        ...hyper,
+        steps,
+      }))
   );
   return {
-    ops,
+    nodes,
     state: {
       m,
       v,

@@ -260,7 +260,9 @@ export async function dryBuild(gpu: Gpu, cfg: Config, P: number): Promise<void> 
     const params = new GpuParams(device, spec.sizes, lambdas, bnLayers(cfg));
     made.push(params);
     made.push(
-      trainingStep(params, { dataset, train, val: null, test: null }, spec, gpu.prefersTextures),
+      trainingStep(params, { dataset, train, val: null, test: null }, spec, {
+        textures: gpu.prefersTextures,
+      }),
     );
     const splits: Record<string, { base: number; n: number }> = { train };
     if (n.val) splits.val = { base: 0, n: n.val };

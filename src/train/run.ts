@@ -29,7 +29,8 @@ import {
 import { hashOf, readSnapshot, type Snapshot, SNAPSHOT_FORMAT, writeSnapshot } from "./snapshot.ts";
 import { checkOutDir, preflight } from "./preflight.ts";
 import type { RunMetrics } from "./metrics.ts";
-import { defaultEvalEvery, sampleSchedule } from "./schedule.ts";
+import { defaultEvalEvery, sampleSchedule, totalSteps } from "./schedule.ts";
+import { PROGRESS_FORMAT, ProgressLog } from "./live.ts";
 import {
   type PopulationSpec,
   type Progress,
@@ -347,6 +348,35 @@ async function trainRun(
   if (partial.resume) {
     log(`${cfg.name}: resuming at step ${partial.resume.step} from ${partial.dir}`);
   }
+  const stepsPerEpoch = Math.floor(data.dataset.splits.train.n / spec.batchSize);
+  const total = totalSteps(spec.schedule, stepsPerEpoch);
+  const progress = await ProgressLog.open(partial.dir, {
+    format: PROGRESS_FORMAT,
+    name: cfg.name,
+    config: cfg,
+    seed: cfg.seed,
+    layerSizes: spec.sizes,
+    lambda: cfg.train.lambda,
+    env: envInfo(gpu),
+    startedAt: startedAt.toISOString(),
+    totalSteps: total,
+    stepsPerEpoch,
+    lrSchedule: sampleSchedule(spec.schedule, total, stepsPerEpoch),
+    classNames: cifar.classNames,
+    dataSizes: { train: cifar.train.n, val: cifar.val?.n ?? 0, test: cifar.test?.n ?? 0 },
+  }, partial.resume?.models[0].curves);
+  const onEval = (p: Progress) => {
+    log(formatProgress(p));
+    const point = p.points[0];
+    if (point) {
+      progress.append({
+        point,
+        elapsedSeconds: p.elapsedSeconds,
+        stepsPerSecond: p.stepsPerSecond,
+        remainingSeconds: p.remainingSeconds,
+      });
+    }
+  };
   const result = await trainPopulation(
     gpu,
     {
@@ -357,13 +387,13 @@ async function trainRun(
     },
     spec,
     {
-      onEval: (p: Progress) => log(formatProgress(p)),
+      onEval,
       signal: options.signal,
       resume: partial.resume,
       onSnapshot: partial.save,
       snapshotSeconds: options.snapshotSeconds,
     },
-  );
+  ).finally(() => progress.close());
   data.dataset.destroy();
   const metrics = runMetrics(cfg, data, spec, result, startedAt, t0);
   if (result.interrupted) {

@@ -22,16 +22,16 @@ import type { EvalPoint, SplitMetrics, TestMetrics } from "./metrics.ts";
 import { evalSteps, learningRate, type Schedule, totalSteps } from "./schedule.ts";
 import { Evaluator, type SlotSums, testMetrics } from "./evaluate.ts";
 import {
-  adamOps,
-  backwardOps,
+  adamStep,
+  backwardPass,
   createGrads,
   createWorkspace,
-  forwardOps,
-  lossOp,
-  mirrorOps,
+  forwardPass,
+  lossOf,
   type NetOptions,
   type Workspace,
 } from "./graph.ts";
+import { kernel, type PlacementOptions, placeOps, storageOf } from "../kernels/placement.ts";
 import type { Augment } from "../nn/shared.ts";
 import type { Snapshot } from "./snapshot.ts";
 import { UserError } from "../errors.ts";
@@ -164,10 +164,7 @@ export const SNAPSHOT_SECONDS = 30;
 export interface TrainingStep {
   /** gather → forward → loss → backward with in-place SGD (or gradients, then Adam), in order. */
   ops: Op[];
-  /**
-   * Ops to encode once before each run of steps (each submission): they seed the workspace's
-   * texture copies of parameters from the parameter buffers (see {@link mirrorOps}).
-   */
+  /** Ops to encode once before each run of steps (each submission): see `placeOps`. */
   prologue: Op[];
   ws: Workspace;
   /** Step table of {@link STEP_CHUNK} records (epoch, batch position, η per step). */
@@ -181,45 +178,52 @@ export interface TrainingStep {
   destroy(): void;
 }
 
+/** Options of {@link trainingStep}. */
+export interface TrainingStepOptions {
+  /** Whether the adapter loads texels faster than buffer elements (`Gpu.prefersTextures`). */
+  textures?: boolean;
+  /** Builds each product's op (default `matmulOp`): tools pass their own to watch the specs. */
+  matmul?: PlacementOptions["matmul"];
+}
+
 /** Build the dispatches of one training step (once per run; encoded every step). */
 export function trainingStep(
   params: GpuParams,
   data: TrainData,
   spec: PopulationSpec,
-  /** Keep the batch's inputs in a texture (see createWorkspace). */
-  textures = false,
+  opts: TrainingStepOptions = {},
 ): TrainingStep {
   const device = params.device;
-  const sgd = spec.optimizer?.kind !== "adam";
-  const ws = createWorkspace(params, spec.batchSize, true, textures, sgd);
+  const ws = createWorkspace(params, { rows: spec.batchSize, training: true });
   const steps = device.createBuffer({
     label: "train-steps",
     size: STEP_CHUNK * STEP_STRIDE,
     usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
   });
   const net = spec.net ?? {};
-  const ops = [
-    gatherOp(device, {
-      mode: "train",
-      dataset: data.dataset,
-      split: data.train,
-      R: spec.batchSize,
-      x: ws.x,
-      y: ws.y,
-      seed: spec.shuffleSeed,
-      steps,
-      augment: spec.augment,
-    }),
-    ...forwardOps(params, ws, "train", steps, net),
-    lossOp(params, ws, "train"),
+  const nodes = [
+    kernel("gather_train", { writesEither: [ws.X] }, () =>
+      gatherOp(device, {
+        mode: "train",
+        dataset: data.dataset,
+        split: data.train,
+        R: spec.batchSize,
+        x: storageOf(ws.X),
+        y: ws.y,
+        seed: spec.shuffleSeed,
+        steps,
+        augment: spec.augment,
+      })),
+    ...forwardPass(params, ws, { mode: "train", steps, net }),
+    lossOf(params, ws, "train"),
   ];
   const owned: { destroy(): void }[] = [ws];
   const state: Record<string, GPUBuffer> = {};
   if (spec.optimizer?.kind === "adam") {
     const grads = createGrads(params);
-    ops.push(...backwardOps(params, ws, { kind: "grads", grads }, net));
-    const adam = adamOps(params, grads, steps, spec.optimizer);
-    ops.push(...adam.ops);
+    nodes.push(...backwardPass(params, ws, { kind: "grads", grads }, { net }));
+    const adam = adamStep(params, ws, grads, steps, spec.optimizer);
+    nodes.push(...adam.nodes);
     params.trainable().forEach((p, i) => {
       state[`adam.m.${p.name}`] = adam.state.m[i];
       state[`adam.v.${p.name}`] = adam.state.v[i];
@@ -229,11 +233,13 @@ export function trainingStep(
         [...grads.dW, ...grads.db, ...grads.dGamma, ...grads.dBeta].forEach((b) => b?.destroy()),
     });
   } else {
-    ops.push(...backwardOps(params, ws, { kind: "sgd", steps }, net));
+    nodes.push(...backwardPass(params, ws, { kind: "sgd", steps }, { net }));
   }
+  const placed = placeOps(device, nodes, opts);
+  owned.push(placed);
   return {
-    ops,
-    prologue: mirrorOps(params, ws),
+    ops: placed.ops,
+    prologue: placed.prologue,
     ws,
     steps,
     state,
@@ -242,6 +248,26 @@ export function trainingStep(
       steps.destroy();
     },
   };
+}
+
+/** The evaluator's slots of a train and a val evaluation, adjacent (val = train + 1). */
+export interface SlotPair {
+  train: number;
+  val: number;
+}
+
+/**
+ * The evaluator's metrics slots of one training with `points` evaluation points: a pair per
+ * point, one pair for the step an interrupted run stopped at, then one slot for the test.
+ */
+export function metricSlots(points: number): {
+  point(k: number): SlotPair;
+  stop: SlotPair;
+  test: number;
+  count: number;
+} {
+  const pair = (k: number): SlotPair => ({ train: 2 * k, val: 2 * k + 1 });
+  return { point: pair, stop: pair(points), test: 2 * points + 2, count: 2 * points + 3 };
 }
 
 /** Step-table records of steps [from, to) for a population spec. */
@@ -315,18 +341,16 @@ export async function trainPopulation(
     initial.forEach((p, z) => params.upload(z, p));
   }
 
-  const step = trainingStep(params, data, spec, gpu.prefersTextures);
+  const step = trainingStep(params, data, spec, { textures: gpu.prefersTextures });
   const { ops: stepOps, prologue, steps } = step;
   const state = { ...params.state(), ...step.state };
   if (resume) restoreState(device, state, resume, P);
 
-  // evaluation: slots 2k (train) and 2k+1 (val) for point k, then one for an interrupted run's
-  // last step, then one for the test
+  const slots = metricSlots(points.length);
   const splits: Record<string, SplitRange> = { train: data.train };
   if (data.val) splits.val = data.val;
   if (data.test) splits.test = data.test;
-  const stopSlot = 2 * points.length, testSlot = stopSlot + 2;
-  const evaluator = new Evaluator(params, data.dataset, splits, testSlot + 1, {
+  const evaluator = new Evaluator(params, data.dataset, splits, slots.count, {
     bnL2: !!spec.net?.bnL2,
     textures: gpu.prefersTextures,
   });
@@ -383,21 +407,21 @@ export async function trainPopulation(
     });
   };
 
-  // An evaluation of every model at step `at` into slots [slot, slot + 2): encoded at the end of
-  // `pass` (which it ends); the returned function, called after the submission, reads it back.
+  // An evaluation of every model at step `at` into a pair of slots: encoded at the end of `pass`
+  // (which it ends); the returned function, called after the submission, reads it back.
   const submitEval = (
     enc: GPUCommandEncoder,
     pass: GPUComputePassEncoder,
     at: number,
-    slot: number,
+    pair: SlotPair,
   ): () => Promise<void> => {
     const requests = [
-      { split: "train", slot },
-      ...(data.val ? [{ split: "val", slot: slot + 1 }] : []),
+      { split: "train", slot: pair.train },
+      ...(data.val ? [{ split: "val", slot: pair.val }] : []),
     ];
-    evaluator.encode(pass, requests, slot);
+    evaluator.encode(pass, requests, pair.train);
     pass.end();
-    const read = evaluator.readSlots(enc, slot, 2);
+    const read = evaluator.readSlots(enc, pair.train, 2);
     return () => read().then((sums) => finish(at, sums));
   };
 
@@ -442,7 +466,7 @@ export async function trainPopulation(
   if (!resume) {
     // point 0: the initial model
     const enc = device.createCommandEncoder();
-    const after = submitEval(enc, enc.beginComputePass(), 0, 0);
+    const after = submitEval(enc, enc.beginComputePass(), 0, slots.point(0));
     device.queue.submit([enc.finish()]);
     pending.push({ step: 0, done: after() });
   }
@@ -463,7 +487,7 @@ export async function trainPopulation(
     for (const op of prologue) encodeOp(pass, op);
     for (let t = s; t < end; t++) for (const op of stepOps) encodeOp(pass, op, t - s);
     let after: (() => Promise<void>) | null = null;
-    if (end === points[k]) after = submitEval(enc, pass, end, 2 * k++);
+    if (end === points[k]) after = submitEval(enc, pass, end, slots.point(k++));
     else pass.end();
     const timed = performance.now() - lastSnapshot >= snapshotEvery;
     const snap = options.onSnapshot && end < total && (after || timed)
@@ -483,7 +507,7 @@ export async function trainPopulation(
     // evaluate once at the step reached (reported, not part of the snapshot's curves), and keep a
     // snapshot there unless a timed one just fell on it (evaluation points always have one)
     const enc = device.createCommandEncoder();
-    const after = submitEval(enc, enc.beginComputePass(), s, stopSlot);
+    const after = submitEval(enc, enc.beginComputePass(), s, slots.stop);
     const snap = options.onSnapshot && snappedAt !== s ? takeSnapshot(enc, s) : null;
     device.queue.submit([enc.finish()]);
     pending.push({ step: s, done: after() });
@@ -503,9 +527,9 @@ export async function trainPopulation(
   if (data.test && alive > 0 && !interrupted) {
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
-    evaluator.encode(pass, [{ split: "test", slot: testSlot, confusion: true }]);
+    evaluator.encode(pass, [{ split: "test", slot: slots.test, confusion: true }]);
     pass.end();
-    const readSums = evaluator.readSlots(enc, testSlot, 1);
+    const readSums = evaluator.readSlots(enc, slots.test, 1);
     const readCounts = evaluator.readConfusion(enc);
     device.queue.submit([enc.finish()]);
     const [sums, counts] = await Promise.all([readSums(), readCounts()]);

@@ -1,0 +1,260 @@
+/**
+ * The dashboard's pages: the index of a runs folder, a run's page and a sweep's page. Run and
+ * sweep pages are the report's own pages (the same sections and chart code as `report.html`),
+ * made live: a run still training is drawn from its progress log, with a progress line on top.
+ * Each page comes with a fragment (title line, body, embedded data) that the live script swaps in
+ * when the files change.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { ReportBuilder } from "../report/builder.ts";
+import { duration, int, pct } from "../report/format.ts";
+import {
+  cspHash,
+  escapeHtml,
+  htmlCell,
+  htmlTable,
+  inlineScriptSource,
+  offlineCsp,
+} from "../report/html.ts";
+import { type LoadedRun, loadRun, loadSweep } from "../report/load.ts";
+import { renderPage, STYLE } from "../report/page.ts";
+import { renderRunSections, runSummaryHtml, statusBadge } from "../report/run.ts";
+import { renderSweepSections, sweepSubtitle } from "../report/sweep.ts";
+import type { RunMetrics } from "../train/metrics.ts";
+import { PARTIAL_SUFFIX } from "../train/run.ts";
+import { LIVE_SCRIPT } from "./live_client.ts";
+import { type Entry, entryKindOf, lockHeld, readProgress, scanRuns } from "./scan.ts";
+
+/** A page and the parts the live script swaps in. */
+export interface Page {
+  /** The whole document. */
+  html: string;
+  /** What an update carries. */
+  fragment: { title: string; sub: string; main: string; data?: string };
+}
+
+const GENERATOR = "deno task serve";
+
+function between(html: string, start: string, end: string): string {
+  const a = html.indexOf(start);
+  if (a < 0) return "";
+  const b = html.indexOf(end, a + start.length);
+  return b < 0 ? "" : html.slice(a + start.length, b);
+}
+
+/** Split a rendered report page into the parts a live update replaces. */
+function fragmentOf(html: string): Page["fragment"] {
+  return {
+    title: between(html, "<title>", "</title>"),
+    sub: between(html, '<p class="sub">', "</p>\n</header>"),
+    main: between(html, "<main>\n", "\n</main>"),
+    data: between(html, '<script type="application/json" id="report-data">', "</script>"),
+  };
+}
+
+function live(events: string) {
+  return { script: LIVE_SCRIPT, data: { events } };
+}
+
+function eventsUrl(page: "run" | "sweep" | "index", path: string): string {
+  return `/events/${page}/${path.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+/**
+ * The metrics of a run still in training (or interrupted), as far as its progress log goes; null
+ * when it has no readable log.
+ */
+export function liveMetrics(partialDir: string, running: boolean): RunMetrics | null {
+  const log = readProgress(partialDir);
+  if (!log) return null;
+  const h = log.header;
+  const points = log.lines.map((l) => l.point);
+  const last = log.lines.at(-1);
+  const now = new Date();
+  const trainSeconds = last?.elapsedSeconds ?? 0;
+  return {
+    format: "webgpu-mlp.run/1",
+    name: h.name,
+    // not a status a file holds: the page shows the run as it is now
+    status: (running ? "running" : "interrupted") as RunMetrics["status"],
+    config: h.config,
+    seed: h.seed,
+    layerSizes: h.layerSizes,
+    lambda: h.lambda,
+    env: h.env,
+    timings: {
+      startedAt: h.startedAt,
+      finishedAt: now.toISOString(),
+      wallSeconds: (now.getTime() - Date.parse(h.startedAt)) / 1000,
+      setupSeconds: 0,
+      trainSeconds,
+      steps: last?.point.step ?? 0,
+      stepsPerSecond: last?.stepsPerSecond ?? 0,
+    },
+    lrSchedule: h.lrSchedule,
+    curves: points,
+    final: last
+      ? { train: last.point.train, ...(last.point.val ? { val: last.point.val } : {}) }
+      : { train: { loss: NaN, cost: NaN, accuracy: NaN } },
+    classNames: h.classNames,
+    dataSizes: h.dataSizes,
+  };
+}
+
+function progressNote(partialDir: string, running: boolean): string {
+  const log = readProgress(partialDir);
+  const last = log?.lines.at(-1);
+  const total = log?.header.totalSteps ?? 0;
+  if (!log || !last) {
+    return `<p class="note">${
+      running ? "Training has started" : "Interrupted"
+    }: no evaluation point yet.</p>`;
+  }
+  const step = last.point.step;
+  const what = running
+    ? `Training: step ${int(step)}/${int(total)} (${pct(step / Math.max(1, total), 0)}), ` +
+      `${last.stepsPerSecond.toFixed(0)} steps/s, about ${duration(last.remainingSeconds)} left.`
+    : `Interrupted at step ${int(step)}/${int(total)}: run the same command to resume.`;
+  return `<p class="note">${escapeHtml(what)} The page grows as evaluation points arrive.</p>`;
+}
+
+/** The page of the run at `path` (committed, or still in its in-progress directory); null if none. */
+export async function runPage(root: string, path: string): Promise<Page | null> {
+  const dir = join(root, path);
+  let run: LoadedRun;
+  let note = "";
+  if (entryKindOf(dir) === "run") {
+    run = await loadRun(dir);
+  } else {
+    const partial = dir + PARTIAL_SUFFIX;
+    const running = lockHeld(dir);
+    const metrics = liveMetrics(partial, running);
+    if (!metrics) return null;
+    run = {
+      dir,
+      metrics,
+      weightsNote: "The run is still training: its weights are shown once it has finished.",
+    };
+    note = progressNote(partial, running);
+  }
+  const b = new ReportBuilder();
+  const body = note + renderRunSections(b, run, 2);
+  const html = renderPage({
+    title: `Run ${run.metrics.name}`,
+    subtitleHtml: runSummaryHtml(run.metrics),
+    bodyHtml: body,
+    builder: b,
+    generator: GENERATOR,
+    live: live(eventsUrl("run", path)),
+  });
+  return { html, fragment: fragmentOf(html) };
+}
+
+/** The page of the sweep at `path`; null if none. */
+export async function sweepPage(root: string, path: string): Promise<Page | null> {
+  const dir = join(root, path);
+  if (entryKindOf(dir) !== "sweep") return null;
+  let sw;
+  try {
+    sw = await loadSweep(dir);
+  } catch {
+    return null;
+  }
+  const running = lockHeld(dir, true);
+  const b = new ReportBuilder();
+  const note = running
+    ? `<p class="note">The sweep is running: trials appear as they finish.</p>`
+    : "";
+  const body = note + renderSweepSections(b, sw);
+  const html = renderPage({
+    title: `Sweep ${sw.summary?.name ?? path.split("/").at(-1)}`,
+    subtitleHtml: sweepSubtitle(sw),
+    bodyHtml: body,
+    builder: b,
+    generator: GENERATOR,
+    live: live(eventsUrl("sweep", path)),
+  });
+  return { html, fragment: fragmentOf(html) };
+}
+
+function ageText(seconds: number): string {
+  if (seconds < 90) return `${Math.round(seconds)} s ago`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min ago`;
+  if (seconds < 172800) return `${Math.round(seconds / 3600)} h ago`;
+  return `${Math.round(seconds / 86400)} days ago`;
+}
+
+/** The index table of the entries. */
+export function indexMain(root: string, entries: Entry[]): string {
+  if (entries.length === 0) {
+    return `<p class="note">No runs or sweeps under ${escapeHtml(root)} yet. ` +
+      `Start one (<code>deno task train --config experiments/cyclic-1.json</code>): it appears here as it trains.</p>`;
+  }
+  const rows = entries.map((e) => {
+    const href = `/${e.kind}/${e.path.split("/").map(encodeURIComponent).join("/")}`;
+    const progress = !e.progress
+      ? "–"
+      : e.kind === "sweep"
+      ? `${int(e.progress.done)} trials`
+      : e.progress.total
+      ? `${int(e.progress.done)}/${int(e.progress.total)} steps`
+      : `${int(e.progress.done)} steps`;
+    return [
+      htmlLink(href, e.path),
+      e.kind,
+      htmlStatus(e.status),
+      progress,
+      e.bestVal === null ? "–" : pct(e.bestVal),
+      ageText(e.ageSeconds),
+    ];
+  });
+  return htmlTable(
+    ["run or sweep", "kind", "status", "progress", "best val accuracy", "updated"],
+    rows,
+  );
+}
+
+function htmlLink(href: string, text: string) {
+  return htmlCell(`<a href="${escapeHtml(href)}">${escapeHtml(text)}</a>`);
+}
+
+function htmlStatus(status: string) {
+  return htmlCell(statusBadge(status));
+}
+
+/** The index page of the runs folder. */
+export function indexPage(root: string): Page {
+  const main = indexMain(root, scanRuns(root));
+  const script = inlineScriptSource(LIVE_SCRIPT) + "\n";
+  const csp = offlineCsp([cspHash(script)], { connectSelf: true });
+  const title = `Runs in ${root}`;
+  const html = `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="${escapeHtml(csp)}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light">
+<title>${escapeHtml(title)}</title>
+<style>${STYLE}</style>
+</head>
+<body data-events="/events/index/">
+<header>
+<h1>${escapeHtml(title)}</h1>
+<p class="sub">Every run and sweep below this folder, live. Served by <code>${GENERATOR}</code> on this machine only.</p>
+</header>
+<main>
+${main}
+</main>
+<script>${script}</script>
+</body>
+</html>
+`;
+  return {
+    html,
+    fragment: { title, sub: between(html, '<p class="sub">', "</p>\n</header>"), main },
+  };
+}

@@ -1,0 +1,316 @@
+/**
+ * The dashboard's HTTP server (`Deno.serve`): the index of a runs folder, run and sweep pages, and
+ * one Server-Sent Events stream per page that pushes the page's new parts whenever its files
+ * change (polled every `pollMs`). It serves nothing but these pages: no file of the folder is
+ * sent as such, every path is a run or sweep below the folder named segment by segment (no `..`,
+ * no hidden names, no symbolic link anywhere on the way), and every page forbids requests to any
+ * other origin (Content-Security-Policy). Bound to loopback, it answers only requests whose `Host`
+ * is a loopback name (a page of another site cannot reach it by DNS rebinding).
+ *
+ * @example Serve runs/ on a free loopback port, then stop
+ * ```ts
+ * import { serveRuns } from "./server.ts";
+ * const server = serveRuns({ root: "runs", port: 0 });
+ * console.log(`http://127.0.0.1:${server.port}/`);
+ * await server.shutdown();
+ * ```
+ *
+ * @module
+ */
+
+import { join, resolve } from "node:path";
+import { UserError } from "../errors.ts";
+import { PARTIAL_SUFFIX } from "../train/run.ts";
+import { PROGRESS_FILE } from "../train/live.ts";
+import { indexPage, type Page, runPage, sweepPage } from "./pages.ts";
+import { lockHeld, scanRuns } from "./scan.ts";
+
+/** Options of {@link serveRuns}. */
+export interface ServeOptions {
+  /** The runs folder. */
+  root: string;
+  /** TCP port (0: any free one; default 8080). */
+  port?: number;
+  /** Interface to listen on (default 127.0.0.1, loopback only). */
+  hostname?: string;
+  /** Milliseconds between two looks at a page's files (default 500). */
+  pollMs?: number;
+}
+
+/** A running dashboard. */
+export interface RunsServer {
+  /** The port it listens on. */
+  port: number;
+  /** The interface it listens on. */
+  hostname: string;
+  /** Stop serving (open event streams end). */
+  shutdown(): Promise<void>;
+}
+
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
+
+/** Whether `host` is a loopback interface name. */
+export function isLoopback(host: string): boolean {
+  return LOOPBACK.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+const NOT_FOUND_CSP = "default-src 'none'; base-uri 'none'; form-action 'none'";
+
+function headers(type: string, csp = NOT_FOUND_CSP): HeadersInit {
+  return {
+    "content-type": type,
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cross-origin-resource-policy": "same-origin",
+    "content-security-policy": csp,
+  };
+}
+
+function text(status: number, body: string): Response {
+  return new Response(body + "\n", { status, headers: headers("text/plain; charset=utf-8") });
+}
+
+function cspOf(html: string): string {
+  const m = html.match(/<meta http-equiv="Content-Security-Policy" content="([^"]*)">/);
+  return m
+    ? m[1].replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&amp;/g, "&")
+    : NOT_FOUND_CSP;
+}
+
+function html(page: Page): Response {
+  return new Response(page.html, {
+    status: 200,
+    headers: headers("text/html; charset=utf-8", cspOf(page.html)),
+  });
+}
+
+/**
+ * The path below `root` that URL path segments name, or null when they do not name one safely:
+ * each segment decoded once, none empty, `.`/`..`, hidden, or holding a separator or NUL, and no
+ * existing entry on the way a symbolic link.
+ */
+export function safePath(root: string, segments: string[]): string | null {
+  const names: string[] = [];
+  for (const raw of segments) {
+    let name: string;
+    try {
+      name = decodeURIComponent(raw);
+    } catch {
+      return null;
+    }
+    if (!name || name.startsWith(".") || /[\\/\0]/.test(name) || name.length > 255) return null;
+    names.push(name);
+  }
+  if (names.length === 0) return null;
+  let at = root;
+  for (const name of names) {
+    at = join(at, name);
+    for (const p of [at, at + PARTIAL_SUFFIX]) {
+      try {
+        if (Deno.lstatSync(p).isSymlink) return null;
+      } catch {
+        // absent: fine so far (a run in training has only its .partial)
+      }
+    }
+  }
+  return names.join("/");
+}
+
+function fileState(path: string): string {
+  try {
+    const s = Deno.statSync(path);
+    return `${s.size}:${s.mtime?.getTime() ?? 0}`;
+  } catch {
+    return "-";
+  }
+}
+
+function dirState(dir: string): string {
+  try {
+    return [...Deno.readDirSync(dir)].filter((e) => e.isFile).map((e) => e.name).sort()
+      .map((n) => `${n}=${fileState(join(dir, n))}`).join(",");
+  } catch {
+    return "-";
+  }
+}
+
+type PageKind = "run" | "sweep" | "index";
+
+/** What a page's content depends on, as a string that changes when the page would. */
+function signature(root: string, kind: PageKind, path: string): string {
+  if (kind === "index") {
+    const entries = scanRuns(root).map((e) => ({
+      ...e,
+      ageSeconds: Math.floor(e.ageSeconds / 60),
+    }));
+    return JSON.stringify(entries);
+  }
+  const dir = join(root, path);
+  if (kind === "run") {
+    const partial = dir + PARTIAL_SUFFIX;
+    return [
+      fileState(join(dir, "metrics.json")),
+      fileState(join(partial, PROGRESS_FILE)),
+      fileState(join(partial, "metrics.json")),
+      lockHeld(dir),
+    ].join("|");
+  }
+  return `${dirState(dir)}|${lockHeld(dir, true)}`;
+}
+
+async function render(root: string, kind: PageKind, path: string): Promise<Page | null> {
+  if (kind === "index") return indexPage(root);
+  return kind === "run" ? await runPage(root, path) : await sweepPage(root, path);
+}
+
+function events(
+  root: string,
+  kind: PageKind,
+  path: string,
+  pollMs: number,
+  streams: Set<() => void>,
+): Response {
+  const enc = new TextEncoder();
+  let timer: ReturnType<typeof setInterval> | undefined;
+  let last = "";
+  let busy = false;
+  let quiet = 0;
+  let stop = () => {};
+  const body = new ReadableStream<Uint8Array>({
+    start(ctrl) {
+      stop = () => {
+        clearInterval(timer);
+        streams.delete(stop);
+        try {
+          ctrl.close();
+        } catch {
+          // already closed
+        }
+      };
+      streams.add(stop);
+      const tick = async () => {
+        if (busy) return;
+        busy = true;
+        try {
+          const now = signature(root, kind, path);
+          if (now !== last) {
+            last = now;
+            const page = await render(root, kind, path).catch(() => null);
+            if (page) {
+              ctrl.enqueue(enc.encode(`event: update\ndata: ${JSON.stringify(page.fragment)}\n\n`));
+            }
+            quiet = 0;
+          } else if (++quiet * pollMs >= 15000) {
+            ctrl.enqueue(enc.encode(": still here\n\n"));
+            quiet = 0;
+          }
+        } catch {
+          clearInterval(timer);
+        } finally {
+          busy = false;
+        }
+      };
+      ctrl.enqueue(enc.encode(`retry: 2000\n\n`));
+      tick();
+      timer = setInterval(tick, pollMs);
+    },
+    cancel() {
+      clearInterval(timer);
+      streams.delete(stop);
+    },
+  });
+  return new Response(body, {
+    headers: { ...headers("text/event-stream; charset=utf-8"), connection: "keep-alive" },
+  });
+}
+
+/** Answer one request for the runs folder `root` (an absolute, resolved path). */
+export async function handle(
+  root: string,
+  req: Request,
+  opts: { pollMs?: number; loopbackOnly?: boolean; streams?: Set<() => void> } = {},
+): Promise<Response> {
+  if (req.method !== "GET" && req.method !== "HEAD") return text(405, "only GET and HEAD");
+  const url = new URL(req.url);
+  if (opts.loopbackOnly) {
+    const host = (req.headers.get("host") ?? "").replace(/:\d+$/, "");
+    if (!isLoopback(host)) return text(403, "this dashboard answers loopback requests only");
+  }
+  const parts = url.pathname.split("/").slice(1);
+  const streams = opts.streams ?? new Set();
+  if (url.pathname === "/") {
+    return html(indexPage(root));
+  }
+  if (parts[0] === "events") {
+    const kind = parts[1] as PageKind;
+    if (kind === "index" && parts.slice(2).join("") === "") {
+      return events(root, "index", "", opts.pollMs ?? 500, streams);
+    }
+    if (kind !== "run" && kind !== "sweep") return text(404, "not found");
+    const path = safePath(root, parts.slice(2));
+    if (!path) return text(404, "not found");
+    return events(root, kind, path, opts.pollMs ?? 500, streams);
+  }
+  if (parts[0] === "run" || parts[0] === "sweep") {
+    const path = safePath(root, parts.slice(1));
+    if (!path) return text(404, "not found");
+    const page = await render(root, parts[0], path).catch(() => null);
+    return page ? html(page) : text(404, "not found");
+  }
+  return text(404, "not found");
+}
+
+/**
+ * Serve the dashboard of the runs folder `root`. Throws a {@link UserError} when the folder is not
+ * a directory or the port is taken.
+ */
+export function serveRuns(opts: ServeOptions): RunsServer {
+  let root = resolve(opts.root);
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(root);
+    root = Deno.realPathSync(root);
+  } catch {
+    throw new UserError(
+      `${opts.root} does not exist: give the folder runs are written to (default runs/, the configs' "out")`,
+    );
+  }
+  if (!info.isDirectory) {
+    throw new UserError(`${opts.root} is not a directory: give the folder runs are written to`);
+  }
+  const hostname = opts.hostname ?? "127.0.0.1";
+  const loopbackOnly = isLoopback(hostname);
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  const controller = new AbortController();
+  const streams = new Set<() => void>();
+  try {
+    server = Deno.serve({
+      port: opts.port ?? 8080,
+      hostname,
+      signal: controller.signal,
+      onListen: () => {},
+    }, (req) => handle(root, req, { pollMs: opts.pollMs, loopbackOnly, streams }));
+  } catch (e) {
+    if (e instanceof Deno.errors.AddrInUse) {
+      throw new UserError(
+        `port ${opts.port ?? 8080} on ${hostname} is in use: pick another with --port`,
+      );
+    }
+    if (e instanceof Deno.errors.AddrNotAvailable || e instanceof Deno.errors.PermissionDenied) {
+      throw new UserError(
+        `cannot listen on ${hostname}:${opts.port ?? 8080}: ${(e as Error).message}`,
+      );
+    }
+    throw e;
+  }
+  return {
+    port: server.addr.port,
+    hostname,
+    async shutdown() {
+      for (const stop of [...streams]) stop();
+      controller.abort();
+      await server.finished;
+    },
+  };
+}

@@ -1,0 +1,135 @@
+/**
+ * The progress log of a run in training: `progress.jsonl` in its in-progress directory, which
+ * `deno task serve` follows to draw the run live. The first line is a header (what the run is);
+ * each further line is one evaluation point, appended as soon as its metrics are read back. On
+ * resume the file is rewritten (atomically) from the snapshot's curves, so it never holds a point
+ * twice. A reader must ignore a last line without its newline: it may be half written.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { writeFileAtomic } from "../io/atomic.ts";
+import type { EnvInfo, EvalPoint } from "./metrics.ts";
+
+/** File name of the progress log in an in-progress directory. */
+export const PROGRESS_FILE = "progress.jsonl";
+
+/** Format tag of a progress log's header. */
+export const PROGRESS_FORMAT = "webgpu-mlp.progress/1";
+
+/** The first line of a progress log: what is being trained. */
+export interface ProgressHeader {
+  /** Format tag. */
+  format: typeof PROGRESS_FORMAT;
+  /** Run name. */
+  name: string;
+  /** The resolved config. */
+  config: unknown;
+  /** Seed of the initialisation. */
+  seed: number;
+  /** Layer sizes: input dimension, hidden sizes…, classes. */
+  layerSizes: number[];
+  /** L2 strength λ. */
+  lambda: number;
+  /** Adapter, Deno version and platform. */
+  env: EnvInfo;
+  /** When this session of training started (ISO 8601). */
+  startedAt: string;
+  /** Update steps the schedule asks for. */
+  totalSteps: number;
+  /** Steps per epoch. */
+  stepsPerEpoch: number;
+  /** Learning rate over the run: [step, eta] pairs. */
+  lrSchedule: [number, number][];
+  /** Class names. */
+  classNames: string[];
+  /** Sizes of the splits used. */
+  dataSizes: { train: number; val: number; test: number };
+}
+
+/** One further line: an evaluation point and the run's pace when it was reached. */
+export interface ProgressLine {
+  /** The point, as it will appear in metrics.json's curves. */
+  point: EvalPoint;
+  /** Seconds since this session's training loop started. */
+  elapsedSeconds: number;
+  /** Mean steps per second of this session. */
+  stepsPerSecond: number;
+  /** Estimated seconds left. */
+  remainingSeconds: number;
+}
+
+/** Appends a run's evaluation points to its progress log. */
+export class ProgressLog {
+  readonly path: string;
+  #file: Deno.FsFile | null = null;
+
+  private constructor(path: string) {
+    this.path = path;
+  }
+
+  /**
+   * Start the log in `dir` with its header and the points already reached (a resumed run's
+   * curves), replacing any earlier log atomically.
+   */
+  static async open(
+    dir: string,
+    header: ProgressHeader,
+    done: EvalPoint[] = [],
+  ): Promise<ProgressLog> {
+    const log = new ProgressLog(join(dir, PROGRESS_FILE));
+    const lines = [JSON.stringify(header), ...done.map((point) => JSON.stringify({ point }))];
+    await writeFileAtomic(log.path, lines.join("\n") + "\n");
+    log.#file = await Deno.open(log.path, { append: true });
+    return log;
+  }
+
+  /** Append one line (one write call, so a reader sees it whole or not at all, or cut short). */
+  append(line: ProgressLine): void {
+    if (!this.#file) return;
+    const bytes = new TextEncoder().encode(JSON.stringify(line) + "\n");
+    let off = 0;
+    while (off < bytes.length) off += this.#file.writeSync(bytes.subarray(off));
+  }
+
+  /** Close the file. */
+  close(): void {
+    this.#file?.close();
+    this.#file = null;
+  }
+}
+
+/** A progress log read back: its header and its whole lines (a partial last line is ignored). */
+export interface ReadProgress {
+  header: ProgressHeader;
+  lines: ProgressLine[];
+}
+
+/**
+ * Parse a progress log's text; null when it has no whole, valid header. Lines that do not parse
+ * (a half-written last line) end the log there.
+ */
+export function parseProgress(text: string): ReadProgress | null {
+  const end = text.lastIndexOf("\n");
+  if (end < 0) return null;
+  const raw = text.slice(0, end).split("\n");
+  let header: ProgressHeader;
+  try {
+    header = JSON.parse(raw[0]);
+  } catch {
+    return null;
+  }
+  if (header?.format !== PROGRESS_FORMAT) return null;
+  const lines: ProgressLine[] = [];
+  for (const r of raw.slice(1)) {
+    try {
+      const line = JSON.parse(r) as ProgressLine;
+      if (typeof line?.point?.step !== "number") break;
+      lines.push(line);
+    } catch {
+      break;
+    }
+  }
+  return { header, lines };
+}

@@ -1,0 +1,164 @@
+/**
+ * Operand placement (src/kernels/placement.ts): a test per rule of its module doc, on the nodes
+ * the real graph lists. That placement never changes a result is tested in network_test.ts (one
+ * SGD step against float64 either way) and train_test.ts (whole trainings step for step).
+ */
+
+import assert from "node:assert/strict";
+import { stepTable } from "../src/gpu/buffers.ts";
+import { IMAGE_BYTES } from "../src/data/cifar10.ts";
+import { type Matrix, matrix, type Node, placeOps, product } from "../src/kernels/placement.ts";
+import { GpuParams } from "../src/model/gpu_params.ts";
+import {
+  adamStep,
+  backwardPass,
+  createGrads,
+  createWorkspace,
+  forwardPass,
+  lossOf,
+  type Workspace,
+} from "../src/train/graph.ts";
+import { gpuDevice } from "./helpers.ts";
+
+interface Net {
+  params: GpuParams;
+  ws: Workspace;
+  nodes: Node[];
+  destroy(): void;
+}
+
+/** The nodes of an SGD (or Adam) training step of a net, and its workspace. */
+async function net(
+  sizes: number[],
+  opts: { bn?: boolean[]; adam?: boolean; rows?: number; P?: number; eval?: boolean } = {},
+): Promise<Net> {
+  const device = await gpuDevice();
+  const P = opts.P ?? 2;
+  const params = new GpuParams(device, sizes, Array(P).fill(0.01), opts.bn);
+  const ws = createWorkspace(params, { rows: opts.rows ?? 8, training: !opts.eval });
+  const steps = stepTable(device, [{ eta: 0.01 }], "steps");
+  const nodes = [...forwardPass(params, ws, { mode: opts.eval ? "eval" : "train", steps })];
+  nodes.push(lossOf(params, ws, opts.eval ? "eval" : "train"));
+  const grads = opts.adam ? createGrads(params) : null;
+  let adam: { destroy(): void } | null = null;
+  if (!opts.eval && grads) {
+    nodes.push(...backwardPass(params, ws, { kind: "grads", grads }));
+    const step = adamStep(params, ws, grads, steps, { beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+    nodes.push(...step.nodes);
+    adam = step.state;
+  } else if (!opts.eval) {
+    nodes.push(...backwardPass(params, ws, { kind: "sgd", steps }));
+  }
+  return {
+    params,
+    ws,
+    nodes,
+    destroy() {
+      adam?.destroy();
+      for (const b of [...grads?.dW ?? [], ...grads?.db ?? []]) b.destroy();
+      ws.destroy();
+      params.destroy();
+      steps.destroy();
+    },
+  };
+}
+
+const sorted = (xs: string[]) => [...xs].sort();
+
+Deno.test("placement: without textures every matrix lives in a buffer and nothing is copied", async () => {
+  const n = await net([IMAGE_BYTES, 20, 10]);
+  const placed = placeOps(n.params.device, n.nodes, { textures: false });
+  assert.deepEqual(placed.copies, []);
+  assert.equal(placed.prologue.length, 0);
+  assert.ok(n.ws.X.buffer, "X got a buffer");
+  assert.equal(placed.ops.length, n.nodes.length);
+  placed.destroy();
+  n.destroy();
+});
+
+Deno.test("placement: layer 1's operands are copied when rows reach 1024 floats; X lives in its texture alone", async () => {
+  const n = await net([IMAGE_BYTES, 20, 10]);
+  const placed = placeOps(n.params.device, n.nodes, { textures: true });
+  assert.deepEqual(sorted(placed.copies), ["G1", "W1", "X"]);
+  assert.equal(n.ws.X.buffer, null, "X has no buffer");
+  assert.ok(n.ws.X.texture && n.ws.W[0].texture && n.ws.G[0].texture);
+  assert.ok(n.ws.W[0].buffer && n.ws.G[0].buffer, "mirrored matrices keep their buffers");
+  assert.equal(n.ws.W[1].texture, null, "layer 2's rows are short");
+  // the parameter W1 is seeded before each submission; X and G1 are written within the step
+  assert.deepEqual(placed.prologue.map((op) => op.label), ["mirror_W1"]);
+  placed.destroy();
+  n.destroy();
+});
+
+Deno.test("placement: short rows get no copies (the threshold can be lowered)", async () => {
+  const n = await net([20, 30, 10]);
+  const device = n.params.device;
+  const plain = placeOps(device, n.nodes, { textures: true });
+  assert.deepEqual(plain.copies, []);
+  plain.destroy();
+  const m = await net([20, 30, 10]);
+  const low = placeOps(device, m.nodes, { textures: true, longRows: 1 });
+  // layer 2 too: W2 (written by its SGD epilogue); not S, which the loss kernel overwrites
+  assert.deepEqual(sorted(low.copies), ["G1", "W1", "W2", "X"]);
+  low.destroy();
+  n.destroy();
+  m.destroy();
+});
+
+Deno.test("placement: a kernel that writes a matrix in place keeps it in its buffer", async () => {
+  // batch norm's backward pass rewrites G1; Adam's update rewrites W1
+  const bn = await net([IMAGE_BYTES, 20, 10], { bn: [true] });
+  const a = placeOps(bn.params.device, bn.nodes, { textures: true });
+  assert.deepEqual(sorted(a.copies), ["W1", "X"]);
+  a.destroy();
+  bn.destroy();
+  const adam = await net([IMAGE_BYTES, 20, 10], { adam: true });
+  const b = placeOps(adam.params.device, adam.nodes, { textures: true });
+  assert.deepEqual(sorted(b.copies), ["G1", "X"]);
+  assert.equal(b.prologue.length, 0, "no parameter copy to seed");
+  b.destroy();
+  adam.destroy();
+});
+
+Deno.test("placement: evaluation copies X and W1, W1 seeded by the prologue", async () => {
+  const n = await net([IMAGE_BYTES, 20, 10], { eval: true, rows: 100 });
+  const placed = placeOps(n.params.device, n.nodes, { textures: true });
+  assert.deepEqual(sorted(placed.copies), ["W1", "X"]);
+  assert.deepEqual(placed.prologue.map((op) => op.label), ["mirror_W1"]);
+  placed.destroy();
+  n.destroy();
+});
+
+Deno.test("placement: nt products never read copies, and A is copied only when shared", async () => {
+  const device = await gpuDevice();
+  const m = (label: string, rows: number, ld: number, zStride = 0): Matrix =>
+    matrix(device, { label, rows, ld, zStride });
+  const A = m("A", 4, 1024), B = m("B", 8, 1024), C = m("C", 4, 8);
+  const nt = placeOps(device, [product({ variant: "nt", M: 4, N: 8, K: 1024, a: A, b: B, c: C })], {
+    textures: true,
+  });
+  assert.deepEqual(nt.copies, []);
+  nt.destroy();
+  // a per-model A (zStride ≠ 0) stays in its buffer; B is copied
+  const A2 = m("A2", 4, 2048, 1024), B2 = m("B2", 1024, 8), C2 = m("C2", 4, 8);
+  const nn = placeOps(device, [
+    product({ variant: "nn", M: 4, N: 8, K: 1024, Z: 2, a: A2, b: B2, c: C2 }),
+  ], { textures: true });
+  assert.deepEqual(nn.copies, ["B2"]);
+  nn.destroy();
+  for (const x of [A, B, C, A2, B2, C2]) x.buffer?.destroy();
+});
+
+Deno.test("placement: no copy larger than the device's texture side", async () => {
+  const device = await gpuDevice();
+  const side = device.limits.maxTextureDimension2D;
+  const A = matrix(device, { label: "A", rows: 1, ld: 1024 });
+  const B = matrix(device, { label: "B", rows: 1024, ld: 4 * side + 4 });
+  const C = matrix(device, { label: "C", rows: 1, ld: 4 * side + 4 });
+  const placed = placeOps(device, [
+    product({ variant: "nn", M: 1, N: 4 * side + 1, K: 1024, a: A, b: B, c: C }),
+  ], { textures: true, matmul: () => ({ label: "unbuilt" }) as never });
+  assert.deepEqual(placed.copies, ["A"]);
+  placed.destroy();
+  for (const x of [A, B, C]) x.buffer?.destroy();
+});
