@@ -127,12 +127,21 @@ export interface VisitOptions {
   height?: number;
   /** Write a full-page PNG screenshot here. */
   screenshotPath?: string;
+  /** Cut the screenshot at this height in CSS pixels (default: the whole page). */
+  screenshotHeight?: number;
   /** JS expression evaluated once ready; its value must be JSON-serialisable. */
   evaluate?: string;
   /** Give up waiting for readiness after this long (default 30 s). */
   timeoutMs?: number;
   /** Wait for `document.body.dataset.ready === "1"` (default true). */
   waitReady?: boolean;
+  /**
+   * Origins (e.g. `http://127.0.0.1:8123`) the page may reach besides the file system; any other
+   * request is still blocked. With none, the network is also emulated offline.
+   */
+  allowOrigins?: string[];
+  /** Run once the page is ready (before the screenshot), with an evaluator of expressions. */
+  during?: (evaluate: (expression: string) => Promise<Json>) => Promise<void>;
 }
 
 const LOCAL_SCHEMES = ["file:", "data:", "blob:", "about:"];
@@ -182,7 +191,8 @@ export class Browser {
         "--disable-default-apps",
         "--hide-scrollbars",
         "--mute-audio",
-        "--host-resolver-rules=MAP * ~NOTFOUND",
+        // loopback stays reachable for the dashboard test; Fetch interception blocks it elsewhere
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
         `--user-data-dir=${profile}`,
         "--remote-debugging-port=0",
         "about:blank",
@@ -256,7 +266,8 @@ export class Browser {
       switch (m.method) {
         case "Fetch.requestPaused": {
           const u: string = p.request.url;
-          if (LOCAL_SCHEMES.some((s) => u.startsWith(s))) {
+          const allowed = (opts.allowOrigins ?? []).some((o) => u === o || u.startsWith(o + "/"));
+          if (allowed || LOCAL_SCHEMES.some((s) => u.startsWith(s))) {
             send("Fetch.continueRequest", { requestId: p.requestId }).catch(() => {});
           } else {
             visit.blocked.push(u);
@@ -296,7 +307,7 @@ export class Browser {
       await send("Fetch.enable", { patterns: [{ urlPattern: "*" }] });
       await send("Network.enable");
       await send("Network.emulateNetworkConditions", {
-        offline: true,
+        offline: !opts.allowOrigins?.length,
         latency: 0,
         downloadThroughput: -1,
         uploadThroughput: -1,
@@ -337,6 +348,7 @@ export class Browser {
       } else {
         visit.ready = true;
       }
+      if (opts.during) await opts.during(evaluate);
       await sleep(100); // let late console messages and log entries arrive
       if (opts.evaluate) {
         visit.value = JSON.parse(await evaluate(`JSON.stringify(${opts.evaluate})`));
@@ -364,7 +376,13 @@ export class Browser {
         }
         const shot = await send("Page.captureScreenshot", {
           format: "png",
-          clip: { x: 0, y: 0, width, height: shotHeight, scale: 1 },
+          clip: {
+            x: 0,
+            y: 0,
+            width,
+            height: Math.min(shotHeight, opts.screenshotHeight ?? shotHeight),
+            scale: 1,
+          },
         });
         const bytes = Uint8Array.from(atob(shot.data), (c) => c.charCodeAt(0));
         await Deno.writeFile(opts.screenshotPath, bytes);

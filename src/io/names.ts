@@ -29,6 +29,8 @@ export const RESERVED_NAMES: readonly string[] = [
   "progress.jsonl",
   "lock",
   "owner.json",
+  "curves.csv",
+  "trials.csv",
 ];
 
 /** Suffixes of the tool's own working entries beside a run directory. */
@@ -42,7 +44,10 @@ export function nameProblem(name: string): string | null {
     return `is not a valid name: use letters, digits, ".", "_" and "-", starting with a letter or digit`;
   }
   const lower = name.toLowerCase();
-  if (RESERVED_NAMES.includes(lower) || /^trials\.shard-/.test(lower)) {
+  if (
+    RESERVED_NAMES.includes(lower) || /^trials\.shard-/.test(lower) ||
+    lower.startsWith("events.out.tfevents.")
+  ) {
     return `is the name of one of the tool's own files (${RESERVED_NAMES.join(", ")})`;
   }
   const suffix = RESERVED_SUFFIXES.find((x) => lower.endsWith(x));

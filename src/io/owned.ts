@@ -15,8 +15,11 @@ import { writeJsonAtomic } from "./atomic.ts";
 /** The marker file inside a directory the tool owns. */
 export const MARKER = ".webgpu-mlp.json";
 
-/** What a directory the tool owns holds. */
-export type OwnedKind = "run" | "variants" | "sweep" | "partial";
+/**
+ * What a directory the tool owns holds: a run, a variants or sweep directory, a run's in-progress
+ * directory, or the TensorBoard events of one trial of a sweep (a sub-directory of the sweep).
+ */
+export type OwnedKind = "run" | "variants" | "sweep" | "partial" | "trial";
 
 /** Contents of the marker file. */
 export interface Marker {
@@ -89,15 +92,45 @@ export function entryKind(path: string): "none" | "dir" | "symlink" | "other" {
   }
 }
 
+/** TensorBoard's event files, as this tool names them (`events.out.tfevents.<seconds>.<host>`). */
+const EVENTS = String.raw`events\.out\.tfevents\.\d+\.[A-Za-z0-9._-]+`;
+
+/** A pattern matching exactly one of the given regular-expression sources. */
+const oneOf = (...sources: string[]) => new RegExp(`^(${sources.join("|")})$`);
+
 /** Files each kind of directory may hold besides its marker (and atomic writes' temporaries). */
 const FILES: Record<OwnedKind, RegExp> = {
-  run: /^(metrics\.json|weights\.safetensors|report\.html)$/,
-  partial: /^(metrics\.json|snapshot\.safetensors|report\.html|progress\.jsonl)$/,
+  run: oneOf(
+    String.raw`metrics\.json`,
+    String.raw`weights\.safetensors`,
+    String.raw`report\.html`,
+    String.raw`curves\.csv`,
+    EVENTS,
+  ),
+  partial: oneOf(
+    String.raw`metrics\.json`,
+    String.raw`snapshot\.safetensors`,
+    String.raw`report\.html`,
+    String.raw`progress\.jsonl`,
+    String.raw`curves\.csv`,
+    EVENTS,
+  ),
   variants: /^(report\.html|\.snapshot-\d+\.safetensors)$/,
-  sweep:
-    /^(sweep\.config\.json|sweep\.json|report\.html|trials(\.shard-\d+-of-\d+)?\.jsonl|\.snapshot(\.shard-\d+-of-\d+)?\.safetensors|final\.lock)$/,
+  sweep: oneOf(
+    String.raw`sweep\.config\.json`,
+    String.raw`sweep\.json`,
+    String.raw`report\.html`,
+    String.raw`trials(\.shard-\d+-of-\d+)?\.jsonl`,
+    String.raw`\.snapshot(\.shard-\d+-of-\d+)?\.safetensors`,
+    String.raw`final\.lock`,
+    String.raw`trials\.csv`,
+    EVENTS,
+  ),
+  trial: oneOf(EVENTS),
 };
 const TEMPORARY = /\.tmp-\d+-[0-9a-f]{8}$/;
+/** A sweep's sub-directory of one trial's TensorBoard events: `<stage>-<index>`. */
+const TRIAL_DIR = /^[A-Za-z0-9_][A-Za-z0-9._-]*-\d+$/;
 
 /** Which sub-directories a kind of directory may hold: their kind, by name (null: none). */
 function subKind(kind: OwnedKind, name: string): OwnedKind | null {
@@ -105,6 +138,7 @@ function subKind(kind: OwnedKind, name: string): OwnedKind | null {
   if (kind === "sweep") {
     if (name === "final.partial") return "partial";
     if (/^final(\.(tmp|old)-.*)?$/.test(name)) return "run";
+    if (TRIAL_DIR.test(name)) return "trial";
   }
   return null;
 }

@@ -99,6 +99,21 @@ export interface LivePage {
   data?: Record<string, string>;
 }
 
+/** The document's start, up to `</head>`: its policy, title and the style sheet. */
+export function documentHead(title: string, csp: string): string {
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="${escapeHtml(csp)}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light">
+<meta name="generator" content="webgpu-mlp report">
+<title>${escapeHtml(title)}</title>
+<style>${STYLE}</style>
+</head>`;
+}
+
 /** Assemble a complete, self-contained HTML document. */
 export function renderPage(opts: PageOptions): string {
   const chartjs = loadChartJs();
@@ -111,17 +126,7 @@ export function renderPage(opts: PageOptions): string {
     .map(([k, v]) => ` data-${k.replace(/[^a-z0-9-]/g, "")}="${escapeHtml(v)}"`).join("");
   const when = (opts.generatedAt ?? new Date()).toISOString().replace("T", " ").slice(0, 19);
   const version = chartjs.version ? ` ${chartjs.version}` : "";
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${escapeHtml(csp)}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="color-scheme" content="light">
-<meta name="generator" content="webgpu-mlp report">
-<title>${escapeHtml(opts.title)}</title>
-<style>${STYLE}</style>
-</head>
+  return `${documentHead(opts.title, csp)}
 <body${bodyData}>
 <header>
 <h1>${escapeHtml(opts.title)}</h1>
@@ -133,8 +138,15 @@ ${opts.bodyHtml}
 <footer>Generated ${escapeHtml(when)} UTC by <code>${
     escapeHtml(opts.generator ?? "deno task report")
   }</code> (webgpu-mlp).
-Self-contained: chart.js${escapeHtml(version)} (MIT licence) is inlined; the page makes no network
-request. Hover a chart for values; click a legend entry to hide or show its series.</footer>
+${
+    opts.live
+      ? `Live: chart.js${
+        escapeHtml(version)
+      } (MIT licence) is inlined; updates come from this server only, and the page makes no other request.`
+      : `Self-contained: chart.js${
+        escapeHtml(version)
+      } (MIT licence) is inlined; the page makes no network request.`
+  } Hover a chart for values; click a legend entry to hide or show its series.</footer>
 <script type="application/json" id="report-data">${embedJson(opts.builder.pageData())}</script>
 <script>${chartScript}</script>
 <script>${clientScript}</script>

@@ -15,6 +15,8 @@ export const LIVE_SCRIPT = String.raw`
 (function () {
   "use strict";
   var body = document.body;
+  // a page without the report's script (the index) is ready as it is
+  if (!document.getElementById("report-data")) body.dataset.ready = "1";
   var url = body.dataset.events;
   if (!url || !window.EventSource) return;
   var updates = 0;

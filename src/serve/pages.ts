@@ -20,7 +20,7 @@ import {
   offlineCsp,
 } from "../report/html.ts";
 import { type LoadedRun, loadRun, loadSweep } from "../report/load.ts";
-import { renderPage, STYLE } from "../report/page.ts";
+import { documentHead, renderPage } from "../report/page.ts";
 import { renderRunSections, runSummaryHtml, statusBadge } from "../report/run.ts";
 import { renderSweepSections, sweepSubtitle } from "../report/sweep.ts";
 import type { RunMetrics } from "../train/metrics.ts";
@@ -141,7 +141,9 @@ export async function runPage(root: string, path: string): Promise<Page | null> 
     note = progressNote(partial, running);
   }
   const b = new ReportBuilder();
-  const body = note + renderRunSections(b, run, 2);
+  let body = note + renderRunSections(b, run, 2);
+  // a run still training has no final model yet: its table is of the latest evaluation point
+  if (note) body = body.replace(">Final accuracy</h2>", ">Latest evaluation</h2>");
   const html = renderPage({
     title: `Run ${run.metrics.name}`,
     subtitleHtml: runSummaryHtml(run.metrics),
@@ -226,25 +228,16 @@ function htmlStatus(status: string) {
 }
 
 /** The index page of the runs folder. */
-export function indexPage(root: string): Page {
-  const main = indexMain(root, scanRuns(root));
+export function indexPage(root: string, shownAs = root): Page {
+  const main = indexMain(shownAs, scanRuns(root));
   const script = inlineScriptSource(LIVE_SCRIPT) + "\n";
   const csp = offlineCsp([cspHash(script)], { connectSelf: true });
-  const title = `Runs in ${root}`;
-  const html = `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${escapeHtml(csp)}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="color-scheme" content="light">
-<title>${escapeHtml(title)}</title>
-<style>${STYLE}</style>
-</head>
+  const title = `Runs in ${shownAs}`;
+  const html = `${documentHead(title, csp)}
 <body data-events="/events/index/">
 <header>
 <h1>${escapeHtml(title)}</h1>
-<p class="sub">Every run and sweep below this folder, live. Served by <code>${GENERATOR}</code> on this machine only.</p>
+<p class="sub">Every run and sweep below this folder, live. Served by <code>${GENERATOR}</code>.</p>
 </header>
 <main>
 ${main}

@@ -159,8 +159,13 @@ function signature(root: string, kind: PageKind, path: string): string {
   return `${dirState(dir)}|${lockHeld(dir, true)}`;
 }
 
-async function render(root: string, kind: PageKind, path: string): Promise<Page | null> {
-  if (kind === "index") return indexPage(root);
+async function render(
+  root: string,
+  kind: PageKind,
+  path: string,
+  shownAs = root,
+): Promise<Page | null> {
+  if (kind === "index") return indexPage(root, shownAs);
   return kind === "run" ? await runPage(root, path) : await sweepPage(root, path);
 }
 
@@ -170,6 +175,7 @@ function events(
   path: string,
   pollMs: number,
   streams: Set<() => void>,
+  shownAs?: string,
 ): Response {
   const enc = new TextEncoder();
   let timer: ReturnType<typeof setInterval> | undefined;
@@ -196,7 +202,7 @@ function events(
           const now = signature(root, kind, path);
           if (now !== last) {
             last = now;
-            const page = await render(root, kind, path).catch(() => null);
+            const page = await render(root, kind, path, shownAs).catch(() => null);
             if (page) {
               ctrl.enqueue(enc.encode(`event: update\ndata: ${JSON.stringify(page.fragment)}\n\n`));
             }
@@ -229,7 +235,12 @@ function events(
 export async function handle(
   root: string,
   req: Request,
-  opts: { pollMs?: number; loopbackOnly?: boolean; streams?: Set<() => void> } = {},
+  opts: {
+    pollMs?: number;
+    loopbackOnly?: boolean;
+    streams?: Set<() => void>;
+    shownAs?: string;
+  } = {},
 ): Promise<Response> {
   if (req.method !== "GET" && req.method !== "HEAD") return text(405, "only GET and HEAD");
   const url = new URL(req.url);
@@ -240,12 +251,12 @@ export async function handle(
   const parts = url.pathname.split("/").slice(1);
   const streams = opts.streams ?? new Set();
   if (url.pathname === "/") {
-    return html(indexPage(root));
+    return html(indexPage(root, opts.shownAs));
   }
   if (parts[0] === "events") {
     const kind = parts[1] as PageKind;
     if (kind === "index" && parts.slice(2).join("") === "") {
-      return events(root, "index", "", opts.pollMs ?? 500, streams);
+      return events(root, "index", "", opts.pollMs ?? 500, streams, opts.shownAs);
     }
     if (kind !== "run" && kind !== "sweep") return text(404, "not found");
     const path = safePath(root, parts.slice(2));
@@ -285,12 +296,16 @@ export function serveRuns(opts: ServeOptions): RunsServer {
   const controller = new AbortController();
   const streams = new Set<() => void>();
   try {
-    server = Deno.serve({
-      port: opts.port ?? 8080,
-      hostname,
-      signal: controller.signal,
-      onListen: () => {},
-    }, (req) => handle(root, req, { pollMs: opts.pollMs, loopbackOnly, streams }));
+    server = Deno.serve(
+      {
+        port: opts.port ?? 8080,
+        hostname,
+        signal: controller.signal,
+        onListen: () => {},
+      },
+      (req) =>
+        handle(root, req, { pollMs: opts.pollMs, loopbackOnly, streams, shownAs: opts.root }),
+    );
   } catch (e) {
     if (e instanceof Deno.errors.AddrInUse) {
       throw new UserError(

@@ -17,6 +17,7 @@ import { type Cifar10, loadCifar10 } from "../data/cifar10.ts";
 import { type DatasetPart, type ResidentDataset, uploadDataset } from "../data/resident.ts";
 import { encodeCheckpoint } from "../model/checkpoint.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
+import { writeRunLogs } from "../io/logs.ts";
 import { acquireLock } from "../io/lock.ts";
 import {
   entryKind,
@@ -34,6 +35,7 @@ import { PROGRESS_FORMAT, ProgressLog } from "./live.ts";
 import {
   type PopulationSpec,
   type Progress,
+  trainDataOf,
   trainPopulation,
   type TrainResult,
 } from "./trainer.ts";
@@ -379,12 +381,7 @@ async function trainRun(
   };
   const result = await trainPopulation(
     gpu,
-    {
-      dataset: data.dataset,
-      train: data.dataset.splits.train,
-      val: data.dataset.splits.val ?? null,
-      test: data.dataset.splits.test ?? null,
-    },
+    trainDataOf(data.dataset),
     spec,
     {
       onEval,
@@ -398,6 +395,7 @@ async function trainRun(
   const metrics = runMetrics(cfg, data, spec, result, startedAt, t0);
   if (result.interrupted) {
     await writeJsonAtomic(join(partial.dir, "metrics.json"), metrics);
+    await writeRunLogs(partial.dir, metrics);
     log(
       `${cfg.name}: interrupted at step ${result.steps}/${result.totalSteps}; its state is in ` +
         `${partial.dir}: run the same command to resume (--restart to start afresh)`,
@@ -478,8 +476,9 @@ export interface WriteRunOptions {
 }
 
 /**
- * Write metrics.json, the checkpoint of a healthy model and (when asked) report.html into a
- * temporary directory beside `dir`, then commit it to `dir`: a committed run is always complete.
+ * Write metrics.json, the checkpoint of a healthy model, the TensorBoard event file and
+ * curves.csv (src/io/logs.ts) and (when asked) report.html into a temporary directory beside
+ * `dir`, then commit it to `dir`: a committed run is always complete.
  */
 export async function writeRunDir(
   dir: string,
@@ -505,6 +504,7 @@ export async function writeRunDir(
       );
     }
     await writeJsonAtomic(join(tmp, "metrics.json"), metrics);
+    await writeRunLogs(tmp, metrics);
     if (options.report) {
       await writeReport([tmp], { out: join(tmp, "report.html"), shownAs: dir });
     }

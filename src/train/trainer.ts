@@ -82,6 +82,12 @@ export interface TrainData {
   test: SplitRange | null;
 }
 
+/** The training data of a resident dataset: its own splits (train, and val and test if any). */
+export function trainDataOf(dataset: ResidentDataset): TrainData {
+  const { train, val, test } = dataset.splits;
+  return { dataset, train, val: val ?? null, test: test ?? null };
+}
+
 /** Everything one model of the population produced. */
 export interface ModelResult {
   /** Its healthy evaluation points, in step order (none after divergence). */

@@ -38,7 +38,7 @@ import {
   type RunOptions,
   writeRunDir,
 } from "./run.ts";
-import { trainPopulation } from "./trainer.ts";
+import { trainDataOf, trainPopulation } from "./trainer.ts";
 
 /** Variants that can share a population: everything but name, λ, init and σ is equal. */
 export function groupVariants(configs: Config[]): Config[][] {
@@ -187,12 +187,7 @@ async function trainVariants(
     const startedAt = new Date(), tg = performance.now();
     const result = await trainPopulation(
       data.gpu,
-      {
-        dataset: data.dataset,
-        train: data.dataset.splits.train,
-        val: data.dataset.splits.val ?? null,
-        test: data.dataset.splits.test ?? null,
-      },
+      trainDataOf(data.dataset),
       spec,
       {
         initial,
