@@ -86,15 +86,10 @@ export {
 } from "./src/gpu/device.ts";
 
 // data
-export {
-  type Cifar10,
-  loadCifar10,
-  normalisationStats,
-  type NormStats,
-  resolveDataDir,
-  type Split,
-  type SplitSpec,
-} from "./src/data/cifar10.ts";
+export { resolveDataDir } from "./src/data/data_dir.ts";
+export { type Split, type SplitSpec } from "./src/data/splits.ts";
+export { normalisationStats, type NormStats } from "./src/data/normalise.ts";
+export { type Cifar10, loadCifar10 } from "./src/data/cifar10.ts";
 export { downloadCifar10, type DownloadOptions } from "./src/data/download.ts";
 export {
   type DatasetPart,

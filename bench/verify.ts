@@ -8,7 +8,7 @@
  */
 
 import { join } from "node:path";
-import { normalise } from "../src/data/cifar10.ts";
+import { normalise } from "../src/data/normalise.ts";
 import { type Params, sumSquaredWeights } from "../src/model/init.ts";
 import { evaluate } from "../src/reference/network.ts";
 import { epochPermutation } from "../src/reference/shuffle.ts";

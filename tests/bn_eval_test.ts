@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { evaluate } from "../src/reference/network.ts";
-import { normalise } from "../src/data/cifar10.ts";
+import { normalise } from "../src/data/normalise.ts";
 import { cfgWith, train } from "./small_run.ts";
 
 Deno.test("BN: GPU evaluation uses the running statistics, as the float64 reference does", async () => {

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { resolveDataDir } from "../src/data/cifar10.ts";
+import { resolveDataDir } from "../src/data/data_dir.ts";
 import { encodeSafetensors } from "../src/io/safetensors.ts";
 
 async function run(script: string, args: string[], cwd?: string, env?: Record<string, string>) {

@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { IMAGE_BYTES } from "../src/data/cifar10.ts";
+import { IMAGE_BYTES } from "../src/data/format.ts";
 import { storageBuffer } from "../src/gpu/buffers.ts";
 import { matmulOp } from "../src/kernels/matmul.ts";
 import { GpuParams } from "../src/model/gpu_params.ts";

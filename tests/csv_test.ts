@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseConfig } from "../src/config.ts";
-import { resolveDataDir } from "../src/data/cifar10.ts";
+import { resolveDataDir } from "../src/data/data_dir.ts";
 import {
   type Cell,
   csvCell,

@@ -1,5 +1,6 @@
 /**
- * Tests of src/data/cifar10.ts against the real CIFAR-10 copy, found the way the product finds it
+ * Tests of src/data/ (the file format, reading the files, finding the data directory, splits,
+ * normalisation and loadCifar10) against the real CIFAR-10 copy, found the way the product finds it
  * (`resolveDataDir()`: `$CIFAR10_DIR`, `./data/cifar-10` or the user cache), and of its error
  * messages against small broken files, symbolic link loops and unreadable paths written to a
  * temporary directory.
@@ -8,49 +9,16 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
-import {
-  IMAGE_BYTES,
-  loadCifar10,
-  normalisationStats,
-  normalise,
-  parseClassNames,
-  readBatchFile,
-  readClassNames,
-  RECORD_BYTES,
-  resolveDataDir,
-  type Split,
-  type SplitSpec,
-  validateSplitSpec,
-} from "../src/data/cifar10.ts";
-import { UserError } from "../src/errors.ts";
+import { CIFAR10_CLASSES, IMAGE_BYTES, parseClassNames, RECORD_BYTES } from "../src/data/format.ts";
+import { readBatchFile, readClassNames } from "../src/data/files.ts";
+import { resolveDataDir } from "../src/data/data_dir.ts";
+import { type Split, type SplitSpec, validateSplitSpec } from "../src/data/splits.ts";
+import { normalisationStats, normalise } from "../src/data/normalise.ts";
+import { loadCifar10 } from "../src/data/cifar10.ts";
+import { assertUserError } from "./assert_user_error.ts";
 
 const ROOT = fromFileUrl(new URL("../", import.meta.url));
 const DATA = resolveDataDir();
-const CLASSES = [
-  "airplane",
-  "automobile",
-  "bird",
-  "cat",
-  "deer",
-  "dog",
-  "frog",
-  "horse",
-  "ship",
-  "truck",
-];
-
-/** Assert that `fn` throws (or rejects with) a one-line UserError matching `pattern`. */
-async function assertUserError(fn: () => unknown, pattern: RegExp): Promise<void> {
-  let error: unknown;
-  try {
-    await fn();
-  } catch (e) {
-    error = e;
-  }
-  assert.ok(error instanceof UserError, `expected a UserError, got ${error}`);
-  assert.match(error.message, pattern);
-  assert.ok(!error.message.includes("\n"), `message is not one line: ${error.message}`);
-}
 
 async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "cifar10_test_" });
@@ -81,7 +49,7 @@ Deno.test("readBatchFile reads the real batches: sizes, labels, pixels", () => {
 });
 
 Deno.test("readClassNames reads batches.meta.txt", () => {
-  assert.deepEqual(readClassNames(DATA), CLASSES);
+  assert.deepEqual(readClassNames(DATA), CIFAR10_CLASSES);
 });
 
 Deno.test("loadCifar10 with a holdout: 45000/5000/10000, val = the last 5000 samples", async () => {
@@ -93,7 +61,7 @@ Deno.test("loadCifar10 with a holdout: 45000/5000/10000, val = the last 5000 sam
   assert.equal(d.val.n, 5000);
   assert.equal(d.val.images.length, 5000 * IMAGE_BYTES);
   assert.equal(d.test.n, 10000);
-  assert.deepEqual(d.classNames, CLASSES);
+  assert.deepEqual(d.classNames, CIFAR10_CLASSES);
 
   const b1 = readBatchFile(join(DATA, "data_batch_1.bin"));
   const b5 = readBatchFile(join(DATA, "data_batch_5.bin"));
@@ -216,7 +184,7 @@ Deno.test("missing directory and missing files give clear errors", async () => {
     await assertUserError(() => readBatchFile(dir), /is a directory/);
     await assertUserError(() => readClassNames(dir), /batches\.meta\.txt not found/);
     // A directory with the class names but no batch files.
-    await Deno.writeTextFile(join(dir, "batches.meta.txt"), CLASSES.join("\n") + "\n");
+    await Deno.writeTextFile(join(dir, "batches.meta.txt"), CIFAR10_CLASSES.join("\n") + "\n");
     await assertUserError(
       () => loadCifar10(dir, { train: [1], val: { none: true }, test: false }),
       /data_batch_1\.bin not found/,
@@ -244,7 +212,7 @@ Deno.test("truncated, empty and wrong-label batch files give clear errors", asyn
     await assertUserError(() => readBatchFile(badPath), /record 1 has label 12, expected 0\.\.9/);
 
     // The same checks apply when loading splits.
-    await Deno.writeTextFile(join(dir, "batches.meta.txt"), CLASSES.join("\n") + "\n");
+    await Deno.writeTextFile(join(dir, "batches.meta.txt"), CIFAR10_CLASSES.join("\n") + "\n");
     await assertUserError(
       () => loadCifar10(dir, { train: [2], val: { none: true }, test: false }),
       /data_batch_2\.bin: record 1 has label 12/,
@@ -268,11 +236,14 @@ Deno.test("bad class-name files give clear errors", async () => {
   ]);
   await withTempDir(async (dir) => {
     const path = join(dir, "batches.meta.txt");
-    await Deno.writeTextFile(path, CLASSES.slice(0, 9).join("\n") + "\n\n");
+    await Deno.writeTextFile(path, CIFAR10_CLASSES.slice(0, 9).join("\n") + "\n\n");
     await assertUserError(() => readClassNames(dir), /must hold 10 non-empty class names.*found 9/);
-    await Deno.writeTextFile(path, [...CLASSES.slice(0, 4), "", ...CLASSES.slice(4)].join("\n"));
+    await Deno.writeTextFile(
+      path,
+      [...CIFAR10_CLASSES.slice(0, 4), "", ...CIFAR10_CLASSES.slice(4)].join("\n"),
+    );
     await assertUserError(() => readClassNames(dir), /line 5 is empty/);
-    await Deno.writeTextFile(path, [...CLASSES, "extra"].join("\n"));
+    await Deno.writeTextFile(path, [...CIFAR10_CLASSES, "extra"].join("\n"));
     await assertUserError(() => readClassNames(dir), /found 11/);
   });
 });
@@ -305,7 +276,7 @@ Deno.test("resolveDataDir: flag, CIFAR10_DIR, ./data, user cache; never ../share
   // that tests running in parallel are not affected.
   await withTempDir(async (dir) => {
     const script = join(dir, "probe.ts");
-    const moduleUrl = new URL("../src/data/cifar10.ts", import.meta.url).href;
+    const moduleUrl = new URL("../src/data/data_dir.ts", import.meta.url).href;
     await Deno.writeTextFile(
       script,
       `import { resolveDataDir, userCacheDataDir } from ${JSON.stringify(moduleUrl)};
@@ -455,7 +426,7 @@ Deno.test("resolveDataDir: an unreadable data directory is one line", async () =
     await Deno.writeFile(join(data, "data_batch_1.bin"), new Uint8Array(0));
     // Deno's own read permission: a child allowed to read nothing.
     const probe = join(dir, "probe.ts");
-    const moduleUrl = new URL("../src/data/cifar10.ts", import.meta.url).href;
+    const moduleUrl = new URL("../src/data/data_dir.ts", import.meta.url).href;
     await Deno.writeTextFile(
       probe,
       `import { resolveDataDir } from ${JSON.stringify(moduleUrl)};
@@ -507,7 +478,7 @@ try { resolveDataDir(Deno.args[0]); } catch (e) { console.log(e.name + ": " + e.
 
 Deno.test("readBatchFile and loadCifar10: a batch file behind a symbolic link loop is one line", async () => {
   await withTempDir(async (dir) => {
-    await Deno.writeTextFile(join(dir, "batches.meta.txt"), CLASSES.join("\n") + "\n");
+    await Deno.writeTextFile(join(dir, "batches.meta.txt"), CIFAR10_CLASSES.join("\n") + "\n");
     const raw = await Deno.readFile(join(DATA, "data_batch_1.bin"));
     await Deno.writeFile(join(dir, "data_batch_1.bin"), raw.subarray(0, 3 * RECORD_BYTES));
     await Deno.symlink(join(dir, "b"), join(dir, "a"));

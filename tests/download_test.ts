@@ -11,14 +11,15 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as tar from "tar";
-import { readBatchFile, readClassNames } from "../src/data/cifar10.ts";
+import { readBatchFile, readClassNames } from "../src/data/files.ts";
 import {
   ARCHIVE_DIR,
   checkCifar10Dir,
   downloadCifar10,
   EXPECTED_FILES,
 } from "../src/data/download.ts";
-import { UserError } from "../src/errors.ts";
+import { exists } from "../src/io/exists.ts";
+import { assertUserError } from "./assert_user_error.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const CLASSES = "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n";
@@ -52,30 +53,6 @@ function fakeBatch(): Uint8Array {
   for (let r = 0; r < 10000; r++) buf[r * 3073] = r % 10; // valid labels
   buf[0] = 6;
   return buf;
-}
-
-/** Assert that `fn` rejects with a one-line UserError matching `pattern`. */
-async function assertUserError(fn: () => Promise<unknown>, pattern: RegExp): Promise<UserError> {
-  let error: unknown;
-  try {
-    await fn();
-  } catch (e) {
-    error = e;
-  }
-  assert.ok(error instanceof UserError, `expected a UserError, got ${error}`);
-  assert.match(error.message, pattern);
-  assert.ok(!error.message.includes("\n"), `message is not one line: ${error.message}`);
-  return error;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
 }
 
 async function list(dir: string): Promise<string[]> {

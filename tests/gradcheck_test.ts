@@ -6,7 +6,9 @@
  */
 
 import assert from "node:assert/strict";
-import { loadCifar10, normalisationStats, resolveDataDir } from "../src/data/cifar10.ts";
+import { resolveDataDir } from "../src/data/data_dir.ts";
+import { normalisationStats } from "../src/data/normalise.ts";
+import { loadCifar10 } from "../src/data/cifar10.ts";
 import { gradcheckFailures, runGradcheck, THRESHOLDS } from "../src/reference/gradcheck.ts";
 import { gradients, maxRelativeError, numericalGradients } from "../src/reference/network.ts";
 import { gpuDevice } from "./helpers.ts";

@@ -1,6 +1,6 @@
 /** Shared test utilities: seeded random data, GPU buffers, tolerance checks. */
 
-import { IMAGE_BYTES } from "../src/data/cifar10.ts";
+import { IMAGE_BYTES } from "../src/data/format.ts";
 import { type ResidentDataset, type SplitRange, uploadDataset } from "../src/data/resident.ts";
 import { getGpu } from "../src/gpu/device.ts";
 import { readFloats, uploadBuffer } from "../src/gpu/buffers.ts";

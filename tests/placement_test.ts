@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { stepTable } from "../src/gpu/buffers.ts";
-import { IMAGE_BYTES } from "../src/data/cifar10.ts";
+import { IMAGE_BYTES } from "../src/data/format.ts";
 import { type Matrix, matrix, type Node, placeOps, product } from "../src/kernels/placement.ts";
 import { GpuParams } from "../src/model/gpu_params.ts";
 import {

@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseConfig } from "../src/config.ts";
-import { resolveDataDir } from "../src/data/cifar10.ts";
+import { resolveDataDir } from "../src/data/data_dir.ts";
 import type { RunMetrics } from "../src/train/metrics.ts";
 import { runExperiment } from "../src/train/run.ts";
 

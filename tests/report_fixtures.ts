@@ -7,6 +7,7 @@
 
 import { join } from "node:path";
 import { encodeSafetensors, type Tensor } from "../src/io/safetensors.ts";
+import { topEntry } from "../src/sweep/results.ts";
 import type { StageSummary, SweepSummary, TopEntry, TrialRecord } from "../src/sweep/types.ts";
 import type {
   EnvInfo,
@@ -15,7 +16,7 @@ import type {
   RunMetrics,
   Timings,
 } from "../src/train/metrics.ts";
-import { CIFAR10_CLASSES } from "../src/data/cifar10.ts";
+import { CIFAR10_CLASSES } from "../src/data/format.ts";
 
 /** CIFAR-10 class names as batches.meta.txt lists them. */
 export const CLASS_NAMES: string[] = [...CIFAR10_CLASSES];
@@ -330,13 +331,7 @@ export async function writeFakeSweep(dir: string): Promise<SweepSummary> {
       .filter((t) => t.stage === name && t.status === "completed")
       .sort((a, b) => b.bestVal.accuracy - a.bestVal.accuracy)
       .slice(0, 3)
-      .map((t) => ({
-        id: t.id,
-        lambda: t.lambda,
-        bestValAccuracy: t.bestVal.accuracy,
-        finalValAccuracy: t.final!.val.accuracy,
-        finalValCost: t.final!.val.cost,
-      }));
+      .map(topEntry);
   const stages: StageSummary[] = [
     { name: "coarse", space: { kind: "log-uniform-grid", min: 1e-5, max: 0.1, n: 8 } },
     { name: "fine", space: { kind: "log-uniform-random", min: 10 ** -3.5, max: 0.01, n: 6 } },

@@ -10,7 +10,6 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { UserError } from "../src/errors.ts";
 import { loadChartJs } from "../src/report/chartjs.ts";
 import { decodeColumn, encodeColumn } from "../src/report/columns.ts";
 import { configDifferences } from "../src/report/compare.ts";
@@ -36,6 +35,7 @@ import { firstLayerMontage, rescaleUnit } from "../src/report/montage.ts";
 import { ReportBuilder } from "../src/report/builder.ts";
 import { renderPage } from "../src/report/page.ts";
 import { reportMain } from "../src/cli/report.ts";
+import { assertUserError } from "./assert_user_error.ts";
 import { Browser, fileUrl, findChromium, type PageVisit } from "./browser.ts";
 import {
   CLASS_NAMES,
@@ -104,16 +104,6 @@ async function fixtures(): Promise<{ root: string; remove: () => Promise<void> }
   await writeFakeSweep(join(runs, "sweep"));
   await Deno.writeTextFile(join(root, "gradcheck.json"), JSON.stringify(fakeGradcheck()));
   return { root, remove: () => Deno.remove(root, { recursive: true }) };
-}
-
-/** Assert that `fn` rejects with a one-line `UserError` whose message matches `re`. */
-async function assertUserError(fn: () => Promise<unknown>, re: RegExp): Promise<void> {
-  await assert.rejects(fn, (e: unknown) => {
-    assert.ok(e instanceof UserError, `expected UserError, got ${e}`);
-    assert.match(e.message, re);
-    assert.ok(!e.message.includes("\n"), `message is not one line: ${e.message}`);
-    return true;
-  });
 }
 
 Deno.test("escapeHtml escapes markup and quotes", () => {

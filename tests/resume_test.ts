@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { resolveDataDir } from "../src/data/cifar10.ts";
+import { resolveDataDir } from "../src/data/data_dir.ts";
 import { decodeSafetensors } from "../src/io/safetensors.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

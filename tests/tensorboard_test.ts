@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { crc32c } from "@aws-crypto/crc32c";
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 import { parseConfig } from "../src/config.ts";
-import { resolveDataDir } from "../src/data/cifar10.ts";
+import { resolveDataDir } from "../src/data/data_dir.ts";
 import { readSweepTrials, type SweepTrials } from "../src/io/hparams.ts";
 import { writeSweepLogs } from "../src/io/logs.ts";
 import { markOwned, readMarker, replaceProblem } from "../src/io/owned.ts";

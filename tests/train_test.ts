@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseConfig } from "../src/config.ts";
 import { getGpu } from "../src/gpu/device.ts";
-import { resolveDataDir } from "../src/data/cifar10.ts";
+import { resolveDataDir } from "../src/data/data_dir.ts";
 import { evaluateCheckpoint } from "../src/train/eval_checkpoint.ts";
 import type { RunMetrics } from "../src/train/metrics.ts";
 import { runExperiment } from "../src/train/run.ts";

@@ -7,7 +7,7 @@
  */
 
 import { resolve } from "node:path";
-import { resolveDataDir, userCacheDataDir } from "../data/cifar10.ts";
+import { resolveDataDir, userCacheDataDir } from "../data/data_dir.ts";
 import { CIFAR10_MD5, CIFAR10_URL, downloadCifar10 } from "../data/download.ts";
 import { UserError } from "../errors.ts";
 import { parseFlags, runMain } from "./main.ts";

@@ -5,7 +5,7 @@
  */
 
 import { join } from "node:path";
-import { resolveDataDir } from "../data/cifar10.ts";
+import { resolveDataDir } from "../data/data_dir.ts";
 import { UserError } from "../errors.ts";
 import { getGpu } from "../gpu/device.ts";
 import { evaluateCheckpoint, loadCheckpointFile } from "../train/eval_checkpoint.ts";

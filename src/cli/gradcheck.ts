@@ -4,7 +4,9 @@
  * @module
  */
 
-import { loadCifar10, normalisationStats, resolveDataDir } from "../data/cifar10.ts";
+import { resolveDataDir } from "../data/data_dir.ts";
+import { normalisationStats } from "../data/normalise.ts";
+import { loadCifar10 } from "../data/cifar10.ts";
 import { UserError } from "../errors.ts";
 import { getGpu } from "../gpu/device.ts";
 import { writeJsonAtomic } from "../io/atomic.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { IMAGE_BYTES } from "./cifar10.ts";
+import { IMAGE_BYTES } from "./format.ts";
 import { uploadBuffer, writeBuffer } from "../gpu/buffers.ts";
 import { UserError } from "../errors.ts";
 

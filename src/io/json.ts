@@ -30,6 +30,11 @@ export function readJsonIfExists<T>(
   return parse(value, path);
 }
 
+/** Whether a parsed JSON value is an object (not null, not an array). */
+export function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === "object" && x !== null && !Array.isArray(x);
+}
+
 /** JSON with every object's keys sorted, for comparing values regardless of key order. */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(

@@ -11,7 +11,7 @@
 
 import { z } from "zod";
 import { clip, shown, UserError } from "../errors.ts";
-import { getPath } from "./json.ts";
+import { getPath, isObject } from "./json.ts";
 import { boundOf } from "../config/messages.ts";
 import type { StageSummary, SweepSummary, TopEntry, TrialRecord } from "../sweep/types.ts";
 import type {
@@ -255,10 +255,6 @@ export const SWEEP_FORMAT: RecordFormat<SweepSummary> = {
   what: "a sweep.json",
   schema: sweepSummarySchema,
 };
-
-function isObject(x: unknown): x is Record<string, unknown> {
-  return typeof x === "object" && x !== null && !Array.isArray(x);
-}
 
 /**
  * Validate a parsed record against its format. A value without the format's tag is "not <what>";

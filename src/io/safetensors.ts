@@ -10,6 +10,7 @@
  */
 
 import { UserError } from "../errors.ts";
+import { isObject } from "./json.ts";
 
 /** A tensor held as float32 in row-major order. */
 export interface Tensor {
@@ -161,10 +162,6 @@ export function decodeSafetensors(bytes: Uint8Array, source = "checkpoint"): Saf
     dtypes[name] = e.dtype;
   }
   return { tensors, metadata, dtypes };
-}
-
-function isObject(x: unknown): x is Record<string, unknown> {
-  return typeof x === "object" && x !== null && !Array.isArray(x);
 }
 
 function isCount(x: unknown): boolean {

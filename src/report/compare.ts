@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { RunMetrics, SplitMetrics } from "../train/metrics.ts";
+import type { RunMetrics } from "../train/metrics.ts";
 import { ReportBuilder } from "./builder.ts";
 import { paletteColor, type SeriesSpec } from "./charts.ts";
 import { hasFinite } from "./columns.ts";
@@ -14,7 +14,15 @@ import { duration, int, num, pct, sci } from "./format.ts";
 import { type Cell, escapeHtml, htmlCell, htmlTable } from "./html.ts";
 import type { LoadedRun } from "./load.ts";
 import { renderPage } from "./page.ts";
-import { classNamesOf, heading, layersText, numCell, statusBadge } from "./run.ts";
+import {
+  classNamesOf,
+  curvesFigure,
+  heading,
+  layersText,
+  type MetricKey,
+  numCell,
+  statusBadge,
+} from "./run.ts";
 
 /** One run of a comparison and its legend label. */
 export interface CompareEntry {
@@ -107,8 +115,6 @@ export function compareTable(entries: CompareEntry[]): string {
   }</div>`;
 }
 
-type MetricKey = keyof SplitMetrics;
-
 /** Cost, loss and accuracy curves of every run overlaid (validation solid, training dashed). */
 export function overlaidCurves(b: ReportBuilder, entries: CompareEntry[]): string {
   const steps = entries.map((e, i) =>
@@ -143,20 +149,16 @@ export function overlaidCurves(b: ReportBuilder, entries: CompareEntry[]): strin
         });
       }
     });
-    if (series.length === 0) return "";
-    return b.figure(
-      {
-        title,
-        kind: "line",
-        x: { label: "update step" },
-        y: { label, format: key === "accuracy" ? "percent" : "plain" },
-        series,
-        legend: true,
-        aspect: 1.35,
-      },
-      `${title} of every run: validation solid, training dashed, one colour per run. Click a run in the legend to hide or show both of its curves.`,
-      `compare ${key}`,
-    );
+    return curvesFigure(b, {
+      title,
+      metric: key,
+      label,
+      series,
+      aspect: 1.35,
+      caption:
+        `${title} of every run: validation solid, training dashed, one colour per run. Click a run in the legend to hide or show both of its curves.`,
+      idHint: `compare ${key}`,
+    });
   };
   return `<div class="grid">${figure("cost", "Cost", "cost")}${
     figure("loss", "Loss", "cross-entropy loss")

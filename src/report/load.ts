@@ -8,17 +8,18 @@
 
 import { basename, dirname, join } from "node:path";
 import { UserError } from "../errors.ts";
+import { isObject } from "../io/json.ts";
+import { exists } from "../io/exists.ts";
 import { parseRecord, RUN_FORMAT, SWEEP_FORMAT, TRIAL_FORMAT } from "../io/records.ts";
 import { decodeSafetensors, type Tensor } from "../io/safetensors.ts";
-import type { TrialRecord } from "../sweep/types.ts";
-import type { SweepSummary } from "../sweep/types.ts";
+import type { SweepSummary, TrialRecord } from "../sweep/types.ts";
 import type { GradcheckReport, RunMetrics } from "../train/metrics.ts";
 
 /** Format tags of the files the report reads. */
 export const FORMATS = {
-  run: "webgpu-mlp.run/1",
-  sweep: "webgpu-mlp.sweep/1",
-  trial: "webgpu-mlp.trial/1",
+  run: RUN_FORMAT.tag,
+  sweep: SWEEP_FORMAT.tag,
+  trial: TRIAL_FORMAT.tag,
   gradcheck: "webgpu-mlp.gradcheck/1",
 } as const;
 
@@ -56,23 +57,18 @@ export type ReportInput =
   | { kind: "sweep"; path: string; sweep: LoadedSweep }
   | { kind: "gradcheck"; path: string; gradcheck: GradcheckReport };
 
-function isObject(x: unknown): x is Record<string, unknown> {
-  return typeof x === "object" && x !== null && !Array.isArray(x);
-}
-
 function firstLine(msg: string): string {
   return msg.split("\n")[0];
 }
 
-/** True when `path` exists (file or directory). */
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
+/** The error for a path that exists but cannot be read (`e` the file-system error). */
+function cannotRead(path: string, e: unknown): UserError {
+  return new UserError(`${path}: cannot read (${firstLine((e as Error).message)})`);
+}
+
+/** The error for text that is not JSON (`e` the parser's error); `source` names the file. */
+function malformedJson(source: string, e: unknown): UserError {
+  return new UserError(`${source}: malformed JSON (${firstLine((e as Error).message)})`);
 }
 
 /** Read a text file; a missing or unreadable file is a `UserError`. */
@@ -81,7 +77,7 @@ async function readText(path: string): Promise<string> {
     return await Deno.readTextFile(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) throw new UserError(`${path}: not found`);
-    throw new UserError(`${path}: cannot read (${firstLine((e as Error).message)})`);
+    throw cannotRead(path, e);
   }
 }
 
@@ -90,7 +86,7 @@ function parseJson(text: string, source: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new UserError(`${source}: malformed JSON (${firstLine((e as Error).message)})`);
+    throw malformedJson(source, e);
   }
 }
 
@@ -127,11 +123,6 @@ function need(obj: Record<string, unknown>, field: string, kind: Kind, path: str
   }
 }
 
-/** Validate a parsed metrics.json against the schema of what the trainer writes. */
-export function validateRunMetrics(x: unknown, path: string): RunMetrics {
-  return parseRecord(RUN_FORMAT, x, path);
-}
-
 /** Validate a parsed gradcheck.json. */
 export function validateGradcheck(x: unknown, path: string): GradcheckReport {
   expectFormat(x, FORMATS.gradcheck, path, "a gradcheck.json");
@@ -144,16 +135,6 @@ export function validateGradcheck(x: unknown, path: string): GradcheckReport {
     }
   });
   return x as GradcheckReport;
-}
-
-/** Validate a parsed sweep.json against the schema of what a sweep writes. */
-export function validateSweepSummary(x: unknown, path: string): SweepSummary {
-  return parseRecord(SWEEP_FORMAT, x, path);
-}
-
-/** Validate one parsed trials.jsonl line against the schema of what a sweep writes. */
-export function validateTrial(x: unknown, source: string): TrialRecord {
-  return parseRecord(TRIAL_FORMAT, x, source);
 }
 
 /**
@@ -176,9 +157,9 @@ export function parseTrials(text: string, path: string, notes: string[] = []): T
         );
         return;
       }
-      throw new UserError(`${source}: malformed JSON (${firstLine((e as Error).message)})`);
+      throw malformedJson(source, e);
     }
-    trials.push(validateTrial(value, source));
+    trials.push(parseRecord(TRIAL_FORMAT, value, source));
   });
   return trials;
 }
@@ -189,7 +170,7 @@ export async function loadRun(dir: string): Promise<LoadedRun> {
   if (!(await exists(metricsPath))) {
     throw new UserError(`${dir}: not a run directory (no metrics.json)`);
   }
-  const metrics = validateRunMetrics(await readJsonFile(metricsPath), metricsPath);
+  const metrics = parseRecord(RUN_FORMAT, await readJsonFile(metricsPath), metricsPath);
   const run: LoadedRun = { dir, metrics };
   const ckptName = metrics.checkpoint ?? "weights.safetensors";
   const ckptPath = join(dir, ckptName);
@@ -216,7 +197,7 @@ export async function loadSweep(dir: string): Promise<LoadedSweep> {
   const summaryPath = join(dir, "sweep.json");
   const trialsPath = join(dir, "trials.jsonl");
   const summary = (await exists(summaryPath))
-    ? validateSweepSummary(await readJsonFile(summaryPath), summaryPath)
+    ? parseRecord(SWEEP_FORMAT, await readJsonFile(summaryPath), summaryPath)
     : undefined;
   let trials: TrialRecord[] = [];
   if (await exists(trialsPath)) {
@@ -260,7 +241,7 @@ export async function loadInput(path: string): Promise<ReportInput> {
     if (e instanceof Deno.errors.NotFound) {
       throw new UserError(`${path}: no such file or directory`);
     }
-    throw new UserError(`${path}: cannot read (${firstLine((e as Error).message)})`);
+    throw cannotRead(path, e);
   }
   if (info.isDirectory) {
     if ((await exists(join(path, "sweep.json"))) || (await exists(join(path, "trials.jsonl")))) {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { CIFAR10_CLASSES } from "../data/cifar10.ts";
+import { CIFAR10_CLASSES } from "../data/format.ts";
 import type { EvalPoint, RunMetrics, SplitMetrics } from "../train/metrics.ts";
 import { ReportBuilder } from "./builder.ts";
 import { ALERT_COLOR, type SeriesSpec, TEST_COLOR, TRAIN_COLOR, VAL_COLOR } from "./charts.ts";
@@ -72,7 +72,44 @@ export function runSummaryHtml(m: RunMetrics): string {
   return parts.join(" · ");
 }
 
-type MetricKey = keyof SplitMetrics;
+/** A metric of a split: cost, loss or accuracy. */
+export type MetricKey = keyof SplitMetrics;
+
+/** A figure of metric curves against update steps, drawn by {@link curvesFigure}. */
+export interface CurvesSpec {
+  /** Title above the chart. */
+  title: string;
+  /** The metric the curves show: accuracy on a percent axis, cost and loss plain. */
+  metric: MetricKey;
+  /** Title of the y axis. */
+  label: string;
+  /** The curves. */
+  series: SeriesSpec[];
+  /** Width / height of the plot. */
+  aspect: number;
+  /** Caption under the chart. */
+  caption: string;
+  /** Readable base of the figure's DOM id. */
+  idHint: string;
+}
+
+/** A line figure of curves against update steps, with a legend; "" when there is no series. */
+export function curvesFigure(b: ReportBuilder, spec: CurvesSpec): string {
+  if (spec.series.length === 0) return "";
+  return b.figure(
+    {
+      title: spec.title,
+      kind: "line",
+      x: { label: "update step" },
+      y: { label: spec.label, format: spec.metric === "accuracy" ? "percent" : "plain" },
+      series: spec.series,
+      legend: true,
+      aspect: spec.aspect,
+    },
+    spec.caption,
+    spec.idHint,
+  );
+}
 
 const METRIC_FIGURES: { key: MetricKey; title: string; label: string; caption: string }[] = [
   {
@@ -153,20 +190,15 @@ export function curveFigures(b: ReportBuilder, m: RunMetrics): string {
         width: 1.2,
       });
     }
-    if (series.length === 0) return "";
-    return b.figure(
-      {
-        title: f.title,
-        kind: "line",
-        x: { label: "update step" },
-        y: { label: f.label, format: f.key === "accuracy" ? "percent" : "plain" },
-        series,
-        legend: true,
-        aspect: 1.35,
-      },
-      f.caption,
-      `${m.name} ${f.title}`,
-    );
+    return curvesFigure(b, {
+      title: f.title,
+      metric: f.key,
+      label: f.label,
+      series,
+      aspect: 1.35,
+      caption: f.caption,
+      idHint: `${m.name} ${f.title}`,
+    });
   });
   const many = m.curves.length > DECIMATION_NOTE_POINTS
     ? `<p class="sub">${

@@ -14,7 +14,7 @@ import { duration, int, num, pct, prettyJson, sci } from "./format.ts";
 import { type Cell, escapeHtml, htmlCell, htmlTable, keyValueTable } from "./html.ts";
 import type { LoadedSweep } from "./load.ts";
 import { renderPage } from "./page.ts";
-import { heading, numCell, renderRunSections, runSummaryHtml } from "./run.ts";
+import { curvesFigure, heading, numCell, renderRunSections, runSummaryHtml } from "./run.ts";
 
 /** Trials shown in the overlaid-curves figures. */
 export const TOP_CURVES = 5;
@@ -178,20 +178,16 @@ export function topCurvesFigures(b: ReportBuilder, trials: TrialRecord[]): strin
         color: paletteColor(i),
       });
     });
-    if (series.length === 0) return "";
-    return b.figure(
-      {
-        title,
-        kind: "line",
-        x: { label: "update step" },
-        y: { label, format: key === "accuracy" ? "percent" : "plain" },
-        series,
-        legend: true,
-        aspect: 1.5,
-      },
-      `Validation ${key} of the ${top.length} best trials (by best validation accuracy, all stages), against update steps.`,
-      `top ${key}`,
-    );
+    return curvesFigure(b, {
+      title,
+      metric: key,
+      label,
+      series,
+      aspect: 1.5,
+      caption:
+        `Validation ${key} of the ${top.length} best trials (by best validation accuracy, all stages), against update steps.`,
+      idHint: `top ${key}`,
+    });
   };
   return `<div class="grid wide">${
     fig("accuracy", "Best trials: validation accuracy", "validation accuracy")

@@ -142,13 +142,18 @@ export function topK(trials: TrialRecord[], k: number, rankBy: "final" | "best")
       score(b, rankBy) - score(a, rankBy) || a.lambda - b.lambda || (a.id < b.id ? -1 : 1)
     )
     .slice(0, k)
-    .map((t) => ({
-      id: t.id,
-      lambda: t.lambda,
-      bestValAccuracy: t.bestVal.accuracy,
-      finalValAccuracy: t.final!.val.accuracy,
-      finalValCost: t.final!.val.cost,
-    }));
+    .map(topEntry);
+}
+
+/** A completed trial (one with final metrics) as an entry of a top-k table. */
+export function topEntry(t: TrialRecord): TopEntry {
+  return {
+    id: t.id,
+    lambda: t.lambda,
+    bestValAccuracy: t.bestVal.accuracy,
+    finalValAccuracy: t.final!.val.accuracy,
+    finalValCost: t.final!.val.cost,
+  };
 }
 
 /** A top-k table as text. */

@@ -13,7 +13,7 @@ import { UserError } from "../errors.ts";
 import { canonicalJson, readJsonIfExists } from "../io/json.ts";
 import { parseRecord, RUN_FORMAT, SWEEP_FORMAT } from "../io/records.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
-import { acquireLock, liveOwner } from "../io/lock.ts";
+import { acquireLock, liveOwner, type Lock } from "../io/lock.ts";
 import {
   entryKind,
   markOwned,
@@ -23,7 +23,7 @@ import {
   replaceProblem,
 } from "../io/owned.ts";
 import { checkOutDir, preflight } from "../train/preflight.ts";
-import { readSnapshot, writeSnapshot } from "../train/snapshot.ts";
+import { readSnapshot, type StoredSnapshot, writeSnapshot } from "../train/snapshot.ts";
 import { getGpu } from "../gpu/device.ts";
 import { writeReport } from "../report/mod.ts";
 import type { RunMetrics } from "../train/metrics.ts";
@@ -36,7 +36,7 @@ import {
   type PreparedData,
   runExperiment,
 } from "../train/run.ts";
-import { type ModelResult, trainPopulation } from "../train/trainer.ts";
+import { type ModelResult, trainPopulation, type TrainResult } from "../train/trainer.ts";
 import { appendTrials, formatTop, readTrials, topK } from "./results.ts";
 import { ownsTrial, type Shard, trialsFile } from "./shard.ts";
 import { describeSpace, sampleSpace } from "./space.ts";
@@ -331,6 +331,35 @@ function centresFor(cfg: Config, stage: Stage, tops: Map<string, number[]>): num
   return t ? t.slice(0, sp.top) : null;
 }
 
+/** What one sweep process works on, settled by {@link checkSweep} before it takes its lock. */
+interface SweepRun {
+  cfg: Config;
+  search: Search;
+  /** The sweep directory. */
+  dir: string;
+  /** This process's share of the trials (null: all of them). */
+  shard: Shard | null;
+  /** Models trained at once: `search.population`, or fewer where the adapter fits fewer. */
+  population: number;
+  options: SweepOptions;
+  log: (line: string) => void;
+}
+
+/** A sweep process at work, under its lock (see {@link openSweep}). */
+interface SweepState extends SweepRun {
+  startedAt: Date;
+  /** `performance.now()` at the start. */
+  t0: number;
+  /** The snapshot of this process's population in flight. */
+  snapshotFile: string;
+  /** The trials file this process appends to. */
+  trialsFile: string;
+  /** The data on the GPU, prepared when the first population trains. */
+  data: PreparedData | null;
+  /** The top λs of each stage ranked so far: the centres of the stages that search around it. */
+  tops: Map<string, number[]>;
+}
+
 /**
  * Run (or resume) a sweep; returns its summary once every stage and the final training are done.
  *
@@ -347,6 +376,33 @@ export async function runSweep(
   cfg: Config,
   options: SweepOptions = {},
 ): Promise<SweepSummary | null> {
+  const run = await checkSweep(cfg, options);
+  const lock = await lockSweep(run);
+  try {
+    const s = await openSweep(run);
+    for (const stage of run.search.stages) {
+      const plan = await stagePlan(s, stage);
+      if (!plan) return null;
+      const done = resumeStage(s);
+      const todo = shardStage(s, stage, plan, done);
+      if (!(await trainStage(s, stage, todo, done))) return null;
+      if (!(await rankStage(s, stage, plan))) return null;
+    }
+    await endStages(s);
+    const summary = await trainFinal(s, await writeSummary(s, null));
+    if (summary) await finishSweep(s);
+    return summary;
+  } finally {
+    await lock.release();
+  }
+}
+
+/**
+ * Everything checked before anything is written: the config is a sweep's with a validation
+ * split, the earlier sweeps it builds on exist and match, the output and sweep directories may
+ * be used, no other process would be harmed, and how many models fit the adapter at once.
+ */
+async function checkSweep(cfg: Config, options: SweepOptions): Promise<SweepRun> {
   const log = options.log ?? ((l: string) => console.log(l));
   const search = cfg.search;
   if (!search) throw new Error("runSweep needs a config with a search block");
@@ -379,31 +435,29 @@ export async function runSweep(
         } at batch ${cfg.train.batchSize}): training populations of ${population}`,
     );
   }
+  return { cfg, search, dir, shard, population, options, log };
+}
+
+/** Take this process's lock: the sweep's, or its shard's. */
+function lockSweep({ dir, shard }: SweepRun): Promise<Lock> {
   const lockFile = shard ? `${dir}.shard-${shard.index + 1}-of-${shard.count}.lock` : `${dir}.lock`;
-  const lock = await acquireLock(
+  return acquireLock(
     lockFile,
     `sweeping ${dir}` + (shard ? ` (shard ${shard.label})` : ""),
   );
-  try {
-    checkOtherProcesses(dir, shard, !!options.overwrite);
-    await openSweepDir(cfg, dir, !!options.overwrite);
-    // every trials file is valid and belongs to this config before anything trains or is written
-    readTrials(dir, cfg);
-    return await sweepLocked(cfg, dir, shard, population, options, log);
-  } finally {
-    await lock.release();
-  }
 }
 
-async function sweepLocked(
-  cfg: Config,
-  dir: string,
-  shard: Shard | null,
-  population: number,
-  options: SweepOptions,
-  log: (l: string) => void,
-): Promise<SweepSummary | null> {
-  const search = cfg.search!;
+/**
+ * Under the lock: check the other processes again, create (or replace) the sweep directory,
+ * validate every trials file before anything trains or is written, and remove the temporaries of
+ * atomic writes a kill left.
+ */
+async function openSweep(run: SweepRun): Promise<SweepState> {
+  const { cfg, dir, shard, options } = run;
+  checkOtherProcesses(dir, shard, !!options.overwrite);
+  await openSweepDir(cfg, dir, !!options.overwrite);
+  // every trials file is valid and belongs to this config before anything trains or is written
+  readTrials(dir, cfg);
   const startedAt = new Date(), t0 = performance.now();
   const snapshotFile = join(
     dir,
@@ -411,126 +465,217 @@ async function sweepLocked(
       ? `.snapshot.shard-${shard.index + 1}-of-${shard.count}.safetensors`
       : ".snapshot.safetensors",
   );
-  const file = join(dir, trialsFile(shard));
-  // Every exit below but an interruption comes when this shard has no population in flight (all of
-  // its trials so far are recorded): a snapshot left then is of a population recorded just before
-  // a kill, and goes.
-  const dropSnapshot = () => Deno.remove(snapshotFile).catch(() => {});
   await removeTemporaries(dir, [trialsFile(shard), basename(snapshotFile)]);
-  let data: PreparedData | null = null;
-  const tops = new Map<string, number[]>();
+  return {
+    ...run,
+    startedAt,
+    t0,
+    snapshotFile,
+    trialsFile: join(dir, trialsFile(shard)),
+    data: null,
+    tops: new Map(),
+  };
+}
 
-  for (const stage of search.stages) {
-    const centres = centresFor(cfg, stage, tops);
-    if (centres === null) {
-      log(
-        `stage ${stage.name} searches around stage ${
-          (stage.space as { stage: string }).stage
-        }, which other shards ` +
-          `have not finished: run \`deno task sweep --merge ${dir}\` when all shards are done, then run the shards again`,
-      );
-      await dropSnapshot();
-      return null;
-    }
-    const plan = planStage(cfg, stage, centres);
-    const done = readTrials(dir, cfg);
-    const todo = plan.filter((p) => ownsTrial(shard, p.index) && !done.has(p.id));
-    const mine = plan.filter((p) => ownsTrial(shard, p.index)).length;
-    log(
-      `stage ${stage.name}: ${describeSpace(stage.space)}; ${plan.length} trials` +
-        (shard ? `, ${mine} on shard ${shard.label}` : "") + `, ${mine - todo.length} already done`,
+/**
+ * Remove this process's population snapshot. Every exit of a sweep but an interruption comes when
+ * this process has no population in flight (all of its trials so far are recorded): a snapshot
+ * left then is of a population recorded just before a kill, and goes.
+ */
+async function dropSnapshot(s: SweepState): Promise<void> {
+  await Deno.remove(s.snapshotFile).catch(() => {});
+}
+
+/**
+ * Plan a stage's trials. A stage that searches around one whose trials other shards have not all
+ * recorded cannot be planned yet: the sweep stops there (null) and says to merge.
+ */
+async function stagePlan(s: SweepState, stage: Stage): Promise<TrialPlan[] | null> {
+  const centres = centresFor(s.cfg, stage, s.tops);
+  if (centres === null) {
+    s.log(
+      `stage ${stage.name} searches around stage ${
+        (stage.space as { stage: string }).stage
+      }, which other shards ` +
+        `have not finished: run \`deno task sweep --merge ${s.dir}\` when all shards are done, then run the shards again`,
     );
-    if (todo.length > 0) {
-      data ??= await prepareData(cfg);
-      const scfg = stageConfig(cfg, stage);
-      for (let at = 0; at < todo.length; at += population) {
-        const chunk = todo.slice(at, at + population);
-        const lambdas = chunk.map((c) => c.lambda);
-        const spec = populationSpec(scfg, data.cifar.train.n, lambdas, chunk.map((c) => c.seed));
-        const snapHash = await configHash(scfg, {
-          stage: stage.name,
-          trials: chunk.map((c) => [c.id, c.lambda, c.seed]),
-        });
-        const hint = `pass --restart to train this population afresh`;
-        let stored = options.restart ? null : await readSnapshot(snapshotFile, hint);
-        if (stored && stored.hash !== snapHash) {
-          const of = Array.isArray(stored.about) ? stored.about.map(String) : [];
-          if (of.length === 0 || of.some((id) => !done.has(id))) {
-            throw new UserError(
-              `${snapshotFile} holds a population of other trials (${
-                of.join(", ") || "unknown"
-              }; ` +
-                `planned differently, e.g. on an adapter that fits fewer models): ${hint}`,
-            );
-          }
-          stored = null; // its trials were recorded just before the process ended
-        }
-        log(
-          `${stage.name}: training ${chunk.length} models at once (trials ${
-            chunk.map((c) => c.index).join(", ")
-          })` + (stored ? `, resuming at step ${stored.snapshot.step}` : ""),
-        );
-        const result = await trainPopulation(
-          data.gpu,
-          {
-            dataset: data.dataset,
-            train: data.dataset.splits.train,
-            val: data.dataset.splits.val ?? null,
-            test: null,
-          },
-          spec,
-          {
-            onEval: (p) => log(formatPopulation(stage.name, p, lambdas)),
-            signal: options.signal,
-            resume: stored?.snapshot,
-            onSnapshot: (snap) =>
-              writeSnapshot(snapshotFile, snapHash, snap, chunk.map((c) => c.id)),
-            snapshotSeconds: options.snapshotSeconds,
-          },
-        );
-        if (result.interrupted) {
-          log(
-            `interrupted at step ${result.steps}/${result.totalSteps} of a population of stage ${stage.name} ` +
-              `(${at} of its ${todo.length} trials to train were saved before); run the same command to resume`,
-          );
-          data.dataset.destroy();
-          return null;
-        }
-        await appendTrials(file, chunk.map((c, z) => trialRecord(c, result.models[z], shard)));
-        await Deno.remove(snapshotFile).catch(() => {});
-        const diverged = result.models.filter((m) => m.diverged).length;
-        log(
-          `${stage.name}: ${chunk.length} trials done in ${formatDuration(result.trainSeconds)}` +
-            (diverged ? ` (${diverged} diverged)` : "") + ` → ${file}`,
-        );
-      }
-    }
-    const all = readTrials(dir, cfg);
-    const trials = plan.map((p) => all.get(p.id)).filter((t): t is TrialRecord => !!t);
-    if (trials.length < plan.length) {
-      log(
-        `stage ${stage.name}: this shard's trials are done; ${
-          plan.length - trials.length
-        } trials of other shards ` +
-          `are missing. When every shard has finished: deno task sweep --merge ${dir}`,
-      );
-      data?.dataset.destroy();
-      await dropSnapshot();
-      return null;
-    }
-    const sp = stage.space;
-    tops.set(
-      stage.name,
-      topK(trials, Math.max(stage.top, sp.kind === "around" ? sp.top : 1, 3), search.rankBy).map((
-        t,
-      ) => t.lambda),
-    );
-    log(formatTop(stage.name, topK(trials, stage.top, search.rankBy)));
+    await dropSnapshot(s);
+    return null;
   }
-  data?.dataset.destroy();
-  await dropSnapshot();
+  return planStage(s.cfg, stage, centres);
+}
 
-  let summary = await writeSummary(cfg, dir, startedAt, t0, null);
+/** Resume: the trials that earlier runs and the other shards recorded, by id. */
+function resumeStage(s: SweepState): Map<string, TrialRecord> {
+  return readTrials(s.dir, s.cfg);
+}
+
+/** Shard: the planned trials this process trains and that are not recorded yet (logged). */
+function shardStage(
+  s: SweepState,
+  stage: Stage,
+  plan: TrialPlan[],
+  done: Map<string, TrialRecord>,
+): TrialPlan[] {
+  const { shard } = s;
+  const todo = plan.filter((p) => ownsTrial(shard, p.index) && !done.has(p.id));
+  const mine = plan.filter((p) => ownsTrial(shard, p.index)).length;
+  s.log(
+    `stage ${stage.name}: ${describeSpace(stage.space)}; ${plan.length} trials` +
+      (shard ? `, ${mine} on shard ${shard.label}` : "") + `, ${mine - todo.length} already done`,
+  );
+  return todo;
+}
+
+/**
+ * Train a stage's trials to do in populations of at most `population` models, each recorded as
+ * it finishes. False when interrupted: the population in flight is kept as a snapshot.
+ */
+async function trainStage(
+  s: SweepState,
+  stage: Stage,
+  todo: TrialPlan[],
+  done: Map<string, TrialRecord>,
+): Promise<boolean> {
+  if (todo.length === 0) return true;
+  const data = s.data ??= await prepareData(s.cfg);
+  const scfg = stageConfig(s.cfg, stage);
+  for (let at = 0; at < todo.length; at += s.population) {
+    const result = await trainChunk(s, data, stage, scfg, todo.slice(at, at + s.population), done);
+    if (result.interrupted) {
+      s.log(
+        `interrupted at step ${result.steps}/${result.totalSteps} of a population of stage ${stage.name} ` +
+          `(${at} of its ${todo.length} trials to train were saved before); run the same command to resume`,
+      );
+      data.dataset.destroy();
+      return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * Train one population (resuming its snapshot, if any) and, unless interrupted, append its trials
+ * to this process's trials file and remove the snapshot.
+ */
+async function trainChunk(
+  s: SweepState,
+  data: PreparedData,
+  stage: Stage,
+  scfg: Config,
+  chunk: TrialPlan[],
+  done: Map<string, TrialRecord>,
+): Promise<TrainResult> {
+  const { snapshotFile, options, log } = s;
+  const lambdas = chunk.map((c) => c.lambda);
+  const spec = populationSpec(scfg, data.cifar.train.n, lambdas, chunk.map((c) => c.seed));
+  const snapHash = await configHash(scfg, {
+    stage: stage.name,
+    trials: chunk.map((c) => [c.id, c.lambda, c.seed]),
+  });
+  const stored = await resumeSnapshot(s, snapHash, done);
+  log(
+    `${stage.name}: training ${chunk.length} models at once (trials ${
+      chunk.map((c) => c.index).join(", ")
+    })` + (stored ? `, resuming at step ${stored.snapshot.step}` : ""),
+  );
+  const result = await trainPopulation(
+    data.gpu,
+    {
+      dataset: data.dataset,
+      train: data.dataset.splits.train,
+      val: data.dataset.splits.val ?? null,
+      test: null,
+    },
+    spec,
+    {
+      onEval: (p) => log(formatPopulation(stage.name, p, lambdas)),
+      signal: options.signal,
+      resume: stored?.snapshot,
+      onSnapshot: (snap) => writeSnapshot(snapshotFile, snapHash, snap, chunk.map((c) => c.id)),
+      snapshotSeconds: options.snapshotSeconds,
+    },
+  );
+  if (result.interrupted) return result;
+  await appendTrials(s.trialsFile, chunk.map((c, z) => trialRecord(c, result.models[z], s.shard)));
+  await Deno.remove(snapshotFile).catch(() => {});
+  const diverged = result.models.filter((m) => m.diverged).length;
+  log(
+    `${stage.name}: ${chunk.length} trials done in ${formatDuration(result.trainSeconds)}` +
+      (diverged ? ` (${diverged} diverged)` : "") + ` → ${s.trialsFile}`,
+  );
+  return result;
+}
+
+/**
+ * Resume: the snapshot of the population whose config and trials hash to `snapHash` (null when
+ * there is none, or with `restart`). A snapshot of other trials is refused, unless they are all
+ * recorded already (the process ended between recording them and removing their snapshot).
+ */
+async function resumeSnapshot(
+  s: SweepState,
+  snapHash: string,
+  done: Map<string, TrialRecord>,
+): Promise<StoredSnapshot | null> {
+  const hint = `pass --restart to train this population afresh`;
+  const stored = s.options.restart ? null : await readSnapshot(s.snapshotFile, hint);
+  if (stored && stored.hash !== snapHash) {
+    const of = Array.isArray(stored.about) ? stored.about.map(String) : [];
+    if (of.length === 0 || of.some((id) => !done.has(id))) {
+      throw new UserError(
+        `${s.snapshotFile} holds a population of other trials (${of.join(", ") || "unknown"}; ` +
+          `planned differently, e.g. on an adapter that fits fewer models): ${hint}`,
+      );
+    }
+    return null; // its trials were recorded just before the process ended
+  }
+  return stored;
+}
+
+/**
+ * Rank a stage once all of its trials are recorded: log its top table and keep its top λs for
+ * the stages that search around it. While other shards' trials are missing, the sweep stops
+ * here (false) and says to merge.
+ */
+async function rankStage(s: SweepState, stage: Stage, plan: TrialPlan[]): Promise<boolean> {
+  const { search, log } = s;
+  const all = readTrials(s.dir, s.cfg);
+  const trials = plan.map((p) => all.get(p.id)).filter((t): t is TrialRecord => !!t);
+  if (trials.length < plan.length) {
+    log(
+      `stage ${stage.name}: this shard's trials are done; ${
+        plan.length - trials.length
+      } trials of other shards ` +
+        `are missing. When every shard has finished: deno task sweep --merge ${s.dir}`,
+    );
+    s.data?.dataset.destroy();
+    await dropSnapshot(s);
+    return false;
+  }
+  const sp = stage.space;
+  s.tops.set(
+    stage.name,
+    topK(trials, Math.max(stage.top, sp.kind === "around" ? sp.top : 1, 3), search.rankBy).map((
+      t,
+    ) => t.lambda),
+  );
+  log(formatTop(stage.name, topK(trials, stage.top, search.rankBy)));
+  return true;
+}
+
+/** Every stage ranked: free the data on the GPU and remove a snapshot left by a kill. */
+async function endStages(s: SweepState): Promise<void> {
+  s.data?.dataset.destroy();
+  await dropSnapshot(s);
+}
+
+/**
+ * Final training: an unsharded sweep with a `final` block trains the final model with the best λ
+ * of the last stage and records it in the summary (null when interrupted); a shard only says
+ * that the final training runs unsharded.
+ */
+async function trainFinal(s: SweepState, summary: SweepSummary): Promise<SweepSummary | null> {
+  const { search, shard, log } = s;
   const last = summary.stages.at(-1)!;
   if (search.final && shard === null) {
     if (last.top.length === 0) {
@@ -538,9 +683,9 @@ async function sweepLocked(
         `every trial of stage ${last.name} diverged: no λ to train the final model with`,
       );
     }
-    const final = await finalTraining(cfg, dir, last.top[0].lambda, options, log);
+    const final = await finalTraining(s.cfg, s.dir, last.top[0].lambda, s.options, log);
     if (!final) return null;
-    summary = await writeSummary(cfg, dir, startedAt, t0, final);
+    return await writeSummary(s, final);
   } else if (search.final) {
     log(
       `shard ${
@@ -548,13 +693,17 @@ async function sweepLocked(
       }: stages done; the final training runs unsharded (deno task sweep --config … without --shard)`,
     );
   }
-  if (options.report !== false) await writeReport([dir]);
-  log(
-    `sweep ${cfg.name}: done in ${formatDuration((performance.now() - t0) / 1000)} → ${
-      join(dir, "sweep.json")
+  return summary;
+}
+
+/** Write report.html (unless `report: false`) and log where the summary is. */
+async function finishSweep(s: SweepState): Promise<void> {
+  if (s.options.report !== false) await writeReport([s.dir]);
+  s.log(
+    `sweep ${s.cfg.name}: done in ${formatDuration((performance.now() - s.t0) / 1000)} → ${
+      join(s.dir, "sweep.json")
     }`,
   );
-  return summary;
 }
 
 /** Train (or find, when resuming) the final model with the best λ, inside the sweep directory. */
@@ -596,15 +745,10 @@ export function finalConfig(cfg: Config, lambda: number, dir = join(cfg.out, cfg
   };
 }
 
-/** Write sweep.json from the trials on disk (and the final run, when there is one). */
-async function writeSummary(
-  cfg: Config,
-  dir: string,
-  startedAt: Date,
-  t0: number,
-  final: RunMetrics | null,
-): Promise<SweepSummary> {
-  const summary = await buildSummary(cfg, readTrials(dir, cfg), startedAt, t0, final);
+/** Summary: write sweep.json from the trials on disk (and the final run, when there is one). */
+async function writeSummary(s: SweepState, final: RunMetrics | null): Promise<SweepSummary> {
+  const { cfg, dir } = s;
+  const summary = await buildSummary(cfg, readTrials(dir, cfg), s.startedAt, s.t0, final);
   await writeJsonAtomic(join(dir, "sweep.json"), summary);
   return summary;
 }

@@ -5,7 +5,7 @@
  */
 
 import { join } from "node:path";
-import { readBatchFile, readClassNames } from "../data/cifar10.ts";
+import { readBatchFile, readClassNames } from "../data/files.ts";
 import { uploadDataset } from "../data/resident.ts";
 import { UserError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";

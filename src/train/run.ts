@@ -11,13 +11,9 @@ import { bnLayers, type Config, dropoutLayers } from "../config.ts";
 import { UserError } from "../errors.ts";
 import { envInfo } from "../env.ts";
 import { getGpu, type Gpu } from "../gpu/device.ts";
-import {
-  type Cifar10,
-  loadCifar10,
-  normalisationStats,
-  type NormStats,
-  resolveDataDir,
-} from "../data/cifar10.ts";
+import { resolveDataDir } from "../data/data_dir.ts";
+import { normalisationStats, type NormStats } from "../data/normalise.ts";
+import { type Cifar10, loadCifar10 } from "../data/cifar10.ts";
 import { type DatasetPart, type ResidentDataset, uploadDataset } from "../data/resident.ts";
 import { encodeCheckpoint } from "../model/checkpoint.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
