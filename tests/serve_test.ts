@@ -14,6 +14,7 @@ import { parseProgress } from "../src/train/live.ts";
 import { safePath, serveRuns } from "../src/serve/server.ts";
 import { scanRuns } from "../src/serve/scan.ts";
 import { Browser, findChromium } from "./browser.ts";
+import { exists } from "../src/io/exists.ts";
 
 const header: ProgressHeader = {
   format: PROGRESS_FORMAT,
@@ -288,6 +289,75 @@ Deno.test({
       const index = await browser.visit(`${origin}/`, { allowOrigins: [origin] });
       assert.deepEqual(index.errors, []);
       assert.deepEqual(index.blocked, []);
+
+      // a sweep: its page shows the population in training, then its trials as they finish
+      await training.status;
+      const sweepConfig = join(root, "sw.json");
+      await Deno.writeTextFile(
+        sweepConfig,
+        JSON.stringify({
+          name: "sw",
+          seed: 1,
+          data: { train: [1], val: { holdout: 1000 }, test: false },
+          model: { hidden: [10] },
+          train: {
+            batchSize: 100,
+            schedule: { kind: "cyclic", etaMin: 1e-5, etaMax: 0.05, stepSize: 300, cycles: 1 },
+            evalEvery: 30,
+          },
+          search: {
+            stages: [{
+              name: "coarse",
+              space: { kind: "list", values: [1e-4, 1e-3, 1e-2, 1e-1] },
+              top: 2,
+            }],
+            population: 2,
+          },
+        }),
+      );
+      const sweeping = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          "src/cli/train.ts",
+          "--config",
+          sweepConfig,
+          "--out",
+          root,
+          "--no-report",
+        ],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      for (let i = 0; i < 600 && !(await exists(join(root, "sw", "population.json"))); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const seen: string[] = [];
+      const sweepVisit = await browser.visit(`${origin}/sweep/sw`, {
+        allowOrigins: [origin],
+        timeoutMs: 60_000,
+        during: async (evaluate) => {
+          for (let i = 0; i < 120; i++) {
+            seen.push(String(await evaluate("document.querySelector('main').textContent")));
+            if (
+              /trials in 1 stage/.test(
+                String(
+                  await evaluate("document.title + document.querySelector('header').textContent"),
+                ),
+              )
+            ) break;
+            await new Promise((r) => setTimeout(r, 250));
+          }
+        },
+      });
+      await sweeping.status;
+      assert.deepEqual(sweepVisit.errors, []);
+      assert.deepEqual(sweepVisit.blocked, []);
+      assert.ok(
+        seen.some((t) => t.includes("Training now")),
+        "the population in training is shown",
+      );
+      assert.ok(seen.some((t) => /coarse\/\d/.test(t)), "trials are shown");
     } finally {
       await browser.close();
       try {

@@ -27,6 +27,7 @@ export const RESERVED_NAMES: readonly string[] = [
   "sweep.config.json",
   "snapshot.safetensors",
   "progress.jsonl",
+  "population.json",
   "lock",
   "owner.json",
   "curves.csv",

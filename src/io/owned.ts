@@ -124,6 +124,7 @@ const FILES: Record<OwnedKind, RegExp> = {
     String.raw`\.snapshot(\.shard-\d+-of-\d+)?\.safetensors`,
     String.raw`final\.lock`,
     String.raw`trials\.csv`,
+    String.raw`population(\.shard-\d+-of-\d+)?\.json`,
     EVENTS,
   ),
   trial: oneOf(EVENTS),

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { ReportBuilder } from "../report/builder.ts";
 import { duration, int, pct } from "../report/format.ts";
 import {
+  type Cell,
   cspHash,
   escapeHtml,
   htmlCell,
@@ -26,6 +27,11 @@ import { renderSweepSections, sweepSubtitle } from "../report/sweep.ts";
 import type { RunMetrics } from "../train/metrics.ts";
 import { PARTIAL_SUFFIX } from "../train/run.ts";
 import { LIVE_SCRIPT } from "./live_client.ts";
+import {
+  isPopulationFile,
+  POPULATION_FORMAT,
+  type PopulationProgress,
+} from "../sweep/population.ts";
 import { type Entry, entryKindOf, lockHeld, readProgress, scanRuns } from "./scan.ts";
 
 /** A page and the parts the live script swaps in. */
@@ -159,20 +165,35 @@ export async function runPage(root: string, path: string): Promise<Page | null> 
 export async function sweepPage(root: string, path: string): Promise<Page | null> {
   const dir = join(root, path);
   if (entryKindOf(dir) !== "sweep") return null;
+  const running = lockHeld(dir, true);
+  const b = new ReportBuilder();
+  const title = `Sweep ${path.split("/").at(-1)}`;
   let sw;
   try {
     sw = await loadSweep(dir);
   } catch {
-    return null;
+    // no trial recorded yet: what is training, if anything
+    const html = renderPage({
+      title,
+      subtitleHtml: running ? "running" : "no trial recorded",
+      bodyHtml: `<p class="note">${
+        running
+          ? "The sweep is running: trials appear as they finish."
+          : "No trial is recorded yet."
+      }</p>` + populationsTable(dir),
+      builder: b,
+      generator: GENERATOR,
+      live: live(eventsUrl("sweep", path)),
+    });
+    return { html, fragment: fragmentOf(html) };
   }
-  const running = lockHeld(dir, true);
-  const b = new ReportBuilder();
   const note = running
-    ? `<p class="note">The sweep is running: trials appear as they finish.</p>`
+    ? `<p class="note">The sweep is running: trials appear as they finish.</p>` +
+      populationsTable(dir)
     : "";
   const body = note + renderSweepSections(b, sw);
   const html = renderPage({
-    title: `Sweep ${sw.summary?.name ?? path.split("/").at(-1)}`,
+    title: sw.summary ? `Sweep ${sw.summary.name}` : title,
     subtitleHtml: sweepSubtitle(sw),
     bodyHtml: body,
     builder: b,
@@ -180,6 +201,45 @@ export async function sweepPage(root: string, path: string): Promise<Page | null
     live: live(eventsUrl("sweep", path)),
   });
   return { html, fragment: fragmentOf(html) };
+}
+
+/** The populations in training in a sweep directory (one per process), as a table. */
+function populationsTable(dir: string): string {
+  const rows: Cell[][] = [];
+  let names: string[] = [];
+  try {
+    names = [...Deno.readDirSync(dir)].filter((e) => e.isFile && isPopulationFile(e.name))
+      .map((e) => e.name).sort();
+  } catch {
+    return "";
+  }
+  for (const name of names) {
+    let p: PopulationProgress;
+    try {
+      p = JSON.parse(Deno.readTextFileSync(join(dir, name)));
+    } catch {
+      continue;
+    }
+    if (p?.format !== POPULATION_FORMAT) continue;
+    const vals = p.val.map((v, z) => ({ v, z })).filter((e) => e.v !== null) as {
+      v: number;
+      z: number;
+    }[];
+    const best = vals.reduce<{ v: number; z: number } | null>(
+      (a, e) => (a === null || e.v > a.v ? e : a),
+      null,
+    );
+    rows.push([
+      p.stage,
+      `${p.trials.length} (${p.trials[0]} … ${p.trials.at(-1)})`,
+      `${int(p.step)}/${int(p.totalSteps)} (${pct(p.step / Math.max(1, p.totalSteps), 0)})`,
+      `${p.stepsPerSecond.toFixed(1)} steps/s, ${duration(p.remainingSeconds)} left`,
+      best ? `${pct(best.v)} (λ ${p.lambdas[best.z].toExponential(2)})` : "–",
+    ]);
+  }
+  if (rows.length === 0) return "";
+  return `<h2>Training now</h2>` +
+    htmlTable(["stage", "trials", "step", "pace", "best val accuracy so far"], rows);
 }
 
 function ageText(seconds: number): string {

@@ -28,6 +28,7 @@ import { getGpu } from "../gpu/device.ts";
 import { writeReport } from "../report/mod.ts";
 import type { RunMetrics } from "../train/metrics.ts";
 import { formatDuration, formatPopulation } from "../train/progress.ts";
+import type { Progress } from "../train/trainer.ts";
 import {
   configHash,
   configSizes,
@@ -36,9 +37,16 @@ import {
   type PreparedData,
   runExperiment,
 } from "../train/run.ts";
-import { type ModelResult, trainPopulation, type TrainResult } from "../train/trainer.ts";
+import {
+  type ModelResult,
+  trainDataOf,
+  trainPopulation,
+  type TrainResult,
+} from "../train/trainer.ts";
 import { appendTrials, formatTop, readTrials, topK } from "./results.ts";
 import { ownsTrial, type Shard, trialsFile } from "./shard.ts";
+import { POPULATION_FORMAT, populationFileName, type PopulationProgress } from "./population.ts";
+import { writeSweepLogs } from "../io/logs.ts";
 import { describeSpace, sampleSpace } from "./space.ts";
 import type { StageSummary, SweepSummary, TrialRecord } from "./types.ts";
 
@@ -354,6 +362,8 @@ interface SweepState extends SweepRun {
   snapshotFile: string;
   /** The trials file this process appends to. */
   trialsFile: string;
+  /** Where this process shows the population it is training (for `deno task serve`). */
+  populationFile: string;
   /** The data on the GPU, prepared when the first population trains. */
   data: PreparedData | null;
   /** The top λs of each stage ranked so far: the centres of the stages that search around it. */
@@ -465,13 +475,19 @@ async function openSweep(run: SweepRun): Promise<SweepState> {
       ? `.snapshot.shard-${shard.index + 1}-of-${shard.count}.safetensors`
       : ".snapshot.safetensors",
   );
-  await removeTemporaries(dir, [trialsFile(shard), basename(snapshotFile)]);
+  const populationFile = join(dir, populationFileName(shard));
+  await removeTemporaries(dir, [
+    trialsFile(shard),
+    basename(snapshotFile),
+    basename(populationFile),
+  ]);
   return {
     ...run,
     startedAt,
     t0,
     snapshotFile,
     trialsFile: join(dir, trialsFile(shard)),
+    populationFile,
     data: null,
     tops: new Map(),
   };
@@ -579,26 +595,43 @@ async function trainChunk(
       chunk.map((c) => c.index).join(", ")
     })` + (stored ? `, resuming at step ${stored.snapshot.step}` : ""),
   );
+  // the population in flight, rewritten at each evaluation point, for the dashboard
+  let shown = Promise.resolve();
+  const show = (p: Progress) => {
+    const population: PopulationProgress = {
+      format: POPULATION_FORMAT,
+      stage: stage.name,
+      trials: chunk.map((c) => c.id),
+      lambdas,
+      step: p.step,
+      totalSteps: p.total,
+      stepsPerSecond: p.stepsPerSecond,
+      remainingSeconds: p.remainingSeconds,
+      val: p.points.map((pt) => pt?.val?.accuracy ?? null),
+      updatedAt: new Date().toISOString(),
+    };
+    shown = shown.then(() => writeJsonAtomic(s.populationFile, population)).catch(() => {});
+  };
   const result = await trainPopulation(
     data.gpu,
-    {
-      dataset: data.dataset,
-      train: data.dataset.splits.train,
-      val: data.dataset.splits.val ?? null,
-      test: null,
-    },
+    { ...trainDataOf(data.dataset), test: null },
     spec,
     {
-      onEval: (p) => log(formatPopulation(stage.name, p, lambdas)),
+      onEval: (p) => {
+        log(formatPopulation(stage.name, p, lambdas));
+        show(p);
+      },
       signal: options.signal,
       resume: stored?.snapshot,
       onSnapshot: (snap) => writeSnapshot(snapshotFile, snapHash, snap, chunk.map((c) => c.id)),
       snapshotSeconds: options.snapshotSeconds,
     },
   );
+  await shown;
   if (result.interrupted) return result;
   await appendTrials(s.trialsFile, chunk.map((c, z) => trialRecord(c, result.models[z], s.shard)));
   await Deno.remove(snapshotFile).catch(() => {});
+  await Deno.remove(s.populationFile).catch(() => {});
   const diverged = result.models.filter((m) => m.diverged).length;
   log(
     `${stage.name}: ${chunk.length} trials done in ${formatDuration(result.trainSeconds)}` +
@@ -750,6 +783,8 @@ async function writeSummary(s: SweepState, final: RunMetrics | null): Promise<Sw
   const { cfg, dir } = s;
   const summary = await buildSummary(cfg, readTrials(dir, cfg), s.startedAt, s.t0, final);
   await writeJsonAtomic(join(dir, "sweep.json"), summary);
+  await writeSweepLogs(dir);
+  await Deno.remove(s.populationFile).catch(() => {});
   return summary;
 }
 
@@ -823,6 +858,7 @@ async function mergeLocked(
     all.map((t) => JSON.stringify(t)).join("\n") + (all.length ? "\n" : ""),
   );
   await writeJsonAtomic(join(dir, "sweep.json"), summary);
+  await writeSweepLogs(dir);
   log(
     `merged ${all.length} trials of ${dir}; complete stages: ${
       summary.stages.map((s) => s.name).join(", ") || "none"
