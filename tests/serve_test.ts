@@ -191,6 +191,7 @@ Deno.test("serve: bad input is one error line", async () => {
         [[root, "--port", "70000"], /is not a port/],
         [[root, "again"], /give one folder/],
         [[root, "--colour"], /--colour/],
+        [[join(root, "growing.partial")], /is a run directory: serve the folder that holds it/],
       ] as [string[], RegExp][]
     ) {
       const r = await serveCli(args);

@@ -5,7 +5,10 @@
  * @module
  */
 
+import { dirname } from "node:path";
 import { UserError } from "../errors.ts";
+import { ownedKind } from "../io/owned.ts";
+import { scanRuns } from "../serve/scan.ts";
 import { isLoopback, serveRuns } from "../serve/server.ts";
 import { parseFlags, runMain } from "./main.ts";
 
@@ -41,7 +44,19 @@ export async function main(args: string[]): Promise<void> {
     throw new UserError(`--port ${portText.slice(0, 20)} is not a port: give 0..65535`);
   }
   const hostname = (values.host as string | undefined) ?? "127.0.0.1";
+  const kind = ownedKind(root);
+  if (kind === "run" || kind === "partial" || kind === "sweep") {
+    const what = kind === "sweep" ? "a sweep directory" : "a run directory";
+    throw new UserError(
+      `${root} is ${what}: serve the folder that holds it (deno task serve ${dirname(root)})`,
+    );
+  }
   const server = serveRuns({ root, port, hostname });
+  if (scanRuns(root).length === 0) {
+    console.error(
+      `warning: no runs or sweeps under ${root} yet: they appear as they start (runs go to the configs' "out", default runs/)`,
+    );
+  }
   if (!isLoopback(hostname)) {
     console.error(
       `warning: listening on ${hostname}: anyone who can reach this machine on port ${server.port} can read these runs`,
