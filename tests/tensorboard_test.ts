@@ -35,6 +35,7 @@ import {
   writeSweepEvents,
 } from "../src/io/tensorboard.ts";
 import { frameRecord, maskCrc, maskedCrc32c, parseRecords } from "../src/io/tfrecord.ts";
+import { PROGRESS_FORMAT, type ProgressHeader, ProgressLog } from "../src/train/live.ts";
 import { runSweep } from "../src/sweep/sweep.ts";
 import type { TrialRecord } from "../src/sweep/types.ts";
 import type { RunMetrics } from "../src/train/metrics.ts";
@@ -575,5 +576,60 @@ Deno.test({
     } finally {
       await Deno.remove(out, { recursive: true });
     }
+  },
+});
+
+Deno.test({
+  name: "a run in training: TensorBoard reads its event file as it grows, resumed without repeats",
+  ignore: !PY.python,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "tb-live-" });
+    const m = fakeMetrics();
+    const header: ProgressHeader = {
+      format: PROGRESS_FORMAT,
+      name: "live",
+      config: {},
+      seed: 0,
+      layerSizes: [3072, 10],
+      lambda: 0,
+      env: m.env,
+      startedAt: m.timings.startedAt,
+      totalSteps: 200,
+      stepsPerEpoch: 100,
+      lrSchedule: [] as [number, number][],
+      classNames: [],
+      dataSizes: { train: 100, val: 0, test: 0 },
+    };
+    const line = (i: number) => ({
+      point: m.curves[i],
+      elapsedSeconds: 1,
+      stepsPerSecond: 1,
+      remainingSeconds: 1,
+    });
+    const log = await ProgressLog.open(dir, header, []);
+    log.append(line(0));
+    let read = (await readWithTensorBoard([dir]))[dir];
+    assert.deepEqual(read.scalars["train/loss"].map((s) => s[0]), [0], "the first point, live");
+    log.append(line(1));
+    read = (await readWithTensorBoard([dir]))[dir];
+    assert.deepEqual(read.scalars["train/loss"].map((s) => s[0]), [0, 200]);
+    log.close();
+    // a resumed session starts the file again from the snapshot's points: one file, no repeats
+    const again = await ProgressLog.open(
+      dir,
+      { ...header, startedAt: "2026-01-02T04:00:00.000Z" },
+      [
+        m.curves[0],
+      ],
+    );
+    again.append(line(1));
+    again.close();
+    read = (await readWithTensorBoard([dir]))[dir];
+    assert.equal(read.files.length, 1);
+    assert.deepEqual(read.scalars["train/loss"].map((s) => [s[0], s[1]]), [
+      [0, Math.fround(m.curves[0].train.loss)],
+      [200, Math.fround(m.curves[1].train.loss)],
+    ]);
+    await Deno.remove(dir, { recursive: true });
   },
 });

@@ -472,6 +472,35 @@ async function replaceEventsFile(dir: string, name: string, bytes: Uint8Array): 
   return path;
 }
 
+/**
+ * Start the event file of a run in training in its in-progress directory `dir`: the file-version
+ * event and the scalars of the points already reached (a resumed run's), replacing any earlier
+ * session's file; later points are appended with {@link pointRecord}. Returns its path.
+ */
+export function startRunEvents(
+  dir: string,
+  startSeconds: number,
+  done: EvalPoint[],
+  host?: string,
+): Promise<string> {
+  const steps = done.map((p) => ({
+    step: p.step,
+    wallTime: startSeconds,
+    scalars: pointScalars(p),
+  }));
+  return replaceEventsFile(
+    dir,
+    eventsFileName(startSeconds, host),
+    eventsFile(startSeconds, scalarEvents(steps)),
+  );
+}
+
+/** One evaluation point's scalars as a framed record, to append to a live event file. */
+export function pointRecord(p: EvalPoint, wallTime: number): Uint8Array {
+  const [event] = scalarEvents([{ step: p.step, wallTime, scalars: pointScalars(p) }]);
+  return frameRecords([encodeEvent(event)]);
+}
+
 /** Write a run's event file into its directory `dir` (beside metrics.json); returns its path. */
 export function writeRunEvents(dir: string, m: RunMetrics, host?: string): Promise<string> {
   const { name, bytes } = runEventsFile(m, host);

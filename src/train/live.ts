@@ -3,13 +3,16 @@
  * `deno task serve` follows to draw the run live. The first line is a header (what the run is);
  * each further line is one evaluation point, appended as soon as its metrics are read back. On
  * resume the file is rewritten (atomically) from the snapshot's curves, so it never holds a point
- * twice. A reader must ignore a last line without its newline: it may be half written.
+ * twice. A reader must ignore a last line without its newline: it may be half written. Beside it,
+ * the run's TensorBoard event file grows with the same points, so `tensorboard --logdir` follows
+ * the run live too (the committed run directory gets the whole file, test metrics included).
  *
  * @module
  */
 
 import { join } from "node:path";
 import { writeFileAtomic } from "../io/atomic.ts";
+import { pointRecord, startRunEvents } from "../io/tensorboard.ts";
 import type { EnvInfo, EvalPoint } from "./metrics.ts";
 
 /** File name of the progress log in an in-progress directory. */
@@ -64,6 +67,7 @@ export interface ProgressLine {
 export class ProgressLog {
   readonly path: string;
   #file: Deno.FsFile | null = null;
+  #events: Deno.FsFile | null = null;
 
   private constructor(path: string) {
     this.path = path;
@@ -82,22 +86,29 @@ export class ProgressLog {
     const lines = [JSON.stringify(header), ...done.map((point) => JSON.stringify({ point }))];
     await writeFileAtomic(log.path, lines.join("\n") + "\n");
     log.#file = await Deno.open(log.path, { append: true });
+    // TensorBoard follows the run too: its event file grows with the same points
+    const events = await startRunEvents(dir, Date.parse(header.startedAt) / 1000, done);
+    log.#events = await Deno.open(events, { append: true });
     return log;
   }
 
   /** Append one line (one write call, so a reader sees it whole or not at all, or cut short). */
   append(line: ProgressLine): void {
-    if (!this.#file) return;
-    const bytes = new TextEncoder().encode(JSON.stringify(line) + "\n");
-    let off = 0;
-    while (off < bytes.length) off += this.#file.writeSync(bytes.subarray(off));
+    if (this.#file) writeAll(this.#file, new TextEncoder().encode(JSON.stringify(line) + "\n"));
+    if (this.#events) writeAll(this.#events, pointRecord(line.point, Date.now() / 1000));
   }
 
-  /** Close the file. */
+  /** Close the files. */
   close(): void {
     this.#file?.close();
-    this.#file = null;
+    this.#events?.close();
+    this.#file = this.#events = null;
   }
+}
+
+function writeAll(file: Deno.FsFile, bytes: Uint8Array): void {
+  let off = 0;
+  while (off < bytes.length) off += file.writeSync(bytes.subarray(off));
 }
 
 /** A progress log read back: its header and its whole lines (a partial last line is ignored). */
