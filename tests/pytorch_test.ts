@@ -8,6 +8,7 @@
  * has both); without one the test says so in one line and is ignored.
  */
 
+import { findPython } from "./python.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,28 +20,7 @@ import { runExperiment } from "../src/train/run.ts";
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const SCRIPT = join(ROOT, "docs", "pytorch_load.py");
 
-/** The first Python interpreter that imports torch and numpy, or why there is none. */
-async function findPython(): Promise<{ python?: string; why: string }> {
-  const candidates = [Deno.env.get("PYTHON"), "python3", "/usr/bin/python3"];
-  let found = false;
-  for (const python of candidates) {
-    if (!python) continue;
-    try {
-      const out = await new Deno.Command(python, {
-        args: ["-c", "import numpy, torch"],
-        stdout: "null",
-        stderr: "null",
-      }).output();
-      if (out.code === 0) return { python, why: "" };
-      found = true;
-    } catch { /* not installed */ }
-  }
-  return {
-    why: found ? "python3 has no torch or numpy" : "no python3",
-  };
-}
-
-const PY = await findPython();
+const PY = await findPython("numpy, torch", "torch or numpy");
 if (!PY.python) {
   console.warn(
     `pytorch_test: PyTorch test skipped: ${PY.why} (set PYTHON, or apt-get install ` +

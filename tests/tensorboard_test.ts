@@ -10,6 +10,7 @@
  * the first that has it); without one they say so in one line and are ignored.
  */
 
+import { findPython } from "./python.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -240,25 +241,10 @@ Deno.test("a sweep's trial directories are the tool's only when marked and holdi
 // ---------------------------------------------------------------------------------------------
 // TensorBoard's own reader
 
-/** The first Python interpreter that imports tensorboard, or why there is none. */
-async function findPython(): Promise<{ python?: string; why: string }> {
-  let found = false;
-  for (const python of [Deno.env.get("PYTHON"), "python3", "/usr/bin/python3"]) {
-    if (!python) continue;
-    try {
-      const out = await new Deno.Command(python, {
-        args: ["-c", "import tensorboard.backend.event_processing.event_accumulator"],
-        stdout: "null",
-        stderr: "null",
-      }).output();
-      if (out.code === 0) return { python, why: "" };
-      found = true;
-    } catch { /* not installed */ }
-  }
-  return { why: found ? "python3 has no tensorboard" : "no python3" };
-}
-
-const PY = await findPython();
+const PY = await findPython(
+  "tensorboard.backend.event_processing.event_accumulator",
+  "tensorboard",
+);
 if (!PY.python) {
   console.warn(
     `tensorboard_test: TensorBoard read-back tests skipped: ${PY.why} (set PYTHON, or ` +
