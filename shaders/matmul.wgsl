@@ -23,6 +23,7 @@ const BIAS: u32 = 0u; // matmul_tn only: also the column sums of B (a bias gradi
 const A_TEXTURE: bool = false; // A read from an rgba32float texture, see aRow/loadA
 const B_TEXTURE: bool = false; // B read from an rgba32float texture, see bBase/loadB
 const C_MIRROR: bool = false; // every stored quad of C also goes to a texture, see mirror
+const SOFTMAX: bool = false; // EPI_BIAS_SOFTMAX_CE: the labels are bound, see storeSoftmax
 
 const EPI_STORE: u32 = 0u; //      C = acc
 const EPI_BIAS: u32 = 1u; //       C = acc + bias[col]
@@ -33,6 +34,8 @@ const EPI_GRAD_L2: u32 = 5u; //    C = acc + 2λ·aux              (gradient wit
 const EPI_BIAS_RELU_DROP: u32 = 6u; // C = dropout(max(acc + bias[col], 0)): inverted dropout, the
 //                                    mask from random.wgsl's dropKeep(seed, step, layer, i·ldc + col)
 // EPI_RELU_MASK multiplies by dropScale = 1/(1−p) too, the derivative of a kept dropout unit.
+const EPI_BIAS_SOFTMAX_CE: u32 = 7u; // matmul_nn, one tile column (4·TN4 ≥ N): the output layer
+//   and its loss in one pass, C = (softmax(acc + bias) − onehot(y)) · scale, see storeSoftmax
 
 struct Params {
   M: u32, N: u32, K: u32, tilesN: u32,
@@ -40,7 +43,7 @@ struct Params {
   aOff: u32, bOff: u32, cOff: u32, auxOff: u32,
   aZ: u32, bZ: u32, cZ: u32, lamZ: u32,
   dropSeed: u32, dropLayer: u32, dropThreshold: u32, dropScale: f32,
-  lamCols: u32, _p0: u32, _p1: u32, _p2: u32,
+  lamCols: u32, scale: f32, _p1: u32, _p2: u32,
 }
 
 // @include step
@@ -82,6 +85,10 @@ fn loadB(zq: u32, row: u32, quad: u32) -> vec4f { return B[zq + row * (p.ldb / 4
 // like a B texture (row i, batch entry z from texel z·cZ/4): a copy that a later product reads
 // as its B texture, e.g. W₁ for the next step's forward pass, kept current by the SGD epilogue.
 // Padding columns are stored as computed: zero when the padding of the operands is zero.
+// With SOFTMAX, the samples' labels (one u32 per row of C), for EPI_BIAS_SOFTMAX_CE.
+// @if SOFTMAX
+@group(0) @binding(9) var<storage, read> labels: array<u32>;
+// @endif
 // @if C_MIRROR
 @group(0) @binding(8) var Cm: texture_storage_2d<rgba32float, write>;
 fn mirror(i: u32, col: u32, v: vec4f) { textureStore(Cm, vec2u(col / 4u, i), v); }
@@ -121,14 +128,7 @@ fn finish4(acc: vec4f, z: u32, i: u32, j: u32, n: u32) {
   } else if (EPI == EPI_GRAD_L2) {
     v = acc + 2.0 * lamAt(z, col) * aux[p.auxOff / 4u + q];
   }
-  if (C_MIRROR) { mirror(i, col, v); }
-  if (n >= 4u) {
-    C[q] = v;
-  } else {
-    for (var ue = 0u; ue < 3u; ue++) { // @unroll
-      if (ue < n) { C[q][ue] = v[ue]; }
-    }
-  }
+  storeQuad(v, z, i, j, n);
 }
 
 // λ of the model that owns column `col` of C (the flattened z·cZ + j): per batch entry z, or, when
@@ -136,6 +136,64 @@ fn finish4(acc: vec4f, z: u32, i: u32, j: u32, n: u32) {
 fn lamAt(z: u32, col: u32) -> f32 {
   if (p.lamCols > 0u) { return lam[(col / p.lamCols) * p.lamZ]; }
   return lam[z * p.lamZ];
+}
+
+// EPI_BIAS_SOFTMAX_CE: the output layer's scores S = acc + bias of whole rows (the tile spans
+// every column: tilesN = 1, o.y = 0), turned into the loss gradient before they are stored, with
+// the very operations of shaders/softmax_ce.wgsl in its order (so the result is the same to the
+// bit): the row maximum m, Σ exp(s − m) from column 0 up, then (exp(s − m)·(1/Σ) − [c = y])·scale.
+// Only the gradient is stored: the scores themselves are never written.
+fn storeSoftmax(acc: array<array<vec4f, TN4>, TM>, z: u32, o: vec2u) {
+  // @if SOFTMAX
+  for (var ur = 0u; ur < TM; ur++) { // @unroll
+    let i = o.x + ur;
+    if (i < p.M) {
+      var v: array<vec4f, TN4>;
+      for (var uc = 0u; uc < TN4; uc++) { // @unroll
+        v[uc] = acc[ur][uc] + aux[(p.auxOff + z * p.cZ + uc * 4u) / 4u];
+      }
+      var m = v[0].x;
+      for (var uc = 0u; uc < TN4; uc++) { // @unroll
+        for (var ue = 0u; ue < 4u; ue++) { // @unroll
+          let c = uc * 4u + ue;
+          if (c > 0u && c < p.N && v[uc][ue] > m) { m = v[uc][ue]; }
+        }
+      }
+      var sum = 0.0;
+      for (var uc = 0u; uc < TN4; uc++) { // @unroll
+        for (var ue = 0u; ue < 4u; ue++) { // @unroll
+          if (uc * 4u + ue < p.N) { sum += exp(v[uc][ue] - m); }
+        }
+      }
+      let inv = 1.0 / sum;
+      let y = labels[i];
+      for (var uc = 0u; uc < TN4; uc++) { // @unroll
+        let j = uc * 4u;
+        if (j < p.N) {
+          var g: vec4f;
+          for (var ue = 0u; ue < 4u; ue++) { // @unroll
+            let prob = exp(v[uc][ue] - m) * inv;
+            g[ue] = (prob - select(0.0, 1.0, j + ue == y)) * p.scale;
+          }
+          storeQuad(g, z, i, j, p.N - j);
+        }
+      }
+    }
+  }
+  // @endif
+}
+
+// Store the first n (≤ 4) values of quad v at columns j.. of row i of C (and its mirror).
+fn storeQuad(v: vec4f, z: u32, i: u32, j: u32, n: u32) {
+  let q = (p.cOff + z * p.cZ + i * p.ldc + j) / 4u;
+  if (C_MIRROR) { mirror(i, z * p.cZ + j, v); }
+  if (n >= 4u) {
+    C[q] = v;
+  } else {
+    for (var ue = 0u; ue < 3u; ue++) { // @unroll
+      if (ue < n) { C[q][ue] = v[ue]; }
+    }
+  }
 }
 
 fn tileOrigin(t: u32, rowsPerTile: u32) -> vec2u {
@@ -195,7 +253,11 @@ fn matmul_nn(@builtin(global_invocation_id) gid: vec3u) {
       }
     }
   }
-  storeQuads(acc, z, o);
+  if (EPI == EPI_BIAS_SOFTMAX_CE) {
+    storeSoftmax(acc, z, o);
+  } else {
+    storeQuads(acc, z, o);
+  }
 }
 
 @compute @workgroup_size(WG)

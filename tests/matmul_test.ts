@@ -235,6 +235,127 @@ function uploadTexture(
   return texture;
 }
 
+// The output layer with its loss fused in (bias_softmax_ce: C = (softmax(A·B + bias) − onehot(y))·
+// scale), against the twin's product followed by softmaxCeRef. Tolerance: the scores' error (as
+// above, ≤ 1e-5·Σ|a·b|) moves a probability by at most that much, scaled by `scale`; plus 1e-6.
+const softmaxCases: Case[] = [
+  { v: "nn", M: 1, N: 1, K: 1 },
+  { v: "nn", M: 7, N: 10, K: 33 },
+  { v: "nn", M: 33, N: 7, K: 100 },
+  { v: "nn", M: 100, N: 10, K: 3072, tex: true },
+  { v: "nn", M: 100, N: 10, K: 50, Z: 3, a: "side", b: "side" },
+  { v: "nn", M: 7, N: 32, K: 33, Z: 2, a: "side", b: "stacked" },
+  { v: "nn", M: 33, N: 3, K: 7, Z: 3, a: "side", b: "side", mirror: true },
+];
+
+for (const c of softmaxCases) {
+  Deno.test(`matmul_nn ${c.M}x${c.N}x${c.K} Z=${c.Z ?? 1}${caseTags(c)} with the softmax cross-entropy fused matches float64`, async () => {
+    const device = await gpuDevice();
+    const rng = new Rng(c.M * 7919 + c.N * 31 + c.K);
+    const Z = c.Z ?? 1;
+    const la = c.a ?? "shared", lb = c.b ?? "shared";
+    const a = makeMat(rng, c.M, c.K, Z, la), b = makeMat(rng, c.K, c.N, Z, lb);
+    const cm = makeMat(rng, c.M, c.N, Z, Z > 1 ? "side" : "shared");
+    const bias = new Float32Array(cm.ld).map(() => rng.range(-1, 1));
+    const labels = Uint32Array.from({ length: c.M }, () => rng.int(c.N));
+    const scale = 1 / c.M;
+    const want = Float64Array.from(cm.data);
+    const spec = { variant: "nn" as const, M: c.M, N: c.N, K: c.K, Z };
+    matmulRef({
+      ...spec,
+      epilogue: "bias_softmax_ce",
+      a,
+      b,
+      c: { data: want, ld: cm.ld, zStride: cm.zStride },
+      aux: { data: bias },
+      softmax: { labels, scale },
+    });
+    const absSum = new Float64Array(cm.data.length);
+    matmulRef({
+      ...spec,
+      a: { ...a, data: a.data.map(Math.abs) },
+      b: { ...b, data: b.data.map(Math.abs) },
+      c: { data: absSum, ld: cm.ld, zStride: cm.zStride },
+    });
+    const cBuf = upload(device, cm.data);
+    const mirror = c.mirror
+      ? device.createTexture({
+        size: [cm.ld / 4, c.M],
+        format: "rgba32float",
+        usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_SRC,
+      })
+      : undefined;
+    const op = matmulOp(device, {
+      ...spec,
+      epilogue: "bias_softmax_ce",
+      a: c.tex
+        ? { texture: uploadTexture(device, a.data, a.ld / 4, c.M) }
+        : { buffer: upload(device, a.data), ld: a.ld, zStride: a.zStride },
+      b: { buffer: upload(device, b.data), ld: b.ld, zStride: b.zStride },
+      c: { buffer: cBuf, ld: cm.ld, zStride: cm.zStride },
+      mirror,
+      aux: { buffer: upload(device, bias) },
+      softmax: { labels: upload(device, labels), scale },
+    });
+    await runOps(device, [op]);
+    const got = await download(device, cBuf, cm.data.length);
+    // the largest Σ|a·b| of each row bounds how far its probabilities can move
+    const rowMax = (i: number) => {
+      const r = Math.floor(i / cm.ld); // C is shared (Z = 1) or side by side: rows span every z
+      let m = 0;
+      for (let z = 0; z < Z; z++) {
+        for (let j = 0; j < c.N; j++) m = Math.max(m, absSum[z * cm.zStride + r * cm.ld + j]);
+      }
+      return m;
+    };
+    const what = `nn M=${c.M} N=${c.N} K=${c.K} Z=${Z} ${la}/${lb} bias_softmax_ce${caseTags(c)}`;
+    assertClose(got, want, (i) => 2e-5 * rowMax(i) * scale + 1e-6, what);
+    for (let i = 0; i < got.length; i++) {
+      if (absSum[i] === 0 && want[i] === cm.data[i]) {
+        assert.equal(got[i], cm.data[i], `${what}: wrote outside C at ${i}`);
+      }
+    }
+    if (mirror) {
+      const tex = await downloadTexture(device, mirror, cm.ld / 4, c.M);
+      for (let z = 0; z < Z; z++) {
+        for (let i = 0; i < c.M; i++) {
+          for (let j = 0; j < c.N; j++) {
+            const at = z * cm.zStride + i * cm.ld + j;
+            assert.equal(tex[i * cm.ld + z * cm.zStride + j], got[at], `${what}: mirror at ${at}`);
+          }
+        }
+      }
+    }
+  });
+}
+
+Deno.test("matmul: bias_softmax_ce is refused where a row does not fit one invocation", async () => {
+  const device = await gpuDevice();
+  const buf = upload(device, new Float32Array(64 * 64));
+  const operand = { buffer: buf, ld: 64 };
+  const base = {
+    variant: "nn" as const,
+    M: 4,
+    K: 4,
+    a: operand,
+    b: operand,
+    c: operand,
+    epilogue: "bias_softmax_ce" as const,
+    aux: { buffer: buf },
+    softmax: { labels: buf, scale: 1 },
+  };
+  assert.throws(() => matmulOp(device, { ...base, N: 33 }), /at most 32 columns/);
+  assert.throws(
+    () => matmulOp(device, { ...base, N: 10, tile: { tm: 4, tn4: 2, wg: 8 } }),
+    /whole rows/,
+  );
+  assert.throws(() => matmulOp(device, { ...base, N: 10, variant: "tn" }), /needs nn/);
+  assert.throws(
+    () => matmulOp(device, { ...base, N: 10, softmax: undefined }),
+    /needs aux and softmax/,
+  );
+});
+
 for (const c of cases) {
   Deno.test(`matmul_${c.v} ${c.M}x${c.N}x${c.K} Z=${c.Z ?? 1}${caseTags(c)} matches float64 for every epilogue`, async () => {
     const rng = new Rng(c.M * 1000003 + c.N * 1009 + c.K);

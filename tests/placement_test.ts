@@ -5,9 +5,18 @@
  */
 
 import assert from "node:assert/strict";
-import { stepTable } from "../src/gpu/buffers.ts";
+import { readFloats, stepTable, writeBuffer } from "../src/gpu/buffers.ts";
+import { runOps } from "../src/kernels/op.ts";
+import { initParams } from "../src/model/init.ts";
 import { IMAGE_BYTES } from "../src/data/format.ts";
-import { type Matrix, matrix, type Node, placeOps, product } from "../src/kernels/placement.ts";
+import {
+  type Matrix,
+  matrix,
+  type Node,
+  placeOps,
+  product,
+  writeRows,
+} from "../src/kernels/placement.ts";
 import { GpuParams } from "../src/model/gpu_params.ts";
 import {
   adamStep,
@@ -18,7 +27,7 @@ import {
   lossOf,
   type Workspace,
 } from "../src/train/graph.ts";
-import { gpuDevice } from "./helpers.ts";
+import { gpuDevice, Rng } from "./helpers.ts";
 
 interface Net {
   params: GpuParams;
@@ -71,7 +80,12 @@ Deno.test("placement: without textures every matrix lives in a buffer and nothin
   assert.deepEqual(placed.copies, []);
   assert.equal(placed.prologue.length, 0);
   assert.ok(n.ws.X.buffer, "X got a buffer");
-  assert.equal(placed.ops.length, n.nodes.length);
+  // one op per node, but the loss is fused into the output layer's product
+  assert.equal(placed.ops.length, n.nodes.length - 1);
+  assert.ok(placed.ops.some((op) => op.label === "forward2+softmax_ce_train"));
+  const unfused = placeOps(n.params.device, n.nodes, { textures: false, fuse: false });
+  assert.equal(unfused.ops.length, n.nodes.length);
+  unfused.destroy();
   placed.destroy();
   n.destroy();
 });
@@ -98,8 +112,14 @@ Deno.test("placement: short rows get no copies (the threshold can be lowered)", 
   plain.destroy();
   const m = await net([20, 30, 10]);
   const low = placeOps(device, m.nodes, { textures: true, longRows: 1 });
-  // layer 2 too: W2 (written by its SGD epilogue); not S, which the loss kernel overwrites
-  assert.deepEqual(sorted(low.copies), ["G1", "W1", "W2", "X"]);
+  // layer 2 too: W2 (written by its SGD epilogue) and S (the scores' gradient, written by the
+  // product with the loss fused in); unfused, the loss kernel overwrites S and it keeps no copy
+  assert.deepEqual(sorted(low.copies), ["G1", "S", "W1", "W2", "X"]);
+  const k = await net([20, 30, 10]);
+  const unfused = placeOps(device, k.nodes, { textures: true, longRows: 1, fuse: false });
+  assert.deepEqual(sorted(unfused.copies), ["G1", "W1", "W2", "X"]);
+  unfused.destroy();
+  k.destroy();
   low.destroy();
   n.destroy();
   m.destroy();
@@ -161,4 +181,34 @@ Deno.test("placement: no copy larger than the device's texture side", async () =
   assert.deepEqual(placed.copies, ["A"]);
   placed.destroy();
   for (const x of [A, B, C]) x.buffer?.destroy();
+});
+
+Deno.test("placement: the loss fused into the output layer's product changes no bit", async () => {
+  const device = await gpuDevice();
+  const sizes = [20, 30, 7], n = 33, P = 3;
+  const rng = new Rng(5);
+  const X = Array.from({ length: n * sizes[0] }, () => rng.normal());
+  const y = Uint32Array.from({ length: n }, () => Math.floor(rng.uniform() * sizes[2]));
+  const results: Float32Array[][] = [];
+  for (const fuse of [true, false]) {
+    const params = new GpuParams(device, sizes, [0, 0.01, 0.1]);
+    for (let z = 0; z < P; z++) params.upload(z, initParams(sizes, "he", 0, 7 + z));
+    const ws = createWorkspace(params, { rows: n, training: true });
+    const steps = stepTable(device, [{ eta: 0.05 }], "steps");
+    const placed = placeOps(device, [
+      ...forwardPass(params, ws, { mode: "train", steps }),
+      lossOf(params, ws, "train"),
+      ...backwardPass(params, ws, { kind: "sgd", steps }),
+    ], { fuse });
+    assert.equal(placed.ops.some((op) => op.label.includes("+softmax_ce")), fuse);
+    writeRows(device, ws.X, X, n, sizes[0]);
+    writeBuffer(device, ws.y, 0, y);
+    for (let t = 0; t < 5; t++) await runOps(device, placed.ops);
+    results.push(await Promise.all(params.W.map((w) => readFloats(device, w))));
+    placed.destroy();
+    ws.destroy();
+    steps.destroy();
+    params.destroy();
+  }
+  results[0].forEach((w, l) => assert.deepEqual(w, results[1][l], `W${l + 1}`));
 });

@@ -23,7 +23,8 @@ export type Epilogue =
   | "bias_relu_dropout"
   | "relu_mask"
   | "sgd"
-  | "grad_l2";
+  | "grad_l2"
+  | "bias_softmax_ce";
 
 const EPILOGUES: Record<Epilogue, number> = {
   store: 0,
@@ -33,7 +34,19 @@ const EPILOGUES: Record<Epilogue, number> = {
   sgd: 4,
   grad_l2: 5,
   bias_relu_dropout: 6,
+  bias_softmax_ce: 7,
 };
+
+/** Most classes the output layer may have for its loss to be fused into its product. */
+export const SOFTMAX_MAX_N = 32;
+
+/**
+ * Whether an `nn` product of N output columns can end in the softmax cross-entropy gradient
+ * (epilogue `bias_softmax_ce`): one invocation must hold whole rows, 4·TN4 ≥ N registers wide.
+ */
+export function softmaxFusable(variant: MatmulVariant, N: number): boolean {
+  return variant === "nn" && N <= SOFTMAX_MAX_N;
+}
 
 /** A matrix operand inside a buffer. */
 export interface Operand {
@@ -122,6 +135,11 @@ export interface MatmulSpec {
    * ones). `seed` and `layer` select the mask stream (see shaders/random.wgsl).
    */
   dropout?: { p: number; seed: number; layer: number };
+  /**
+   * `bias_softmax_ce`: the samples' labels (one u32 per row) and the gradient's scale (1/B): C
+   * receives (softmax(A·B + bias) − onehot(y))·scale, the output layer's loss gradient.
+   */
+  softmax?: { labels: GPUBuffer; scale: number };
   /** Register tiling (default: {@link defaultTile} for the variant and shape). */
   tile?: Tile;
   /** Debug label of the op (default `matmul_<variant>`). */
@@ -129,7 +147,12 @@ export interface MatmulSpec {
 }
 
 /** The tile used when a spec names none: chosen for the product's shape. */
-export function defaultTile(variant: MatmulVariant, M: number, N: number): Tile {
+export function defaultTile(
+  variant: MatmulVariant,
+  M: number,
+  N: number,
+  epilogue: Epilogue = "store",
+): Tile {
   // measured on llvmpipe (2 cores): loads dominate, so larger tiles pay while the grid stays
   // wide enough for both cores; 12×12 and 16×8/16×16 were 10–25% ahead of 8×8 on the layer shapes
   // wide products (layer 1 of a population, N = P·pout) take 20×16 tiles: at N = 832 they ran
@@ -138,6 +161,8 @@ export function defaultTile(variant: MatmulVariant, M: number, N: number): Tile 
     return N >= 256 ? { tm: 20, tn4: 4, wg: 8 } : { tm: 16, tn4: N >= 8 ? 2 : 1, wg: 8 };
   }
   if (variant === "nt") return { tm: 4, tn4: N >= 8 ? 2 : 1, wg: 8 };
+  // the fused loss needs whole rows per invocation: TN4 = ⌈N/4⌉ (see softmaxFusable)
+  if (epilogue === "bias_softmax_ce") return { tm: M >= 12 ? 12 : 4, tn4: Math.ceil(N / 4), wg: 8 };
   if (N >= 256 && M >= 20) return { tm: 20, tn4: 4, wg: 8 };
   return { tm: M >= 12 ? 12 : 4, tn4: N >= 12 ? 3 : N >= 8 ? 2 : 1, wg: 8 };
 }
@@ -155,7 +180,7 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
   if (M < 1 || N < 1 || K < 1 || Z < 1) {
     throw new Error(`${label}: empty shape ${M}x${N}x${K}x${Z}`);
   }
-  const tile = spec.tile ?? defaultTile(variant, M, N);
+  const tile = spec.tile ?? defaultTile(variant, M, N, epi);
   if (variant === "tn" && tile.tm % 4 !== 0) throw new Error(`${label}: tn needs tm % 4 == 0`);
   // a texture A has no offset, leading dimension or batch stride: zeros in the params
   const aTexture = "texture" in spec.a ? spec.a.texture : null;
@@ -199,6 +224,16 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
   if (spec.bias?.mode === "sgd" && !spec.steps) {
     throw new Error(`${label}: bias sgd needs a step table`);
   }
+  const softmax = epi === "bias_softmax_ce";
+  if (softmax) {
+    if (!softmaxFusable(variant, N)) {
+      throw new Error(`${label}: ${epi} needs nn and at most ${SOFTMAX_MAX_N} columns`);
+    }
+    if (4 * tile.tn4 < N) throw new Error(`${label}: ${epi} needs 4·tn4 >= N (whole rows)`);
+    if (!spec.aux || !spec.softmax) throw new Error(`${label}: ${epi} needs aux and softmax`);
+  } else if (spec.softmax) {
+    throw new Error(`${label}: softmax labels need the bias_softmax_ce epilogue`);
+  }
   const drop = spec.dropout ?? { p: 0, seed: 0, layer: 0 };
   if (!(drop.p >= 0 && drop.p < 1)) throw new Error(`${label}: dropout p ${drop.p} outside [0, 1)`);
   const tilesM = Math.ceil(M / tile.tm);
@@ -216,6 +251,7 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
       C_MIRROR: !!spec.mirror,
       EPI: EPILOGUES[epi],
       BIAS: spec.bias ? (spec.bias.mode === "sgd" ? 2 : 1) : 0,
+      SOFTMAX: softmax,
     },
     label,
     resources: {
@@ -244,12 +280,14 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
         dropThreshold: dropThreshold(drop.p),
         dropScale: 1 / (1 - drop.p),
         lamCols,
+        scale: spec.softmax?.scale ?? 1,
       },
       aux: spec.aux?.buffer ?? dummy,
       lam: spec.lambda?.buffer ?? dummy,
       st: spec.steps ?? noSteps(device),
       bias: spec.bias?.buffer ?? scratchBuffer(device, 2),
       ...(spec.mirror ? { Cm: spec.mirror } : {}),
+      ...(spec.softmax ? { labels: spec.softmax.labels } : {}),
     },
     workgroups: [
       checkGroups(label, Math.ceil((tilesM * tilesN) / tile.wg)),
@@ -271,25 +309,33 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
  * - bytes: each operand once, 4 bytes a float: A M·K (once if shared by every z: zStride 0 or a
  *   texture, else Z times), B K·N (likewise), C M·N·Z written (and read too by `sgd`), aux a
  *   bias row N·Z or a matrix like C (`relu_mask` H, `grad_l2` W), bias sums N·Z written (read
- *   too by `sgd`). The per-model λ and the mirror texture copy of C are not counted.
+ *   too by `sgd`), the labels M (`bias_softmax_ce`, whose loss adds 4 flops per score, as the
+ *   softmax_ce kernel counts it). The per-model λ and the mirror texture copy of C are not counted.
  */
 function matmulCost(spec: MatmulSpec, aShared: boolean, bShared: boolean): OpCost {
   const { variant, M, N, K } = spec;
   const Z = spec.Z ?? 1;
   const epi = spec.epilogue ?? "store";
   const mnz = M * N * Z;
-  const perC = epi === "sgd" ? 4 : epi === "grad_l2" ? 2 : 0;
+  // the fused loss: 4 per score, as the softmax_ce kernel counts it (max, exp, sum, scale)
+  const perC = epi === "sgd" ? 4 : epi === "grad_l2" ? 2 : epi === "bias_softmax_ce" ? 4 : 0;
   const biasFlops = spec.bias ? K * N * Z + (spec.bias.mode === "sgd" ? 2 * N * Z : 0) : 0;
   const aux = !spec.aux ? 0 : epi === "relu_mask" || epi === "grad_l2" ? mnz : N * Z;
   const floats = M * K * (aShared ? 1 : Z) + K * N * (bShared ? 1 : Z) +
     mnz * (epi === "sgd" ? 2 : 1) + aux +
-    (spec.bias ? N * Z * (spec.bias.mode === "sgd" ? 2 : 1) : 0);
+    (spec.bias ? N * Z * (spec.bias.mode === "sgd" ? 2 : 1) : 0) +
+    (epi === "bias_softmax_ce" ? M : 0); // the fused loss reads one label per row
   const dims = variant === "nn"
     ? `${M}×${K}·${K}×${N}`
     : variant === "nt"
     ? `${M}×${K}·(${N}×${K})ᵀ`
     : `(${K}×${M})ᵀ·${K}×${N}`;
-  const tags = [spec.bias && " +bias", epi === "sgd" && " +sgd", epi === "grad_l2" && " +l2"];
+  const tags = [
+    spec.bias && " +bias",
+    epi === "sgd" && " +sgd",
+    epi === "grad_l2" && " +l2",
+    epi === "bias_softmax_ce" && " +softmax-ce",
+  ];
   return {
     flops: 2 * M * N * K * Z + perC * mnz + biasFlops,
     bytes: F32 * floats,

@@ -21,14 +21,24 @@
  * - nothing is copied when the adapter does not prefer textures or the copy would exceed
  *   `maxTextureDimension2D`.
  *
- * Where a matrix lives does not change a single bit of the results (tested).
+ * It also fuses what the adapter runs better as one dispatch: the output layer's product and the
+ * softmax cross-entropy that follows it (`bias_softmax_ce`, when one invocation can hold a row).
+ *
+ * Where a matrix lives, and whether the loss is fused, does not change a single bit of the results
+ * (tested).
  *
  * @module
  */
 
 import { storageBuffer } from "../gpu/buffers.ts";
 import { copyToTextureOp } from "./copy.ts";
-import { matmulOp, type MatmulSpec, type Operand, type TextureOperand } from "./matmul.ts";
+import {
+  matmulOp,
+  type MatmulSpec,
+  type Operand,
+  softmaxFusable,
+  type TextureOperand,
+} from "./matmul.ts";
 import type { Op } from "./op.ts";
 
 /**
@@ -133,6 +143,11 @@ export type Node =
     reads?: Matrix[];
     writes?: Matrix[];
     writesEither?: Matrix[];
+    /**
+     * This kernel is the softmax cross-entropy of the scores `scores` (in place, into their
+     * gradient): {@link placeOps} fuses it into the product that writes them just before.
+     */
+    loss?: { scores: Matrix; labels: GPUBuffer; scale: number };
     build(): Op;
   };
 
@@ -144,7 +159,12 @@ export function product(spec: ProductSpec): Node {
 /** A node of any other kernel (see {@link Node}). */
 export function kernel(
   label: string,
-  access: { reads?: Matrix[]; writes?: Matrix[]; writesEither?: Matrix[] },
+  access: {
+    reads?: Matrix[];
+    writes?: Matrix[];
+    writesEither?: Matrix[];
+    loss?: { scores: Matrix; labels: GPUBuffer; scale: number };
+  },
   build: () => Op,
 ): Node {
   return { kind: "kernel", label, ...access, build };
@@ -161,11 +181,16 @@ export interface PlacementOptions {
   matmul?: (spec: MatmulSpec) => Op;
   /** Row length from which products read copies (default {@link LONG_ROWS}; tests lower it). */
   longRows?: number;
+  /** Fuse a loss into the product of its scores when the product can (default true). */
+  fuse?: boolean;
 }
 
 /** What {@link placeOps} built. */
 export interface PlacedOps {
-  /** One op per node, in order. */
+  /**
+   * One op per node, in order, except that a loss fused into the product before it makes one op
+   * of the two.
+   */
   ops: Op[];
   /** Copies of parameters into their textures: encode before each submission. */
   prologue: Op[];
@@ -173,6 +198,32 @@ export interface PlacedOps {
   copies: string[];
   /** Free the textures and buffers placement allocated. */
   destroy(): void;
+}
+
+/**
+ * Fuse each softmax cross-entropy kernel into the product that writes its scores just before it,
+ * when that product is the output layer's `Z = H·W + b` and can hold whole rows
+ * ({@link softmaxFusable}): one dispatch instead of two, the same numbers to the bit.
+ */
+function fuseLosses(nodes: Node[]): Node[] {
+  const out: Node[] = [];
+  for (let i = 0; i < nodes.length; i++) {
+    const n = nodes[i], next = nodes[i + 1];
+    if (
+      n.kind === "product" && next?.kind === "kernel" && next.loss &&
+      next.loss.scores === n.spec.c && n.spec.epilogue === "bias" && !n.spec.tile &&
+      softmaxFusable(n.spec.variant, n.spec.N)
+    ) {
+      out.push(product({
+        ...n.spec,
+        label: `${n.spec.label}+${next.label}`,
+        epilogue: "bias_softmax_ce",
+        softmax: { labels: next.loss.labels, scale: next.loss.scale },
+      }));
+      i++;
+    } else out.push(n);
+  }
+  return out;
 }
 
 /** The operand of a product that reads its texture copy, if the product can. */
@@ -190,7 +241,12 @@ function rowLength(spec: ProductSpec): number {
  * Decide where every matrix of the nodes lives (see the module doc for the rule), allocate the
  * texture copies and the buffers still missing, and build the ops.
  */
-export function placeOps(device: GPUDevice, nodes: Node[], opts: PlacementOptions = {}): PlacedOps {
+export function placeOps(
+  device: GPUDevice,
+  given: Node[],
+  opts: PlacementOptions = {},
+): PlacedOps {
+  const nodes = opts.fuse === false ? given : fuseLosses(given);
   const products = nodes.flatMap((n) => n.kind === "product" ? [n.spec] : []);
   const kernels = nodes.flatMap((n) => n.kind === "kernel" ? [n] : []);
   const maxSide = device.limits.maxTextureDimension2D;

@@ -6,6 +6,7 @@
 
 import type { Epilogue, MatmulVariant } from "../kernels/matmul.ts";
 import { dropKeep, dropThreshold } from "./random.ts";
+import { softmaxCeRef } from "./softmax_ce.ts";
 
 /** A matrix operand in a flat array (same addressing as the GPU {@link Operand}). */
 export interface RefOperand {
@@ -36,6 +37,8 @@ export interface MatmulRefSpec {
   /** Dropout of `bias_relu_dropout` / gradient scale of `relu_mask`, and the step seeding it. */
   dropout?: { p: number; seed: number; layer: number };
   step?: number;
+  /** `bias_softmax_ce`: the rows' labels and the gradient's scale (see {@link softmaxCeRef}). */
+  softmax?: { labels: ArrayLike<number>; scale: number };
 }
 
 /** Compute the product and epilogue in float64, writing only the logical M×N entries of C. */
@@ -82,6 +85,7 @@ export function matmulRef(s: MatmulRefSpec): void {
             C[idx] = acc;
             break;
           case "bias":
+          case "bias_softmax_ce":
             C[idx] = acc + aux![auxOff + col];
             break;
           case "bias_relu":
@@ -104,5 +108,11 @@ export function matmulRef(s: MatmulRefSpec): void {
         }
       }
     }
+  }
+  // the output layer's loss, fused: the scores just computed become their gradient
+  if (epi === "bias_softmax_ce") {
+    const { labels, scale } = s.softmax!;
+    const view = co === 0 ? C : C.subarray(co);
+    softmaxCeRef(view, labels, s.M, Z, s.N, s.c.ld, cz, scale);
   }
 }

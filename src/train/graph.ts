@@ -215,9 +215,12 @@ export function forwardPass(params: GpuParams, ws: Workspace, opts: ForwardOptio
 export function lossOf(params: GpuParams, ws: Workspace, mode: "train" | "eval"): Node {
   const out = params.layers[params.layers.length - 1];
   const label = `softmax_ce_${mode}`;
+  // in training the loss is the gradient G = (softmax(S) − Y)/R, which the output layer's product
+  // may compute itself (placement fuses the two when it can)
+  const loss = mode === "train" ? { scores: ws.S, labels: ws.y, scale: 1 / ws.R } : undefined;
   return kernel(
     label,
-    { reads: [ws.S], writes: mode === "train" ? [ws.S] : [] },
+    { reads: [ws.S], writes: mode === "train" ? [ws.S] : [], loss },
     () =>
       softmaxCeOp(params.device, {
         mode,
