@@ -42,9 +42,12 @@ export interface BenchArgs {
 /** Usage text. */
 export const USAGE = `deno task bench [flags]
 
-Measures this project's WebGPU trainer: adapter matmul peak, per-kernel GFLOP/s and the share of a
-training step per kernel, ms per training step and per epoch (3072-50-10 and 3072-50-50-10, batch
-100 and 500). Writes bench/results/<adapter>-<date>.json and .html.
+Measures this project's WebGPU trainer: the adapter's peak (the FMA ceiling of a pure-FMA probe)
+and the cost of a vec4 load from a texture, a storage buffer and workgroup memory, this project's
+matmul on a square product, dispatches per training step, per-kernel GFLOP/s (against the ceiling),
+workgroups and invocations and the share of a training step per kernel, ms per training step and
+per epoch (3072-50-10 and 3072-50-50-10, batch 100 and 500). Writes
+bench/results/<adapter>-<date>.json and .html.
 
   --quick            fewer repetitions and items, no sweep (well under a minute)
   --peers[=LIST]     also run the same work in the peers and print ratios peer/ours

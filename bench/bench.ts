@@ -10,7 +10,8 @@ import { cpus } from "node:os";
 import { UserError } from "../src/errors.ts";
 import { type BenchArgs, BenchArgsError, parseBenchArgs, USAGE } from "./args.ts";
 import { renderBenchHtml } from "./html.ts";
-import { measureKernels, measurePeak, stepBreakdown } from "./kernels.ts";
+import { measureKernels, measureSquare, stepBreakdown, stepDispatches } from "./kernels.ts";
+import { measureProbes } from "./probes.ts";
 import type { PeerClient } from "./peers/client.ts";
 import { writePeerData } from "./peers/data.ts";
 import { which } from "./peers/registry.ts";
@@ -49,7 +50,14 @@ function settings(args: BenchArgs) {
     epochBatches: q ? [100] : [100, 500],
     kernels: { targetMs: q ? 80 : 200, reps: args.reps ?? (q ? 3 : 5) },
     breakdown: { steps: q ? 5 : 20, reps: q ? 2 : 3 },
-    peak: {
+    probes: {
+      workgroups: 1024,
+      minMs: 20,
+      reps: args.reps ?? (q ? 3 : 5),
+      nacc: q ? [16] : [8, 16, 32],
+      samples: q ? 256 : 1024,
+    },
+    square: {
       minMs: q ? 30 : 50,
       maxSize: q ? 512 : 4096,
       reps: q ? 2 : 3,
@@ -123,7 +131,7 @@ async function main(): Promise<void> {
   const timer = new GpuTimer(gpu);
   const ours = new OursRunner(ctx);
   const results: BenchResults = {
-    format: "webgpu-mlp.bench/1",
+    format: "webgpu-mlp.bench/2",
     date: started.toISOString(),
     argv: [...Deno.args],
     mode: { quick: args.quick, sections: [...args.sections], peers: [...args.peers] },
@@ -147,15 +155,43 @@ async function main(): Promise<void> {
   let peerData: Awaited<ReturnType<typeof writePeerData>> | null = null;
   try {
     if (has("peak")) {
-      log("peak: square matmul (nn) with this project's kernel…");
-      results.peak = await measurePeak(ctx, timer, opts.peak);
-      log(`  ${results.peak.size}³: ${results.peak.gflops} GFLOP/s (${results.peak.ms.median} ms)`);
+      log("peak: FMA ceiling and vec4 load costs (shaders/probe.wgsl), checked against the CPU…");
+      const p = await measureProbes(timer, gpu.adapter.description, opts.probes);
+      results.probes = p;
+      log(
+        `  FMA ceiling ${p.fma.gflops} GFLOP/s (${p.fma.nacc} accumulators; ` +
+          p.fma.tried.map((t) => `${t.nacc}: ${t.gflops}`).join(", ") + ")",
+      );
+      for (const l of p.loads) {
+        log(
+          `  ${l.memory.padEnd(9)} ${l.nsPerLoad} ns per load (${l.fmasPerLoad} FMAs; raw ` +
+            `${l.nsPerLoadRaw} ns)`,
+        );
+      }
+      log("square: matmul nn with this project's kernel…");
+      results.square = await measureSquare(ctx, timer, opts.square);
+      log(
+        `  ${results.square.size}³: ${results.square.gflops} GFLOP/s ` +
+          `(${results.square.ms.median} ms)`,
+      );
     }
     if (has("kernels")) {
+      results.dispatches = [];
+      for (const sizes of [NET2, NET3]) {
+        const net = await ours.net(workItems([sizes], [100], [], [])[0]);
+        results.dispatches.push(stepDispatches(net));
+      }
+      log(
+        "dispatches per training step (B=100): " +
+          results.dispatches.map((d) => `${d.net} ${d.perStep}`).join(", "),
+      );
       log("kernels: each dispatch of a 3072-50-10 training step at B=100…");
       const item = workItems([NET2], [100], [], [])[0];
       const net = await ours.net(item);
-      const ks = await measureKernels(net, timer, opts.kernels, results.peak?.gflops ?? null);
+      const ks = await measureKernels(net, timer, opts.kernels, {
+        ceiling: results.probes?.fma.gflops ?? null,
+        square: results.square?.gflops ?? null,
+      });
       results.kernels = { net: "3072-50-10", batch: 100, results: ks };
       for (const k of ks) {
         log(

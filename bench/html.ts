@@ -1,7 +1,8 @@
 /**
  * The bench's HTML page: the report generator's self-contained, offline page shell
  * (`src/report/page.ts`: inlined chart.js, CSP) with bar charts of the work items, the ratios to
- * each peer, kernel throughput against the peak, the step breakdown and the sweep, plus tables.
+ * each peer, the FMA ceiling (the peak) and load costs, dispatches per step, kernel throughput
+ * against the ceiling and the square product, the step breakdown and the sweep, plus tables.
  *
  * @module
  */
@@ -10,7 +11,7 @@ import { ReportBuilder } from "../src/report/builder.ts";
 import { paletteColor } from "../src/report/charts.ts";
 import { type Cell, escapeHtml, htmlCell, htmlTable, keyValueTable } from "../src/report/html.ts";
 import { renderPage } from "../src/report/page.ts";
-import { peerLine, targetLines } from "./report.ts";
+import { gridName, peerLine, refusedLines, targetLines } from "./report.ts";
 import type { BenchResults } from "./results.ts";
 import { fmtMs, fmtRatio } from "./stats.ts";
 import { itemLabel } from "./steps.ts";
@@ -129,12 +130,24 @@ function kernelsSection(b: ReportBuilder, r: BenchResults): string {
   const series = [
     { label: "GFLOP/s", y: b.column(ks.map((k) => k.gflops), "gflops"), color: paletteColor(0) },
   ];
-  if (r.peak) {
+  const ceiling = r.probes?.fma.gflops;
+  if (ceiling) {
     series.push(
       {
-        label: `peak ${r.peak.gflops} (matmul ${r.peak.size}³)`,
-        y: b.column(ks.map(() => r.peak!.gflops), "peak"),
+        label: `FMA ceiling ${ceiling} (peak)`,
+        y: b.column(ks.map(() => ceiling), "ceiling"),
         color: OURS_COLOR,
+        type: "line",
+        dash: true,
+      } as typeof series[number],
+    );
+  }
+  if (r.square) {
+    series.push(
+      {
+        label: `square product ${r.square.gflops} (matmul ${r.square.size}³)`,
+        y: b.column(ks.map(() => r.square!.gflops), "square"),
+        color: "#5f6368",
         type: "line",
         dash: true,
       } as typeof series[number],
@@ -183,15 +196,29 @@ function kernelsSection(b: ReportBuilder, r: BenchResults): string {
   const pct = (x: number | null | undefined) =>
     typeof x === "number" ? `${(100 * x).toFixed(1)} %` : "–";
   const table = htmlTable(
-    ["kernel", "shape", n("ms"), n("GFLOP/s"), n("GB/s"), n("of peak"), n("of step")],
+    [
+      "kernel",
+      "shape",
+      n("ms"),
+      n("GFLOP/s"),
+      n("GB/s"),
+      n("of ceiling"),
+      n("of square"),
+      n("of step"),
+      "workgroups × size",
+      n("invocations"),
+    ],
     ks.map((k) => [
       k.label,
       k.shape,
       n(k.ms.median.toPrecision(3)),
       n(k.gflops === null ? "–" : String(k.gflops)),
       n(k.gbps === null ? "–" : String(k.gbps)),
-      n(pct(k.ofPeak)),
+      n(pct(k.ofCeiling)),
+      n(pct(k.ofSquare)),
       n(pct(frac.get(k.label))),
+      gridName(k.workgroups, k.workgroupSize),
+      n(String(k.invocations)),
     ]),
   );
   return `<h2>Kernels</h2><div class="grid">${gflops}${share}</div><div class="scroll">${table}</div>`;
@@ -260,8 +287,76 @@ function sweepSection(b: ReportBuilder, r: BenchResults): string {
     `population time in the same round.</p></div></div>`;
 }
 
+/** FMA ceiling, load costs and dispatches per step. */
+function probesSection(r: BenchResults): string {
+  const p = r.probes;
+  let html = "";
+  if (p) {
+    const f = p.fma;
+    const lanes = p.cpu ? `${p.cpu.lanes}-lane` : "";
+    html += `<h2>Peak: the FMA ceiling, and what a load costs</h2>` +
+      `<p>FMA ceiling <b>${f.gflops} GFLOP/s</b> (shaders/probe.wgsl <code>fma_peak</code>: ` +
+      `${f.nacc} independent vec4 accumulators, ${f.workgroups} workgroups × ` +
+      `${f.invocations / f.workgroups} invocations, ${f.ms.median.toPrecision(3)} ms; tried ` +
+      `${escapeHtml(f.tried.map((t) => `${t.nacc}: ${t.gflops}`).join(", "))}; CPU check ` +
+      `${f.check.ok ? "✓" : "✗"} on ${f.check.checked} invocations). One vec4 FMA: ` +
+      `${f.nsPerFma} ns per invocation` +
+      (p.cpu && f.nsPerFmaVector !== null
+        ? `, ${f.nsPerFmaVector} ns per ${lanes} vector on one of ${p.cpu.threads} cores`
+        : "") +
+      (r.square
+        ? `. This project's matmul on a square product (${r.square.size}³): ` +
+          `${r.square.gflops} GFLOP/s.`
+        : ".") +
+      "</p>";
+    html += `<div class="scroll">${
+      htmlTable(
+        [
+          "memory",
+          n("ns per invocation load"),
+          ...(p.cpu ? [n(`ns per ${lanes} load (1 core)`)] : []),
+          n("FMAs per load"),
+          n("raw ns per load"),
+          n("loads per dispatch"),
+          n("ms (baseline)"),
+          "CPU check",
+        ],
+        p.loads.map((l) => [
+          l.memory,
+          n(String(l.nsPerLoad)),
+          ...(p.cpu ? [n(String(l.nsPerVectorLoad))] : []),
+          n(String(l.fmasPerLoad)),
+          n(String(l.nsPerLoadRaw)),
+          n(String(l.loads)),
+          n(`${l.ms.median.toPrecision(3)} (${l.baselineMs.median.toPrecision(3)})`),
+          l.check.ok && l.baselineCheck.ok ? `✓ ${l.check.checked}` : "✗",
+        ]),
+      )
+    }</div><p class="sub">Net cost: time with loads minus the baseline twin's (same address ` +
+      "hash and adds, no load), over the loads; addresses hashed from the loop counter, so no " +
+      "load is hoisted or merged. FMAs per load: that cost over one vec4 FMA at the ceiling.</p>";
+  }
+  if (r.dispatches?.length) {
+    html += `<h2>Dispatches per training step</h2><div class="scroll">${
+      htmlTable(
+        ["net", n("per step"), n("per submission"), "kernels (workgroups × size = invocations)"],
+        r.dispatches.map((d) => [
+          `${d.net} B=${d.batch}`,
+          n(String(d.perStep)),
+          n(String(d.perSubmission)),
+          d.ops.map((o) =>
+            `${o.label} ${gridName(o.workgroups, o.workgroupSize)} = ${o.invocations}`
+          ).join("; "),
+        ]),
+      )
+    }</div>`;
+  }
+  return html;
+}
+
 function tilesSection(r: BenchResults): string {
   if (!r.tiles?.length) return "";
+  const refused = refusedLines(r);
   const table = htmlTable(
     ["shape", "epilogue", "default", n("ms"), "best", n("ms"), n("speed-up"), "used by"],
     r.tiles.map((t) => [
@@ -275,7 +370,8 @@ function tilesSection(r: BenchResults): string {
       t.uses.join("; "),
     ]),
   );
-  return `<h2>Tile sweep</h2><div class="scroll">${table}</div>`;
+  return `<h2>Tile sweep</h2><div class="scroll">${table}</div>` +
+    (refused.length ? `<ul>${refused.map((l) => `<li>${escapeHtml(l)}</li>`).join("")}</ul>` : "");
 }
 
 /** The complete HTML page of a bench result. */
@@ -300,9 +396,13 @@ export function renderBenchHtml(r: BenchResults): string {
       `CIFAR-10 batch ${r.env.trainBatches.join(",")} (${r.env.trainSamples} samples per epoch)`,
     ],
     [
-      "peak",
-      r.peak
-        ? `${r.peak.gflops} GFLOP/s (matmul nn ${r.peak.size}³, ${tileName(r.peak.tile)})`
+      "peak (FMA ceiling)",
+      r.probes ? `${r.probes.fma.gflops} GFLOP/s (shaders/probe.wgsl fma_peak)` : "–",
+    ],
+    [
+      "square product",
+      r.square
+        ? `${r.square.gflops} GFLOP/s (matmul nn ${r.square.size}³, ${tileName(r.square.tile)})`
         : "–",
     ],
     ["run", `${r.seconds ?? "?"} s, flags ${r.argv.join(" ") || "(none)"}`],
@@ -315,7 +415,8 @@ export function renderBenchHtml(r: BenchResults): string {
     (targets.length
       ? `<h2>Targets</h2><ul>${targets.map((t) => `<li>${escapeHtml(t)}</li>`).join("")}</ul>`
       : "") +
-    itemsSection(b, r) + kernelsSection(b, r) + sweepSection(b, r) + tilesSection(r) + peers;
+    probesSection(r) + itemsSection(b, r) + kernelsSection(b, r) + sweepSection(b, r) +
+    tilesSection(r) + peers;
   return renderPage({
     title: `Benchmark — ${adapter}`,
     subtitleHtml: `webgpu-mlp <code>deno task bench</code>, ${

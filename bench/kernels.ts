@@ -1,16 +1,18 @@
 /**
  * Kernel throughput: each dispatch of the trainer's training step, timed on its own layer shapes
- * (many dispatches of one op in one pass), as GFLOP/s against the adapter's measured peak (a large
- * square matmul with this project's kernel), and the share of a step each kernel takes (timestamp
- * queries around one pass per dispatch where the adapter has them). FLOPs, bytes and the shape of
- * each dispatch are the nominal cost its kernel builder declares (`Op.cost`, src/kernels/).
+ * (many dispatches of one op in one pass), as GFLOP/s against the adapter's FMA ceiling measured
+ * in the same run (bench/probes.ts, the bench's peak) and against a large square matmul with this
+ * project's kernel, with the workgroups and invocations each dispatch launches, and the share of a
+ * step each kernel takes (timestamp queries around one pass per dispatch where the adapter has
+ * them). FLOPs, bytes and the shape of each dispatch are the nominal cost its kernel builder
+ * declares (`Op.cost`, src/kernels/); the workgroup size is the shader's (`Op.workgroupSize`).
  *
  * @module
  */
 
 import { encodeSteps, storageBuffer, writeBuffer } from "../src/gpu/buffers.ts";
 import { matmulOp, type Tile } from "../src/kernels/matmul.ts";
-import { encodeOp } from "../src/kernels/op.ts";
+import { encodeOp, type Op } from "../src/kernels/op.ts";
 import { STEP_CHUNK, stepRecords } from "../src/train/trainer.ts";
 import type { BenchContext, BenchNet } from "./setup.ts";
 import { summarise, type Summary } from "./stats.ts";
@@ -24,10 +26,59 @@ export interface KernelResult {
   ms: Summary;
   gflops: number | null;
   gbps: number | null;
-  /** GFLOP/s over the measured peak. */
-  ofPeak: number | null;
+  /** GFLOP/s over the FMA ceiling measured in this run (the bench's peak). */
+  ofCeiling: number | null;
+  /** GFLOP/s over the square matmul of this project's kernel. */
+  ofSquare: number | null;
   /** Dispatches per measurement. */
   repeats: number;
+  /** Workgroup grid and invocations per workgroup of the dispatch. */
+  workgroups: [number, number, number];
+  workgroupSize: [number, number, number];
+  /** Invocations launched: workgroups × workgroup size. */
+  invocations: number;
+}
+
+/** The grid of one dispatch of a training step. */
+export interface DispatchInfo {
+  label: string;
+  workgroups: [number, number, number];
+  workgroupSize: [number, number, number];
+  invocations: number;
+}
+
+/** Dispatches of one training step of a net (`trainingStep(...).ops`). */
+export interface StepDispatches {
+  net: string;
+  batch: number;
+  /** Dispatches per training step. */
+  perStep: number;
+  /** Dispatches once per submission of steps (`prologue`, e.g. seeding a texture copy). */
+  perSubmission: number;
+  ops: DispatchInfo[];
+}
+
+/** Grid facts of an op. */
+export function dispatchInfo(op: Op): DispatchInfo {
+  const [x, y, z] = op.workgroups;
+  const [a, b, c] = op.workgroupSize;
+  return {
+    label: op.label,
+    workgroups: [...op.workgroups],
+    workgroupSize: [...op.workgroupSize],
+    invocations: x * y * z * a * b * c,
+  };
+}
+
+/** The dispatches of a bench net's training step. */
+export function stepDispatches(net: BenchNet): StepDispatches {
+  return {
+    net: net.spec.sizes.join("-"),
+    batch: net.spec.batchSize,
+    perStep: net.step.ops.length,
+    perSubmission: net.step.prologue.length,
+    ops: net.step.ops.map(dispatchInfo),
+  };
 }
 
 /** Options of the kernel measurements. */
@@ -47,12 +98,15 @@ function primeSteps(net: BenchNet): void {
   );
 }
 
-/** Time every dispatch of the net's training step in isolation. */
+/**
+ * Time every dispatch of the net's training step in isolation; `refs` are the GFLOP/s of the FMA
+ * ceiling and of the square product (null when not measured).
+ */
 export async function measureKernels(
   net: BenchNet,
   timer: GpuTimer,
   opts: KernelOptions,
-  peakGflops: number | null,
+  refs: { ceiling: number | null; square: number | null },
 ): Promise<KernelResult[]> {
   primeSteps(net);
   // one full step first, so every buffer holds what a step leaves there
@@ -67,14 +121,19 @@ export async function measureKernels(
     // the op's nominal cost, declared by its kernel builder (src/kernels/)
     const { cost } = op;
     const gflops = cost.flops > 0 ? cost.flops / (ms.median * 1e6) : null;
+    const info = dispatchInfo(op);
     out.push({
       label: op.label,
       shape: cost.shape,
       ms,
       gflops: gflops === null ? null : round3(gflops),
       gbps: round3(cost.bytes / (ms.median * 1e6)),
-      ofPeak: gflops !== null && peakGflops ? round3(gflops / peakGflops) : null,
+      ofCeiling: gflops !== null && refs.ceiling ? round3(gflops / refs.ceiling) : null,
+      ofSquare: gflops !== null && refs.square ? round3(gflops / refs.square) : null,
       repeats: n,
+      workgroups: info.workgroups,
+      workgroupSize: info.workgroupSize,
+      invocations: info.invocations,
     });
   }
   return out;
@@ -171,9 +230,9 @@ export async function stepBreakdown(
   };
 }
 
-/** The adapter's measured matmul peak. */
-export interface PeakResult {
-  /** Side of the square product that gave the peak. */
+/** This project's matmul on large square products (kept beside the FMA ceiling: it has its own target). */
+export interface SquareResult {
+  /** Side of the square product that gave the best GFLOP/s. */
   size: number;
   tile: Tile;
   ms: Summary;
@@ -183,16 +242,15 @@ export interface PeakResult {
 }
 
 /**
- * The adapter's peak for this project's matmul: square nn products from 512 up, doubling until one
- * dispatch takes `minMs` with the fastest tile (or the side reaches `maxSize`), each with every
- * tile of `tiles`; the
- * best median is the peak.
+ * This project's matmul on square nn products from 512 up, doubling until one dispatch takes
+ * `minMs` with the fastest tile (or the side reaches `maxSize`), each with every tile of `tiles`;
+ * the best median is the result.
  */
-export async function measurePeak(
+export async function measureSquare(
   ctx: BenchContext,
   timer: GpuTimer,
   opts: { minMs: number; maxSize: number; reps: number; tiles: Tile[] },
-): Promise<PeakResult> {
+): Promise<SquareResult> {
   const device = ctx.gpu.device;
   const tried: { size: number; tile: Tile; gflops: number; ms: Summary }[] = [];
   for (let S = 512;; S *= 2) {

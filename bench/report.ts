@@ -1,6 +1,8 @@
 /**
- * The console report at the end of a bench run: kernels, step breakdown, work items with each
- * peer's median and paired ratio, the sweep, the tile sweep, the peers' facts, and the targets.
+ * The console report at the end of a bench run: the FMA ceiling (the peak) and load costs, the
+ * square product, dispatches per step, kernels (GFLOP/s, share of the ceiling, workgroups and
+ * invocations), step breakdown, work items with each peer's median and paired ratio, the sweep,
+ * the tile sweep (with the tiles refused and why), the peers' facts, and the targets.
  *
  * @module
  */
@@ -63,11 +65,7 @@ export function printReport(r: BenchResults, log: (line: string) => void): void 
   const adapter = r.env.adapter.description || r.env.adapter.vendor;
   log("");
   log(`════ webgpu-mlp bench — ${adapter} — ${r.date.slice(0, 19).replace("T", " ")} UTC ════`);
-  if (r.peak) {
-    log(
-      `peak: ${r.peak.gflops} GFLOP/s (matmul nn ${r.peak.size}³, tile ${tileName(r.peak.tile)})`,
-    );
-  }
+  for (const line of probeLines(r)) log(line);
   if (r.kernels) {
     const frac = new Map(r.breakdown?.kernels.map((k) => [k.label, k.fraction]) ?? []);
     log("");
@@ -78,17 +76,31 @@ export function printReport(r: BenchResults, log: (line: string) => void): void 
         })`,
     );
     log(textTable(
-      ["kernel", "shape", "ms", "GFLOP/s", "GB/s", "of peak", "of step"],
+      [
+        "kernel",
+        "shape",
+        "ms",
+        "GFLOP/s",
+        "GB/s",
+        "of ceiling",
+        "of square",
+        "of step",
+        "workgroups × size",
+        "invocations",
+      ],
       r.kernels.results.map((k) => [
         k.label,
         k.shape,
         k.ms.median.toPrecision(3),
         k.gflops === null ? "–" : String(k.gflops),
         k.gbps === null ? "–" : String(k.gbps),
-        pct(k.ofPeak),
+        pct(k.ofCeiling),
+        pct(k.ofSquare),
         pct(frac.get(k.label)),
+        gridName(k.workgroups, k.workgroupSize),
+        String(k.invocations),
       ]),
-      [1],
+      [1, 8],
     ));
     if (r.breakdown) {
       log(
@@ -161,6 +173,7 @@ export function printReport(r: BenchResults, log: (line: string) => void): void 
       ]),
       [1, 2, 4, 7],
     ));
+    for (const line of refusedLines(r)) log(line);
   }
   if (r.peers.length) {
     log("");
@@ -173,6 +186,113 @@ export function printReport(r: BenchResults, log: (line: string) => void): void 
     log("Targets (2-layer step, B=100):");
     for (const t of targets) log(`  ${t}`);
   }
+}
+
+/** `13×1×1 × 8`: a workgroup grid and the workgroup size (a single dimension when 1-D). */
+export function gridName(g: readonly number[], size: readonly number[]): string {
+  const dims = (d: readonly number[]) => (d[1] === 1 && d[2] === 1 ? `${d[0]}` : d.join("×"));
+  return `${g.join("×")} × ${dims(size)}`;
+}
+
+/** Tiles the sweep refused (could not build or run), grouped by reason, one line each. */
+export function refusedLines(r: BenchResults): string[] {
+  const byReason = new Map<string, Set<string>>();
+  for (const t of r.tiles ?? []) {
+    for (const x of t.refused ?? []) {
+      const key = `${x.reason}`;
+      if (!byReason.has(key)) byReason.set(key, new Set());
+      byReason.get(key)!.add(`${t.variant} ${tileName(x.tile)}`);
+    }
+  }
+  return [...byReason].map(([reason, tiles]) =>
+    `refused (${tiles.size}): ${[...tiles].join(", ")} — ${reason}`
+  );
+}
+
+/** The probe lines: FMA ceiling, square product, load costs, dispatches per step. */
+export function probeLines(r: BenchResults): string[] {
+  const out: string[] = [];
+  const p = r.probes;
+  if (p) {
+    const f = p.fma;
+    out.push(
+      `peak = FMA ceiling: ${f.gflops} GFLOP/s (shaders/probe.wgsl fma_peak: ${f.nacc} vec4 ` +
+        `accumulators, ${f.workgroups} workgroups × ${f.invocations / f.workgroups}, ` +
+        `${f.ms.median.toPrecision(3)} ms; CPU check ${f.check.ok ? "✓" : "✗"} on ` +
+        `${f.check.checked} invocations; tried ${
+          f.tried.map((t) => `${t.nacc}: ${t.gflops}`).join(", ")
+        })`,
+    );
+    const lanes = p.cpu ? `${p.cpu.lanes}-lane` : "";
+    out.push(
+      `  one vec4 FMA: ${f.nsPerFma} ns per invocation` +
+        (p.cpu && f.nsPerFmaVector !== null
+          ? `, ${f.nsPerFmaVector} ns per ${lanes} vector on one of ${p.cpu.threads} cores`
+          : ""),
+    );
+  }
+  if (r.square) {
+    const s = r.square;
+    const of = p ? ` = ${pct(s.gflops / p.fma.gflops)} of the ceiling` : "";
+    out.push(
+      `square product: ${s.gflops} GFLOP/s${of} (this project's matmul nn ${s.size}³, tile ` +
+        `${tileName(s.tile)})`,
+    );
+  }
+  if (p?.loads.length) {
+    out.push("");
+    out.push(
+      "Cost of one vec4 load (net of the probe's address hash and adds: raw − baseline; " +
+        "addresses hashed from the loop counter, so nothing is hoisted or merged)",
+    );
+    out.push(textTable(
+      [
+        "memory",
+        "ns per inv. load",
+        ...(p.cpu ? [`ns per ${p.cpu.lanes}-lane load (1 core)`] : []),
+        "FMAs per load",
+        "raw ns per load",
+        "loads per dispatch",
+        "ms (baseline)",
+        "CPU check",
+      ],
+      p.loads.map((l) => [
+        l.memory === "texture"
+          ? "texel (rgba32float)"
+          : l.memory === "buffer"
+          ? "storage buffer"
+          : "workgroup memory",
+        String(l.nsPerLoad),
+        ...(p.cpu ? [String(l.nsPerVectorLoad)] : []),
+        String(l.fmasPerLoad),
+        String(l.nsPerLoadRaw),
+        String(l.loads),
+        `${l.ms.median.toPrecision(3)} (${l.baselineMs.median.toPrecision(3)})`,
+        l.check.ok && l.baselineCheck.ok ? `✓ ${l.check.checked}` : "✗",
+      ]),
+    ));
+  }
+  if (r.dispatches?.length) {
+    out.push("");
+    out.push(
+      "Dispatches per training step: " +
+        r.dispatches.map((d) =>
+          `${d.net} B=${d.batch}: ${d.perStep}` +
+          (d.perSubmission ? ` (+${d.perSubmission} per submission)` : "")
+        ).join("; "),
+    );
+    // the kernel table shows the grids of the net it times; the others' grids here
+    const timed = r.kernels ? `${r.kernels.net}/${r.kernels.batch}` : "";
+    for (const d of r.dispatches.filter((d) => `${d.net}/${d.batch}` !== timed)) {
+      out.push(`${d.net} B=${d.batch}, per dispatch:`);
+      out.push(textTable(
+        ["kernel", "workgroups × size", "invocations"],
+        d.ops.map((o) => [o.label, gridName(o.workgroups, o.workgroupSize), String(o.invocations)]),
+        [1],
+      ));
+    }
+  }
+  return out;
 }
 
 /** The issue's targets, checked against the paired ratios of this run. */

@@ -1,7 +1,10 @@
 /**
  * The benchmark's result file (`bench/results/<adapter>-<date>.json`, format
- * `webgpu-mlp.bench/1`): environment, settings, every median/min/max with its samples, paired
- * ratios, and the peers that ran, failed or were skipped (with the reason).
+ * `webgpu-mlp.bench/2`): environment, settings, the probes (FMA ceiling — the bench's peak — and
+ * load costs), the square product, dispatches per training step, every median/min/max with its
+ * samples, paired ratios, and the peers that ran, failed or were skipped (with the reason).
+ * Format 2 replaced format 1's `peak` (the square product) by `probes.fma` and `square`, and each
+ * kernel's `ofPeak` by `ofCeiling` and `ofSquare`.
  *
  * @module
  */
@@ -9,7 +12,8 @@
 import { join } from "node:path";
 import { writeFileAtomic } from "../src/io/atomic.ts";
 import type { AdapterSummary } from "../src/gpu/device.ts";
-import type { KernelResult, PeakResult, StepBreakdown } from "./kernels.ts";
+import type { KernelResult, SquareResult, StepBreakdown, StepDispatches } from "./kernels.ts";
+import type { ProbeResults } from "./probes.ts";
 import type { OursItem, PeerItem, WorkItem } from "./steps.ts";
 import type { SweepResult } from "./sweep.ts";
 import type { TileShapeResult } from "./tiles.ts";
@@ -64,7 +68,7 @@ export interface ItemRecord extends WorkItem {
 
 /** Everything a bench run writes. */
 export interface BenchResults {
-  format: "webgpu-mlp.bench/1";
+  format: "webgpu-mlp.bench/2";
   date: string;
   argv: string[];
   mode: { quick: boolean; sections: string[]; peers: string[] };
@@ -82,7 +86,12 @@ export interface BenchResults {
     trainSamples: number;
   };
   settings: Record<string, unknown>;
-  peak?: PeakResult;
+  /** FMA ceiling (the peak every "of ceiling" is against) and load costs, from shaders/probe.wgsl. */
+  probes?: ProbeResults;
+  /** This project's matmul on a large square product. */
+  square?: SquareResult;
+  /** Dispatches per training step of the 2- and 3-layer nets. */
+  dispatches?: StepDispatches[];
   kernels?: { net: string; batch: number; results: KernelResult[] };
   breakdown?: StepBreakdown & { net: string; batch: number; stepWallMs?: number };
   items: ItemRecord[];

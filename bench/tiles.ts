@@ -43,8 +43,10 @@ export interface TileShapeResult {
   speedup: number;
   /** The re-timed finalists, fastest first. */
   finalists: TileTiming[];
-  /** Every tile of the quick pass: [tm, tn4, wg, ms] (NaN: invalid on this device). */
+  /** Every tile of the quick pass: [tm, tn4, wg, ms] (NaN: refused, see `refused`). */
   grid: [number, number, number, number][];
+  /** Tiles of the grid that could not be built or run here, each with the reason. */
+  refused: { tile: Tile; reason: string }[];
 }
 
 /** The grid and effort of a tile sweep. */
@@ -59,8 +61,33 @@ export interface TileOptions {
   reps: number;
 }
 
-/** The default grid (36 tiles; `tn` takes the 27 with tm a multiple of 4). */
-export const TILE_GRID = { tm: [2, 4, 8, 16], tn4: [1, 2, 4], wg: [8, 32, 64] };
+/**
+ * The default grid (27 tiles). tm = 2 is not offered: matmul.wgsl's matmul_tn declares
+ * `array<u32, TM / 4u>`, of length 0 when tm < 4, and one module holds all three entry points, so
+ * no variant with tm < 4 compiles ({@link tileRefusal}).
+ */
+export const TILE_GRID = { tm: [4, 8, 16], tn4: [1, 2, 4], wg: [8, 32, 64] };
+
+/**
+ * Why a tile cannot be built for `variant` on a device with these limits (null: it can): tm < 4
+ * (matmul_tn's `array<u32, TM / 4u>` has length 0 and fails the whole module), tm not a multiple
+ * of 4 for `tn` (its rows go in quads), or more invocations than the device allows.
+ */
+export function tileRefusal(
+  variant: MatmulSpec["variant"],
+  tile: Tile,
+  maxInvocations: number,
+): string | null {
+  if (tile.tm < 4) {
+    return `tm < 4: matmul_tn's array<u32, TM / 4u> has length 0, which fails the whole ` +
+      "matmul module (all three entry points)";
+  }
+  if (variant === "tn" && tile.tm % 4 !== 0) return "tn needs tm a multiple of 4 (row quads)";
+  if (tile.wg > maxInvocations) {
+    return `wg ${tile.wg} exceeds maxComputeInvocationsPerWorkgroup ${maxInvocations}`;
+  }
+  return null;
+}
 
 interface Shape {
   key: string;
@@ -93,23 +120,25 @@ function stepMatmuls(
 }
 
 /**
- * Build an op with a tile and run it once, or return null when the device or the kernel refuses it
- * (creation or first dispatch raises an error). Refused tiles are remembered in `refused`: the
- * pipeline cache would hand the same invalid pipeline back later without a new error.
+ * Build an op with a tile and run it once, or return the reason the device or the kernel refuses
+ * it: {@link tileRefusal}, or the error that its creation or first dispatch raised. Refusals are
+ * remembered in `refused` by variant, epilogue and tile: the pipeline cache would hand the same
+ * invalid pipeline back later without a new error.
  */
 async function tryOp(
   device: GPUDevice,
   spec: MatmulSpec,
   tile: Tile,
-  refused: Set<string>,
-): Promise<Op | null> {
+  refused: Map<string, string>,
+): Promise<Op | { reason: string }> {
   const key = `${spec.variant}|${spec.epilogue}|${tile.tm}|${tile.tn4}|${tile.wg}`;
-  if (refused.has(key)) return null;
-  if (spec.variant === "tn" && tile.tm % 4 !== 0) return null;
-  if (tile.wg > device.limits.maxComputeInvocationsPerWorkgroup) return null;
+  const known = refused.get(key) ??
+    tileRefusal(spec.variant, tile, device.limits.maxComputeInvocationsPerWorkgroup);
+  if (known) return { reason: known };
   const scopes = ["validation", "internal", "out-of-memory"] as const;
   for (const s of scopes) device.pushErrorScope(s);
   let op: Op | null = null;
+  let reason = "";
   try {
     op = matmulOp(device, { ...spec, tile, label: `tile_${spec.variant}` });
     const enc = device.createCommandEncoder();
@@ -118,16 +147,24 @@ async function tryOp(
     pass.end();
     device.queue.submit([enc.finish()]);
     await device.queue.onSubmittedWorkDone();
-  } catch {
+  } catch (e) {
     op = null;
+    reason = (e as Error).message;
   }
-  let failed = false;
-  for (let i = 0; i < scopes.length; i++) if (await device.popErrorScope()) failed = true;
-  if (failed || !op) {
-    refused.add(key);
-    return null;
+  for (let i = 0; i < scopes.length; i++) {
+    const err = await device.popErrorScope();
+    if (err) reason ||= err.message;
+  }
+  if (reason || !op) {
+    reason = (reason || "refused").split("\n")[0].slice(0, 200);
+    refused.set(key, reason);
+    return { reason };
   }
   return op;
+}
+
+function isOp(x: Op | { reason: string }): x is Op {
+  return !("reason" in x);
 }
 
 /**
@@ -162,7 +199,7 @@ export async function tileSweep(
     }
   }
   const results: TileShapeResult[] = [];
-  const refused = new Set<string>();
+  const refused = new Map<string, string>();
   try {
     for (const shape of shapes.values()) {
       const { spec } = shape;
@@ -174,19 +211,26 @@ export async function tileSweep(
         return { tile, ms, gflops: Number((flops / (ms.median * 1e6)).toPrecision(3)) };
       };
       const def = defaultTile(spec.variant, spec.M, spec.N);
-      const defOp = await tryOp(device, spec, def, refused);
-      if (!defOp) throw new Error(`the default tile ${tileName(def)} fails on ${shape.label}`);
+      const defTry = await tryOp(device, spec, def, refused);
+      if (!isOp(defTry)) {
+        throw new Error(
+          `the default tile ${tileName(def)} fails on ${shape.label}: ${defTry.reason}`,
+        );
+      }
+      const defOp = defTry;
       await timer.perRepeat([defOp], 1);
       const nQuick = await timer.calibrate([defOp], opts.quickMs, 2, 2000);
       const grid: [number, number, number, number][] = [];
       const candidates: { tile: Tile; op: Op; ms: number }[] = [];
+      const shapeRefused: TileShapeResult["refused"] = [];
       for (const tm of opts.tm) {
         for (const tn4 of opts.tn4) {
           for (const wg of opts.wg) {
             const tile = { tm, tn4, wg };
             const op = await tryOp(device, spec, tile, refused);
-            if (!op) {
+            if (!isOp(op)) {
               grid.push([tm, tn4, wg, NaN]);
+              shapeRefused.push({ tile, reason: op.reason });
               continue;
             }
             const ms = await timer.perRepeat([op], nQuick);
@@ -218,6 +262,7 @@ export async function tileSweep(
         speedup: Number((defTiming.ms.median / best.ms.median).toPrecision(3)),
         finalists,
         grid,
+        refused: shapeRefused,
       };
       results.push(r);
       log(
@@ -225,7 +270,8 @@ export async function tileSweep(
           `${tileName(def)} ${defTiming.ms.median.toPrecision(3)} ms → best ${
             tileName(best.tile)
           } ` +
-          `${best.ms.median.toPrecision(3)} ms (${r.speedup}×)  [${shape.uses.join("; ")}]`,
+          `${best.ms.median.toPrecision(3)} ms (${r.speedup}×)  [${shape.uses.join("; ")}]` +
+          (shapeRefused.length ? `; ${shapeRefused.length} tiles refused` : ""),
       );
     }
   } finally {

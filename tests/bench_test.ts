@@ -1,11 +1,12 @@
 /**
  * `deno task bench --quick --no-write` runs end to end on this adapter and prints its tables
- * (a smoke test: speed itself is never asserted).
+ * (a smoke test: speed itself is never asserted); the tile grid offers only tiles that compile.
  */
 
 import assert from "node:assert/strict";
+import { TILE_GRID, tileRefusal } from "../bench/tiles.ts";
 
-Deno.test("bench --quick runs and prints the step table", async () => {
+Deno.test("bench --quick runs and prints the probes, dispatches and step tables", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "bench/bench.ts", "--quick", "--no-write"],
     stdout: "piped",
@@ -15,4 +16,30 @@ Deno.test("bench --quick runs and prints the step table", async () => {
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
   assert.match(text, /step 3072-50-10 B=100/);
   assert.match(text, /GFLOP\/s/);
+  assert.match(text, /peak = FMA ceiling: [\d.]+ GFLOP\/s .*CPU check ✓/);
+  assert.match(text, /square product: [\d.]+ GFLOP\/s/);
+  for (const memory of ["texel \\(rgba32float\\)", "storage buffer", "workgroup memory"]) {
+    assert.match(text, new RegExp(`^${memory}\\s+[\\d.]+\\s.*✓ \\d+$`, "m"));
+  }
+  assert.match(
+    text,
+    /Dispatches per training step: 3072-50-10 B=100: \d+.*3072-50-50-10 B=100: \d+/,
+  );
+  assert.match(text, /of ceiling\s+of square\s+of step\s+workgroups × size\s+invocations/);
+  assert.match(text, /^forward1\s.*\d+×1×1 × \d+\s+\d+$/m);
+});
+
+Deno.test("bench tile grid: every tile it offers can be built; tm < 4 is refused with the reason", () => {
+  for (const variant of ["nn", "nt", "tn"] as const) {
+    for (const tm of TILE_GRID.tm) {
+      for (const tn4 of TILE_GRID.tn4) {
+        for (const wg of TILE_GRID.wg) {
+          assert.equal(tileRefusal(variant, { tm, tn4, wg }, 256), null, `${variant} ${tm}`);
+        }
+      }
+    }
+    assert.match(tileRefusal(variant, { tm: 2, tn4: 1, wg: 8 }, 256)!, /TM \/ 4u.*length 0/);
+  }
+  assert.match(tileRefusal("tn", { tm: 6, tn4: 1, wg: 8 }, 256)!, /multiple of 4/);
+  assert.match(tileRefusal("nn", { tm: 4, tn4: 1, wg: 512 }, 256)!, /exceeds/);
 });

@@ -18,8 +18,14 @@
  */
 
 import { STEP_STRIDE, uniformBuffer } from "../gpu/buffers.ts";
-import { packStruct, type StructValues } from "../gpu/layout.ts";
-import { compileKernel, type Constants, type Kernel } from "../gpu/shaders.ts";
+import { packStruct, stripComments, type StructValues } from "../gpu/layout.ts";
+import {
+  compileKernel,
+  type Constants,
+  type Kernel,
+  shaderSource,
+  specialise,
+} from "../gpu/shaders.ts";
 
 /**
  * Nominal work of one dispatch, declared by the kernel builder from its spec: floating-point
@@ -47,6 +53,8 @@ export interface Op {
   bindGroup: GPUBindGroup;
   /** Workgroup grid (x, y, z); a zero dimension makes {@link encodeOp} skip the dispatch. */
   workgroups: [number, number, number];
+  /** Invocations per workgroup (x, y, z): the entry point's `@workgroup_size` in this variant. */
+  workgroupSize: [number, number, number];
   /**
    * The op reads a step-table record: encode it with the record's index. Every kernel declares
    * one dynamic-offset step binding; ops that ignore it are encoded at offset 0.
@@ -155,9 +163,44 @@ export function kernelOp(device: GPUDevice, s: KernelOpSpec): Op {
     pipeline: k.pipeline,
     bindGroup: bindResources(device, k, s.label, s.resources),
     workgroups: s.workgroups,
+    workgroupSize: workgroupSize(s.shader, s.entryPoint, s.constants),
     stepped: s.stepped,
     cost: s.cost,
   };
+}
+
+const sizes = new Map<string, [number, number, number]>();
+
+/**
+ * The `@workgroup_size(x[, y[, z]])` of `entryPoint` in `shaders/<shader>.wgsl` specialised with
+ * `constants` (cached): each argument a literal or a module-scope constant with a literal value.
+ */
+export function workgroupSize(
+  shader: string,
+  entryPoint: string,
+  constants: Constants = {},
+): [number, number, number] {
+  const key = `${shader}|${entryPoint}|${JSON.stringify(constants)}`;
+  let size = sizes.get(key);
+  if (!size) {
+    const code = stripComments(specialise(shaderSource(shader), constants));
+    const m = new RegExp(`@workgroup_size\\s*\\(([^)]*)\\)[^;{}]*?\\bfn\\s+${entryPoint}\\b`)
+      .exec(code);
+    if (!m) throw new Error(`shader ${shader}: no @workgroup_size on fn ${entryPoint}`);
+    const dims = m[1].split(",").map((t) => t.trim()).filter((t) => t).map((t) => {
+      const lit = /^(\d+)[ui]?$/.exec(t) ??
+        (/^\w+$/.test(t)
+          ? new RegExp(`^const ${t}\\s*:\\s*\\w+\\s*=\\s*(\\d+)[ui]?\\s*;`, "m").exec(code)
+          : null);
+      if (!lit) {
+        throw new Error(`shader ${shader} (${entryPoint}): workgroup size ${t} not a literal`);
+      }
+      return Number(lit[1]);
+    });
+    size = [dims[0], dims[1] ?? 1, dims[2] ?? 1];
+    sizes.set(key, size);
+  }
+  return size;
 }
 
 /** Largest workgroup count per grid dimension every WebGPU device supports. */
