@@ -11,6 +11,7 @@
 import { join } from "node:path";
 import { UserError } from "../errors.ts";
 import { writeJsonAtomic } from "./atomic.ts";
+import { MAX_RECORD_BYTES, MAX_SMALL_BYTES, readRegularTextOrNull } from "./regular.ts";
 
 /** The marker file inside a directory the tool owns. */
 export const MARKER = ".webgpu-mlp.json";
@@ -45,23 +46,29 @@ export async function markOwned(dir: string, kind: OwnedKind, config: string): P
   await writeJsonAtomic(join(dir, MARKER), marker);
 }
 
-/** The marker of `dir`, or null when it has none (or it is not the tool's). */
-export function readMarker(dir: string): Marker | null {
+/**
+ * The JSON of a regular file the tool may have written, or null: a FIFO, a device, a symbolic
+ * link or an oversized file named like one of the tool's is never read (nor waited on).
+ */
+function readOwnJson(path: string, maxBytes: number): unknown {
+  const text = readRegularTextOrNull(path, { maxBytes });
+  if (text === null) return null;
   try {
-    const m = JSON.parse(Deno.readTextFileSync(join(dir, MARKER)));
-    return m?.format === "webgpu-mlp.dir/1" && typeof m.kind === "string" ? m : null;
+    return JSON.parse(text);
   } catch {
     return null;
   }
 }
 
+/** The marker of `dir`, or null when it has none (or it is not the tool's). */
+export function readMarker(dir: string): Marker | null {
+  const m = readOwnJson(join(dir, MARKER), MAX_SMALL_BYTES) as Marker | null;
+  return m?.format === "webgpu-mlp.dir/1" && typeof m.kind === "string" ? m : null;
+}
+
 function jsonFormat(path: string): string | null {
-  try {
-    const v = JSON.parse(Deno.readTextFileSync(path));
-    return typeof v?.format === "string" ? v.format : null;
-  } catch {
-    return null;
-  }
+  const v = readOwnJson(path, MAX_RECORD_BYTES) as { format?: unknown } | null;
+  return typeof v?.format === "string" ? v.format : null;
 }
 
 /**
@@ -72,13 +79,10 @@ export function ownedKind(dir: string): OwnedKind | null {
   const marker = readMarker(dir);
   if (marker) return marker.kind;
   if (jsonFormat(join(dir, "metrics.json")) === "webgpu-mlp.run/1") return "run";
-  try {
-    const cfg = JSON.parse(Deno.readTextFileSync(join(dir, "sweep.config.json")));
-    if (cfg?.search) return "sweep";
-  } catch {
-    // not a sweep
-  }
-  return null;
+  const cfg = readOwnJson(join(dir, "sweep.config.json"), MAX_RECORD_BYTES) as
+    | { search?: unknown }
+    | null;
+  return cfg?.search ? "sweep" : null;
 }
 
 /** What is at `path`: nothing, a directory, a symbolic link, or something else. */
