@@ -374,6 +374,18 @@ Deno.test("serve: a progress log is read from where the last look ended, and aga
     const text = await page.text();
     assert.match(text, /Interrupted at step 20\/100/);
     assert.doesNotMatch(text, /The page grows/);
+    // just resumed: the points from the snapshot carry no pace, and the run trains on
+    const resumed = (step: number) => JSON.stringify({ point: JSON.parse(line(step)).point });
+    await writeFileAtomic(log, [JSON.stringify(header), resumed(0), resumed(10), ""].join("\n"));
+    const lock = await acquireLock(join(root, "growing.lock"), "test");
+    try {
+      assert.deepEqual(scanRuns(root).map((e) => [e.status, e.progress?.done]), [["running", 10]]);
+      const live = await handle(root, new Request("http://127.0.0.1/run/growing"));
+      assert.equal(live.status, 200);
+      assert.match(await live.text(), /Training: step 10\/100 \(10\s?%\)\./);
+    } finally {
+      await lock.release();
+    }
   } finally {
     await Deno.remove(root, { recursive: true });
   }

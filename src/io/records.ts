@@ -233,12 +233,19 @@ export const progressHeaderSchema = z.strictObject({
   dataSizes: z.strictObject({ train: count(), val: count(), test: count() }),
 });
 
-/** A further line of a progress log: an evaluation point and the pace (NaN, written null, at first). */
+/** A pace of a progress line: NaN where JSON.stringify wrote null, or where the line has none. */
+const pace = () => nonNegative().nullable().optional().transform((v) => v ?? NaN);
+
+/**
+ * A further line of a progress log: an evaluation point and the pace when it was reached (null
+ * at the first point; absent in the points a resumed run's log starts with, written from its
+ * snapshot).
+ */
 export const progressLineSchema = z.strictObject({
   point: evalPointSchema,
-  elapsedSeconds: orNaN(nonNegative()),
-  stepsPerSecond: orNaN(nonNegative()),
-  remainingSeconds: orNaN(nonNegative()),
+  elapsedSeconds: pace(),
+  stepsPerSecond: pace(),
+  remainingSeconds: pace(),
 });
 
 /** A sweep's `population.json` (or a shard's), as `trainChunk` in src/sweep/sweep.ts writes it. */

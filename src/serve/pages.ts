@@ -25,6 +25,7 @@ import { documentHead, renderPage } from "../report/page.ts";
 import { renderRunSections, runSummaryHtml, statusBadge } from "../report/run.ts";
 import { renderSweepSections, sweepSubtitle } from "../report/sweep.ts";
 import type { RunMetrics } from "../train/metrics.ts";
+import type { ProgressLine } from "../train/live.ts";
 import { PARTIAL_SUFFIX } from "../train/run.ts";
 import { LIVE_SCRIPT } from "./live_client.ts";
 import { isPopulationFile } from "../sweep/population.ts";
@@ -87,8 +88,9 @@ export function liveMetrics(partialDir: string, running: boolean): RunMetrics | 
   const h = log.header;
   const points = log.lines.map((l) => l.point);
   const last = log.lines.at(-1);
+  const paced = pacedLine(log.lines);
   const now = new Date();
-  const trainSeconds = last?.elapsedSeconds ?? 0;
+  const trainSeconds = paced?.elapsedSeconds ?? 0;
   return {
     format: "webgpu-mlp.run/1",
     name: h.name,
@@ -106,7 +108,7 @@ export function liveMetrics(partialDir: string, running: boolean): RunMetrics | 
       setupSeconds: 0,
       trainSeconds,
       steps: last?.point.step ?? 0,
-      stepsPerSecond: last?.stepsPerSecond ?? 0,
+      stepsPerSecond: paced?.stepsPerSecond ?? 0,
     },
     lrSchedule: h.lrSchedule,
     curves: points,
@@ -116,6 +118,11 @@ export function liveMetrics(partialDir: string, running: boolean): RunMetrics | 
     classNames: h.classNames,
     dataSizes: h.dataSizes,
   };
+}
+
+/** The latest line that carries a pace (a resumed run's first lines carry none). */
+function pacedLine(lines: ProgressLine[]): ProgressLine | undefined {
+  return lines.findLast((l) => Number.isFinite(l.stepsPerSecond));
 }
 
 function progressNote(partialDir: string, running: boolean): string {
@@ -128,9 +135,11 @@ function progressNote(partialDir: string, running: boolean): string {
     }: no evaluation point yet.</p>`;
   }
   const step = last.point.step;
+  const pace = Number.isFinite(last.stepsPerSecond)
+    ? `, ${last.stepsPerSecond.toFixed(0)} steps/s, about ${duration(last.remainingSeconds)} left`
+    : "";
   const what = running
-    ? `Training: step ${int(step)}/${int(total)} (${pct(step / Math.max(1, total), 0)}), ` +
-      `${last.stepsPerSecond.toFixed(0)} steps/s, about ${duration(last.remainingSeconds)} left.`
+    ? `Training: step ${int(step)}/${int(total)} (${pct(step / Math.max(1, total), 0)})${pace}.`
     : `Interrupted at step ${int(step)}/${int(total)}: run the same command to resume.`;
   return `<p class="note">${escapeHtml(what)}${
     running ? " The page grows as evaluation points arrive." : ""
@@ -272,7 +281,9 @@ function populationsTable(dir: string): string {
       p.stage,
       `${p.trials.length} (${p.trials[0]} … ${p.trials.at(-1)})`,
       `${int(p.step)}/${int(p.totalSteps)} (${pct(p.step / Math.max(1, p.totalSteps), 0)})`,
-      `${p.stepsPerSecond.toFixed(1)} steps/s, ${duration(p.remainingSeconds)} left`,
+      Number.isFinite(p.stepsPerSecond)
+        ? `${p.stepsPerSecond.toFixed(1)} steps/s, ${duration(p.remainingSeconds)} left`
+        : "–",
       top >= 0 ? `${pct(p.val[top]!)} (λ ${p.lambdas[top].toExponential(2)})` : "–",
     ]);
   }

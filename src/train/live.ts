@@ -49,7 +49,10 @@ export interface ProgressHeader {
   dataSizes: { train: number; val: number; test: number };
 }
 
-/** One further line: an evaluation point and the run's pace when it was reached. */
+/**
+ * One further line: an evaluation point and the run's pace when it was reached. The points a
+ * resumed run's log starts with (from its snapshot) carry no pace: read back, it is NaN.
+ */
 export interface ProgressLine {
   /** The point, as it will appear in metrics.json's curves. */
   point: EvalPoint;
