@@ -112,6 +112,10 @@ Deno.test("serve: the index, pages, headers, and what is refused", async () => {
     assert.equal(page.status, 200);
     assert.match(html, /step 20\/100/);
     assert.match(page.headers.get("content-security-policy") ?? "", /connect-src 'self'/);
+    for (const r of [index, page]) {
+      assert.match(r.headers.get("content-security-policy") ?? "", /frame-ancestors 'none'/);
+      assert.equal(r.headers.get("x-frame-options"), "DENY");
+    }
     for (
       const path of [
         "/run/..%2F..%2Fetc%2Fpasswd",
