@@ -33,6 +33,8 @@ export interface RegularReadOptions {
   followLinks?: boolean;
   /** Read from this byte on (default 0): what a file that only grows has gained since. */
   from?: number;
+  /** Read at most this many bytes (a larger file is then not refused: its start is read). */
+  head?: number;
 }
 
 /** The most this tool reads of one of its own record files (metrics.json, a progress log, …). */
@@ -80,14 +82,14 @@ export function readRegularSync(path: string, opts: RegularReadOptions): Uint8Ar
         : "a device";
       throw new FileProblem("not-file", `${path} is ${what}, not a regular file`);
     }
-    if (st.size > opts.maxBytes) {
+    if (opts.head === undefined && st.size > opts.maxBytes) {
       throw new FileProblem(
         "too-big",
         `${path} holds ${mib(st.size)}, more than the ${mib(opts.maxBytes)} this tool reads`,
       );
     }
     const from = Math.min(opts.from ?? 0, st.size);
-    const buf = new Uint8Array(st.size - from);
+    const buf = new Uint8Array(Math.min(st.size - from, opts.head ?? Infinity));
     let off = 0;
     while (off < buf.length) {
       const n = readSync(fd, buf, off, buf.length - off, from + off);
