@@ -17,7 +17,7 @@ import { Browser, findChromium } from "./browser.ts";
 import { exists } from "../src/io/exists.ts";
 import { ENV, writeFakeRun, writeFakeSweep } from "./report_fixtures.ts";
 import { handle } from "../src/serve/server.ts";
-import { readProgress } from "../src/serve/scan.ts";
+import { cachedPaths, readProgress } from "../src/serve/scan.ts";
 import { acquireLock } from "../src/io/lock.ts";
 import { writeFileAtomic } from "../src/io/atomic.ts";
 
@@ -390,6 +390,11 @@ Deno.test("serve: a progress log is read from where the last look ended, and aga
     } finally {
       await lock.release();
     }
+    // once the run is committed (its in-progress directory gone), nothing of its log is kept
+    assert.ok(cachedPaths().includes(log));
+    await Deno.remove(partial, { recursive: true });
+    scanRuns(root);
+    assert.ok(!cachedPaths().some((p) => p.startsWith(root)), cachedPaths().join(" "));
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -130,6 +130,17 @@ export function readJson(path: string): unknown {
   return cachedRead(path, parseJson);
 }
 
+/** The paths whose parsed contents are kept (for tests and tools). */
+export function cachedPaths(): string[] {
+  return [...progressCache.keys(), ...cache.keys()];
+}
+
+/** Forget the parsed files that are gone (a committed run's progress log, a removed sweep's files). */
+function pruneCaches(): void {
+  for (const path of progressCache.keys()) if (!stat(path)) progressCache.delete(path);
+  for (const path of [...cache.keys()]) if (!stat(path)) forget(path);
+}
+
 /** A progress log read so far: where its file was and how far its text was parsed. */
 interface ProgressState {
   dev: number | null;
@@ -359,5 +370,6 @@ export function scanRuns(root: string): Entry[] {
     }
   };
   walk(root, SCAN_DEPTH);
+  pruneCaches();
   return [...out.values()].sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 }
