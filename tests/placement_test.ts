@@ -212,3 +212,44 @@ Deno.test("placement: the loss fused into the output layer's product changes no 
   }
   results[0].forEach((w, l) => assert.deepEqual(w, results[1][l], `W${l + 1}`));
 });
+
+Deno.test("placement: destroy takes back what it gave, so placing again never binds a destroyed buffer; a failed build frees its copies", async () => {
+  const n = await net([IMAGE_BYTES, 20, 10]);
+  const device = n.params.device;
+  const first = placeOps(device, n.nodes, { textures: false });
+  assert.ok(n.ws.X.buffer, "X got a buffer from placement");
+  first.destroy();
+  assert.equal(n.ws.X.buffer, null, "placement took its buffer back");
+  assert.ok(n.ws.W[0].buffer, "a parameter's buffer is not placement's");
+  // the same graph placed again (as a tool or a retry would) gets fresh storage
+  const again = placeOps(device, n.nodes, { textures: true });
+  assert.ok(n.ws.X.texture && n.ws.W[0].texture);
+  device.pushErrorScope("validation");
+  await runOps(device, [...again.prologue, ...again.ops]);
+  const error = await device.popErrorScope();
+  assert.equal(error, null, error?.message);
+  again.destroy();
+  assert.equal(n.ws.X.texture, null);
+  assert.equal(n.ws.W[0].texture, null);
+  const after = placeOps(device, n.nodes, { textures: false });
+  device.pushErrorScope("validation");
+  await runOps(device, after.ops);
+  const error2 = await device.popErrorScope();
+  assert.equal(error2, null, error2?.message);
+  after.destroy();
+  // a product that cannot be built: the copies made for it are freed and taken back
+  assert.throws(
+    () =>
+      placeOps(device, n.nodes, {
+        textures: true,
+        matmul: () => {
+          throw new Error("unbuildable");
+        },
+      }),
+    /unbuildable/,
+  );
+  assert.equal(n.ws.X.texture, null);
+  assert.equal(n.ws.W[0].texture, null);
+  assert.equal(n.ws.X.buffer, null);
+  n.destroy();
+});

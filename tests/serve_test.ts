@@ -15,6 +15,11 @@ import { safePath, serveRuns } from "../src/serve/server.ts";
 import { scanRuns } from "../src/serve/scan.ts";
 import { Browser, findChromium } from "./browser.ts";
 import { exists } from "../src/io/exists.ts";
+import { ENV, writeFakeRun, writeFakeSweep } from "./report_fixtures.ts";
+import { handle } from "../src/serve/server.ts";
+import { cachedPaths, readProgress } from "../src/serve/scan.ts";
+import { acquireLock } from "../src/io/lock.ts";
+import { writeFileAtomic } from "../src/io/atomic.ts";
 
 const header: ProgressHeader = {
   format: PROGRESS_FORMAT,
@@ -23,7 +28,7 @@ const header: ProgressHeader = {
   seed: 1,
   layerSizes: [3072, 10, 10],
   lambda: 0.01,
-  env: {} as ProgressHeader["env"],
+  env: ENV,
   startedAt: new Date().toISOString(),
   totalSteps: 100,
   stepsPerEpoch: 10,
@@ -107,6 +112,10 @@ Deno.test("serve: the index, pages, headers, and what is refused", async () => {
     assert.equal(page.status, 200);
     assert.match(html, /step 20\/100/);
     assert.match(page.headers.get("content-security-policy") ?? "", /connect-src 'self'/);
+    for (const r of [index, page]) {
+      assert.match(r.headers.get("content-security-policy") ?? "", /frame-ancestors 'none'/);
+      assert.equal(r.headers.get("x-frame-options"), "DENY");
+    }
     for (
       const path of [
         "/run/..%2F..%2Fetc%2Fpasswd",
@@ -168,6 +177,362 @@ Deno.test("serve: the event stream pushes the page again when the progress log g
   }
 });
 
+/** `deno task serve ROOT --port 0` in a subprocess (a server blocked in a read cannot hang the test). */
+async function spawnServer(root: string, extra: string[] = []) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "src/cli/serve.ts", root, "--port", "0", ...extra],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  while (!/\n/.test(out)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += value;
+  }
+  reader.releaseLock();
+  const url = out.match(/on (http:\/\/\S+\/) /)?.[1];
+  return {
+    url: url ?? "",
+    line: out.trim(),
+    async stop() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+      await child.status;
+      await child.stdout.cancel().catch(() => {});
+      return new TextDecoder().decode(
+        await new Response(child.stderr).arrayBuffer().catch(() => new ArrayBuffer(0)),
+      );
+    },
+  };
+}
+
+Deno.test("serve: a FIFO, a device, a link or a huge file named like a run's file never blocks the server", async () => {
+  const root = await Deno.makeTempDir({ prefix: "serve-hostile-" });
+  const outside = await Deno.makeTempDir({ prefix: "serve-outside-" });
+  const fifo = async (path: string) => {
+    const r = await new Deno.Command("mkfifo", { args: [path] }).output();
+    assert.ok(r.success, `mkfifo ${path}`);
+  };
+  const run = (name: string) =>
+    writeFakeRun(join(root, name), {
+      name,
+      points: 5,
+      steps: 500,
+      lambda: 0.01,
+      seed: 1,
+      layerSizes: [3072, 10, 10],
+    });
+  // committed runs whose metrics.json, checkpoint or marker is a FIFO, a device or a link
+  await run("fifo-metrics");
+  await Deno.remove(join(root, "fifo-metrics", "metrics.json"));
+  await markOwned(join(root, "fifo-metrics"), "run", "x");
+  await fifo(join(root, "fifo-metrics", "metrics.json"));
+  await run("zero-metrics");
+  await markOwned(join(root, "zero-metrics"), "run", "x");
+  await Deno.remove(join(root, "zero-metrics", "metrics.json"));
+  await Deno.symlink("/dev/zero", join(root, "zero-metrics", "metrics.json"));
+  await run("fifo-weights");
+  await Deno.remove(join(root, "fifo-weights", "weights.safetensors"));
+  await fifo(join(root, "fifo-weights", "weights.safetensors"));
+  await run("zero-weights");
+  await Deno.remove(join(root, "zero-weights", "weights.safetensors"));
+  await Deno.symlink("/dev/zero", join(root, "zero-weights", "weights.safetensors"));
+  await run("fifo-marker");
+  await fifo(join(root, "fifo-marker", ".webgpu-mlp.json"));
+  await fifo(join(root, "fifo-marker.lock"));
+  // runs in training whose progress log is a FIFO, a link to a device, or 2 GB (sparse)
+  for (const name of ["fifo-log", "zero-log", "huge-log"]) {
+    await markOwned(join(root, `${name}.partial`), "partial", "x");
+  }
+  await fifo(join(root, "fifo-log.partial", PROGRESS_FILE));
+  await Deno.symlink("/dev/zero", join(root, "zero-log.partial", PROGRESS_FILE));
+  const huge = await Deno.open(join(root, "huge-log.partial", PROGRESS_FILE), {
+    write: true,
+    create: true,
+  });
+  await huge.write(new TextEncoder().encode(JSON.stringify(header) + "\n"));
+  await huge.truncate(2 ** 31);
+  huge.close();
+  // a sweep whose trials file and population file are FIFOs
+  await markOwned(join(root, "sw"), "sweep", "x");
+  await fifo(join(root, "sw", "trials.jsonl"));
+  await fifo(join(root, "sw", "population.json"));
+  await fifo(join(root, "sw.lock"));
+  const server = await spawnServer(root);
+  try {
+    assert.ok(server.url, server.line);
+    const get = async (path: string) => {
+      const r = await fetch(server.url + path, { signal: AbortSignal.timeout(20_000) });
+      return { status: r.status, text: await r.text() };
+    };
+    const index = await get("");
+    assert.equal(index.status, 200);
+    assert.match(index.text, /fifo-weights/);
+    for (const name of ["fifo-metrics", "zero-metrics"]) {
+      const page = await get(`run/${name}`);
+      assert.equal(page.status, 200, name);
+      assert.match(page.text, /not a regular file|symbolic link/, name);
+    }
+    for (const name of ["fifo-weights", "zero-weights"]) {
+      const page = await get(`run/${name}`);
+      assert.equal(page.status, 200, name);
+      assert.match(page.text, /weights cannot be shown/, name);
+    }
+    assert.equal((await get("run/fifo-marker")).status, 200);
+    for (const name of ["fifo-log", "zero-log", "huge-log"]) {
+      assert.equal((await get(`run/${name}`)).status, 404, name);
+    }
+    assert.equal((await get("sweep/sw")).status, 200);
+    // still answering, and never read 2 GB
+    assert.equal((await get("")).status, 200);
+  } finally {
+    const stderr = await server.stop();
+    assert.doesNotMatch(stderr, /error|Error/, stderr);
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(outside, { recursive: true });
+  }
+});
+
+Deno.test("serve: files of the wrong shape or naming paths give a page of what is known", async () => {
+  const root = await Deno.makeTempDir({ prefix: "serve-shape-" });
+  const fake = (name: string) =>
+    writeFakeRun(join(root, name), {
+      name,
+      points: 5,
+      steps: 500,
+      lambda: 0.01,
+      seed: 1,
+      layerSizes: [3072, 10, 10],
+    });
+  const edit = async (path: string, change: (m: Record<string, unknown>) => void) => {
+    const m = JSON.parse(await Deno.readTextFile(path));
+    change(m);
+    await Deno.writeTextFile(path, JSON.stringify(m));
+  };
+  await fake("shape");
+  await edit(join(root, "shape", "metrics.json"), (m) => {
+    m.status = {};
+    m.curves = 5;
+    m.timings = "x";
+  });
+  await fake("escape");
+  await Deno.writeFile(join(root, "secret.safetensors"), new Uint8Array(16));
+  await edit(join(root, "escape", "metrics.json"), (m) => m.checkpoint = "../secret.safetensors");
+  await writeFakeSweep(join(root, "sw"));
+  await fake("elsewhere");
+  await edit(join(root, "sw", "sweep.json"), (m) => {
+    (m.final as Record<string, unknown>).run = "../elsewhere";
+  });
+  // a progress log whose lines are not progress lines: the log ends at the first of them
+  await markOwned(join(root, "odd.partial"), "partial", "x");
+  await Deno.writeTextFile(
+    join(root, "odd.partial", PROGRESS_FILE),
+    JSON.stringify(header) + "\n" + line(0) + '{"point":{"step":5,"train":null,"val":7}}\n' +
+      line(20),
+  );
+  try {
+    const index = scanRuns(root);
+    const status = Object.fromEntries(index.map((e) => [e.path, e.status]));
+    assert.equal(status.shape, "damaged");
+    assert.equal(status.escape, "damaged");
+    assert.equal(index.find((e) => e.path === "odd")?.progress?.done, 0);
+    const wants: [string, RegExp][] = [["run/shape", /status must be/], [
+      "run/escape",
+      /checkpoint/,
+    ]];
+    for (const [path, want] of wants) {
+      const r = await handle(root, new Request(`http://127.0.0.1/${path}`));
+      assert.equal(r.status, 200, path);
+      const text = await r.text();
+      assert.match(text, want, path);
+      assert.doesNotMatch(text, new RegExp(root), "no server path on the page");
+    }
+    const sweep = await handle(root, new Request("http://127.0.0.1/sweep/sw"));
+    assert.equal(sweep.status, 200);
+    assert.match(await sweep.text(), /final\.run must be like/);
+    const odd = await handle(root, new Request("http://127.0.0.1/run/odd"));
+    assert.match(await odd.text(), /Interrupted at step 0\//);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("serve: a progress log is read from where the last look ended, and again when rewritten", async () => {
+  const root = await folder();
+  const partial = join(root, "growing.partial");
+  const log = join(partial, PROGRESS_FILE);
+  try {
+    assert.deepEqual(readProgress(partial)?.lines.map((l) => l.point.step), [0, 10, 20]);
+    await Deno.writeTextFile(log, line(30).slice(40) + line(40), { append: true });
+    assert.deepEqual(readProgress(partial)?.lines.map((l) => l.point.step), [0, 10, 20, 30, 40]);
+    // a resume rewrites the log (atomically) from the snapshot's points: no point twice
+    await writeFileAtomic(log, JSON.stringify(header) + "\n" + line(0) + line(10));
+    assert.deepEqual(readProgress(partial)?.lines.map((l) => l.point.step), [0, 10]);
+    await Deno.writeTextFile(log, line(20), { append: true });
+    assert.deepEqual(readProgress(partial)?.lines.map((l) => l.point.step), [0, 10, 20]);
+    // a page of an interrupted run says where it stopped, not that it grows
+    const page = await handle(root, new Request("http://127.0.0.1/run/growing"));
+    const text = await page.text();
+    assert.match(text, /Interrupted at step 20\/100/);
+    assert.doesNotMatch(text, /The page grows/);
+    // just resumed: the points from the snapshot carry no pace, and the run trains on
+    const resumed = (step: number) => JSON.stringify({ point: JSON.parse(line(step)).point });
+    await writeFileAtomic(log, [JSON.stringify(header), resumed(0), resumed(10), ""].join("\n"));
+    const lock = await acquireLock(join(root, "growing.lock"), "test");
+    try {
+      assert.deepEqual(scanRuns(root).map((e) => [e.status, e.progress?.done]), [["running", 10]]);
+      const live = await handle(root, new Request("http://127.0.0.1/run/growing"));
+      assert.equal(live.status, 200);
+      assert.match(await live.text(), /Training: step 10\/100 \(10\s?%\)\./);
+    } finally {
+      await lock.release();
+    }
+    // once the run is committed (its in-progress directory gone), nothing of its log is kept
+    assert.ok(cachedPaths().includes(log));
+    await Deno.remove(partial, { recursive: true });
+    scanRuns(root);
+    assert.ok(!cachedPaths().some((p) => p.startsWith(root)), cachedPaths().join(" "));
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("serve: Host names as browsers send them, bad Hosts, HEAD and shared event feeds", async () => {
+  const root = await folder();
+  const feeds = new Map();
+  const opts = { loopbackOnly: true, feeds, pollMs: 50 };
+  const get = (path: string, host: string | null, method = "GET") => {
+    const h = new Headers();
+    if (host !== null) h.set("host", host);
+    let url: string;
+    try {
+      url = new URL(`http://${host ?? "127.0.0.1"}${path}`).href;
+    } catch {
+      // what Deno.serve builds from such a Host: a Request whose url does not parse
+      const req = new Request("http://127.0.0.1" + path, { method, headers: h });
+      Object.defineProperty(req, "url", { value: `http://${host}${path}` });
+      return handle(root, req, opts);
+    }
+    return handle(root, new Request(url, { method, headers: h }), opts);
+  };
+  try {
+    for (
+      const host of ["LOCALHOST:8080", "localhost.:8080", "[::1]:8080", "127.0.0.1", "Localhost"]
+    ) {
+      const r = await get("/", host);
+      assert.equal(r.status, 200, host);
+      await r.body?.cancel();
+    }
+    for (const host of ["evil.example", "localhost.evil.example", "127.0.0.1.nip.io", ""]) {
+      const r = await get("/", host);
+      assert.equal(r.status, 403, host);
+      await r.body?.cancel();
+    }
+    const bad = await get("/", "127.0.0.1:99999");
+    assert.equal(bad.status, 400);
+    await bad.body?.cancel();
+    // HEAD of an event stream: its headers, no feed started
+    const head = await get("/events/index/", "127.0.0.1", "HEAD");
+    assert.equal(head.status, 200);
+    assert.equal(feeds.size, 0);
+    // a page that does not exist has no feed
+    assert.equal((await get("/events/run/nothing", "127.0.0.1")).status, 404);
+    assert.equal(feeds.size, 0);
+    // forty clients of one page share one feed; it ends when the last one leaves
+    const clients = await Promise.all(
+      Array.from({ length: 40 }, () => get("/events/run/growing", "127.0.0.1")),
+    );
+    assert.equal(feeds.size, 1);
+    const readers = clients.map((c) => c.body!.pipeThrough(new TextDecoderStream()).getReader());
+    await Promise.all(readers.map(async (reader) => {
+      let seen = "";
+      while (!/step 20\/100/.test(seen)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        seen += value;
+      }
+      assert.match(seen, /step 20\/100/);
+    }));
+    for (const reader of readers) await reader.cancel();
+    assert.equal(feeds.size, 0);
+  } finally {
+    for (const feed of [...feeds.values()]) feed.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("serve: a run directory replaced by a link while its page is watched ends the stream", async () => {
+  const root = await folder();
+  const outside = await Deno.makeTempDir({ prefix: "serve-outside-" });
+  const server = serveRuns({ root, port: 0, pollMs: 50 });
+  try {
+    const res = await fetch(`http://127.0.0.1:${server.port}/events/run/growing`);
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let seen = "";
+    while (!/step 20\/100/.test(seen)) seen += (await reader.read()).value ?? "";
+    // the directory goes; a link to a log elsewhere takes its place
+    await markOwned(join(outside, "x"), "partial", "x");
+    await Deno.writeTextFile(
+      join(outside, "x", PROGRESS_FILE),
+      JSON.stringify({ ...header, name: "outside-secret" }) + "\n" + line(0),
+    );
+    await Deno.rename(join(root, "growing.partial"), join(outside, "moved"));
+    await Deno.symlink(join(outside, "x"), join(root, "growing.partial"));
+    const end = Date.now() + 10_000;
+    let done = false;
+    while (!done && Date.now() < end) {
+      const r = await reader.read();
+      done = r.done;
+      seen += r.value ?? "";
+    }
+    assert.ok(done, "the stream ended");
+    assert.doesNotMatch(seen, /outside-secret/);
+  } finally {
+    await server.shutdown();
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(outside, { recursive: true });
+  }
+});
+
+Deno.test("serve: a sweep shows as training only the populations of live processes", async () => {
+  const root = await Deno.makeTempDir({ prefix: "serve-pop-" });
+  const dir = join(root, "sw");
+  await markOwned(dir, "sweep", "x");
+  const population = (trial: string) =>
+    JSON.stringify({
+      format: "webgpu-mlp.population/1",
+      stage: "coarse",
+      trials: [trial],
+      lambdas: [0.01],
+      step: 30,
+      totalSteps: 300,
+      stepsPerSecond: 10,
+      remainingSeconds: null,
+      val: [0.25],
+      updatedAt: new Date().toISOString(),
+    });
+  // shard 1 of 2 was killed (its file stays, its lock is gone); shard 2 trains
+  await Deno.writeTextFile(join(dir, "population.shard-1-of-2.json"), population("coarse/0"));
+  await Deno.writeTextFile(join(dir, "population.shard-2-of-2.json"), population("coarse/1"));
+  const lock = await acquireLock(`${dir}.shard-2-of-2.lock`, "test");
+  try {
+    const page = await handle(root, new Request("http://127.0.0.1/sweep/sw"));
+    const text = await page.text();
+    assert.match(text, /Training now/);
+    assert.match(text, /coarse\/1/);
+    assert.doesNotMatch(text, /coarse\/0/);
+    await lock.release();
+    const after = await (await handle(root, new Request("http://127.0.0.1/sweep/sw"))).text();
+    assert.doesNotMatch(after, /Training now/);
+  } finally {
+    await lock.release();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 async function serveCli(args: string[]) {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "src/cli/serve.ts", ...args],
@@ -192,6 +557,8 @@ Deno.test("serve: bad input is one error line", async () => {
         [[root, "again"], /give one folder/],
         [[root, "--colour"], /--colour/],
         [[join(root, "growing.partial")], /is a run directory: serve the folder that holds it/],
+        [[root, "--host", "fe80::1"], /cannot listen on fe80::1/],
+        [[root, "--host", "no-such-host.invalid"], /cannot listen on no-such-host\.invalid/],
       ] as [string[], RegExp][]
     ) {
       const r = await serveCli(args);

@@ -25,6 +25,7 @@ import { parseRecord, RUN_FORMAT } from "../src/io/records.ts";
 import {
   encodeEvent,
   encodeSummary,
+  eventsFile,
   eventsFileName,
   hostName,
   NULL_TENSOR,
@@ -33,9 +34,16 @@ import {
   runScalars,
   trialDirName,
   trialScalars,
+  writeRunEvents,
   writeSweepEvents,
 } from "../src/io/tensorboard.ts";
-import { frameRecord, maskCrc, maskedCrc32c, parseRecords } from "../src/io/tfrecord.ts";
+import {
+  frameRecord,
+  frameRecords,
+  maskCrc,
+  maskedCrc32c,
+  parseRecords,
+} from "../src/io/tfrecord.ts";
 import { PROGRESS_FORMAT, type ProgressHeader, ProgressLog } from "../src/train/live.ts";
 import { runSweep } from "../src/sweep/sweep.ts";
 import type { TrialRecord } from "../src/sweep/types.ts";
@@ -122,6 +130,32 @@ Deno.test("an event holds its time, step and summary at the event.proto field nu
   const first = fields(encodeEvent({ wallTime: 7, fileVersion: "brain.Event:2" }));
   assert.equal(first.get(2), undefined, "step 0 is left out, as proto3 does");
   assert.equal(new TextDecoder().decode(first.get(3)![0] as Uint8Array), "brain.Event:2");
+  // a file's first event names its writer: source_metadata (10) { writer (1) }
+  const head = fields(parseRecords(eventsFile(7, []))[0]);
+  const writer = fields(head.get(10)![0] as Uint8Array).get(1)![0] as Uint8Array;
+  assert.equal(new TextDecoder().decode(writer), "webgpu-mlp");
+});
+
+Deno.test("a user's event file in a run directory is theirs: kept, and --overwrite leaves the directory alone", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tensorboard_test_" });
+  try {
+    await markOwned(dir, "run", "h");
+    const m = fakeMetrics();
+    await Deno.writeTextFile(join(dir, "metrics.json"), JSON.stringify(m));
+    await writeRunEvents(dir, m, "h");
+    assert.equal(replaceProblem(dir, "run"), null, "the tool's own event file is recognised");
+    // TensorFlow 1 names its files exactly like the tool; PyTorch adds .<pid>.<n>
+    for (const theirs of ["events.out.tfevents.1700000000.h", "events.out.tfevents.1.h.77.0"]) {
+      await Deno.writeFile(join(dir, theirs), frameRecords([encodeEvent({ wallTime: 1 })]));
+      await writeRunEvents(dir, m, "h");
+      assert.ok((await Deno.stat(join(dir, theirs))).isFile, `${theirs} is not deleted`);
+      assert.match(replaceProblem(dir, "run")!, /which the tool did not write/, theirs);
+      await Deno.remove(join(dir, theirs));
+    }
+    assert.equal(replaceProblem(dir, "run"), null);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("event file names are TensorBoard's, deterministic and safe", () => {
@@ -225,12 +259,19 @@ Deno.test("a sweep's trial directories are the tool's only when marked and holdi
     assert.ok((await Deno.stat(join(dir, name))).isFile);
     assert.equal(replaceProblem(dir, "sweep"), null);
     // another session's file (another host or start) is replaced, not kept beside
-    await Deno.writeFile(join(dir, "a-0", "events.out.tfevents.1.other"), new Uint8Array());
+    await Deno.writeFile(join(dir, "a-0", "events.out.tfevents.1.other"), eventsFile(1, []));
     await writeSweepEvents(view, "h");
     assert.deepEqual([...Deno.readDirSync(join(dir, "a-0"))].map((e) => e.name).sort(), [
       ".webgpu-mlp.json",
       name,
     ]);
+    // another program's event file, named like one (PyTorch's SummaryWriter): kept, and foreign
+    const theirs = "events.out.tfevents.1700000000.myhost.4242.0";
+    await Deno.writeFile(join(dir, "a-0", theirs), frameRecords([new Uint8Array([9, 0, 0, 0])]));
+    await writeSweepEvents(view, "h");
+    assert.ok((await Deno.stat(join(dir, "a-0", theirs))).isFile, "a user's file is not deleted");
+    assert.match(replaceProblem(dir, "sweep")!, /myhost\.4242\.0, which the tool did not write/);
+    await Deno.remove(join(dir, "a-0", theirs));
     await Deno.writeTextFile(join(dir, "a-0", "notes.txt"), "mine");
     assert.match(replaceProblem(dir, "sweep")!, /notes\.txt, which the tool did not write/);
   } finally {

@@ -1,7 +1,8 @@
 /**
  * End to end on the real data: a short training run whose loss decreases, with its metrics,
  * checkpoint (read back by `eval` with the same test accuracy) and report; a diverging run that
- * stops with status "diverged"; and the refusal to overwrite a run directory.
+ * stops with status "diverged"; the refusal to overwrite a run directory; and the same numbers
+ * whether layer 1's operands are read through texture copies or buffers.
  */
 
 import assert from "node:assert/strict";
@@ -110,4 +111,59 @@ Deno.test("inputs through textures or buffers: the same numbers, step for step",
   const viaBuffer = await trainPopulation({ ...data.gpu, prefersTextures: false }, splits, spec);
   assert.deepEqual(viaTexture.models, viaBuffer.models);
   data.dataset.destroy();
+});
+
+Deno.test("textures or buffers: Adam, BN, dropout, P > 1, one-layer nets and a checkpoint's evaluation agree bit for bit", async () => {
+  const { prepareData, populationSpec } = await import("../src/train/run.ts");
+  const { trainPopulation } = await import("../src/train/trainer.ts");
+  const { cfgWith } = await import("./small_run.ts");
+  const cases: [string, ReturnType<typeof cfgWith>, number[]][] = [
+    [
+      "Adam, BN, dropout, P = 2",
+      cfgWith({ bn: true, dropout: 0.2 }, { optimizer: { kind: "adam" } }, {
+        augment: { flip: true, translate: 2 },
+      }),
+      [0.001, 0.01],
+    ],
+    ["BN on layer 1 and dropout, SGD", cfgWith({ hidden: [32], bn: true, dropout: 0.3 }), [0.01]],
+    ["dropout without BN, P = 3", cfgWith({ hidden: [32], dropout: 0.3 }), [0, 0.001, 0.01]],
+    ["softmax regression, SGD, P = 2", cfgWith({ hidden: [] }), [0.001, 0.01]],
+    ["softmax regression, Adam", cfgWith({ hidden: [] }, { optimizer: { kind: "adam" } }), [0.01]],
+  ];
+  for (const [name, cfg, lambdas] of cases) {
+    const data = await prepareData(cfg);
+    const splits = {
+      dataset: data.dataset,
+      train: data.dataset.splits.train,
+      val: data.dataset.splits.val,
+      test: null,
+    };
+    const spec = populationSpec(cfg, data.cifar.train.n, lambdas, lambdas.map((_, z) => 5 + z));
+    const runs = [];
+    for (const prefersTextures of [true, false]) {
+      runs.push(await trainPopulation({ ...data.gpu, prefersTextures }, splits, spec));
+    }
+    assert.deepEqual(runs[0].models, runs[1].models, name);
+    assert.deepEqual(runs[0].params, runs[1].params, name);
+    // the checkpoint of model 0 evaluated through textures and through buffers
+    const ck = {
+      params: runs[0].params[0],
+      mean: data.stats.mean,
+      std: data.stats.std,
+      metadata: {},
+    };
+    const evals = [];
+    for (const prefersTextures of [true, false]) {
+      evals.push(
+        await evaluateCheckpoint(
+          { ...data.gpu, prefersTextures },
+          ck,
+          resolveDataDir(),
+          "data_batch_2.bin",
+        ),
+      );
+    }
+    assert.deepEqual(evals[0], evals[1], `${name}: eval`);
+    data.dataset.destroy();
+  }
 });

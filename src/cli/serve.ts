@@ -57,12 +57,12 @@ export async function main(args: string[]): Promise<void> {
       `warning: no runs or sweeps under ${root} yet: they appear as they start (runs go to the configs' "out", default runs/)`,
     );
   }
-  if (!isLoopback(hostname)) {
+  if (!isLoopback(server.hostname)) {
     console.error(
-      `warning: listening on ${hostname}: anyone who can reach this machine on port ${server.port} can read these runs`,
+      `warning: listening on ${server.hostname}: anyone who can reach this machine on port ${server.port} can read these runs`,
     );
   }
-  const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
+  const shown = server.hostname.includes(":") ? `[${server.hostname}]` : server.hostname;
   console.log(`serving ${root} on http://${shown}:${server.port}/ (Ctrl-C to stop)`);
   await new Promise<void>((done) => {
     const stop = () => {

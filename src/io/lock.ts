@@ -13,6 +13,7 @@
 
 import { dirname } from "node:path";
 import { UserError } from "../errors.ts";
+import { MAX_SMALL_BYTES, readRegularTextOrNull } from "./regular.ts";
 
 /** Seconds between two touches of a held lock. */
 export const HEARTBEAT_SECONDS = 20;
@@ -71,9 +72,12 @@ function hostname(): string {
   }
 }
 
+/** The lock's contents, or null: a FIFO, device, link or huge file named like a lock is not read. */
 function readLock(path: string): LockInfo | null {
+  const text = readRegularTextOrNull(path, { maxBytes: MAX_SMALL_BYTES });
+  if (text === null) return null;
   try {
-    const info = JSON.parse(Deno.readTextFileSync(path));
+    const info = JSON.parse(text);
     return info?.format === "webgpu-mlp.lock/1" ? info : null;
   } catch {
     return null;

@@ -8,9 +8,15 @@
  * @module
  */
 
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { UserError } from "../errors.ts";
 import { writeJsonAtomic } from "./atomic.ts";
+import {
+  MAX_RECORD_BYTES,
+  MAX_SMALL_BYTES,
+  readRegularSync,
+  readRegularTextOrNull,
+} from "./regular.ts";
 
 /** The marker file inside a directory the tool owns. */
 export const MARKER = ".webgpu-mlp.json";
@@ -45,23 +51,29 @@ export async function markOwned(dir: string, kind: OwnedKind, config: string): P
   await writeJsonAtomic(join(dir, MARKER), marker);
 }
 
-/** The marker of `dir`, or null when it has none (or it is not the tool's). */
-export function readMarker(dir: string): Marker | null {
+/**
+ * The JSON of a regular file the tool may have written, or null: a FIFO, a device, a symbolic
+ * link or an oversized file named like one of the tool's is never read (nor waited on).
+ */
+function readOwnJson(path: string, maxBytes: number): unknown {
+  const text = readRegularTextOrNull(path, { maxBytes });
+  if (text === null) return null;
   try {
-    const m = JSON.parse(Deno.readTextFileSync(join(dir, MARKER)));
-    return m?.format === "webgpu-mlp.dir/1" && typeof m.kind === "string" ? m : null;
+    return JSON.parse(text);
   } catch {
     return null;
   }
 }
 
+/** The marker of `dir`, or null when it has none (or it is not the tool's). */
+export function readMarker(dir: string): Marker | null {
+  const m = readOwnJson(join(dir, MARKER), MAX_SMALL_BYTES) as Marker | null;
+  return m?.format === "webgpu-mlp.dir/1" && typeof m.kind === "string" ? m : null;
+}
+
 function jsonFormat(path: string): string | null {
-  try {
-    const v = JSON.parse(Deno.readTextFileSync(path));
-    return typeof v?.format === "string" ? v.format : null;
-  } catch {
-    return null;
-  }
+  const v = readOwnJson(path, MAX_RECORD_BYTES) as { format?: unknown } | null;
+  return typeof v?.format === "string" ? v.format : null;
 }
 
 /**
@@ -72,13 +84,10 @@ export function ownedKind(dir: string): OwnedKind | null {
   const marker = readMarker(dir);
   if (marker) return marker.kind;
   if (jsonFormat(join(dir, "metrics.json")) === "webgpu-mlp.run/1") return "run";
-  try {
-    const cfg = JSON.parse(Deno.readTextFileSync(join(dir, "sweep.config.json")));
-    if (cfg?.search) return "sweep";
-  } catch {
-    // not a sweep
-  }
-  return null;
+  const cfg = readOwnJson(join(dir, "sweep.config.json"), MAX_RECORD_BYTES) as
+    | { search?: unknown }
+    | null;
+  return cfg?.search ? "sweep" : null;
 }
 
 /** What is at `path`: nothing, a directory, a symbolic link, or something else. */
@@ -94,6 +103,50 @@ export function entryKind(path: string): "none" | "dir" | "symlink" | "other" {
 
 /** TensorBoard's event files, as this tool names them (`events.out.tfevents.<seconds>.<host>`). */
 const EVENTS = String.raw`events\.out\.tfevents\.\d+\.[A-Za-z0-9._-]+`;
+const EVENTS_NAME = new RegExp(`^${EVENTS}$`);
+
+/**
+ * The writer this tool names in the first event of each event file it writes (the file-version
+ * event's `source_metadata.writer`, field 10 of tensorboard.Event): TensorFlow's, PyTorch's and
+ * tensorboardX's files are named like the tool's (`events.out.tfevents.<seconds>.<host>…`), so
+ * the name alone does not tell whose a file is.
+ */
+export const EVENTS_WRITER = "webgpu-mlp";
+
+/** The encoded `source_metadata { writer: EVENTS_WRITER }` field of an Event. */
+const WRITER_FIELD = (() => {
+  const name = new TextEncoder().encode(EVENTS_WRITER);
+  return Uint8Array.from([0x52, name.length + 2, 0x0a, name.length, ...name]);
+})();
+
+function contains(hay: Uint8Array, needle: Uint8Array): boolean {
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+/**
+ * Whether `path` is an event file this tool wrote: named like one, and its first record (a
+ * TFRecord: 8-byte length, 4-byte CRC, the event) names {@link EVENTS_WRITER} as its writer. A
+ * user's own event file (TensorBoard logs of another program) is not the tool's: `--overwrite`
+ * and `--restart` leave its directory alone, and the tool never deletes it.
+ */
+export function isOwnEventsFile(path: string): boolean {
+  if (!EVENTS_NAME.test(basename(path))) return false;
+  let head: Uint8Array;
+  try {
+    head = readRegularSync(path, { maxBytes: Infinity, head: 512 });
+  } catch {
+    return false;
+  }
+  if (head.length < 12) return false;
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const length = view.getUint32(0, true) + 2 ** 32 * view.getUint32(4, true);
+  if (length > head.length - 12) return false;
+  return contains(head.subarray(12, 12 + length), WRITER_FIELD);
+}
 
 /** A pattern matching exactly one of the given regular-expression sources. */
 const oneOf = (...sources: string[]) => new RegExp(`^(${sources.join("|")})$`);
@@ -157,7 +210,10 @@ export function foreignEntry(dir: string, kind: OwnedKind): string | null {
   }
   for (const e of entries) {
     const path = join(dir, e.name);
-    if (e.isFile && (e.name === MARKER || FILES[kind].test(e.name) || TEMPORARY.test(e.name))) {
+    if (
+      e.isFile && (e.name === MARKER || TEMPORARY.test(e.name) ||
+        (FILES[kind].test(e.name) && (!EVENTS_NAME.test(e.name) || isOwnEventsFile(path))))
+    ) {
       continue;
     }
     const sub = e.isDirectory && !e.isSymlink ? subKind(kind, e.name) : null;

@@ -22,6 +22,8 @@ import type {
   TestMetrics,
   Timings,
 } from "../train/metrics.ts";
+import type { ProgressHeader, ProgressLine } from "../train/live.ts";
+import type { PopulationProgress } from "../sweep/population.ts";
 
 const count = () => z.number().int().min(0);
 const nonNegative = () => z.number().min(0);
@@ -86,7 +88,6 @@ const testMetricsSchema = z.strictObject({
 
 const divergedSchema = z.strictObject({ step: count(), reason: z.string() });
 
-/** `metrics.json` of a run directory, as `runMetrics` in src/train/run.ts writes it. */
 /** One model's state in a snapshot (`ModelResult` of the trainer, before its test). */
 export const snapshotModelSchema = z.strictObject({
   curves: z.array(evalPointSchema),
@@ -95,6 +96,10 @@ export const snapshotModelSchema = z.strictObject({
   diverged: divergedSchema.optional(),
 });
 
+/** A file name inside a directory: no separator, not hidden, not `.` or `..`. */
+const plainName = () => z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9._-]*$/);
+
+/** `metrics.json` of a run directory, as `runMetrics` in src/train/run.ts writes it. */
 export const runMetricsSchema = z.strictObject({
   format: z.literal("webgpu-mlp.run/1"),
   name: z.string(),
@@ -115,7 +120,8 @@ export const runMetricsSchema = z.strictObject({
   classNames: z.array(z.string()),
   dataSizes: z.strictObject({ train: count(), val: count(), test: count() }),
   diverged: divergedSchema.optional(),
-  checkpoint: z.string().min(1).optional(),
+  // a name inside the run directory (the writer's is weights.safetensors), never a path
+  checkpoint: plainName().optional(),
 }).superRefine((m, ctx) => {
   if ((m.status === "diverged") !== (m.diverged !== undefined)) {
     ctx.addIssue({
@@ -204,9 +210,58 @@ export const sweepSummarySchema = z.strictObject({
   stages: z.array(stageSummarySchema),
   final: z.strictObject({
     lambda: nonNegative(),
-    run: z.string().min(1),
+    // a directory inside the sweep's (the writer's is final), never a path
+    run: plainName(),
     testAccuracy: fraction(),
   }).optional(),
+});
+
+/** The header line of a run's `progress.jsonl`, as `trainRun` in src/train/run.ts writes it. */
+export const progressHeaderSchema = z.strictObject({
+  format: z.literal("webgpu-mlp.progress/1"),
+  name: z.string(),
+  config: z.unknown(),
+  seed: seed(),
+  layerSizes: z.array(z.number().int().min(1)).min(2),
+  lambda: nonNegative(),
+  env: envInfoSchema,
+  startedAt: z.iso.datetime(),
+  totalSteps: count(),
+  stepsPerEpoch: count(),
+  lrSchedule: z.array(z.tuple([count(), nonNegative()])),
+  classNames: z.array(z.string()),
+  dataSizes: z.strictObject({ train: count(), val: count(), test: count() }),
+});
+
+/** A pace of a progress line: NaN where JSON.stringify wrote null, or where the line has none. */
+const pace = () => nonNegative().nullable().optional().transform((v) => v ?? NaN);
+
+/**
+ * A further line of a progress log: an evaluation point and the pace when it was reached (null
+ * at the first point; absent in the points a resumed run's log starts with, written from its
+ * snapshot).
+ */
+export const progressLineSchema = z.strictObject({
+  point: evalPointSchema,
+  elapsedSeconds: pace(),
+  stepsPerSecond: pace(),
+  remainingSeconds: pace(),
+});
+
+/** A sweep's `population.json` (or a shard's), as `trainChunk` in src/sweep/sweep.ts writes it. */
+export const populationSchema = z.strictObject({
+  format: z.literal("webgpu-mlp.population/1"),
+  stage: z.string(),
+  trials: z.array(z.string()).min(1),
+  lambdas: z.array(nonNegative()),
+  step: count(),
+  totalSteps: count(),
+  stepsPerSecond: orNaN(nonNegative()),
+  remainingSeconds: orNaN(nonNegative()),
+  val: z.array(fraction().nullable()),
+  updatedAt: z.iso.datetime(),
+}).refine((p) => p.lambdas.length === p.trials.length && p.val.length === p.trials.length, {
+  message: "must give one λ and one validation accuracy per trial",
 });
 
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
@@ -222,7 +277,10 @@ const _typesMatchSchemas: [
   Same<z.infer<typeof topEntrySchema>, TopEntry>,
   Same<z.infer<typeof stageSummarySchema>, StageSummary>,
   Same<z.infer<typeof sweepSummarySchema>, SweepSummary>,
-] = [true, true, true, true, true, true, true, true, true, true];
+  Same<z.infer<typeof progressHeaderSchema>, ProgressHeader>,
+  Same<z.output<typeof progressLineSchema>, ProgressLine>,
+  Same<z.output<typeof populationSchema>, PopulationProgress>,
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true];
 void _typesMatchSchemas;
 
 /** A kind of file: its format tag, what to call it in messages, and its schema. */

@@ -24,7 +24,14 @@ import type { TrialRecord } from "../sweep/types.ts";
 import { writeFileAtomic } from "./atomic.ts";
 import type { HParamValue, SweepTrials } from "./hparams.ts";
 import { UserError } from "../errors.ts";
-import { entryKind, markOwned, readMarker, removeTemporaries } from "./owned.ts";
+import {
+  entryKind,
+  EVENTS_WRITER,
+  isOwnEventsFile,
+  markOwned,
+  readMarker,
+  removeTemporaries,
+} from "./owned.ts";
 import { frameRecords } from "./tfrecord.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -139,11 +146,14 @@ export interface EventFields {
   fileVersion?: string;
   /** An encoded `Summary`. */
   summary?: Uint8Array;
+  /** `source_metadata.writer`: the program that wrote the file (in its first event). */
+  writer?: string;
 }
 
 /**
  * `tensorboard.Event` (tensorboard/compat/proto/event.proto): double wall_time = 1, int64 step = 2,
- * oneof what { string file_version = 3; Summary summary = 5 }.
+ * oneof what { string file_version = 3; Summary summary = 5 }, SourceMetadata source_metadata = 10
+ * (`string writer = 1`).
  */
 export function encodeEvent(e: EventFields): Uint8Array {
   return encode((w) => {
@@ -151,6 +161,7 @@ export function encodeEvent(e: EventFields): Uint8Array {
     if (e.step) w.tag(2, WireType.Varint).int64(e.step);
     if (e.fileVersion !== undefined) w.tag(3, WireType.LengthDelimited).string(e.fileVersion);
     if (e.summary) sub(w, 5, e.summary);
+    if (e.writer !== undefined) sub(w, 10, encode((m) => str(m, 1, e.writer)));
   });
 }
 
@@ -382,10 +393,13 @@ function hparamsSummary(tag: string, pluginData: Uint8Array): Uint8Array {
   }]);
 }
 
-/** The bytes of an event file: the file-version event at `start`, then `events`. */
+/**
+ * The bytes of an event file: the file-version event at `start` (naming this tool as its writer,
+ * which is how the tool tells its own event files from a user's: `isOwnEventsFile`), then `events`.
+ */
 export function eventsFile(start: number, events: EventFields[]): Uint8Array {
   return frameRecords([
-    encodeEvent({ wallTime: start, fileVersion: FILE_VERSION }),
+    encodeEvent({ wallTime: start, fileVersion: FILE_VERSION, writer: EVENTS_WRITER }),
     ...events.map(encodeEvent),
   ]);
 }
@@ -457,15 +471,19 @@ export function runEventsFile(m: RunMetrics, host?: string): { name: string; byt
 }
 
 /**
- * Write `bytes` as event file `name` in `dir` atomically, and remove the other event files of this
- * tool's naming there (an earlier session's, named by its own start), so a directory holds one.
+ * Write `bytes` as event file `name` in `dir` atomically, and remove the other event files this
+ * tool wrote there (an earlier session's, named by its own start), so a directory holds one; an
+ * event file of another program is left alone.
  */
 async function replaceEventsFile(dir: string, name: string, bytes: Uint8Array): Promise<string> {
   const path = join(dir, name);
   await removeTemporaries(dir, [name]);
   await writeFileAtomic(path, bytes);
   for (const e of Deno.readDirSync(dir)) {
-    if (e.isFile && e.name !== name && EVENTS_FILE_PATTERN.test(e.name)) {
+    if (
+      e.isFile && e.name !== name && EVENTS_FILE_PATTERN.test(e.name) &&
+      isOwnEventsFile(join(dir, e.name))
+    ) {
       await Deno.remove(join(dir, e.name)).catch(() => {});
     }
   }

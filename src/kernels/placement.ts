@@ -196,7 +196,10 @@ export interface PlacedOps {
   prologue: Op[];
   /** Labels of the matrices given texture copies (for tests and tools). */
   copies: string[];
-  /** Free the textures and buffers placement allocated. */
+  /**
+   * Free the textures and buffers placement allocated, and take them back from their matrices
+   * (`texture`, and `buffer` where placement gave it, become null again).
+   */
   destroy(): void;
 }
 
@@ -243,10 +246,10 @@ function rowLength(spec: ProductSpec): number {
  */
 export function placeOps(
   device: GPUDevice,
-  given: Node[],
+  listed: Node[],
   opts: PlacementOptions = {},
 ): PlacedOps {
-  const nodes = opts.fuse === false ? given : fuseLosses(given);
+  const nodes = opts.fuse === false ? listed : fuseLosses(listed);
   const products = nodes.flatMap((n) => n.kind === "product" ? [n.spec] : []);
   const kernels = nodes.flatMap((n) => n.kind === "kernel" ? [n] : []);
   const maxSide = device.limits.maxTextureDimension2D;
@@ -273,65 +276,73 @@ export function placeOps(
   for (const m of copied) {
     if (kernels.some((k) => k.writesEither?.includes(m)) && needsBuffer(m)) copied.delete(m);
   }
+  // what this placement gives matrices, taken back by destroy (or if building an op fails): a
+  // matrix placed again later gets fresh storage, never a destroyed buffer or texture
   const owned: { destroy(): void }[] = [];
-  for (const m of copied) {
-    const texture = device.createTexture({
-      label: m.label,
-      size: [m.ld / 4, m.rows],
-      format: "rgba32float",
-      usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING |
-        GPUTextureUsage.COPY_SRC | GPUTextureUsage.COPY_DST,
-    });
-    m.texture = texture;
-    owned.push(texture);
-  }
-  const all = new Set<Matrix>([
-    ...products.flatMap((p) => [p.a, p.b, p.c]),
-    ...kernels.flatMap((k) => [...k.reads ?? [], ...k.writes ?? [], ...k.writesEither ?? []]),
-  ]);
-  for (const m of all) {
-    if (!m.buffer && !(copied.has(m) && !needsBuffer(m))) {
-      m.buffer = storageBuffer(device, m.rows * m.ld, m.label);
-      owned.push(m.buffer);
+  const given: { m: Matrix; field: "buffer" | "texture" }[] = [];
+  const destroy = () => {
+    for (const o of owned) o.destroy();
+    for (const { m, field } of given) m[field] = null;
+    owned.length = 0;
+    given.length = 0;
+  };
+  try {
+    for (const m of copied) {
+      const texture = device.createTexture({
+        label: m.label,
+        size: [m.ld / 4, m.rows],
+        format: "rgba32float",
+        usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING |
+          GPUTextureUsage.COPY_SRC | GPUTextureUsage.COPY_DST,
+      });
+      m.texture = texture;
+      owned.push(texture);
+      given.push({ m, field: "texture" });
     }
-  }
-  const build = opts.matmul ?? ((spec: MatmulSpec) => matmulOp(device, spec));
-  const operand = (p: ProductSpec, which: "a" | "b"): Operand | TextureOperand => {
-    const m = p[which];
-    return copied.has(m) && readsCopy(p, which)
-      ? { texture: m.texture!, zStride: which === "b" ? m.zStride : undefined }
-      : { buffer: bufferOf(m), ld: m.ld, zStride: m.zStride };
-  };
-  const ops = nodes.map((n) => {
-    if (n.kind === "kernel") return n.build();
-    const p = n.spec;
-    return build({
-      ...p,
-      a: operand(p, "a"),
-      b: operand(p, "b"),
-      c: { buffer: bufferOf(p.c), ld: p.c.ld, zStride: p.c.zStride },
-      mirror: copied.has(p.c) ? p.c.texture! : undefined,
+    const all = new Set<Matrix>([
+      ...products.flatMap((p) => [p.a, p.b, p.c]),
+      ...kernels.flatMap((k) => [...k.reads ?? [], ...k.writes ?? [], ...k.writesEither ?? []]),
+    ]);
+    for (const m of all) {
+      if (!m.buffer && !(copied.has(m) && !needsBuffer(m))) {
+        m.buffer = storageBuffer(device, m.rows * m.ld, m.label);
+        owned.push(m.buffer);
+        given.push({ m, field: "buffer" });
+      }
+    }
+    const build = opts.matmul ?? ((spec: MatmulSpec) => matmulOp(device, spec));
+    const operand = (p: ProductSpec, which: "a" | "b"): Operand | TextureOperand => {
+      const m = p[which];
+      return copied.has(m) && readsCopy(p, which)
+        ? { texture: m.texture!, zStride: which === "b" ? m.zStride : undefined }
+        : { buffer: bufferOf(m), ld: m.ld, zStride: m.zStride };
+    };
+    const ops = nodes.map((n) => {
+      if (n.kind === "kernel") return n.build();
+      const p = n.spec;
+      return build({
+        ...p,
+        a: operand(p, "a"),
+        b: operand(p, "b"),
+        c: { buffer: bufferOf(p.c), ld: p.c.ld, zStride: p.c.zStride },
+        mirror: copied.has(p.c) ? p.c.texture! : undefined,
+      });
     });
-  });
-  const prologue = [...copied].filter((m) => m.parameter).map((m) =>
-    copyToTextureOp(device, {
-      label: `mirror_${m.label}`,
-      src: bufferOf(m),
-      ld: m.ld,
-      dst: m.texture!,
-      width: m.ld / 4,
-      height: m.rows,
-    })
-  );
-  return {
-    ops,
-    prologue,
-    copies: [...copied].map((m) => m.label),
-    destroy() {
-      for (const o of owned) o.destroy();
-      for (const m of copied) m.texture = null;
-    },
-  };
+    const prologue = [...copied].filter((m) => m.parameter).map((m) =>
+      copyToTextureOp(device, {
+        label: `mirror_${m.label}`,
+        src: bufferOf(m),
+        ld: m.ld,
+        dst: m.texture!,
+        width: m.ld / 4,
+        height: m.rows,
+      })
+    );
+    return { ops, prologue, copies: [...copied].map((m) => m.label), destroy };
+  } catch (e) {
+    destroy();
+    throw e;
+  }
 }
 
 /**

@@ -12,6 +12,12 @@ import { isObject } from "../io/json.ts";
 import { exists } from "../io/exists.ts";
 import { parseRecord, RUN_FORMAT, SWEEP_FORMAT, TRIAL_FORMAT } from "../io/records.ts";
 import { decodeSafetensors, type Tensor } from "../io/safetensors.ts";
+import {
+  FileProblem,
+  MAX_RECORD_BYTES,
+  readRegularSync,
+  readRegularTextSync,
+} from "../io/regular.ts";
 import type { SweepSummary, TrialRecord } from "../sweep/types.ts";
 import type { GradcheckReport, RunMetrics } from "../train/metrics.ts";
 
@@ -71,13 +77,30 @@ function malformedJson(source: string, e: unknown): UserError {
   return new UserError(`${source}: malformed JSON (${firstLine((e as Error).message)})`);
 }
 
-/** Read a text file; a missing or unreadable file is a `UserError`. */
-async function readText(path: string): Promise<string> {
+/** How the loaders read files. */
+export interface LoadOptions {
+  /**
+   * Follow a symbolic link named like one of the run's files (default true; the dashboard says
+   * false: no link inside the served folder is followed).
+   */
+  followLinks?: boolean;
+  /** The largest checkpoint read (default 2 GiB): a larger one is noted, not shown. */
+  maxCheckpointBytes?: number;
+}
+
+/**
+ * Read a text file; a missing or unreadable file, a FIFO or device (never waited on), a file
+ * over {@link MAX_RECORD_BYTES} or, unless followed, a symbolic link is a `UserError`.
+ */
+function readText(path: string, opts: LoadOptions = {}): string {
   try {
-    return await Deno.readTextFile(path);
+    return readRegularTextSync(path, {
+      maxBytes: MAX_RECORD_BYTES,
+      followLinks: opts.followLinks ?? true,
+    });
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new UserError(`${path}: not found`);
-    throw cannotRead(path, e);
+    if (!(e instanceof FileProblem)) throw cannotRead(path, e);
+    throw new UserError(e.message);
   }
 }
 
@@ -91,8 +114,8 @@ function parseJson(text: string, source: string): unknown {
 }
 
 /** Read and parse a JSON file. */
-export async function readJsonFile(path: string): Promise<unknown> {
-  return parseJson(await readText(path), path);
+export function readJsonFile(path: string, opts: LoadOptions = {}): Promise<unknown> {
+  return Promise.resolve().then(() => parseJson(readText(path, opts), path));
 }
 
 function formatOf(x: unknown): string {
@@ -164,21 +187,28 @@ export function parseTrials(text: string, path: string, notes: string[] = []): T
   return trials;
 }
 
-/** Load a run directory: metrics.json (required), checkpoint and gradcheck.json (optional). */
-export async function loadRun(dir: string): Promise<LoadedRun> {
+/**
+ * Load a run directory: metrics.json (required), checkpoint and gradcheck.json (optional). The
+ * checkpoint is the file metrics.json names inside the directory (never a path elsewhere).
+ */
+export async function loadRun(dir: string, opts: LoadOptions = {}): Promise<LoadedRun> {
   const metricsPath = join(dir, "metrics.json");
   if (!(await exists(metricsPath))) {
     throw new UserError(`${dir}: not a run directory (no metrics.json)`);
   }
-  const metrics = parseRecord(RUN_FORMAT, await readJsonFile(metricsPath), metricsPath);
+  const metrics = parseRecord(RUN_FORMAT, await readJsonFile(metricsPath, opts), metricsPath);
   const run: LoadedRun = { dir, metrics };
   const ckptName = metrics.checkpoint ?? "weights.safetensors";
   const ckptPath = join(dir, ckptName);
   if (await exists(ckptPath)) {
     try {
-      run.weights = decodeSafetensors(await Deno.readFile(ckptPath), ckptPath).tensors;
+      const bytes = readRegularSync(ckptPath, {
+        maxBytes: opts.maxCheckpointBytes ?? 2 ** 31,
+        followLinks: opts.followLinks ?? true,
+      });
+      run.weights = decodeSafetensors(bytes, ckptPath).tensors;
     } catch (e) {
-      if (!(e instanceof UserError)) throw e;
+      if (!(e instanceof UserError) && !(e instanceof FileProblem)) throw e;
       run.weightsNote = `${e.message}; its weights cannot be shown.`;
     }
   } else {
@@ -187,21 +217,23 @@ export async function loadRun(dir: string): Promise<LoadedRun> {
       : "This run has no checkpoint, so its weights cannot be shown.";
   }
   const gcPath = join(dir, "gradcheck.json");
-  if (await exists(gcPath)) run.gradcheck = validateGradcheck(await readJsonFile(gcPath), gcPath);
+  if (await exists(gcPath)) {
+    run.gradcheck = validateGradcheck(await readJsonFile(gcPath, opts), gcPath);
+  }
   return run;
 }
 
 /** Load a sweep directory: sweep.json and/or trials.jsonl, and the final training's run. */
-export async function loadSweep(dir: string): Promise<LoadedSweep> {
+export async function loadSweep(dir: string, opts: LoadOptions = {}): Promise<LoadedSweep> {
   const notes: string[] = [];
   const summaryPath = join(dir, "sweep.json");
   const trialsPath = join(dir, "trials.jsonl");
   const summary = (await exists(summaryPath))
-    ? parseRecord(SWEEP_FORMAT, await readJsonFile(summaryPath), summaryPath)
+    ? parseRecord(SWEEP_FORMAT, await readJsonFile(summaryPath, opts), summaryPath)
     : undefined;
   let trials: TrialRecord[] = [];
   if (await exists(trialsPath)) {
-    trials = parseTrials(await readText(trialsPath), trialsPath, notes);
+    trials = parseTrials(readText(trialsPath, opts), trialsPath, notes);
   } else {
     notes.push("trials.jsonl is missing: only the summary's tables can be shown.");
   }
@@ -218,8 +250,11 @@ export async function loadSweep(dir: string): Promise<LoadedSweep> {
   const sweep: LoadedSweep = { dir, summary, trials, notes };
   if (summary?.final) {
     const finalDir = join(dir, summary.final.run);
-    if (await exists(join(finalDir, "metrics.json"))) sweep.finalRun = await loadRun(finalDir);
-    else notes.push(`The final training's run directory ${summary.final.run} has no metrics.json.`);
+    if (await exists(join(finalDir, "metrics.json"))) {
+      sweep.finalRun = await loadRun(finalDir, opts);
+    } else {notes.push(
+        `The final training's run directory ${summary.final.run} has no metrics.json.`,
+      );}
   }
   return sweep;
 }

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join, sep } from "node:path";
 import { ReportBuilder } from "../report/builder.ts";
 import { duration, int, pct } from "../report/format.ts";
 import {
@@ -25,14 +25,23 @@ import { documentHead, renderPage } from "../report/page.ts";
 import { renderRunSections, runSummaryHtml, statusBadge } from "../report/run.ts";
 import { renderSweepSections, sweepSubtitle } from "../report/sweep.ts";
 import type { RunMetrics } from "../train/metrics.ts";
+import type { ProgressLine } from "../train/live.ts";
 import { PARTIAL_SUFFIX } from "../train/run.ts";
 import { LIVE_SCRIPT } from "./live_client.ts";
+import { isPopulationFile } from "../sweep/population.ts";
+import { liveOwner } from "../io/lock.ts";
+import { populationSchema } from "../io/records.ts";
+import { UserError } from "../errors.ts";
 import {
-  isPopulationFile,
-  POPULATION_FORMAT,
-  type PopulationProgress,
-} from "../sweep/population.ts";
-import { type Entry, entryKindOf, lockHeld, readProgress, scanRuns } from "./scan.ts";
+  type Entry,
+  entryKindOf,
+  lockHeld,
+  readJson,
+  readProgress,
+  scanRuns,
+  trialLines,
+} from "./scan.ts";
+import { exists } from "../io/exists.ts";
 
 /** A page and the parts the live script swaps in. */
 export interface Page {
@@ -79,8 +88,9 @@ export function liveMetrics(partialDir: string, running: boolean): RunMetrics | 
   const h = log.header;
   const points = log.lines.map((l) => l.point);
   const last = log.lines.at(-1);
+  const paced = pacedLine(log.lines);
   const now = new Date();
-  const trainSeconds = last?.elapsedSeconds ?? 0;
+  const trainSeconds = paced?.elapsedSeconds ?? 0;
   return {
     format: "webgpu-mlp.run/1",
     name: h.name,
@@ -98,7 +108,7 @@ export function liveMetrics(partialDir: string, running: boolean): RunMetrics | 
       setupSeconds: 0,
       trainSeconds,
       steps: last?.point.step ?? 0,
-      stepsPerSecond: last?.stepsPerSecond ?? 0,
+      stepsPerSecond: paced?.stepsPerSecond ?? 0,
     },
     lrSchedule: h.lrSchedule,
     curves: points,
@@ -108,6 +118,11 @@ export function liveMetrics(partialDir: string, running: boolean): RunMetrics | 
     classNames: h.classNames,
     dataSizes: h.dataSizes,
   };
+}
+
+/** The latest line that carries a pace (a resumed run's first lines carry none). */
+function pacedLine(lines: ProgressLine[]): ProgressLine | undefined {
+  return lines.findLast((l) => Number.isFinite(l.stepsPerSecond));
 }
 
 function progressNote(partialDir: string, running: boolean): string {
@@ -120,11 +135,36 @@ function progressNote(partialDir: string, running: boolean): string {
     }: no evaluation point yet.</p>`;
   }
   const step = last.point.step;
+  const pace = Number.isFinite(last.stepsPerSecond)
+    ? `, ${last.stepsPerSecond.toFixed(0)} steps/s, about ${duration(last.remainingSeconds)} left`
+    : "";
   const what = running
-    ? `Training: step ${int(step)}/${int(total)} (${pct(step / Math.max(1, total), 0)}), ` +
-      `${last.stepsPerSecond.toFixed(0)} steps/s, about ${duration(last.remainingSeconds)} left.`
+    ? `Training: step ${int(step)}/${int(total)} (${pct(step / Math.max(1, total), 0)})${pace}.`
     : `Interrupted at step ${int(step)}/${int(total)}: run the same command to resume.`;
-  return `<p class="note">${escapeHtml(what)} The page grows as evaluation points arrive.</p>`;
+  return `<p class="note">${escapeHtml(what)}${
+    running ? " The page grows as evaluation points arrive." : ""
+  }</p>`;
+}
+
+/** How the dashboard reads a run's files: no link followed, no checkpoint over 1 GiB. */
+const LOAD = { followLinks: false, maxCheckpointBytes: 1 << 30 };
+
+/** A message with the served folder's own path left out (a page names paths below it). */
+function below(root: string, message: string): string {
+  return message.split(root + sep).join("");
+}
+
+/** A page that says why a run or sweep cannot be shown (its files are damaged or foreign). */
+function problemPage(title: string, message: string, events: string): Page {
+  const html = renderPage({
+    title,
+    subtitleHtml: statusBadge("damaged"),
+    bodyHtml: `<p class="note">${escapeHtml(message)}</p>`,
+    builder: new ReportBuilder(),
+    generator: GENERATOR,
+    live: live(events),
+  });
+  return { html, fragment: fragmentOf(html) };
 }
 
 /** The page of the run at `path` (committed, or still in its in-progress directory); null if none. */
@@ -133,7 +173,13 @@ export async function runPage(root: string, path: string): Promise<Page | null> 
   let run: LoadedRun;
   let note = "";
   if (entryKindOf(dir) === "run") {
-    run = await loadRun(dir);
+    try {
+      run = await loadRun(dir, LOAD);
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      const message = below(root, e.message);
+      return problemPage(`Run ${path.split("/").at(-1)}`, message, eventsUrl("run", path));
+    }
   } else {
     const partial = dir + PARTIAL_SUFFIX;
     const running = lockHeld(dir);
@@ -170,14 +216,18 @@ export async function sweepPage(root: string, path: string): Promise<Page | null
   const title = `Sweep ${path.split("/").at(-1)}`;
   let sw;
   try {
-    sw = await loadSweep(dir);
-  } catch {
-    // no trial recorded yet: what is training, if anything
+    sw = await loadSweep(dir, LOAD);
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    // no trial recorded yet (what is training, if anything), or a damaged file (which)
+    const none = !(await exists(join(dir, "sweep.json"))) && trialLines(dir).length === 0;
     const html = renderPage({
       title,
-      subtitleHtml: running ? "running" : "no trial recorded",
+      subtitleHtml: running ? "running" : none ? "no trial recorded" : statusBadge("damaged"),
       bodyHtml: `<p class="note">${
-        running
+        !none
+          ? escapeHtml(below(root, e.message))
+          : running
           ? "The sweep is running: trials appear as they finish."
           : "No trial is recorded yet."
       }</p>` + populationsTable(dir),
@@ -203,7 +253,10 @@ export async function sweepPage(root: string, path: string): Promise<Page | null
   return { html, fragment: fragmentOf(html) };
 }
 
-/** The populations in training in a sweep directory (one per process), as a table. */
+/**
+ * The populations in training in a sweep directory, as a table: one per process whose lock is
+ * live (a killed shard's file is left behind; it is not shown as training).
+ */
 function populationsTable(dir: string): string {
   const rows: Cell[][] = [];
   let names: string[] = [];
@@ -214,27 +267,24 @@ function populationsTable(dir: string): string {
     return "";
   }
   for (const name of names) {
-    let p: PopulationProgress;
-    try {
-      p = JSON.parse(Deno.readTextFileSync(join(dir, name)));
-    } catch {
-      continue;
+    const shard = name.slice("population".length, -".json".length);
+    if (!liveOwner(`${dir}${shard}.lock`)) continue;
+    const parsed = populationSchema.safeParse(readJson(join(dir, name)));
+    if (!parsed.success) continue;
+    const p = parsed.data;
+    let top = -1;
+    for (let z = 0; z < p.val.length; z++) {
+      const v = p.val[z];
+      if (v !== null && (top < 0 || v > p.val[top]!)) top = z;
     }
-    if (p?.format !== POPULATION_FORMAT) continue;
-    const vals = p.val.map((v, z) => ({ v, z })).filter((e) => e.v !== null) as {
-      v: number;
-      z: number;
-    }[];
-    const best = vals.reduce<{ v: number; z: number } | null>(
-      (a, e) => (a === null || e.v > a.v ? e : a),
-      null,
-    );
     rows.push([
       p.stage,
       `${p.trials.length} (${p.trials[0]} … ${p.trials.at(-1)})`,
       `${int(p.step)}/${int(p.totalSteps)} (${pct(p.step / Math.max(1, p.totalSteps), 0)})`,
-      `${p.stepsPerSecond.toFixed(1)} steps/s, ${duration(p.remainingSeconds)} left`,
-      best ? `${pct(best.v)} (λ ${p.lambdas[best.z].toExponential(2)})` : "–",
+      Number.isFinite(p.stepsPerSecond)
+        ? `${p.stepsPerSecond.toFixed(1)} steps/s, ${duration(p.remainingSeconds)} left`
+        : "–",
+      top >= 0 ? `${pct(p.val[top]!)} (λ ${p.lambdas[top].toExponential(2)})` : "–",
     ]);
   }
   if (rows.length === 0) return "";

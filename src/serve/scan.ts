@@ -11,8 +11,16 @@ import { join, relative, sep } from "node:path";
 import { liveOwner } from "../io/lock.ts";
 import { ownedKind } from "../io/owned.ts";
 import { PARTIAL_SUFFIX } from "../train/run.ts";
-import { parseProgress, PROGRESS_FILE, type ReadProgress } from "../train/live.ts";
+import { appendProgress, parseProgress, PROGRESS_FILE, type ReadProgress } from "../train/live.ts";
+import {
+  FileProblem,
+  MAX_RECORD_BYTES,
+  readRegularSync,
+  readRegularTextOrNull,
+} from "../io/regular.ts";
 import type { RunMetrics } from "../train/metrics.ts";
+import { parseRecord, RUN_FORMAT } from "../io/records.ts";
+import { UserError } from "../errors.ts";
 
 /** How deep below the served folder runs are looked for (runs/variants/run, runs/sweep/final). */
 export const SCAN_DEPTH = 4;
@@ -23,8 +31,8 @@ export interface Entry {
   kind: "run" | "sweep";
   /** Its path below the served folder, `/`-separated, without `.partial`. */
   path: string;
-  /** `running`, `completed`, `diverged` or `interrupted`. */
-  status: "running" | "completed" | "diverged" | "interrupted";
+  /** `running`, `completed`, `diverged`, `interrupted`, or `damaged` (its metrics.json is not one). */
+  status: "running" | "completed" | "diverged" | "interrupted" | "damaged";
   /** Steps done and scheduled (runs), or trials recorded (sweeps: total null). */
   progress: { done: number; total: number | null } | null;
   /** Best validation accuracy seen so far (null when none). */
@@ -41,17 +49,75 @@ function stat(path: string): Deno.FileInfo | null {
   }
 }
 
-function readText(path: string): string | null {
-  try {
-    return Deno.readTextFileSync(path);
-  } catch {
-    return null;
+/** What identifies a regular file's contents cheaply: device, inode, size, times (null: none). */
+function fileSignature(info: Deno.FileInfo | null): string | null {
+  if (!info?.isFile) return null;
+  return `${info.dev}:${info.ino}:${info.size}:${info.mtime?.getTime()}:${info.ctime?.getTime()}`;
+}
+
+interface Cached {
+  signature: string;
+  value: unknown;
+  bytes: number;
+}
+
+/**
+ * Parsed files, by path, kept while their signature holds: a page and the index are looked at
+ * every half second by every open page, and a run's files change only at evaluation points.
+ * At most {@link CACHE_BYTES} of file contents are kept (the least recently used go first).
+ */
+const cache = new Map<string, Cached>();
+let cachedBytes = 0;
+const CACHE_BYTES = 256 << 20;
+
+function forget(path: string): void {
+  const old = cache.get(path);
+  if (!old) return;
+  cachedBytes -= old.bytes;
+  cache.delete(path);
+}
+
+function remember(path: string, entry: Cached): void {
+  forget(path);
+  if (entry.bytes > CACHE_BYTES) return;
+  cache.set(path, entry);
+  cachedBytes += entry.bytes;
+  for (const [key, e] of cache) {
+    if (cachedBytes <= CACHE_BYTES) break;
+    cachedBytes -= e.bytes;
+    cache.delete(key);
   }
 }
 
-function readJson(path: string): unknown {
-  const text = readText(path);
-  if (text === null) return null;
+/**
+ * `parse` of the text of the regular file at `path` (never through a symbolic link, never
+ * blocking on a FIFO, at most {@link MAX_RECORD_BYTES}), cached while the file is unchanged;
+ * null when there is no such file or it cannot be read.
+ */
+function cachedRead<T>(path: string, parse: (text: string) => T): T | null {
+  const signature = fileSignature(stat(path));
+  if (signature === null) {
+    forget(path);
+    return null;
+  }
+  const hit = cache.get(path);
+  if (hit?.signature === signature) {
+    // most recently used last
+    cache.delete(path);
+    cache.set(path, hit);
+    return hit.value as T;
+  }
+  const text = readRegularTextOrNull(path, { maxBytes: MAX_RECORD_BYTES });
+  if (text === null) {
+    forget(path);
+    return null;
+  }
+  const value = parse(text);
+  remember(path, { signature, value, bytes: text.length });
+  return value;
+}
+
+function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
@@ -59,10 +125,73 @@ function readJson(path: string): unknown {
   }
 }
 
-/** The progress log of an in-progress directory, or null. */
+/** The parsed JSON file at `path` (cached), or null. */
+export function readJson(path: string): unknown {
+  return cachedRead(path, parseJson);
+}
+
+/** The paths whose parsed contents are kept (for tests and tools). */
+export function cachedPaths(): string[] {
+  return [...progressCache.keys(), ...cache.keys()];
+}
+
+/** Forget the parsed files that are gone (a committed run's progress log, a removed sweep's files). */
+function pruneCaches(): void {
+  for (const path of progressCache.keys()) if (!stat(path)) progressCache.delete(path);
+  for (const path of [...cache.keys()]) if (!stat(path)) forget(path);
+}
+
+/** A progress log read so far: where its file was and how far its text was parsed. */
+interface ProgressState {
+  dev: number | null;
+  ino: number | null;
+  size: number;
+  signature: string;
+  /** Bytes parsed: through the last newline seen. */
+  offset: number;
+  /** The log parsed so far (null: no whole, valid header yet). */
+  log: ReadProgress | null;
+}
+
+const progressCache = new Map<string, ProgressState>();
+
+/**
+ * The progress log of an in-progress directory, or null. A log that only grew since the last
+ * look is read from where that look ended (a long run's log is not read whole at every point);
+ * a log replaced (a resume rewrites it) or shortened is read again from the start.
+ */
 export function readProgress(partialDir: string): ReadProgress | null {
-  const text = readText(join(partialDir, PROGRESS_FILE));
-  return text === null ? null : parseProgress(text);
+  const path = join(partialDir, PROGRESS_FILE);
+  const info = stat(path);
+  const signature = fileSignature(info);
+  if (!info || signature === null) {
+    progressCache.delete(path);
+    return null;
+  }
+  let state = progressCache.get(path);
+  if (state?.signature === signature) return state.log;
+  const same = state && state.dev === info.dev && state.ino === info.ino &&
+    info.size >= state.size && state.log !== null;
+  if (!same) state = { dev: info.dev, ino: info.ino, size: 0, signature: "", offset: 0, log: null };
+  let bytes: Uint8Array;
+  try {
+    bytes = readRegularSync(path, { maxBytes: MAX_RECORD_BYTES, from: state!.offset });
+  } catch (e) {
+    if (!(e instanceof FileProblem)) throw e;
+    progressCache.delete(path);
+    return null;
+  }
+  const end = bytes.lastIndexOf(0x0a);
+  if (end >= 0) {
+    const text = new TextDecoder().decode(bytes.subarray(0, end + 1));
+    if (state!.log) appendProgress(state!.log, text);
+    else state!.log = parseProgress(text);
+    state!.offset += end + 1;
+  }
+  state!.size = info.size;
+  state!.signature = signature;
+  progressCache.set(path, state!);
+  return state!.log;
 }
 
 /** Whether a live process holds the lock at `path` (or any `<base>.shard-*.lock` beside it). */
@@ -83,26 +212,42 @@ export function lockHeld(base: string, shards = false): boolean {
   return false;
 }
 
+/** The largest finite number of `values` (no spread: a long run has 10⁵ points), or null. */
 function bestOf(values: (number | undefined)[]): number | null {
-  const finite = values.filter((v): v is number => typeof v === "number" && Number.isFinite(v));
-  return finite.length ? Math.max(...finite) : null;
+  let best: number | null = null;
+  for (const v of values) {
+    if (typeof v === "number" && Number.isFinite(v) && (best === null || v > best)) best = v;
+  }
+  return best;
 }
 
 function age(paths: string[]): number {
-  const times = paths.map((p) => stat(p)?.mtime?.getTime() ?? 0);
-  return Math.max(0, (Date.now() - Math.max(...times)) / 1000);
+  const newest = paths.reduce((t, p) => Math.max(t, stat(p)?.mtime?.getTime() ?? 0), 0);
+  return Math.max(0, (Date.now() - newest) / 1000);
+}
+
+/** A run's metrics.json, validated, or the one-line reason it cannot be used. */
+export function readRunMetrics(dir: string): RunMetrics | { problem: string } | null {
+  const path = join(dir, "metrics.json");
+  return cachedRead(path, (text) => {
+    try {
+      return parseRecord(RUN_FORMAT, JSON.parse(text), path);
+    } catch (e) {
+      return { problem: e instanceof UserError ? e.message : `${path}: malformed JSON` };
+    }
+  });
 }
 
 /** The listing entry of a committed run directory. */
 function committedRun(root: string, dir: string): Entry {
-  const m = readJson(join(dir, "metrics.json")) as RunMetrics | null;
-  const curves = Array.isArray(m?.curves) ? m!.curves : [];
+  const read = readRunMetrics(dir);
+  const m = read && !("problem" in read) ? read : null;
   return {
     kind: "run",
     path: toPath(root, dir),
-    status: m?.status ?? "interrupted",
-    progress: m?.timings ? { done: m.timings.steps, total: null } : null,
-    bestVal: bestOf(curves.map((p) => p?.val?.accuracy)),
+    status: m?.status ?? "damaged",
+    progress: m ? { done: m.timings.steps, total: null } : null,
+    bestVal: bestOf(m?.curves.map((p) => p.val?.accuracy) ?? []),
     ageSeconds: age([join(dir, "metrics.json")]),
   };
 }
@@ -153,14 +298,20 @@ export function trialLines(dir: string): unknown[] {
     return out;
   }
   for (const name of names) {
-    const text = readText(join(dir, name)) ?? "";
-    for (const line of text.slice(0, text.lastIndexOf("\n") + 1).split("\n")) {
-      if (!line.trim()) continue;
-      try {
-        out.push(JSON.parse(line));
-      } catch {
-        // a damaged line: the sweep's own tools report it; the listing skips it
-      }
+    for (const line of cachedRead(join(dir, name), wholeLines) ?? []) out.push(line);
+  }
+  return out;
+}
+
+/** The parsed whole lines of a JSON-lines text (a damaged line is skipped). */
+function wholeLines(text: string): unknown[] {
+  const out: unknown[] = [];
+  for (const line of text.slice(0, text.lastIndexOf("\n") + 1).split("\n")) {
+    if (!line.trim()) continue;
+    try {
+      out.push(JSON.parse(line));
+    } catch {
+      // a damaged line: the sweep's own tools report it; the listing skips it
     }
   }
   return out;
@@ -219,5 +370,6 @@ export function scanRuns(root: string): Entry[] {
     }
   };
   walk(root, SCAN_DEPTH);
+  pruneCaches();
   return [...out.values()].sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 }

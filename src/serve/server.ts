@@ -23,7 +23,7 @@ import { UserError } from "../errors.ts";
 import { PARTIAL_SUFFIX } from "../train/run.ts";
 import { PROGRESS_FILE } from "../train/live.ts";
 import { indexPage, type Page, runPage, sweepPage } from "./pages.ts";
-import { lockHeld, scanRuns } from "./scan.ts";
+import { entryKindOf, lockHeld, scanRuns } from "./scan.ts";
 
 /** Options of {@link serveRuns}. */
 export interface ServeOptions {
@@ -63,7 +63,9 @@ function headers(type: string, csp = NOT_FOUND_CSP): HeadersInit {
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",
     "cross-origin-resource-policy": "same-origin",
-    "content-security-policy": csp,
+    // no other site may frame a page (a meta element cannot say this; the header can)
+    "content-security-policy": `${csp}; frame-ancestors 'none'`,
+    "x-frame-options": "DENY",
   };
 }
 
@@ -169,66 +171,172 @@ async function render(
   return kind === "run" ? await runPage(root, path) : await sweepPage(root, path);
 }
 
-function events(
+/** Updates a slow client may have queued before it is dropped (it reconnects when it can). */
+const MAX_QUEUED = 16;
+
+/**
+ * One page's event feed, shared by every client watching that page: its files are looked at
+ * once per poll however many clients there are, and each change is rendered once.
+ */
+class Feed {
+  readonly #clients = new Set<ReadableStreamDefaultController<Uint8Array>>();
+  readonly #timer: ReturnType<typeof setInterval>;
+  #last = "";
+  #message: Uint8Array | null = null;
+  #busy = false;
+  #quiet = 0;
+
+  constructor(
+    readonly key: string,
+    readonly pollMs: number,
+    /** The page's signature and its render (null: the page is gone: the feed ends). */
+    readonly look: () => { signature: string; render: () => Promise<Page | null> } | null,
+    readonly onEmpty: (feed: Feed) => void,
+  ) {
+    this.#timer = setInterval(() => this.#tick(), pollMs);
+  }
+
+  /** A new client's stream: the page's latest update at once (when known), then every change. */
+  subscribe(): ReadableStream<Uint8Array> {
+    let mine: ReadableStreamDefaultController<Uint8Array>;
+    return new ReadableStream<Uint8Array>({
+      start: (ctrl) => {
+        mine = ctrl;
+        this.#clients.add(ctrl);
+        ctrl.enqueue(ENC.encode(`retry: 2000\n\n`));
+        if (this.#message) ctrl.enqueue(this.#message);
+        else this.#tick();
+      },
+      cancel: () => this.#drop(mine),
+    });
+  }
+
+  #drop(ctrl: ReadableStreamDefaultController<Uint8Array>): void {
+    if (!this.#clients.delete(ctrl)) return;
+    try {
+      ctrl.close();
+    } catch {
+      // already closed or errored
+    }
+    if (this.#clients.size === 0) this.close();
+  }
+
+  #send(bytes: Uint8Array): void {
+    for (const ctrl of [...this.#clients]) {
+      // a client that stopped reading is dropped rather than queued for without bound
+      if ((ctrl.desiredSize ?? 0) < -MAX_QUEUED) {
+        this.#drop(ctrl);
+        continue;
+      }
+      try {
+        ctrl.enqueue(bytes);
+      } catch {
+        this.#drop(ctrl);
+      }
+    }
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      const now = this.look();
+      if (now === null) {
+        this.close();
+        return;
+      }
+      if (now.signature !== this.#last) {
+        this.#last = now.signature;
+        const page = await now.render().catch(() => null);
+        if (page) {
+          this.#message = ENC.encode(
+            `event: update\ndata: ${JSON.stringify(page.fragment)}\n\n`,
+          );
+          this.#send(this.#message);
+        }
+        this.#quiet = 0;
+      } else if (++this.#quiet * this.pollMs >= 15000) {
+        this.#send(ENC.encode(": still here\n\n"));
+        this.#quiet = 0;
+      }
+    } catch {
+      // a look that failed: the next one tries again
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /** End the feed: every client's stream closes. */
+  close(): void {
+    clearInterval(this.#timer);
+    for (const ctrl of this.#clients) {
+      try {
+        ctrl.close();
+      } catch {
+        // already closed
+      }
+    }
+    this.#clients.clear();
+    this.onEmpty(this);
+  }
+}
+
+const ENC = new TextEncoder();
+
+/** The shared state of a server's feeds. */
+export type Feeds = Map<string, Feed>;
+
+function feedFor(
+  feeds: Feeds,
   root: string,
   kind: PageKind,
-  path: string,
+  segments: string[],
   pollMs: number,
-  streams: Set<() => void>,
   shownAs?: string,
-): Response {
-  const enc = new TextEncoder();
-  let timer: ReturnType<typeof setInterval> | undefined;
-  let last = "";
-  let busy = false;
-  let quiet = 0;
-  let stop = () => {};
-  const body = new ReadableStream<Uint8Array>({
-    start(ctrl) {
-      stop = () => {
-        clearInterval(timer);
-        streams.delete(stop);
-        try {
-          ctrl.close();
-        } catch {
-          // already closed
-        }
+): Feed {
+  const key = `${kind}/${segments.join("/")}`;
+  let feed = feeds.get(key);
+  if (!feed) {
+    feed = new Feed(key, pollMs, () => {
+      // the path is checked again at every look: a run directory replaced by a link ends it
+      const path = kind === "index" ? "" : safePath(root, segments);
+      if (path === null) return null;
+      return {
+        signature: signature(root, kind, path),
+        render: () => render(root, kind, path, shownAs),
       };
-      streams.add(stop);
-      const tick = async () => {
-        if (busy) return;
-        busy = true;
-        try {
-          const now = signature(root, kind, path);
-          if (now !== last) {
-            last = now;
-            const page = await render(root, kind, path, shownAs).catch(() => null);
-            if (page) {
-              ctrl.enqueue(enc.encode(`event: update\ndata: ${JSON.stringify(page.fragment)}\n\n`));
-            }
-            quiet = 0;
-          } else if (++quiet * pollMs >= 15000) {
-            ctrl.enqueue(enc.encode(": still here\n\n"));
-            quiet = 0;
-          }
-        } catch {
-          clearInterval(timer);
-        } finally {
-          busy = false;
-        }
-      };
-      ctrl.enqueue(enc.encode(`retry: 2000\n\n`));
-      tick();
-      timer = setInterval(tick, pollMs);
-    },
-    cancel() {
-      clearInterval(timer);
-      streams.delete(stop);
-    },
-  });
+    }, (f) => {
+      if (feeds.get(f.key) === f) feeds.delete(f.key);
+    });
+    feeds.set(key, feed);
+  }
+  return feed;
+}
+
+function eventStream(body: ReadableStream<Uint8Array> | null): Response {
   return new Response(body, {
     headers: { ...headers("text/event-stream; charset=utf-8"), connection: "keep-alive" },
   });
+}
+
+/** Whether `dir` is (or is becoming) a page of `kind`: a run, an in-progress run, a sweep. */
+function pageExists(kind: "run" | "sweep", dir: string): boolean {
+  if (kind === "sweep") return entryKindOf(dir) === "sweep";
+  return entryKindOf(dir) === "run" || entryKindOf(dir + PARTIAL_SUFFIX) === "partial";
+}
+
+/** The path of a request's URL, or null when its target or Host does not make a URL. */
+function requestPath(req: Request): string | null {
+  try {
+    return new URL(req.url).pathname;
+  } catch {
+    return null;
+  }
+}
+
+/** The host name of a `Host` header, lower-cased, without port, brackets kept, trailing dot gone. */
+export function hostOf(header: string): string {
+  return header.trim().toLowerCase().replace(/:\d+$/, "").replace(/\.$/, "");
 }
 
 /** Answer one request for the runs folder `root` (an absolute, resolved path). */
@@ -238,30 +346,33 @@ export async function handle(
   opts: {
     pollMs?: number;
     loopbackOnly?: boolean;
-    streams?: Set<() => void>;
+    feeds?: Feeds;
     shownAs?: string;
   } = {},
 ): Promise<Response> {
   if (req.method !== "GET" && req.method !== "HEAD") return text(405, "only GET and HEAD");
-  const url = new URL(req.url);
-  if (opts.loopbackOnly) {
-    const host = (req.headers.get("host") ?? "").replace(/:\d+$/, "");
-    if (!isLoopback(host)) return text(403, "this dashboard answers loopback requests only");
+  if (opts.loopbackOnly && !isLoopback(hostOf(req.headers.get("host") ?? ""))) {
+    return text(403, "this dashboard answers loopback requests only");
   }
-  const parts = url.pathname.split("/").slice(1);
-  const streams = opts.streams ?? new Set();
-  if (url.pathname === "/") {
+  const pathname = requestPath(req);
+  if (pathname === null) return text(400, "bad request");
+  const parts = pathname.split("/").slice(1);
+  const feeds = opts.feeds ?? new Map();
+  const pollMs = opts.pollMs ?? 500;
+  if (pathname === "/") {
     return html(indexPage(root, opts.shownAs));
   }
   if (parts[0] === "events") {
     const kind = parts[1] as PageKind;
     if (kind === "index" && parts.slice(2).join("") === "") {
-      return events(root, "index", "", opts.pollMs ?? 500, streams, opts.shownAs);
+      if (req.method === "HEAD") return eventStream(null);
+      return eventStream(feedFor(feeds, root, "index", [], pollMs, opts.shownAs).subscribe());
     }
     if (kind !== "run" && kind !== "sweep") return text(404, "not found");
     const path = safePath(root, parts.slice(2));
-    if (!path) return text(404, "not found");
-    return events(root, kind, path, opts.pollMs ?? 500, streams);
+    if (!path || !pageExists(kind, join(root, path))) return text(404, "not found");
+    if (req.method === "HEAD") return eventStream(null);
+    return eventStream(feedFor(feeds, root, kind, parts.slice(2), pollMs).subscribe());
   }
   if (parts[0] === "run" || parts[0] === "sweep") {
     const path = safePath(root, parts.slice(1));
@@ -290,11 +401,12 @@ export function serveRuns(opts: ServeOptions): RunsServer {
   if (!info.isDirectory) {
     throw new UserError(`${opts.root} is not a directory: give the folder runs are written to`);
   }
-  const hostname = opts.hostname ?? "127.0.0.1";
+  // an IPv6 address may come bracketed, as in a URL
+  const hostname = (opts.hostname ?? "127.0.0.1").replace(/^\[(.*)\]$/, "$1");
   const loopbackOnly = isLoopback(hostname);
   let server: Deno.HttpServer<Deno.NetAddr>;
   const controller = new AbortController();
-  const streams = new Set<() => void>();
+  const feeds: Feeds = new Map();
   try {
     server = Deno.serve(
       {
@@ -303,8 +415,7 @@ export function serveRuns(opts: ServeOptions): RunsServer {
         signal: controller.signal,
         onListen: () => {},
       },
-      (req) =>
-        handle(root, req, { pollMs: opts.pollMs, loopbackOnly, streams, shownAs: opts.root }),
+      (req) => handle(root, req, { pollMs: opts.pollMs, loopbackOnly, feeds, shownAs: opts.root }),
     );
   } catch (e) {
     if (e instanceof Deno.errors.AddrInUse) {
@@ -312,18 +423,18 @@ export function serveRuns(opts: ServeOptions): RunsServer {
         `port ${opts.port ?? 8080} on ${hostname} is in use: pick another with --port`,
       );
     }
-    if (e instanceof Deno.errors.AddrNotAvailable || e instanceof Deno.errors.PermissionDenied) {
-      throw new UserError(
-        `cannot listen on ${hostname}:${opts.port ?? 8080}: ${(e as Error).message}`,
-      );
-    }
-    throw e;
+    // an address of no interface, a name that does not resolve, a privileged port, …
+    throw new UserError(
+      `cannot listen on ${hostname}:${opts.port ?? 8080}: ${
+        String((e as Error)?.message ?? e).split("\n")[0]
+      }`,
+    );
   }
   return {
     port: server.addr.port,
     hostname,
     async shutdown() {
-      for (const stop of [...streams]) stop();
+      for (const feed of [...feeds.values()]) feed.close();
       controller.abort();
       await server.finished;
     },

@@ -1,7 +1,9 @@
 /**
  * The population a sweep process is training, as `deno task serve` shows it: `population.json`
  * (or `population.shard-i-of-n.json` for a shard) in the sweep directory, rewritten atomically at
- * each evaluation point and removed when the sweep's summary is written.
+ * each evaluation point and removed once that population's trials are recorded. An interrupted or
+ * killed process leaves its file behind: the dashboard shows a population as training only while
+ * its process holds the matching lock (`<sweep>.lock`, `<sweep>.shard-i-of-n.lock`).
  *
  * @module
  */

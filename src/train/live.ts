@@ -13,6 +13,7 @@
 import { join } from "node:path";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { pointRecord, startRunEvents } from "../io/tensorboard.ts";
+import { progressHeaderSchema, progressLineSchema } from "../io/records.ts";
 import type { EnvInfo, EvalPoint } from "./metrics.ts";
 
 /** File name of the progress log in an in-progress directory. */
@@ -51,7 +52,10 @@ export interface ProgressHeader {
   dataSizes: { train: number; val: number; test: number };
 }
 
-/** One further line: an evaluation point and the run's pace when it was reached. */
+/**
+ * One further line: an evaluation point and the run's pace when it was reached. The points a
+ * resumed run's log starts with (from its snapshot) carry no pace: read back, it is NaN.
+ */
 export interface ProgressLine {
   /** The point, as it will appear in metrics.json's curves. */
   point: EvalPoint;
@@ -115,32 +119,51 @@ function writeAll(file: Deno.FsFile, bytes: Uint8Array): void {
 export interface ReadProgress {
   header: ProgressHeader;
   lines: ProgressLine[];
+  /** A whole line that is not a progress line was met: the log is read no further. */
+  damaged?: boolean;
 }
 
 /**
- * Parse a progress log's text; null when it has no whole, valid header. Lines that do not parse
- * (a half-written last line) end the log there.
+ * Parse a progress log's text; null when it has no whole, valid header. A line that is not a
+ * valid progress line ends the log there (see {@link appendProgress}).
  */
 export function parseProgress(text: string): ReadProgress | null {
-  const end = text.lastIndexOf("\n");
-  if (end < 0) return null;
-  const raw = text.slice(0, end).split("\n");
-  let header: ProgressHeader;
+  const first = text.indexOf("\n");
+  if (first < 0) return null;
+  let value: unknown;
   try {
-    header = JSON.parse(raw[0]);
+    value = JSON.parse(text.slice(0, first));
   } catch {
     return null;
   }
-  if (header?.format !== PROGRESS_FORMAT) return null;
-  const lines: ProgressLine[] = [];
-  for (const r of raw.slice(1)) {
+  const header = progressHeaderSchema.safeParse(value);
+  if (!header.success) return null;
+  const log: ReadProgress = { header: header.data as ProgressHeader, lines: [] };
+  appendProgress(log, text.slice(first + 1));
+  return log;
+}
+
+/**
+ * Add to `log` the whole lines of `text`, the log's text after what was parsed so far; the part
+ * after the last newline (a line being written) is ignored. The first line that does not parse
+ * or is not a valid progress line marks the log damaged and ends it: nothing after it is added.
+ */
+export function appendProgress(log: ReadProgress, text: string): void {
+  const end = text.lastIndexOf("\n");
+  if (log.damaged || end < 0) return;
+  for (const raw of text.slice(0, end).split("\n")) {
+    let value: unknown;
     try {
-      const line = JSON.parse(r) as ProgressLine;
-      if (typeof line?.point?.step !== "number") break;
-      lines.push(line);
+      value = JSON.parse(raw);
     } catch {
-      break;
+      log.damaged = true;
+      return;
     }
+    const line = progressLineSchema.safeParse(value);
+    if (!line.success) {
+      log.damaged = true;
+      return;
+    }
+    log.lines.push(line.data);
   }
-  return { header, lines };
 }
