@@ -6,6 +6,8 @@
  * resumable snapshot and exit 130 or 143; a second Ctrl-C aborts at once.
  */
 
+import { scanRuns } from "../src/serve/scan.ts";
+import { parseProgress, PROGRESS_FILE } from "../src/train/live.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -480,6 +482,13 @@ Deno.test({
     await snapshotsWritten([join(top, "int", "v", ".snapshot-1.safetensors")], 1, () => false);
     c.kill("SIGKILL");
     await c.status;
+    // the dashboard sees the committed variants and the one killed in training, with its points
+    const seen = scanRuns(join(top, "int")).map((e) => [e.path, e.status]);
+    assert.deepEqual(seen, [["v/a", "completed"], ["v/b", "completed"], ["v/c", "interrupted"]]);
+    const log = parseProgress(
+      await Deno.readTextFile(join(top, "int", "v", "c.partial", PROGRESS_FILE)),
+    );
+    assert.ok(log && log.lines.length >= 1, "c's progress log holds its points so far");
     const again = await runToEnd(["--config", cfg, "--out", join(top, "int")]);
     assert.ok(again.some((l) => l.includes("a + b: already trained")), again.join("\n"));
     assert.ok(again.some((l) => /^c: resuming at step [1-9]/.test(l)), again.join("\n"));

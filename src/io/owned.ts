@@ -188,7 +188,7 @@ const TRIAL_DIR = /^[A-Za-z0-9_][A-Za-z0-9._-]*-\d+$/;
 
 /** Which sub-directories a kind of directory may hold: their kind, by name (null: none). */
 function subKind(kind: OwnedKind, name: string): OwnedKind | null {
-  if (kind === "variants") return "run";
+  if (kind === "variants") return name.endsWith(".partial") ? "partial" : "run";
   if (kind === "sweep") {
     if (name === "final.partial") return "partial";
     if (/^final(\.(tmp|old)-.*)?$/.test(name)) return "run";

@@ -38,6 +38,7 @@ import {
   lockHeld,
   readJson,
   readProgress,
+  runLockHeld,
   scanRuns,
   trialLines,
 } from "./scan.ts";
@@ -182,7 +183,7 @@ export async function runPage(root: string, path: string): Promise<Page | null> 
     }
   } else {
     const partial = dir + PARTIAL_SUFFIX;
-    const running = lockHeld(dir);
+    const running = runLockHeld(dir);
     const metrics = liveMetrics(partial, running);
     if (!metrics) return null;
     run = {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { join, relative, sep } from "node:path";
+import { dirname, join, relative, sep } from "node:path";
 import { liveOwner } from "../io/lock.ts";
 import { ownedKind } from "../io/owned.ts";
 import { PARTIAL_SUFFIX } from "../train/run.ts";
@@ -213,6 +213,16 @@ export function lockHeld(base: string, shards = false): boolean {
 }
 
 /** The largest finite number of `values` (no spread: a long run has 10⁵ points), or null. */
+/**
+ * Whether the run that will be committed to `dir` is training now: its own lock is held, or, for a
+ * variant (a run inside a variants directory), the variants directory's.
+ */
+export function runLockHeld(dir: string): boolean {
+  if (lockHeld(dir)) return true;
+  const parent = dirname(dir);
+  return ownedKind(parent) === "variants" && lockHeld(parent);
+}
+
 function bestOf(values: (number | undefined)[]): number | null {
   let best: number | null = null;
   for (const v of values) {
@@ -261,7 +271,7 @@ function partialRun(root: string, dir: string): Entry {
   return {
     kind: "run",
     path: toPath(root, dir),
-    status: lockHeld(dir) ? "running" : "interrupted",
+    status: runLockHeld(dir) ? "running" : "interrupted",
     progress: log ? { done: last?.step ?? 0, total: log.header.totalSteps } : null,
     bestVal: bestOf(points.map((p) => p.val?.accuracy)),
     ageSeconds: age([join(partial, PROGRESS_FILE), partial]),

@@ -23,7 +23,7 @@ import { UserError } from "../errors.ts";
 import { PARTIAL_SUFFIX } from "../train/run.ts";
 import { PROGRESS_FILE } from "../train/live.ts";
 import { indexPage, type Page, runPage, sweepPage } from "./pages.ts";
-import { entryKindOf, lockHeld, scanRuns } from "./scan.ts";
+import { entryKindOf, lockHeld, runLockHeld, scanRuns } from "./scan.ts";
 
 /** Options of {@link serveRuns}. */
 export interface ServeOptions {
@@ -155,7 +155,7 @@ function signature(root: string, kind: PageKind, path: string): string {
       fileState(join(dir, "metrics.json")),
       fileState(join(partial, PROGRESS_FILE)),
       fileState(join(partial, "metrics.json")),
-      lockHeld(dir),
+      runLockHeld(dir),
     ].join("|");
   }
   return `${dirState(dir)}|${lockHeld(dir, true)}`;

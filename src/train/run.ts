@@ -31,7 +31,7 @@ import { hashOf, readSnapshot, type Snapshot, SNAPSHOT_FORMAT, writeSnapshot } f
 import { checkOutDir, preflight } from "./preflight.ts";
 import type { RunMetrics } from "./metrics.ts";
 import { defaultEvalEvery, sampleSchedule, totalSteps } from "./schedule.ts";
-import { PROGRESS_FORMAT, ProgressLog } from "./live.ts";
+import { PROGRESS_FORMAT, type ProgressHeader, ProgressLog } from "./live.ts";
 import {
   type PopulationSpec,
   type Progress,
@@ -350,34 +350,14 @@ async function trainRun(
   if (partial.resume) {
     log(`${cfg.name}: resuming at step ${partial.resume.step} from ${partial.dir}`);
   }
-  const stepsPerEpoch = Math.floor(data.dataset.splits.train.n / spec.batchSize);
-  const total = totalSteps(spec.schedule, stepsPerEpoch);
-  const progress = await ProgressLog.open(partial.dir, {
-    format: PROGRESS_FORMAT,
-    name: cfg.name,
-    config: cfg,
-    seed: cfg.seed,
-    layerSizes: spec.sizes,
-    lambda: cfg.train.lambda,
-    env: envInfo(gpu),
-    startedAt: startedAt.toISOString(),
-    totalSteps: total,
-    stepsPerEpoch,
-    lrSchedule: sampleSchedule(spec.schedule, total, stepsPerEpoch),
-    classNames: cifar.classNames,
-    dataSizes: { train: cifar.train.n, val: cifar.val?.n ?? 0, test: cifar.test?.n ?? 0 },
-  }, partial.resume?.models[0].curves);
+  const progress = await ProgressLog.open(
+    partial.dir,
+    progressHeader(cfg, data, spec, 0, startedAt),
+    partial.resume?.models[0].curves,
+  );
   const onEval = (p: Progress) => {
     log(formatProgress(p));
-    const point = p.points[0];
-    if (point) {
-      progress.append({
-        point,
-        elapsedSeconds: p.elapsedSeconds,
-        stepsPerSecond: p.stepsPerSecond,
-        remainingSeconds: p.remainingSeconds,
-      });
-    }
+    appendPoint(progress, p, 0);
   };
   const result = await trainPopulation(
     gpu,
@@ -414,6 +394,46 @@ async function trainRun(
     );
   }
   return { dir, metrics, interrupted: false };
+}
+
+/** The header of the progress log of model `z` of a population (see src/train/live.ts). */
+export function progressHeader(
+  cfg: Config,
+  data: PreparedData,
+  spec: PopulationSpec,
+  z: number,
+  startedAt: Date,
+): ProgressHeader {
+  const { cifar } = data;
+  const stepsPerEpoch = Math.floor(data.dataset.splits.train.n / spec.batchSize);
+  const total = totalSteps(spec.schedule, stepsPerEpoch);
+  return {
+    format: PROGRESS_FORMAT,
+    name: cfg.name,
+    config: cfg,
+    seed: spec.seeds[z],
+    layerSizes: spec.sizes,
+    lambda: spec.lambdas[z],
+    env: envInfo(data.gpu),
+    startedAt: startedAt.toISOString(),
+    totalSteps: total,
+    stepsPerEpoch,
+    lrSchedule: sampleSchedule(spec.schedule, total, stepsPerEpoch),
+    classNames: cifar.classNames,
+    dataSizes: { train: cifar.train.n, val: cifar.val?.n ?? 0, test: cifar.test?.n ?? 0 },
+  };
+}
+
+/** Append model `z`'s point of an evaluation to its progress log (nothing once it diverged). */
+export function appendPoint(log: ProgressLog, p: Progress, z: number): void {
+  const point = p.points[z];
+  if (!point) return;
+  log.append({
+    point,
+    elapsedSeconds: p.elapsedSeconds,
+    stepsPerSecond: p.stepsPerSecond,
+    remainingSeconds: p.remainingSeconds,
+  });
 }
 
 /** Assemble metrics.json for model `z` of a training result. */

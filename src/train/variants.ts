@@ -28,11 +28,15 @@ import {
 } from "../io/owned.ts";
 import { checkOutDir, preflight } from "./preflight.ts";
 import { readSnapshot, writeSnapshot } from "./snapshot.ts";
+import { ProgressLog } from "./live.ts";
 import {
+  appendPoint,
   configHash,
+  PARTIAL_SUFFIX,
   populationSpec,
   prepareData,
   type PreparedData,
+  progressHeader,
   removeLeftovers,
   runMetrics,
   type RunOptions,
@@ -156,6 +160,13 @@ async function trainVariants(
   let interrupted = false;
   for (const [gi, group] of groups.entries()) {
     const names = group.map((c) => c.name);
+    // a run committed just before a kill may have left its progress log: it goes
+    for (const c of group) {
+      const partial = join(dir, c.name) + PARTIAL_SUFFIX;
+      if (isRun(join(dir, c.name)) && ownedKind(partial) === "partial") {
+        await removeOwned(partial, "partial", "remove it by hand");
+      }
+    }
     if (group.every((c) => isRun(join(dir, c.name)))) {
       for (const c of group) {
         const m = readJsonIfExists(
@@ -185,6 +196,19 @@ async function trainVariants(
     }
     if (stored) log(`${names.join("+")}: resuming at step ${stored.snapshot.step}`);
     const startedAt = new Date(), tg = performance.now();
+    // each variant's progress log, in its in-progress directory, for deno task serve
+    const logs: ProgressLog[] = [];
+    for (const [z, c] of group.entries()) {
+      const partial = join(dir, c.name) + PARTIAL_SUFFIX;
+      if (entryKind(partial) === "none") await markOwned(partial, "partial", snapHash);
+      else if (replaceProblem(partial, "partial") !== null) {
+        throw new UserError(
+          `${partial} is in the way of variant ${c.name}'s progress log and was not written by this tool: move it away`,
+        );
+      }
+      const header = progressHeader(c, data, spec, z, startedAt);
+      logs.push(await ProgressLog.open(partial, header, stored?.snapshot.models[z].curves));
+    }
     const result = await trainPopulation(
       data.gpu,
       trainDataOf(data.dataset),
@@ -195,9 +219,12 @@ async function trainVariants(
         resume: stored?.snapshot,
         onSnapshot: (snap) => writeSnapshot(snapshotFile, snapHash, snap),
         snapshotSeconds: options.snapshotSeconds,
-        onEval: (p) => log(formatPopulation(names.join("+"), p, lambdas)),
+        onEval: (p) => {
+          log(formatPopulation(names.join("+"), p, lambdas));
+          logs.forEach((l, z) => appendPoint(l, p, z));
+        },
       },
-    );
+    ).finally(() => logs.forEach((l) => l.close()));
     if (result.interrupted) {
       interrupted = true;
       log(
@@ -215,6 +242,7 @@ async function trainVariants(
         z,
         report: options.report !== false,
       });
+      await removeOwned(join(dir, c.name) + PARTIAL_SUFFIX, "partial", "remove it by hand");
       runs.push(metrics);
       const m = result.models[z];
       log(
