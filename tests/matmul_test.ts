@@ -200,15 +200,24 @@ async function check(c: Case, epi: Epilogue, rng: Rng): Promise<void> {
       assert.equal(got[i], cm.data[i], `${what}: wrote outside C at ${i}`);
     }
   }
-  if (mirror) {
-    // every logical entry of C is in the mirror, bit for bit
-    const tex = await downloadTexture(device, mirror, cm.ld / 4, c.M);
-    for (let z = 0; z < Z; z++) {
-      for (let i = 0; i < c.M; i++) {
-        for (let j = 0; j < c.N; j++) {
-          const at = z * cm.zStride + i * cm.ld + j;
-          assert.equal(tex[i * cm.ld + z * cm.zStride + j], got[at], `${what}: mirror at ${at}`);
-        }
+  if (mirror) await assertMirror(device, mirror, cm, c, got, what);
+}
+
+/** Every logical entry of C (side by side blocks, or one) is in its mirror texture, bit for bit. */
+async function assertMirror(
+  device: GPUDevice,
+  mirror: GPUTexture,
+  cm: Mat,
+  c: Case,
+  got: Float32Array,
+  what: string,
+): Promise<void> {
+  const tex = await downloadTexture(device, mirror, cm.ld / 4, c.M);
+  for (let z = 0; z < (c.Z ?? 1); z++) {
+    for (let i = 0; i < c.M; i++) {
+      for (let j = 0; j < c.N; j++) {
+        const at = z * cm.zStride + i * cm.ld + j;
+        assert.equal(tex[i * cm.ld + z * cm.zStride + j], got[at], `${what}: mirror at ${at}`);
       }
     }
   }
@@ -315,17 +324,7 @@ for (const c of softmaxCases) {
         assert.equal(got[i], cm.data[i], `${what}: wrote outside C at ${i}`);
       }
     }
-    if (mirror) {
-      const tex = await downloadTexture(device, mirror, cm.ld / 4, c.M);
-      for (let z = 0; z < Z; z++) {
-        for (let i = 0; i < c.M; i++) {
-          for (let j = 0; j < c.N; j++) {
-            const at = z * cm.zStride + i * cm.ld + j;
-            assert.equal(tex[i * cm.ld + z * cm.zStride + j], got[at], `${what}: mirror at ${at}`);
-          }
-        }
-      }
-    }
+    if (mirror) await assertMirror(device, mirror, cm, c, got, what);
   });
 }
 

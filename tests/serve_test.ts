@@ -574,6 +574,26 @@ Deno.test("serve: bad input is one error line", async () => {
   }
 });
 
+/**
+ * A small config trained by the browser test: one training batch, a 1000-image holdout, 300 steps
+ * a cycle (`train.stepSize` overrides it), evaluated every 30; `extra`'s keys replace the rest.
+ */
+function tinyConfig(name: string, extra: Record<string, unknown>) {
+  const { stepSize = 300, ...train } = (extra.train ?? {}) as Record<string, unknown>;
+  return {
+    name,
+    seed: name.length,
+    data: { train: [1], val: { holdout: 1000 }, test: false },
+    ...extra,
+    train: {
+      batchSize: 100,
+      schedule: { kind: "cyclic", etaMin: 1e-5, etaMax: 0.05, stepSize, cycles: 1 },
+      evalEvery: 30,
+      ...train,
+    },
+  };
+}
+
 const chromium = findChromium();
 const browserRequired = !!Deno.env.get("CI") || Deno.env.get("REPORT_REQUIRE_BROWSER") === "1";
 if (!chromium && !browserRequired) {
@@ -591,30 +611,21 @@ Deno.test({
       ? join(Deno.env.get("TEST_OUT")!, "serve")
       : await Deno.makeTempDir({ prefix: "serve-shots-" });
     await Deno.mkdir(shots, { recursive: true });
-    const config = join(root, "live.json");
-    await Deno.writeTextFile(
-      config,
-      JSON.stringify({
-        name: "live",
-        seed: 3,
-        data: { train: [1], val: { holdout: 1000 }, test: false },
-        model: { hidden: [20] },
-        train: {
-          batchSize: 100,
-          lambda: 0.01,
-          schedule: { kind: "cyclic", etaMin: 1e-5, etaMax: 0.05, stepSize: 450, cycles: 1 },
-          evalEvery: 30,
-          checkpoint: false,
-        },
-      }),
-    );
+    const training = async (name: string, extra: Record<string, unknown>) => {
+      const config = join(root, `${name}.json`);
+      await Deno.writeTextFile(config, JSON.stringify(tinyConfig(name, extra)));
+      return new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "src/cli/train.ts", "--config", config, "--out", root, "--no-report"],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+    };
     const server = serveRuns({ root, port: 0, pollMs: 100 });
     const origin = `http://127.0.0.1:${server.port}`;
-    const training = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "src/cli/train.ts", "--config", config, "--out", root, "--no-report"],
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
+    const run = await training("live", {
+      model: { hidden: [20] },
+      train: { lambda: 0.01, stepSize: 450, checkpoint: false },
+    });
     const browser = await Browser.launch(chromium);
     try {
       // wait for the first evaluation point, then watch the page while the run trains
@@ -659,44 +670,18 @@ Deno.test({
       assert.deepEqual(index.blocked, []);
 
       // a sweep: its page shows the population in training, then its trials as they finish
-      await training.status;
-      const sweepConfig = join(root, "sw.json");
-      await Deno.writeTextFile(
-        sweepConfig,
-        JSON.stringify({
-          name: "sw",
-          seed: 1,
-          data: { train: [1], val: { holdout: 1000 }, test: false },
-          model: { hidden: [10] },
-          train: {
-            batchSize: 100,
-            schedule: { kind: "cyclic", etaMin: 1e-5, etaMax: 0.05, stepSize: 300, cycles: 1 },
-            evalEvery: 30,
-          },
-          search: {
-            stages: [{
-              name: "coarse",
-              space: { kind: "list", values: [1e-4, 1e-3, 1e-2, 1e-1] },
-              top: 2,
-            }],
-            population: 2,
-          },
-        }),
-      );
-      const sweeping = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          "src/cli/train.ts",
-          "--config",
-          sweepConfig,
-          "--out",
-          root,
-          "--no-report",
-        ],
-        stdout: "null",
-        stderr: "null",
-      }).spawn();
+      await run.status;
+      const sweeping = await training("sw", {
+        model: { hidden: [10] },
+        search: {
+          stages: [{
+            name: "coarse",
+            space: { kind: "list", values: [1e-4, 1e-3, 1e-2, 1e-1] },
+            top: 2,
+          }],
+          population: 2,
+        },
+      });
       for (let i = 0; i < 600 && !(await exists(join(root, "sw", "population.json"))); i++) {
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -729,10 +714,9 @@ Deno.test({
     } finally {
       await browser.close();
       try {
-        training.kill("SIGKILL");
+        run.kill("SIGKILL");
       } catch { /* finished */ }
-      await training.status;
-      await training.stderr.cancel();
+      await run.status;
       await server.shutdown();
       await Deno.remove(root, { recursive: true });
     }
