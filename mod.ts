@@ -116,6 +116,7 @@ export {
   type PopulationSpec,
   type Progress,
   type TrainData,
+  trainDataOf,
   type TrainOptions,
   trainPopulation,
   type TrainResult,

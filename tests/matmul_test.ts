@@ -155,13 +155,7 @@ async function check(c: Case, epi: Epilogue, rng: Rng): Promise<void> {
   const biasBuf = upload(device, bias);
   const aRows = c.v === "tn" ? c.K : c.M;
   const bRows = c.v === "nt" ? c.N : c.K;
-  const mirror = c.mirror
-    ? device.createTexture({
-      size: [cm.ld / 4, c.M],
-      format: "rgba32float",
-      usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_SRC,
-    })
-    : undefined;
+  const mirror = c.mirror ? mirrorTexture(device, cm, c.M) : undefined;
   const op = matmulOp(device, {
     ...common,
     a: c.tex
@@ -201,6 +195,15 @@ async function check(c: Case, epi: Epilogue, rng: Rng): Promise<void> {
     }
   }
   if (mirror) await assertMirror(device, mirror, cm, c, got, what);
+}
+
+/** A write-only texture to mirror C into: one texel per quad of its rows. */
+function mirrorTexture(device: GPUDevice, cm: Mat, rows: number): GPUTexture {
+  return device.createTexture({
+    size: [cm.ld / 4, rows],
+    format: "rgba32float",
+    usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_SRC,
+  });
 }
 
 /** Every logical entry of C (side by side blocks, or one) is in its mirror texture, bit for bit. */
@@ -287,13 +290,7 @@ for (const c of softmaxCases) {
       c: { data: absSum, ld: cm.ld, zStride: cm.zStride },
     });
     const cBuf = upload(device, cm.data);
-    const mirror = c.mirror
-      ? device.createTexture({
-        size: [cm.ld / 4, c.M],
-        format: "rgba32float",
-        usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_SRC,
-      })
-      : undefined;
+    const mirror = c.mirror ? mirrorTexture(device, cm, c.M) : undefined;
     const op = matmulOp(device, {
       ...spec,
       epilogue: "bias_softmax_ce",

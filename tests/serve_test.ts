@@ -209,6 +209,18 @@ async function spawnServer(root: string, extra: string[] = []) {
   };
 }
 
+/** A committed run `name` under `root` with five points (see tests/report_fixtures.ts). */
+function fakeRun(root: string, name: string) {
+  return writeFakeRun(join(root, name), {
+    name,
+    points: 5,
+    steps: 500,
+    lambda: 0.01,
+    seed: 1,
+    layerSizes: [3072, 10, 10],
+  });
+}
+
 Deno.test("serve: a FIFO, a device, a link or a huge file named like a run's file never blocks the server", async () => {
   const root = await Deno.makeTempDir({ prefix: "serve-hostile-" });
   const outside = await Deno.makeTempDir({ prefix: "serve-outside-" });
@@ -216,15 +228,7 @@ Deno.test("serve: a FIFO, a device, a link or a huge file named like a run's fil
     const r = await new Deno.Command("mkfifo", { args: [path] }).output();
     assert.ok(r.success, `mkfifo ${path}`);
   };
-  const run = (name: string) =>
-    writeFakeRun(join(root, name), {
-      name,
-      points: 5,
-      steps: 500,
-      lambda: 0.01,
-      seed: 1,
-      layerSizes: [3072, 10, 10],
-    });
+  const run = (name: string) => fakeRun(root, name);
   // committed runs whose metrics.json, checkpoint or marker is a FIFO, a device or a link
   await run("fifo-metrics");
   await Deno.remove(join(root, "fifo-metrics", "metrics.json"));
@@ -298,15 +302,7 @@ Deno.test("serve: a FIFO, a device, a link or a huge file named like a run's fil
 
 Deno.test("serve: files of the wrong shape or naming paths give a page of what is known", async () => {
   const root = await Deno.makeTempDir({ prefix: "serve-shape-" });
-  const fake = (name: string) =>
-    writeFakeRun(join(root, name), {
-      name,
-      points: 5,
-      steps: 500,
-      lambda: 0.01,
-      seed: 1,
-      layerSizes: [3072, 10, 10],
-    });
+  const fake = (name: string) => fakeRun(root, name);
   const edit = async (path: string, change: (m: Record<string, unknown>) => void) => {
     const m = JSON.parse(await Deno.readTextFile(path));
     change(m);

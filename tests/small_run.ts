@@ -5,7 +5,7 @@
 
 import { parseConfig } from "../src/config.ts";
 import { populationSpec, prepareData } from "../src/train/run.ts";
-import { trainPopulation } from "../src/train/trainer.ts";
+import { trainDataOf, trainPopulation } from "../src/train/trainer.ts";
 
 /** A validated config: seed 11, batch 1 with a 1000-sample holdout, hidden [32, 24], He init. */
 export function cfgWith(
@@ -34,12 +34,11 @@ export function cfgWith(
 export async function train(cfg: ReturnType<typeof cfgWith>) {
   const data = await prepareData(cfg);
   const spec = populationSpec(cfg, data.cifar.train.n, [cfg.train.lambda], [cfg.seed]);
-  const result = await trainPopulation(data.gpu, {
-    dataset: data.dataset,
-    train: data.dataset.splits.train,
-    val: data.dataset.splits.val,
-    test: null,
-  }, spec);
+  const result = await trainPopulation(
+    data.gpu,
+    { ...trainDataOf(data.dataset), test: null },
+    spec,
+  );
   data.dataset.destroy();
   return { result, data };
 }

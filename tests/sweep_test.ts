@@ -10,7 +10,12 @@ import { type Config, parseConfig } from "../src/config.ts";
 import { UserError } from "../src/errors.ts";
 import { parseRecord, RUN_FORMAT, TRIAL_FORMAT } from "../src/io/records.ts";
 import { populationSpec, prepareData, type PreparedData, runMetrics } from "../src/train/run.ts";
-import { type ModelResult, trainPopulation, type TrainResult } from "../src/train/trainer.ts";
+import {
+  type ModelResult,
+  trainDataOf,
+  trainPopulation,
+  type TrainResult,
+} from "../src/train/trainer.ts";
 import type { EvalPoint } from "../src/train/metrics.ts";
 import { readTrials } from "../src/sweep/results.ts";
 import { parseShard, resolveShard, type Shard } from "../src/sweep/shard.ts";
@@ -50,12 +55,7 @@ Deno.test("a population of 3 trains exactly like the same 3 models one by one", 
     stages: [{ name: "a", space: { kind: "list", values: [0] } }],
   });
   const data = await prepareData(cfg);
-  const splits = {
-    dataset: data.dataset,
-    train: data.dataset.splits.train,
-    val: data.dataset.splits.val,
-    test: null,
-  };
+  const splits = { ...trainDataOf(data.dataset), test: null };
   const lambdas = [0, 0.01, 0.3], seeds = [1, 2, 3];
   const pop = await trainPopulation(
     data.gpu,

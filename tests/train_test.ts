@@ -94,18 +94,13 @@ Deno.test("a diverging run stops with status diverged and no checkpoint", async 
 
 Deno.test("inputs through textures or buffers: the same numbers, step for step", async () => {
   const { prepareData, populationSpec } = await import("../src/train/run.ts");
-  const { trainPopulation } = await import("../src/train/trainer.ts");
+  const { trainDataOf, trainPopulation } = await import("../src/train/trainer.ts");
   const cfg = config("/tmp/unused", {
     evalEvery: 30,
     schedule: { kind: "cyclic", etaMin: 1e-5, etaMax: 0.05, stepSize: 30, cycles: 1 },
   });
   const data = await prepareData(cfg);
-  const splits = {
-    dataset: data.dataset,
-    train: data.dataset.splits.train,
-    val: data.dataset.splits.val,
-    test: data.dataset.splits.test,
-  };
+  const splits = trainDataOf(data.dataset);
   const spec = populationSpec(cfg, data.cifar.train.n, [0.01, 0.1], [1, 2]);
   const viaTexture = await trainPopulation({ ...data.gpu, prefersTextures: true }, splits, spec);
   const viaBuffer = await trainPopulation({ ...data.gpu, prefersTextures: false }, splits, spec);
@@ -115,7 +110,7 @@ Deno.test("inputs through textures or buffers: the same numbers, step for step",
 
 Deno.test("textures or buffers: Adam, BN, dropout, P > 1, one-layer nets and a checkpoint's evaluation agree bit for bit", async () => {
   const { prepareData, populationSpec } = await import("../src/train/run.ts");
-  const { trainPopulation } = await import("../src/train/trainer.ts");
+  const { trainDataOf, trainPopulation } = await import("../src/train/trainer.ts");
   const { cfgWith } = await import("./small_run.ts");
   const cases: [string, ReturnType<typeof cfgWith>, number[]][] = [
     [
@@ -132,12 +127,7 @@ Deno.test("textures or buffers: Adam, BN, dropout, P > 1, one-layer nets and a c
   ];
   for (const [name, cfg, lambdas] of cases) {
     const data = await prepareData(cfg);
-    const splits = {
-      dataset: data.dataset,
-      train: data.dataset.splits.train,
-      val: data.dataset.splits.val,
-      test: null,
-    };
+    const splits = { ...trainDataOf(data.dataset), test: null };
     const spec = populationSpec(cfg, data.cifar.train.n, lambdas, lambdas.map((_, z) => 5 + z));
     const runs = [];
     for (const prefersTextures of [true, false]) {

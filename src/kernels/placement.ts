@@ -30,7 +30,7 @@
  * @module
  */
 
-import { storageBuffer } from "../gpu/buffers.ts";
+import { storageBuffer, writeBuffer } from "../gpu/buffers.ts";
 import { copyToTextureOp } from "./copy.ts";
 import {
   matmulOp,
@@ -357,7 +357,7 @@ export function writeRows(
 ): void {
   const data = new Float32Array(n * m.ld);
   for (let i = 0; i < n; i++) for (let k = 0; k < d; k++) data[i * m.ld + k] = values[i * d + k];
-  if (m.buffer) device.queue.writeBuffer(m.buffer, 0, data);
+  if (m.buffer) writeBuffer(device, m.buffer, 0, data);
   if (m.texture) {
     device.queue.writeTexture({ texture: m.texture }, data, { bytesPerRow: m.ld * 4 }, [
       m.ld / 4,

@@ -300,16 +300,11 @@ export function stepRecords(
  *
  * @example Train three λ values at once on the splits of a config
  * ```ts
- * import { loadConfig, prepareData, trainPopulation } from "@webgpu-mlp/core";
+ * import { loadConfig, prepareData, trainDataOf, trainPopulation } from "@webgpu-mlp/core";
  *
  * const cfg = await loadConfig("experiments/cyclic-1.json");
  * const data = await prepareData(cfg);
- * const result = await trainPopulation(data.gpu, {
- *   dataset: data.dataset,
- *   train: data.dataset.splits.train,
- *   val: data.dataset.splits.val ?? null,
- *   test: null,
- * }, {
+ * const result = await trainPopulation(data.gpu, { ...trainDataOf(data.dataset), test: null }, {
  *   sizes: [3072, 50, 10],
  *   init: "xavier",
  *   sigma: 0.01,
