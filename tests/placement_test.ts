@@ -80,9 +80,17 @@ Deno.test("placement: without textures every matrix lives in a buffer and nothin
   assert.deepEqual(placed.copies, []);
   assert.equal(placed.prologue.length, 0);
   assert.ok(n.ws.X.buffer, "X got a buffer");
-  // one op per node, but the loss is fused into the output layer's product
-  assert.equal(placed.ops.length, n.nodes.length - 1);
-  assert.ok(placed.ops.some((op) => op.label === "forward2+softmax_ce_train"));
+  // layer 2, its loss, input gradient and update are one tail dispatch
+  assert.deepEqual(placed.ops.map((op) => op.label), [
+    "forward1",
+    "tail(forward2+softmax_ce_train,backward_input2,backward_weights2)",
+    "backward_weights1",
+  ]);
+  // without the tail: one op per node, but the loss is fused into the output layer's product
+  const noTail = placeOps(n.params.device, n.nodes, { textures: false, tail: false });
+  assert.equal(noTail.ops.length, n.nodes.length - 1);
+  assert.ok(noTail.ops.some((op) => op.label === "forward2+softmax_ce_train"));
+  noTail.destroy();
   const unfused = placeOps(n.params.device, n.nodes, { textures: false, fuse: false });
   assert.equal(unfused.ops.length, n.nodes.length);
   unfused.destroy();
@@ -111,7 +119,7 @@ Deno.test("placement: short rows get no copies (the threshold can be lowered)", 
   assert.deepEqual(plain.copies, []);
   plain.destroy();
   const m = await net([20, 30, 10]);
-  const low = placeOps(device, m.nodes, { textures: true, longRows: 1 });
+  const low = placeOps(device, m.nodes, { textures: true, longRows: 1, tail: false });
   // layer 2 too: W2 (written by its SGD epilogue) and S (the scores' gradient, written by the
   // product with the loss fused in); unfused, the loss kernel overwrites S and it keeps no copy
   assert.deepEqual(sorted(low.copies), ["G1", "S", "W1", "W2", "X"]);

@@ -134,6 +134,7 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
     requiredLimits.maxComputeWorkgroupsPerDimension = a.maxComputeWorkgroupsPerDimension;
     requiredLimits.maxComputeInvocationsPerWorkgroup = a.maxComputeInvocationsPerWorkgroup;
     requiredLimits.maxComputeWorkgroupSizeX = a.maxComputeWorkgroupSizeX;
+    requiredLimits.maxComputeWorkgroupStorageSize = a.maxComputeWorkgroupStorageSize;
     requiredLimits.maxDynamicUniformBuffersPerPipelineLayout =
       a.maxDynamicUniformBuffersPerPipelineLayout;
   }

@@ -21,11 +21,16 @@
  * - nothing is copied when the adapter does not prefer textures or the copy would exceed
  *   `maxTextureDimension2D`.
  *
- * It also fuses what the adapter runs better as one dispatch: the output layer's product and the
- * softmax cross-entropy that follows it (`bias_softmax_ce`, when one invocation can hold a row).
+ * It also fuses what runs better as one dispatch:
+ * - the output layer's product and the softmax cross-entropy that follows it
+ *   (`bias_softmax_ce`, when one invocation can hold a row);
+ * - in an SGD step, the top of the network into one tail dispatch (src/kernels/tail.ts): the
+ *   output layer's forward with its loss, input gradient and update, and the same three of the
+ *   hidden layer under it when that layer's input is per model (not layer 1) and the two fit one
+ *   workgroup ({@link tailFits}). A 2- or 3-layer step is then gather, forward₁, tail,
+ *   backward_weights₁: 4 dispatches.
  *
- * Where a matrix lives, and whether the loss is fused, does not change a single bit of the results
- * (tested).
+ * Where a matrix lives, and what is fused, does not change a single bit of the results (tested).
  *
  * @module
  */
@@ -40,6 +45,7 @@ import {
   type TextureOperand,
 } from "./matmul.ts";
 import type { Op } from "./op.ts";
+import { tailFits, tailOp } from "./tail.ts";
 
 /**
  * A matrix of the graph: `rows` rows of stride `ld` floats, the blocks of the population's models
@@ -112,11 +118,13 @@ export function bufferOf(m: Matrix): GPUBuffer {
 }
 
 /**
- * Where a kernel that writes a matrix either way (`writesEither`, the gather) writes it: its
- * texture when it lives in one alone, else its buffer. Valid once {@link placeOps} has run.
+ * Where a kernel that writes a matrix either way (`writesEither`: the gather, the tail) writes
+ * it: its texture when it has one (placement gives such a matrix a copy only when nothing needs
+ * its buffer, so it lives in the texture alone), else its buffer. Valid once {@link placeOps}
+ * has run.
  */
 export function storageOf(m: Matrix): GPUBuffer | GPUTexture {
-  return m.buffer ?? m.texture ?? bufferOf(m);
+  return m.texture ?? bufferOf(m);
 }
 
 /** A product whose operands are matrices of the graph; the rest as in {@link MatmulSpec}. */
@@ -181,8 +189,13 @@ export interface PlacementOptions {
   matmul?: (spec: MatmulSpec) => Op;
   /** Row length from which products read copies (default {@link LONG_ROWS}; tests lower it). */
   longRows?: number;
-  /** Fuse a loss into the product of its scores when the product can (default true). */
+  /**
+   * Fuse what runs better as one dispatch (default true): a loss into the product of its
+   * scores, and the top layers of an SGD step into one tail dispatch.
+   */
   fuse?: boolean;
+  /** With `fuse`, also fuse the top layers into a tail dispatch (default true; tests turn it off). */
+  tail?: boolean;
 }
 
 /** What {@link placeOps} built. */
@@ -229,6 +242,119 @@ function fuseLosses(nodes: Node[]): Node[] {
   return out;
 }
 
+/** The output layer of an SGD step, or a hidden layer under it: its three products. */
+interface TailLayerNodes {
+  forward: ProductSpec;
+  input: ProductSpec;
+  weights: ProductSpec;
+}
+
+/**
+ * Whether `f`, `i`, `w` are one layer's forward product, input gradient and in-place SGD update
+ * of a population batched over its models (Z = P, a per-model input): `i` reads the gradient
+ * of f's output with f's weights, `w` updates those weights (and f's bias) from f's input.
+ */
+function layerTriple(
+  f: Node | undefined,
+  i: Node | undefined,
+  w: Node | undefined,
+  gradient: Matrix,
+) {
+  if (f?.kind !== "product" || i?.kind !== "product" || w?.kind !== "product") return null;
+  const [F, I, W] = [f.spec, i.spec, w.spec];
+  const plain = (p: ProductSpec) => !p.tile && p.a.zStride > 0 && (p.Z ?? 1) === (F.Z ?? 1);
+  return F.variant === "nn" && I.variant === "nt" && W.variant === "tn" &&
+      plain(F) && plain(I) && plain(W) && I.a === gradient && I.b === F.b &&
+      I.epilogue === "relu_mask" && W.a === F.a && W.b === gradient && W.c === F.b &&
+      W.epilogue === "sgd" && !W.lambda?.columns && W.bias?.mode === "sgd" &&
+      W.bias.buffer === F.aux?.buffer && !!W.steps
+    ? { forward: F, input: I, weights: W } as TailLayerNodes
+    : null;
+}
+
+/**
+ * Fuse the top of an SGD step into one tail dispatch (src/kernels/tail.ts) when its shapes fit a
+ * workgroup: the output layer's products (its forward with the fused loss, input gradient and
+ * update), and the hidden layer's under it when that fits too — 3 or 6 dispatches as one, the
+ * same numbers to the bit. Layer 1, whose input is shared by the models, stays as it is.
+ */
+function fuseTail(device: GPUDevice, nodes: Node[]): Node[] {
+  const f = nodes.findIndex((n) => n.kind === "product" && n.spec.epilogue === "bias_softmax_ce");
+  if (f < 0) return nodes;
+  const outSpec = (nodes[f] as { spec: ProductSpec }).spec;
+  const out = layerTriple(nodes[f], nodes[f + 1], nodes[f + 2], outSpec.c);
+  if (!out || !outSpec.softmax) return nodes;
+  const R = outSpec.M;
+  const hiddenFwd = nodes[f - 1];
+  let hidden: TailLayerNodes | null = null;
+  if (hiddenFwd?.kind === "product" && hiddenFwd.spec.c === outSpec.a) {
+    const h = layerTriple(hiddenFwd, nodes[f + 3], nodes[f + 4], out.input.c);
+    const epi = hiddenFwd.spec.epilogue;
+    if (
+      h && (epi === "bias_relu" || epi === "bias_relu_dropout") && h.forward.M === R &&
+      out.input.aux?.buffer === h.forward.c.buffer &&
+      (out.input.dropout?.p ?? 0) === (h.forward.dropout?.p ?? 0) &&
+      (!h.forward.steps || h.forward.steps === out.weights.steps)
+    ) hidden = h;
+  }
+  const top = (h: TailLayerNodes | null) => h ? h.input : out.input;
+  const fits = (h: TailLayerNodes | null) =>
+    tailFits(device, {
+      R,
+      nIn: (h ?? out).forward.K,
+      out: outSpec.N,
+      hidden: h ? h.forward.N : undefined,
+      gBuffer: true,
+    });
+  if (hidden && !fits(hidden)) hidden = null;
+  if (!fits(hidden)) return nodes;
+  const lowest = hidden ?? out;
+  const gIn = top(hidden).c, hIn = lowest.forward.a;
+  if (top(hidden).aux?.buffer !== hIn.buffer) return nodes;
+  const first = hidden ? f - 1 : f, last = hidden ? f + 4 : f + 2;
+  // what stays inside the tail (scores, and a hidden layer's output and gradient) must have no
+  // reader outside it
+  const inner = [outSpec.c, ...(hidden ? [hidden.forward.c, out.input.c] : [])];
+  const rest = [...nodes.slice(0, first), ...nodes.slice(last + 1)];
+  const touches = (n: Node) =>
+    n.kind === "product"
+      ? [n.spec.a, n.spec.b, n.spec.c].some((m) => inner.includes(m)) ||
+        inner.some((m) => m.buffer && n.spec.aux?.buffer === m.buffer)
+      : [...n.reads ?? [], ...n.writes ?? [], ...n.writesEither ?? []].some((m) =>
+        inner.includes(m)
+      );
+  if (rest.some(touches)) return nodes;
+  const layer = (t: TailLayerNodes) => ({
+    nOut: t.forward.N,
+    ld: t.forward.c.ld,
+    pout: t.forward.c.zStride,
+    W: bufferOf(t.forward.b),
+    b: t.forward.aux!.buffer,
+  });
+  const labels = nodes.slice(first, last + 1).map((n) => (n as { spec: ProductSpec }).spec.label);
+  const label = `tail(${labels.join(",")})`;
+  const fused = kernel(label, {
+    reads: [hIn],
+    writes: [outSpec.b, ...(hidden ? [hidden.forward.b] : [])],
+    writesEither: [gIn],
+  }, () =>
+    tailOp(device, {
+      label,
+      R,
+      P: outSpec.Z ?? 1,
+      input: { buffer: bufferOf(hIn), nIn: lowest.forward.K, ld: hIn.ld, zStride: hIn.zStride },
+      output: storageOf(gIn),
+      inputDropout: top(hidden).dropout?.p ?? 0,
+      hidden: hidden ? { ...layer(hidden), dropout: hidden.forward.dropout } : undefined,
+      out: layer(out),
+      labels: outSpec.softmax!.labels,
+      lambda: out.weights.lambda!.buffer,
+      lambdaStride: out.weights.lambda!.zStride,
+      steps: out.weights.steps!,
+    }));
+  return [...nodes.slice(0, first), fused, ...nodes.slice(last + 1)];
+}
+
 /** The operand of a product that reads its texture copy, if the product can. */
 function readsCopy(spec: ProductSpec, which: "a" | "b"): boolean {
   if (spec.variant === "nt") return false;
@@ -249,7 +375,8 @@ export function placeOps(
   listed: Node[],
   opts: PlacementOptions = {},
 ): PlacedOps {
-  const nodes = opts.fuse === false ? listed : fuseLosses(listed);
+  const fused = opts.fuse === false ? listed : fuseLosses(listed);
+  const nodes = opts.fuse === false || opts.tail === false ? fused : fuseTail(device, fused);
   const products = nodes.flatMap((n) => n.kind === "product" ? [n.spec] : []);
   const kernels = nodes.flatMap((n) => n.kind === "kernel" ? [n] : []);
   const maxSide = device.limits.maxTextureDimension2D;
