@@ -107,7 +107,7 @@ export class BenchNet {
   /** Index of the next step to run (selects the epoch's permutation and the batch position). */
   t = 0;
 
-  constructor(ctx: BenchContext, spec: PopulationSpec) {
+  constructor(ctx: BenchContext, spec: PopulationSpec, opts: { tail?: boolean } = {}) {
     this.ctx = ctx;
     this.spec = spec;
     const device = ctx.gpu.device;
@@ -117,6 +117,7 @@ export class BenchNet {
     );
     this.step = trainingStep(this.params, ctx.train, spec, {
       textures: ctx.gpu.prefersTextures,
+      tail: opts.tail,
     });
     this.stepsPerEpoch = Math.floor(ctx.train.train.n / spec.batchSize);
   }

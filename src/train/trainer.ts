@@ -190,6 +190,8 @@ export interface TrainingStepOptions {
   textures?: boolean;
   /** Builds each product's op (default `matmulOp`): tools pass their own to watch the specs. */
   matmul?: PlacementOptions["matmul"];
+  /** Fuse the top layers into one tail dispatch where they fit (default true; the bench compares). */
+  tail?: boolean;
 }
 
 /** Build the dispatches of one training step (once per run; encoded every step). */
