@@ -223,7 +223,7 @@ function dimSize(spec: DimSpec): number {
 function describeDim(d: SpaceDim, spec: DimSpec): string {
   if (spec.list) return `${d} ∈ {${spec.list.join(", ")}}`;
   if (spec.grid) {
-    return `${d} ${spec.scale ?? "log"} grid ${spec.grid[0]}…${spec.grid[1]} (${spec.count})`;
+    return `${d} ${spec.count} ${spec.scale ?? "log"}-spaced ${spec.grid[0]}…${spec.grid[1]}`;
   }
   if (spec.logUniform) {
     const [a, b] = spec.logUniform;

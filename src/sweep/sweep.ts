@@ -259,7 +259,7 @@ function aroundSource(cfg: Config, stage: Stage): { cfg: Config; stage: Stage } 
  * every dimension the around stage searches — the trial's own value where its stage searched
  * that dimension, else what its stage trained with.
  */
-function centrePoints(cfg: Config, stage: Stage, top: TopEntry[]): Hyper[] {
+export function centrePoints(cfg: Config, stage: Stage, top: TopEntry[]): Hyper[] {
   const dims = stageDims(cfg, stage);
   const src = aroundSource(cfg, stage);
   const srcCfg = stageConfig(src.cfg, src.stage);
