@@ -618,3 +618,29 @@ Deno.test("a tiny sweep over λ × η_max: trials carry both, η groups train ap
     await Deno.remove(out, { recursive: true });
   }
 });
+
+Deno.test("a sweep of a λ space records its trials as before: λ alone, no hyper", async () => {
+  const out = await Deno.makeTempDir({ prefix: "sweep_space_test_" });
+  try {
+    const cfg = sweepConfig(out, {
+      stages: [{
+        name: "a",
+        space: { kind: "logUniform", min: 1e-4, max: 1e-1, count: 3, seed: 3 },
+      }],
+      population: 2,
+    });
+    const { lines, log } = logger();
+    const summary = (await runSweep(cfg, { log, report: false }))!;
+    const trials = [...readTrials(join(out, "s")).values()].sort((a, b) => a.index - b.index);
+    assert.deepEqual(trials.map((t) => t.lambda), BEFORE.seed3.slice(0, 3));
+    assert.ok(trials.every((t) => !("hyper" in t)), "no hyper in a λ space's records");
+    assert.ok(summary.stages[0].top.every((e) => !("hyper" in e)));
+    // populations as before: in trial order, cut at search.population, nothing shared to name
+    assert.deepEqual(lines.filter((l) => l.includes("models at once")), [
+      "a: training 2 models at once (trials 0, 1)",
+      "a: training 1 models at once (trials 2)",
+    ]);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});

@@ -181,8 +181,9 @@ export function sharedHyper(hyper: Hyper): Hyper {
  * The key of the population a trial trains in: trials with equal keys share everything a
  * population must share ({@link PER_MODEL_DIMS} aside).
  */
-export function populationKey(trial: { hyper: Hyper; seed: number }): string {
-  const key: [string, number][] = dimsOf(sharedHyper(trial.hyper)).map((d) => [d, trial.hyper[d]!]);
+export function populationKey(trial: { hyper?: Hyper; seed: number }): string {
+  const hyper = trial.hyper ?? {}; // a trial of a λ space: only λ, which is per model
+  const key: [string, number][] = dimsOf(sharedHyper(hyper)).map((d) => [d, hyper[d]!]);
   if (!PER_MODEL_DIMS.has("seed")) key.push(["seed", trial.seed]);
   return JSON.stringify(key);
 }
@@ -192,7 +193,7 @@ export function populationKey(trial: { hyper: Hyper; seed: number }): string {
  * key first appears, each group in trial order, then cut into chunks of `max`. Deterministic: the
  * same trials always give the same populations.
  */
-export function groupPopulations<T extends { hyper: Hyper; seed: number }>(
+export function groupPopulations<T extends { hyper?: Hyper; seed: number }>(
   trials: T[],
   max: number,
 ): T[][] {

@@ -758,9 +758,9 @@ async function trainStage(
   const data = s.data ??= await prepareData(s.cfg);
   const scfg = stageConfig(s.cfg, stage);
   let at = 0;
-  for (const chunk of groupPopulations(todo.map(planned), s.population)) {
+  for (const chunk of groupPopulations(todo, s.population)) {
     // what the population shares (η, σ, dropout) is in its config; λ and seed are per model
-    const pcfg = withHyper(scfg, sharedHyper(chunk[0].hyper));
+    const pcfg = withHyper(scfg, sharedHyper(chunk[0].hyper ?? {}));
     const result = await trainChunk(s, data, stage, pcfg, chunk, done);
     if (result.interrupted) {
       s.log(
@@ -773,11 +773,6 @@ async function trainStage(
     at += chunk.length;
   }
   return true;
-}
-
-/** A plan with its values spelt out (a plan without `hyper` searches λ alone). */
-function planned(p: TrialPlan): TrialPlan & { hyper: Hyper } {
-  return { ...p, hyper: p.hyper ?? { lambda: p.lambda } };
 }
 
 /**
