@@ -582,6 +582,34 @@ Deno.test("a tiny sweep over λ × η_max: trials carry both, η groups train ap
     await runSweep(cfg, { log: again.log, report: false });
     assert.ok(again.lines.some((l) => /4 trials, 4 already done/.test(l)));
     assert.ok(again.lines.some((l) => /^final training with .* already done$/.test(l)));
+    // a later sweep around this one's top 2 searches both dimensions, from their values
+    const fine = (schedule?: Record<string, unknown>) =>
+      parseConfig({
+        ...JSON.parse(Deno.readTextFileSync(join(dir, SWEEP_CONFIG))),
+        name: "fine",
+        ...(schedule ? { train: { ...cfg.train, schedule } } : {}),
+        search: {
+          stages: [{
+            name: "f",
+            space: { kind: "around", sweep: "s", stage: "g", top: 2, mode: "perturb", count: 3 },
+          }],
+        },
+      }, "fine.json");
+    const fcfg = fine();
+    const centres = centrePoints(fcfg, fcfg.search!.stages[0], top.slice(0, 2));
+    assert.deepEqual(centres, top.slice(0, 2).map((e) => e.hyper));
+    const around = planStage(fcfg, fcfg.search!.stages[0], centres);
+    assert.equal(around.length, 6);
+    assert.ok(around.every((p) => Object.keys(p.hyper!).join() === "lambda,etaMax"));
+    // …and one whose schedule has no η_max is refused before any work
+    await assert.rejects(
+      () => runSweep(fine({ kind: "constant", eta: 0.05, epochs: 1 }), { log: () => {} }),
+      (e: Error) =>
+        e instanceof UserError &&
+        /^search\.stages\.0\.space searches around stage g, which searched etaMax: a constant schedule has no etaMax/
+          .test(e.message),
+    );
+    assert.ok(!Deno.readDirSync(out).some((e) => e.name === "fine"));
     // a resumed sweep whose space changed is refused in one line, before any work
     const changed = sweepConfig(out, {
       ...search,

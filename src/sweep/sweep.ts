@@ -599,12 +599,13 @@ async function checkSweep(cfg: Config, options: SweepOptions): Promise<SweepRun>
   // dimensions of their stages must be ones this config can search
   search.stages.forEach((stage, i) => {
     const sp = stage.space;
-    if (sp.kind === "around" && sp.sweep) {
-      const top = externalTop(cfg, sp.sweep, sp.stage, sp.top, search.rankBy);
-      const problem = spaceProblem(sp, stageConfig(cfg, stage), stageDims(cfg, stage));
-      if (problem) throw new UserError(`search.stages.${i}.${problem}`);
-      centrePoints(cfg, stage, top);
-    }
+    if (sp.kind !== "around") return;
+    const top = sp.sweep ? externalTop(cfg, sp.sweep, sp.stage, sp.top, search.rankBy) : null;
+    // the dimensions of a stage of another sweep are known only now (also through a stage of
+    // this config that searches around one)
+    const problem = spaceProblem(sp, stageConfig(cfg, stage), stageDims(cfg, stage));
+    if (problem) throw new UserError(`search.stages.${i}.${problem}`);
+    if (top) centrePoints(cfg, stage, top);
   });
   if (search.final) {
     const last = search.stages.at(-1)!;
