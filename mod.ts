@@ -22,11 +22,14 @@
 
 // configs, runs, sweeps and variants
 export {
+  type AroundDim,
+  type AroundDims,
   type AroundSpace,
   type AugmentConfig,
   type Config,
   type ConfigOverrides,
   type DataConfig,
+  type DimSpec,
   type FinalConfig,
   type GridSpace,
   type ListSpace,
@@ -35,8 +38,12 @@ export {
   type ModelConfig,
   type OptimizerConfig,
   parseConfig,
+  type RandomSpace,
   type SearchConfig,
+  SPACE_DIMS,
   type SpaceConfig,
+  type SpaceDim,
+  type SpaceDims,
   type StageConfig,
   type TrainConfig,
   type TrainOverride,
@@ -65,6 +72,15 @@ export { runVariants } from "./src/train/variants.ts";
 export { mergeSweep, runSweep, type SweepOptions } from "./src/sweep/sweep.ts";
 export { parseShard, resolveShard, type Shard } from "./src/sweep/shard.ts";
 export type { StageSummary, SweepSummary, TopEntry, TrialRecord } from "./src/sweep/types.ts";
+export {
+  DIM_INFO,
+  type DimInfo,
+  groupPopulations,
+  type Hyper,
+  PER_MODEL_DIMS,
+  populationKey,
+} from "./src/sweep/hyper.ts";
+export { samplePoints } from "./src/sweep/space.ts";
 export type {
   EnvInfo,
   EvalPoint,

@@ -14,23 +14,31 @@ import { clip, shown, UserError } from "./errors.ts";
 import { checkName } from "./io/names.ts";
 import { describeIssue } from "./config/messages.ts";
 import { configSchema, type scheduleSchema } from "./config/schema.ts";
-import type { Config, ConfigOverrides } from "./config/types.ts";
+import type { Config, ConfigOverrides, SpaceDim } from "./config/types.ts";
+import { dimProblem, spaceDims, spaceProblem } from "./sweep/space.ts";
+import { configValue, stageConfig } from "./sweep/hyper.ts";
 
-export { configSchema, spaceSchema } from "./config/schema.ts";
+export { configSchema, SPACE_DIMS, spaceSchema } from "./config/schema.ts";
 export type {
+  AroundDim,
+  AroundDims,
   AroundSpace,
   AugmentConfig,
   Config,
   ConfigOverrides,
   DataConfig,
+  DimSpec,
   FinalConfig,
   GridSpace,
   ListSpace,
   LogUniformSpace,
   ModelConfig,
   OptimizerConfig,
+  RandomSpace,
   SearchConfig,
   SpaceConfig,
+  SpaceDim,
+  SpaceDims,
   StageConfig,
   TrainConfig,
   TrainOverride,
@@ -182,6 +190,7 @@ export function parseConfig(
     throw new UserError(`config ${source}: ${describeIssue(issue, value, fromFlag)}`);
   }
   const cfg = { ...r.data, name: r.data.name ?? fallbackName } as Config;
+  fillGridScale(cfg);
   if (r.data.name === undefined) {
     checkName(
       cfg.name,
@@ -234,7 +243,7 @@ function checkSemantics(cfg: Config, source: string): void {
       );
     }
   }
-  if (cfg.search) checkSearch(cfg.search, source);
+  if (cfg.search) checkSearch(cfg, source);
   if (cfg.search && cfg.variants) {
     throw new UserError(
       `config ${source}: give "search" (a λ sweep) or "variants" (several runs), not both`,
@@ -306,8 +315,11 @@ export function dropoutLayers(cfg: Config): number[] {
   return cfg.model.hidden.map((_, l) => (Array.isArray(d) ? d[l] : d));
 }
 
-function checkSearch(search: NonNullable<Config["search"]>, source: string): void {
+function checkSearch(cfg: Config, source: string): void {
+  const search = cfg.search!;
   const seen: string[] = [];
+  // the dimensions each stage searches (null: those of a stage in another sweep, read later)
+  const dimsOfStage = new Map<string, SpaceDim[] | null>();
   search.stages.forEach((stage, i) => {
     const at = `search.stages.${i}`;
     if (seen.includes(stage.name)) {
@@ -316,18 +328,6 @@ function checkSearch(search: NonNullable<Config["search"]>, source: string): voi
       );
     }
     const sp = stage.space;
-    if (sp.kind === "logUniform" || sp.kind === "grid") {
-      if (!(sp.min < sp.max) && !(sp.kind === "grid" && sp.count === 1 && sp.min === sp.max)) {
-        throw new UserError(
-          `config ${source}: ${at}.space is an empty or inverted range (min ${sp.min}, max ${sp.max}): min must be below max`,
-        );
-      }
-      if (sp.kind === "grid" && sp.scale === "log" && sp.min <= 0) {
-        throw new UserError(
-          `config ${source}: ${at}.space.min must be > 0 on a log grid (got ${sp.min})`,
-        );
-      }
-    }
     if (sp.kind === "around" && sp.sweep === undefined && !seen.includes(sp.stage)) {
       throw new UserError(
         `config ${source}: ${at}.space.stage ${
@@ -337,8 +337,46 @@ function checkSearch(search: NonNullable<Config["search"]>, source: string): voi
           `; name one, or give "sweep": "runs/<previous sweep>"`,
       );
     }
+    const around = sp.kind === "around" && !sp.sweep ? dimsOfStage.get(sp.stage)! : null;
+    const problem = spaceProblem(sp, stageConfig(cfg, stage), around);
+    if (problem) throw new UserError(`config ${source}: ${at}.${problem}`);
+    if (sp.kind === "around" && !sp.sweep && sp.dims && around) {
+      // a dimension the stage around did not search is taken from what that stage trained with
+      const src = stageConfig(cfg, search.stages.find((s) => s.name === sp.stage)!);
+      for (const d of spaceDims(sp)!) {
+        if (!around.includes(d) && configValue(src, d) === undefined) {
+          throw new UserError(
+            `config ${source}: ${at}.space.dims.${d}: stage ${sp.stage} neither searched ${d} ` +
+              `nor trained with one (its schedule is ${src.train.schedule.kind}), so there is ` +
+              `nothing to search around`,
+          );
+        }
+      }
+    }
+    dimsOfStage.set(stage.name, spaceDims(sp) ?? around);
     seen.push(stage.name);
   });
+  const last = dimsOfStage.get(search.stages.at(-1)!.name);
+  const finalSchedule = search.final?.train?.schedule;
+  if (finalSchedule && last) {
+    for (const d of last) {
+      const p = dimProblem(d, { ...cfg, train: { ...cfg.train, schedule: finalSchedule } });
+      if (p) {
+        throw new UserError(
+          `config ${source}: search.final.train.schedule: the last stage searches ${d}, ` +
+            `so the final training takes its best value, but ${p}`,
+        );
+      }
+    }
+  }
+}
+
+/** A λ grid's spacing defaults to `log` (a grid over `dims` spaces each dimension itself). */
+function fillGridScale(cfg: Config): void {
+  for (const stage of cfg.search?.stages ?? []) {
+    const sp = stage.space;
+    if (sp.kind === "grid" && !sp.dims && sp.scale === undefined) sp.scale = "log";
+  }
 }
 
 function setPath(obj: Record<string, unknown>, path: string[], v: unknown): void {

@@ -114,13 +114,70 @@ const listSpace = z.strictObject({
   kind: z.literal("list"),
   values: z.array(z.number().min(0).finite()).min(1).max(4096),
 });
+/** The hyperparameters a search space may span, in the order their values are drawn. */
+export const SPACE_DIMS = ["lambda", "etaMax", "etaMin", "eta", "sigma", "dropout"] as const;
+
+const interval = () => z.tuple([z.number().finite(), z.number().finite()]);
+/**
+ * One dimension of a search space: exactly one of `logUniform`, `uniform` (random draws from
+ * [min, max]), `list` (these values), `grid` (`count` values from min to max, `scale` log or
+ * linear). The combinations are checked with the other keys in `../config.ts`.
+ */
+const dimSchema = z.strictObject({
+  logUniform: interval().optional(),
+  uniform: interval().optional(),
+  list: z.array(z.number().finite()).min(1).max(4096).optional(),
+  grid: interval().optional(),
+  count: int(1, 4096).optional(),
+  scale: z.enum(["log", "linear"]).optional(),
+});
+const dimsSchema = z.strictObject({
+  /** L2 strength λ (≥ 0). */
+  lambda: dimSchema.optional(),
+  /** Highest η of a cyclic schedule (> 0). */
+  etaMax: dimSchema.optional(),
+  /** Lowest η of a cyclic schedule (> 0). */
+  etaMin: dimSchema.optional(),
+  /** η of a constant or step-decay schedule (> 0). */
+  eta: dimSchema.optional(),
+  /** σ of the gaussian initialisation (> 0). */
+  sigma: dimSchema.optional(),
+  /** Dropout probability of every hidden layer, in [0, 1). */
+  dropout: dimSchema.optional(),
+});
+/** An around space's dimension: how far to search around the centres' value. */
+const aroundDimSchema = z.strictObject({
+  /** Half-width: decades on a log scale; the dimension's own units on a linear one (dropout). */
+  width: positive().max(10).optional(),
+});
+const aroundDimsSchema = z.strictObject({
+  lambda: aroundDimSchema.optional(),
+  etaMax: aroundDimSchema.optional(),
+  etaMin: aroundDimSchema.optional(),
+  eta: aroundDimSchema.optional(),
+  sigma: aroundDimSchema.optional(),
+  dropout: aroundDimSchema.optional(),
+});
+
+const randomSpace = z.strictObject({
+  kind: z.literal("random"),
+  /** Points drawn, each dimension independently. */
+  count: int(1, 4096),
+  seed: int(0, 2 ** 32 - 1).default(0),
+  dims: dimsSchema,
+});
+/**
+ * A grid: of λ alone (`min`, `max`, `count`, `scale`), or the Cartesian product of `dims`, each a
+ * `list` or a `grid`. `scale` is filled in (`log`) for the λ form by `parseConfig`.
+ */
 const gridSpace = z.strictObject({
   kind: z.literal("grid"),
-  min: z.number().min(0).finite(),
-  max: z.number().min(0).finite(),
-  count: int(1, 4096),
+  min: z.number().min(0).finite().optional(),
+  max: z.number().min(0).finite().optional(),
+  count: int(1, 4096).optional(),
   /** `log`: geometric spacing (min > 0); `linear`: even spacing. */
-  scale: z.enum(["log", "linear"]).default("log"),
+  scale: z.enum(["log", "linear"]).optional(),
+  dims: dimsSchema.optional(),
 });
 const aroundSpace = z.strictObject({
   kind: z.literal("around"),
@@ -138,14 +195,17 @@ const aroundSpace = z.strictObject({
   width: positive().max(10).default(0.5),
   count: int(1, 4096),
   seed: int(0, 2 ** 32 - 1).default(0),
+  /** The dimensions to search around (default: those of `stage`), each with its own width. */
+  dims: aroundDimsSchema.optional(),
 });
 
-/** A search space of λ values. */
+/** A search space: λ values (`logUniform`, `list`, `grid`), or points over several dimensions. */
 export const spaceSchema = z.discriminatedUnion("kind", [
   logUniformSpace,
   listSpace,
   gridSpace,
   aroundSpace,
+  randomSpace,
 ]);
 
 /** Training keys a stage or the final training may override. */
@@ -180,7 +240,7 @@ const searchSchema = z.strictObject({
   seeds: z.enum(["same", "vary"]).default("same"),
   /** Rank trials by their final or their best validation accuracy. */
   rankBy: z.enum(["final", "best"]).default("final"),
-  /** After the last stage, train once more with its best λ (and report its test accuracy). */
+  /** After the last stage, train once more with its best trial's values (and report its test accuracy). */
   final: finalSchema.optional(),
 });
 

@@ -109,21 +109,98 @@ export interface ListSpace {
   values: number[];
 }
 
-/** Evenly spaced λ values, both ends included. */
+/** A hyperparameter a search space may span (see `SPACE_DIMS` in `schema.ts`). */
+export type SpaceDim = "lambda" | "etaMax" | "etaMin" | "eta" | "sigma" | "dropout";
+
+/**
+ * One dimension of a search space: exactly one of `logUniform`, `uniform`, `list` or `grid`
+ * (`grid` with `count`, and optionally `scale`).
+ */
+export interface DimSpec {
+  /** Random draws 10^U(log10 min, log10 max) from [min, max], min > 0. */
+  logUniform?: [number, number];
+  /** Random draws U(min, max). */
+  uniform?: [number, number];
+  /** Exactly these values (a random space draws one of them, each equally likely). */
+  list?: number[];
+  /** `count` evenly spaced values from min to max, both included. */
+  grid?: [number, number];
+  /** Number of values of a `grid`. */
+  count?: number;
+  /** Spacing of a `grid`: geometric (`log`, the default; min > 0) or even (`linear`). */
+  scale?: "log" | "linear";
+}
+
+/** The dimensions of a space, by name: each one a {@link DimSpec}. */
+export interface SpaceDims {
+  /** L2 strength λ (≥ 0). */
+  lambda?: DimSpec;
+  /** Highest η of a cyclic schedule (> 0). */
+  etaMax?: DimSpec;
+  /** Lowest η of a cyclic schedule (> 0). */
+  etaMin?: DimSpec;
+  /** η of a constant or step-decay schedule (> 0). */
+  eta?: DimSpec;
+  /** σ of the gaussian initialisation (> 0). */
+  sigma?: DimSpec;
+  /** Dropout probability of every hidden layer, in [0, 1). */
+  dropout?: DimSpec;
+}
+
+/**
+ * Evenly spaced λ values, both ends included (`min`, `max`, `count`, `scale`), or the Cartesian
+ * product of `dims`, each a `list` or a `grid`: exactly one of the two forms.
+ */
 export interface GridSpace {
   /** Space kind. */
   kind: "grid";
-  /** First value (> 0 on a log grid). */
-  min: number;
-  /** Last value. */
-  max: number;
-  /** Number of values. */
-  count: number;
-  /** Geometric (`log`) or even (`linear`) spacing. */
-  scale: "log" | "linear";
+  /** First λ (> 0 on a log grid). */
+  min?: number;
+  /** Last λ. */
+  max?: number;
+  /** Number of λ values. */
+  count?: number;
+  /** Geometric (`log`) or even (`linear`) spacing of λ; `parseConfig` fills in `log`. */
+  scale?: "log" | "linear";
+  /** The dimensions whose product the grid is (the first varies slowest, in `SPACE_DIMS` order). */
+  dims?: SpaceDims;
 }
 
-/** λ values around the best trials of an earlier stage. */
+/** `count` points drawn at random, every dimension independently, seeded. */
+export interface RandomSpace {
+  /** Space kind. */
+  kind: "random";
+  /** Number of points (trials). */
+  count: number;
+  /** Seed of the draws. */
+  seed: number;
+  /** The dimensions drawn. */
+  dims: SpaceDims;
+}
+
+/** How far an around space searches in one dimension. */
+export interface AroundDim {
+  /** Half-width: decades on a log scale (default: the space's `width`); own units for dropout. */
+  width?: number;
+}
+
+/** The dimensions an around space searches, by name. */
+export interface AroundDims {
+  /** L2 strength λ (log scale). */
+  lambda?: AroundDim;
+  /** Highest η of a cyclic schedule (log scale). */
+  etaMax?: AroundDim;
+  /** Lowest η of a cyclic schedule (log scale). */
+  etaMin?: AroundDim;
+  /** η of a constant or step-decay schedule (log scale). */
+  eta?: AroundDim;
+  /** σ of the gaussian initialisation (log scale). */
+  sigma?: AroundDim;
+  /** Dropout probability (linear scale: its width is required). */
+  dropout?: AroundDim;
+}
+
+/** Points around the best trials of an earlier stage. */
 export interface AroundSpace {
   /** Space kind. */
   kind: "around";
@@ -133,18 +210,23 @@ export interface AroundSpace {
   sweep?: string;
   /** How many of its best trials to use. */
   top: number;
-  /** `range`: log-uniform over their span widened by `width`; `perturb`: each λ·10^U(±width). */
+  /**
+   * `range`: uniform (in log space for log-scaled dimensions) over their span widened by
+   * `width`; `perturb`: each centre moved by U(±width) in every dimension, `count` per centre.
+   */
   mode: "range" | "perturb";
-  /** Half-width in decades. */
+  /** Half-width in decades (of every log-scaled dimension without its own). */
   width: number;
-  /** Values (per centre with `perturb`). */
+  /** Points (per centre with `perturb`). */
   count: number;
   /** Seed of the draws. */
   seed: number;
+  /** The dimensions to search in (default: those of `stage`), each with an optional width. */
+  dims?: AroundDims;
 }
 
-/** A search space of λ values. */
-export type SpaceConfig = LogUniformSpace | ListSpace | GridSpace | AroundSpace;
+/** A search space: of λ values, or of points over several hyperparameters. */
+export type SpaceConfig = LogUniformSpace | ListSpace | GridSpace | AroundSpace | RandomSpace;
 
 /** Training keys a search stage or the final training may override. */
 export interface TrainOverride {
@@ -160,7 +242,7 @@ export interface TrainOverride {
 export interface StageConfig {
   /** Stage name (letters, digits, `._-`), unique in the config. */
   name: string;
-  /** Where its λ values come from. */
+  /** Where its trials' λ (and other hyperparameters) come from. */
   space: SpaceConfig;
   /** Rows of its top-k table (and trials later stages may search around). */
   top: number;
@@ -168,7 +250,7 @@ export interface StageConfig {
   train?: TrainOverride;
 }
 
-/** The final training of a sweep, with the best λ of its last stage. */
+/** The final training of a sweep, with the best trial of its last stage (every dimension). */
 export interface FinalConfig {
   /** Data of the final training (default: the sweep's). */
   data?: { train?: number[]; val?: ValConfig };
@@ -186,7 +268,7 @@ export interface SearchConfig {
   seeds: "same" | "vary";
   /** Rank trials by their final or best validation accuracy. */
   rankBy: "final" | "best";
-  /** Train once more with the best λ of the last stage. */
+  /** Train once more with the best trial of the last stage (its λ and every other dimension). */
   final?: FinalConfig;
 }
 

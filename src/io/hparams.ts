@@ -1,6 +1,7 @@
 /**
  * A sweep directory's trials as a table of hyperparameters: what each trial was trained with
- * (λ, stage, seed, and every training key a stage changes), read from what the directory holds —
+ * (λ, stage, seed, its value in every other dimension of its stage's space, and every training
+ * key a stage changes), read from what the directory holds —
  * its `sweep.config.json`, its trials files and its marker. TensorBoard's HParams view
  * ({@link writeSweepEvents}) and `trials.csv` are both written from it.
  *
@@ -15,13 +16,17 @@ import { readMarker } from "./owned.ts";
 import { parseRecord, SWEEP_FORMAT } from "./records.ts";
 import { readTrials } from "../sweep/results.ts";
 import type { TrialRecord } from "../sweep/types.ts";
+import { configValue, dimsOf, SPACE_DIMS, type SpaceDim, stageConfig } from "../sweep/hyper.ts";
 
 /** A hyperparameter's value: what TensorBoard's HParams plugin and a CSV cell can hold. */
 export type HParamValue = number | string | boolean;
 
 /** One hyperparameter of a sweep: its name, kind, and the values its trials took. */
 export interface HParamColumn {
-  /** `lambda`, `stage`, `seed`, or a dotted training key a stage changes (`train.batchSize`). */
+  /**
+   * `lambda`, `stage`, `seed`, a dimension of a search space (`etaMax`, `sigma`…), or a dotted
+   * training key a stage changes (`train.batchSize`).
+   */
   name: string;
   /** The kind of its values. */
   type: "number" | "string" | "bool";
@@ -39,7 +44,10 @@ export interface SweepTrials {
   name: string;
   /** Its finished trials, in stage order (as configured), then index. */
   trials: TrialRecord[];
-  /** Its hyperparameters: always lambda, stage and seed, then the training keys stages change. */
+  /**
+   * Its hyperparameters: always lambda, stage and seed, then every other dimension a stage's
+   * space searches, then the training keys stages change.
+   */
   hparams: HParamColumn[];
   /** Each trial's hyperparameters, by trial id. */
   values: Map<string, Record<string, HParamValue>>;
@@ -103,10 +111,27 @@ export function readSweepTrials(dir: string): SweepTrials {
   );
   const train = stageTrain(cfg);
   const values = new Map<string, Record<string, HParamValue>>();
+  // the dimensions (besides λ) any trial's space searched: a column each, holding every
+  // trial's value (of a stage that did not search it: what the stage trained with)
+  const dims = new Set<SpaceDim>();
+  for (const t of trials) for (const d of dimsOf(t.hyper ?? {})) if (d !== "lambda") dims.add(d);
+  const stageCfgs = new Map(
+    (cfg?.search?.stages ?? []).map((st) => [st.name, stageConfig(cfg!, st)]),
+  );
   for (const t of trials) {
-    values.set(t.id, { lambda: t.lambda, stage: t.stage, seed: t.seed, ...train.get(t.stage) });
+    const v: Record<string, HParamValue> = { lambda: t.lambda, stage: t.stage, seed: t.seed };
+    const own: Record<string, HParamValue> = { ...train.get(t.stage) };
+    const scfg = stageCfgs.get(t.stage);
+    for (const d of dims) {
+      const x = t.hyper?.[d] ?? (scfg ? configValue(scfg, d) : undefined);
+      if (x !== undefined) v[d] = x;
+      delete own[`train.schedule.${d}`]; // the same value, in the column of its dimension
+    }
+    values.set(t.id, { ...v, ...own });
   }
-  const names: string[] = ["lambda", "stage", "seed"];
+  // the dimensions of the spaces always, after λ, stage and seed
+  const always: string[] = ["lambda", "stage", "seed", ...SPACE_DIMS.filter((d) => dims.has(d))];
+  const names: string[] = [...always];
   for (const v of values.values()) {
     for (const k of Object.keys(v)) if (!names.includes(k)) names.push(k);
   }
@@ -116,7 +141,7 @@ export function readSweepTrials(dir: string): SweepTrials {
     for (const v of values.values()) if (name in v && !seen.includes(v[name])) seen.push(v[name]);
     const differs = seen.length > 1 ||
       [...values.values()].some((v) => !(name in v)) && seen.length > 0;
-    if (!differs && !["lambda", "stage", "seed"].includes(name)) continue;
+    if (!differs && !always.includes(name)) continue;
     const types = new Set(seen.map(typeOf));
     hparams.push({
       name,

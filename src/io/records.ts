@@ -13,7 +13,7 @@ import { z } from "zod";
 import { clip, shown, UserError } from "../errors.ts";
 import { getPath, isObject } from "./json.ts";
 import { boundOf } from "../config/messages.ts";
-import type { StageSummary, SweepSummary, TopEntry, TrialRecord } from "../sweep/types.ts";
+import type { Hyper, StageSummary, SweepSummary, TopEntry, TrialRecord } from "../sweep/types.ts";
 import type {
   EnvInfo,
   EvalPoint,
@@ -142,6 +142,16 @@ export const runMetricsSchema = z.strictObject({
   }
 });
 
+/** A trial's values per dimension of its space (`Hyper` in src/sweep/hyper.ts). */
+const hyperSchema = z.strictObject({
+  lambda: nonNegative().optional(),
+  etaMax: z.number().positive().optional(),
+  etaMin: z.number().positive().optional(),
+  eta: z.number().positive().optional(),
+  sigma: z.number().positive().optional(),
+  dropout: z.number().min(0).lt(1).optional(),
+});
+
 /** One line of `trials.jsonl` (or of a shard's file), as `trialRecord` in src/sweep/sweep.ts writes it. */
 export const trialRecordSchema = z.strictObject({
   format: z.literal("webgpu-mlp.trial/1"),
@@ -149,6 +159,7 @@ export const trialRecordSchema = z.strictObject({
   stage: z.string().min(1),
   index: count(),
   lambda: nonNegative(),
+  hyper: hyperSchema.optional(),
   seed: seed(),
   status: z.enum(["completed", "diverged"]),
   bestVal: z.strictObject({ accuracy: fraction(), step: count() }),
@@ -163,6 +174,13 @@ export const trialRecordSchema = z.strictObject({
       code: "custom",
       path: ["id"],
       message: `must be its stage and index, ${shown(id)}, got ${shown(t.id)}`,
+    });
+  }
+  if (t.hyper?.lambda !== undefined && t.hyper.lambda !== t.lambda) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["hyper", "lambda"],
+      message: `must be the trial's lambda, ${t.lambda}, got ${t.hyper.lambda}`,
     });
   }
   if ((t.status === "diverged") !== (t.diverged !== undefined)) {
@@ -186,6 +204,7 @@ export const trialRecordSchema = z.strictObject({
 const topEntrySchema = z.strictObject({
   id: z.string(),
   lambda: nonNegative(),
+  hyper: hyperSchema.optional(),
   bestValAccuracy: fraction(),
   finalValAccuracy: fraction(),
   finalValCost: z.number(),
@@ -210,6 +229,7 @@ export const sweepSummarySchema = z.strictObject({
   stages: z.array(stageSummarySchema),
   final: z.strictObject({
     lambda: nonNegative(),
+    hyper: hyperSchema.optional(),
     // a directory inside the sweep's (the writer's is final), never a path
     run: plainName(),
     testAccuracy: fraction(),
@@ -273,6 +293,7 @@ const _typesMatchSchemas: [
   Same<z.infer<typeof timingsSchema>, Timings>,
   Same<z.infer<typeof testMetricsSchema>, TestMetrics>,
   Same<z.infer<typeof runMetricsSchema>, RunMetrics>,
+  Same<z.infer<typeof hyperSchema>, Hyper>,
   Same<z.infer<typeof trialRecordSchema>, TrialRecord>,
   Same<z.infer<typeof topEntrySchema>, TopEntry>,
   Same<z.infer<typeof stageSummarySchema>, StageSummary>,
@@ -280,7 +301,7 @@ const _typesMatchSchemas: [
   Same<z.infer<typeof progressHeaderSchema>, ProgressHeader>,
   Same<z.output<typeof progressLineSchema>, ProgressLine>,
   Same<z.output<typeof populationSchema>, PopulationProgress>,
-] = [true, true, true, true, true, true, true, true, true, true, true, true, true];
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true];
 void _typesMatchSchemas;
 
 /** A kind of file: its format tag, what to call it in messages, and its schema. */

@@ -1,13 +1,15 @@
 /**
- * The report of a λ sweep: validation accuracy against λ for every trial (coloured by stage,
- * diverged trials marked), the top-3 table of each stage, the curves of the best trials overlaid,
- * the diverged trials, and the final training's full run report.
+ * The report of a sweep: validation accuracy against λ for every trial (coloured by stage,
+ * diverged trials marked), the top-3 table of each stage (with every dimension its space
+ * searched), the curves of the best trials overlaid, the diverged trials, and the final
+ * training's full run report.
  *
  * @module
  */
 
 import { basename } from "node:path";
-import type { StageSummary, TopEntry, TrialRecord } from "../sweep/types.ts";
+import type { Hyper, StageSummary, TopEntry, TrialRecord } from "../sweep/types.ts";
+import { DIM_INFO, SPACE_DIMS, type SpaceDim } from "../sweep/hyper.ts";
 import { ReportBuilder } from "./builder.ts";
 import { ALERT_COLOR, paletteColor, type SeriesSpec } from "./charts.ts";
 import { duration, int, num, pct, prettyJson, sci } from "./format.ts";
@@ -51,6 +53,7 @@ export function topEntry(t: TrialRecord): TopEntry {
   return {
     id: t.id,
     lambda: t.lambda,
+    ...(t.hyper ? { hyper: t.hyper } : {}),
     bestValAccuracy: t.bestVal.accuracy,
     finalValAccuracy: t.final?.val.accuracy ?? NaN,
     finalValCost: t.final?.val.cost ?? NaN,
@@ -129,16 +132,25 @@ export function lambdaFigure(
   }</div>`;
 }
 
-/** The top-3 table of every stage. */
+/** The dimensions besides λ that the entries have values of, in `SPACE_DIMS` order. */
+function otherDims(entries: { hyper?: Hyper }[]): SpaceDim[] {
+  return SPACE_DIMS.filter((d) =>
+    d !== "lambda" && entries.some((e) => e.hyper?.[d] !== undefined)
+  );
+}
+
+/** The top-3 table of every stage: λ and every other dimension its space searched. */
 export function topTables(stages: StageSummary[], level: number): string {
   return stages.map((s) => {
     const space = Object.keys(s.space ?? {}).length > 0
       ? ` · search space <code>${escapeHtml(JSON.stringify(s.space))}</code>`
       : "";
+    const dims = otherDims(s.top);
     const rows: Cell[][] = s.top.slice(0, 3).map((e, i) => [
       numCell(String(i + 1)),
       htmlCell(`<code>${escapeHtml(e.id)}</code>`),
       numCell(sci(e.lambda)),
+      ...dims.map((d) => numCell(e.hyper?.[d] === undefined ? "–" : dimText(d, e.hyper[d]!))),
       numCell(pct(e.bestValAccuracy), i === 0 ? "best" : ""),
       numCell(pct(e.finalValAccuracy)),
       numCell(num(e.finalValCost)),
@@ -149,6 +161,7 @@ export function topTables(stages: StageSummary[], level: number): string {
           numCell("#"),
           "trial",
           numCell("λ"),
+          ...dims.map((d) => numCell(DIM_INFO[d].label)),
           numCell("best val. acc."),
           numCell("final val. acc."),
           numCell("final val. cost"),
@@ -259,7 +272,7 @@ export function renderSweepSections(b: ReportBuilder, sw: LoadedSweep): string {
   }
   const fin = sw.summary?.final;
   if (fin) {
-    parts.push(heading(2, `Final training with λ = ${escapeHtml(sci(fin.lambda))}`));
+    parts.push(heading(2, `Final training with ${escapeHtml(valuesText(fin.lambda, fin.hyper))}`));
     if (sw.finalRun) {
       parts.push(
         `<p class="sub">Run <code>${escapeHtml(sw.finalRun.metrics.name)}</code> · ${
@@ -288,10 +301,27 @@ export function sweepSubtitle(sw: LoadedSweep): string {
     `${int(div)} diverged`,
   ];
   const best = rankTrials(sw.trials)[0];
-  if (best) parts.push(`best λ = ${sci(best.lambda)} (validation ${pct(best.bestVal.accuracy)})`);
+  if (best) {
+    parts.push(
+      `best ${valuesText(best.lambda, best.hyper)} (validation ${pct(best.bestVal.accuracy)})`,
+    );
+  }
   if (sw.summary?.final) parts.push(`final test accuracy ${pct(sw.summary.final.testAccuracy)}`);
   if (sw.summary?.timings) parts.push(duration(sw.summary.timings.wallSeconds));
   return escapeHtml(parts.join(" · "));
+}
+
+/** A value of a dimension as the report's tables show it. */
+function dimText(d: SpaceDim, v: number): string {
+  return d === "dropout" ? num(v) : sci(v);
+}
+
+/** `λ = 1.0e-3, η_max = 5.0e-2`: λ and the other values of a trial. */
+function valuesText(lambda: number, hyper: Hyper | undefined): string {
+  return [
+    `λ = ${sci(lambda)}`,
+    ...otherDims([{ hyper }]).map((d) => `${DIM_INFO[d].label} = ${dimText(d, hyper![d]!)}`),
+  ].join(", ");
 }
 
 /** The complete HTML page of a sweep. */

@@ -7,10 +7,12 @@
  */
 
 import { join } from "node:path";
-import type { Config, SpaceConfig } from "../config.ts";
+import type { Config } from "../config.ts";
 import { clip, shown, UserError } from "../errors.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { parseRecord, TRIAL_FORMAT } from "../io/records.ts";
+import { formatHyper } from "./hyper.ts";
+import { spaceSize } from "./space.ts";
 import type { TopEntry, TrialRecord } from "./types.ts";
 
 /** Trials files in a sweep directory: trials.jsonl and every shard's file. */
@@ -58,18 +60,6 @@ function parseTrialLines(text: string, source: string): Located[] {
   return out;
 }
 
-/** The most trials a stage can have (an `around … perturb` stage: `count` per centre). */
-function maxTrials(space: SpaceConfig): number {
-  switch (space.kind) {
-    case "list":
-      return space.values.length;
-    case "around":
-      return space.mode === "perturb" ? space.count * space.top : space.count;
-    default:
-      return space.count;
-  }
-}
-
 /** Refuse a record that cannot belong to the sweep of `cfg`: an unknown stage, or an index beyond it. */
 function checkBelongs(rec: TrialRecord, at: string, cfg: Config): void {
   const stages = cfg.search?.stages ?? [];
@@ -82,7 +72,7 @@ function checkBelongs(rec: TrialRecord, at: string, cfg: Config): void {
         }): the line belongs to another sweep; move it out of this directory`,
     );
   }
-  const n = maxTrials(stage.space);
+  const n = spaceSize(stage.space);
   if (rec.index >= n) {
     throw new UserError(
       `${at}: trial ${shown(rec.id)} is beyond the ${n} trials of stage ${shown(stage.name)}: ` +
@@ -150,18 +140,22 @@ export function topEntry(t: TrialRecord): TopEntry {
   return {
     id: t.id,
     lambda: t.lambda,
+    ...(t.hyper ? { hyper: t.hyper } : {}),
     bestValAccuracy: t.bestVal.accuracy,
     finalValAccuracy: t.final!.val.accuracy,
     finalValCost: t.final!.val.cost,
   };
 }
 
-/** A top-k table as text. */
+/**
+ * A top-k table as text: each trial's λ and its value in every other dimension of the stage,
+ * its validation accuracy (final and best) and cost.
+ */
 export function formatTop(stage: string, top: TopEntry[]): string {
   const rows = top.map((t, i) =>
-    `  ${i + 1}. λ ${t.lambda.toExponential(3)}  val acc final ${
-      (100 * t.finalValAccuracy).toFixed(2)
-    }% ` +
+    `  ${i + 1}. λ ${t.lambda.toExponential(3)}  ${
+      t.hyper && formatHyper(t.hyper, false) ? `${formatHyper(t.hyper, false)}  ` : ""
+    }val acc final ${(100 * t.finalValAccuracy).toFixed(2)}% ` +
     `best ${(100 * t.bestValAccuracy).toFixed(2)}%  val cost ${
       t.finalValCost.toFixed(4)
     }  (${t.id})`

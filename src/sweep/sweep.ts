@@ -1,7 +1,9 @@
 /**
- * λ sweeps: search stages trained as populations of models in lockstep, results appended per
+ * Sweeps: search stages trained as populations of models in lockstep, results appended per
  * finished trial, resumable, shardable across machines, and an optional final training with the
- * best λ.
+ * best trial's values. A stage's trials differ in λ (and seed) and in any other dimension its
+ * space searches (η, σ, dropout); those that share everything but λ and seed train together
+ * (`groupPopulations` in `hyper.ts`).
  *
  * @module
  */
@@ -47,8 +49,26 @@ import { appendTrials, formatTop, readTrials, topK } from "./results.ts";
 import { ownsTrial, type Shard, trialsFile } from "./shard.ts";
 import { POPULATION_FORMAT, populationFileName, type PopulationProgress } from "./population.ts";
 import { writeSweepLogs } from "../io/logs.ts";
-import { describeSpace, sampleSpace } from "./space.ts";
-import type { StageSummary, SweepSummary, TrialRecord } from "./types.ts";
+import {
+  checkTrialConfig,
+  describeSpace,
+  dimProblem,
+  samplePoints,
+  spaceDims,
+  spaceProblem,
+} from "./space.ts";
+import {
+  configValue,
+  dimsOf,
+  formatHyper,
+  groupPopulations,
+  type Hyper,
+  sharedHyper,
+  type SpaceDim,
+  stageConfig,
+  withHyper,
+} from "./hyper.ts";
+import type { StageSummary, SweepSummary, TopEntry, TrialRecord } from "./types.ts";
 
 /** The config file a sweep directory is tied to (resume and merge check it). */
 export const SWEEP_CONFIG = "sweep.config.json";
@@ -98,20 +118,24 @@ export interface SweepOptions {
 
 /** A planned trial. */
 export interface TrialPlan {
+  /** `<stage>/<index>`. */
   id: string;
+  /** Its stage's name. */
   stage: string;
+  /** Its index in the stage. */
   index: number;
+  /** Its λ (the stage's when its space does not search λ). */
   lambda: number;
+  /** Its initialisation seed. */
   seed: number;
+  /** Its value in every dimension its stage's space searches (absent: λ alone). */
+  hyper?: Hyper;
 }
 
 type Search = NonNullable<Config["search"]>;
 type Stage = Search["stages"][number];
 
-/** The config a stage trains with: the sweep's config with the stage's overrides. */
-export function stageConfig(cfg: Config, stage: Stage): Config {
-  return { ...cfg, train: { ...cfg.train, ...stripUndefined(stage.train ?? {}) } };
-}
+export { stageConfig };
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
@@ -130,14 +154,18 @@ export function sweepPath(cfg: Config, sweep: string): string {
   return sweep.includes("/") || sweep.includes("\\") ? sweep : join(cfg.out, sweep);
 }
 
-/** Read a previous sweep's top λs of `stage`, checking it searched the same network and data. */
-export function externalCentres(
-  cfg: Config,
-  sweep: string,
-  stage: string,
-  top: number,
-  rankBy: "final" | "best",
-): number[] {
+/** A stage of a previous sweep an around space builds on: its sweep's config and the stage. */
+interface ExternalStage {
+  /** The previous sweep's directory. */
+  dir: string;
+  /** Its config. */
+  cfg: Config;
+  /** The stage. */
+  stage: Stage;
+}
+
+/** Read the config of a previous sweep and find `stage` in it, checking it searched the same network and data. */
+function externalStage(cfg: Config, sweep: string, stage: string): ExternalStage {
   const sweepDir = sweepPath(cfg, sweep);
   const other = readSweepConfig(sweepDir);
   if (!other) {
@@ -164,6 +192,18 @@ export function externalCentres(
       })`,
     );
   }
+  return { dir: sweepDir, cfg: other, stage: stageCfg };
+}
+
+/** Read a previous sweep's top trials of `stage`, checking it searched the same network and data. */
+export function externalTop(
+  cfg: Config,
+  sweep: string,
+  stage: string,
+  top: number,
+  rankBy: "final" | "best",
+): TopEntry[] {
+  const { dir: sweepDir, cfg: other } = externalStage(cfg, sweep, stage);
   const summary = readJsonIfExists(
     join(sweepDir, "sweep.json"),
     (value, source) => parseRecord(SWEEP_FORMAT, value, source),
@@ -178,7 +218,66 @@ export function externalCentres(
   if (best.length === 0) {
     throw new UserError(`${sweepDir} stage "${stage}" has no completed trial (all diverged)`);
   }
-  return best.map((t) => t.lambda);
+  return best;
+}
+
+/** Read a previous sweep's top λs of `stage`, checking it searched the same network and data. */
+export function externalCentres(
+  cfg: Config,
+  sweep: string,
+  stage: string,
+  top: number,
+  rankBy: "final" | "best",
+): number[] {
+  return externalTop(cfg, sweep, stage, top, rankBy).map((t) => t.lambda);
+}
+
+/**
+ * The dimensions a stage searches: its space's, or for an around space without `dims` those of
+ * the stage it searches around (in this config, or read from the previous sweep).
+ */
+export function stageDims(cfg: Config, stage: Stage): SpaceDim[] {
+  const own = spaceDims(stage.space);
+  if (own) return own;
+  const sp = stage.space as Extract<Stage["space"], { kind: "around" }>;
+  if (sp.sweep) {
+    const ext = externalStage(cfg, sp.sweep, sp.stage);
+    return stageDims(ext.cfg, ext.stage);
+  }
+  return stageDims(cfg, cfg.search!.stages.find((s) => s.name === sp.stage)!);
+}
+
+/** The config and stage an around stage searches around (of this sweep or of a previous one). */
+function aroundSource(cfg: Config, stage: Stage): { cfg: Config; stage: Stage } {
+  const sp = stage.space as Extract<Stage["space"], { kind: "around" }>;
+  if (sp.sweep) return externalStage(cfg, sp.sweep, sp.stage);
+  return { cfg, stage: cfg.search!.stages.find((s) => s.name === sp.stage)! };
+}
+
+/**
+ * The centres of an around stage: each top trial of the stage it searches around as a point in
+ * every dimension the around stage searches — the trial's own value where its stage searched
+ * that dimension, else what its stage trained with.
+ */
+export function centrePoints(cfg: Config, stage: Stage, top: TopEntry[]): Hyper[] {
+  const dims = stageDims(cfg, stage);
+  const src = aroundSource(cfg, stage);
+  const srcCfg = stageConfig(src.cfg, src.stage);
+  return top.map((t) => {
+    const p: Hyper = {};
+    for (const d of dims) {
+      const v = d === "lambda" ? t.lambda : t.hyper?.[d] ?? configValue(srcCfg, d);
+      if (v === undefined) {
+        throw new UserError(
+          `stage ${stage.name} searches around stage ${src.stage.name} in ${d}, which that stage ` +
+            `neither searched nor trained with (its schedule is ${srcCfg.train.schedule.kind}): ` +
+            `give the around space "dims" without ${d}`,
+        );
+      }
+      p[d] = v;
+    }
+    return p;
+  });
 }
 
 /** Turn a trained model's result into a trial record. */
@@ -193,6 +292,7 @@ export function trialRecord(plan: TrialPlan, m: ModelResult, shard: Shard | null
     stage: plan.stage,
     index: plan.index,
     lambda: plan.lambda,
+    ...(plan.hyper ? { hyper: plan.hyper } : {}),
     seed: plan.seed,
     status: m.diverged ? "diverged" : "completed",
     bestVal: best.accuracy < 0 ? { accuracy: 0, step: 0 } : best,
@@ -204,16 +304,82 @@ export function trialRecord(plan: TrialPlan, m: ModelResult, shard: Shard | null
   return rec;
 }
 
-/** Plan a stage's trials, given the top λs of the stage it searches around (if any). */
-export function planStage(cfg: Config, stage: Stage, centres: number[]): TrialPlan[] {
-  const lambdas = sampleSpace(stage.space, centres);
-  return lambdas.map((lambda, index) => ({
-    id: `${stage.name}/${index}`,
-    stage: stage.name,
-    index,
-    lambda,
-    seed: cfg.search!.seeds === "vary" ? (cfg.seed + index) >>> 0 : cfg.seed,
-  }));
+/**
+ * Plan a stage's trials, given the points of the stage it searches around (if any): each
+ * trial's values in every dimension of the space, its λ and its seed.
+ */
+export function planStage(cfg: Config, stage: Stage, centres: Hyper[] | number[]): TrialPlan[] {
+  const points = samplePoints(
+    stage.space,
+    centres.map((c) => typeof c === "number" ? { lambda: c } : c),
+  );
+  const scfg = stageConfig(cfg, stage);
+  const lambdaOnly = isLambdaForm(cfg, stage);
+  return points.map((hyper, index) => {
+    const id = `${stage.name}/${index}`;
+    checkTrialConfig(withHyper(scfg, hyper), id, hyper);
+    return {
+      id,
+      stage: stage.name,
+      index,
+      lambda: hyper.lambda ?? scfg.train.lambda,
+      seed: cfg.search!.seeds === "vary" ? (cfg.seed + index) >>> 0 : cfg.seed,
+      ...(lambdaOnly ? {} : { hyper }),
+    };
+  });
+}
+
+/**
+ * Whether a stage's space is written in one of the forms of λ alone (`logUniform`, `list`, a
+ * `grid` without `dims`, or an `around` without `dims` of such a stage): its trials are
+ * recorded exactly as before spaces had dimensions, without `hyper`.
+ */
+export function isLambdaForm(cfg: Config, stage: Stage): boolean {
+  const sp = stage.space;
+  if (sp.kind === "logUniform" || sp.kind === "list") return true;
+  if (sp.kind === "grid") return !sp.dims;
+  if (sp.kind === "random" || sp.dims) return false;
+  const src = aroundSource(cfg, stage);
+  return isLambdaForm(src.cfg, src.stage);
+}
+
+/** Whether a recorded trial is the planned one: the same λ, seed and values in every dimension. */
+function samePlan(t: TrialRecord, p: TrialPlan): boolean {
+  if (t.lambda !== p.lambda || t.seed !== p.seed) return false;
+  const recorded = t.hyper ?? { lambda: t.lambda };
+  const planned = p.hyper ?? { lambda: p.lambda };
+  const dims = dimsOf(planned);
+  return JSON.stringify(dimsOf(recorded)) === JSON.stringify(dims) &&
+    dims.every((d) => recorded[d] === planned[d]);
+}
+
+/**
+ * The recorded trials of a plan, by id; a recorded trial whose values are not the planned ones
+ * (the space changed, or the sweep it searches around did) is a one-line error.
+ */
+function recordedTrials(
+  plan: TrialPlan[],
+  done: Map<string, TrialRecord>,
+  dir: string,
+): TrialRecord[] {
+  const out: TrialRecord[] = [];
+  for (const p of plan) {
+    const t = done.get(p.id);
+    if (!t) continue;
+    if (!samePlan(t, p)) {
+      throw new UserError(
+        `trial ${p.id} of ${dir} was trained with ${
+          formatHyper(t.hyper ?? { lambda: t.lambda })
+        } ` +
+          `(seed ${t.seed}), but the search space now gives ${
+            formatHyper(p.hyper ?? { lambda: p.lambda })
+          } (seed ${p.seed}): the space changed (or the sweep it searches around did); ` +
+          `pass --overwrite to start afresh, or --name NEW`,
+      );
+    }
+    out.push(t);
+  }
+  return out;
 }
 
 /**
@@ -298,7 +464,7 @@ function summarise(
 ): (StageSummary | null)[] {
   const search = cfg.search!;
   const out: (StageSummary | null)[] = [];
-  const tops = new Map<string, number[]>();
+  const tops = new Map<string, TopEntry[]>();
   for (const stage of search.stages) {
     const centres = centresFor(cfg, stage, tops);
     if (centres === null) {
@@ -306,7 +472,7 @@ function summarise(
       continue;
     }
     const plan = planStage(cfg, stage, centres);
-    const trials = plan.map((p) => done.get(p.id)).filter((t): t is TrialRecord => !!t);
+    const trials = recordedTrials(plan, done, join(cfg.out, cfg.name));
     if (trials.length < plan.length) {
       out.push(null);
       continue;
@@ -314,10 +480,7 @@ function summarise(
     const top = topK(trials, stage.top, search.rankBy);
     const sp = stage.space;
     const need = sp.kind === "around" ? sp.top : 0;
-    tops.set(
-      stage.name,
-      topK(trials, Math.max(stage.top, need, 1), search.rankBy).map((t) => t.lambda),
-    );
+    tops.set(stage.name, topK(trials, Math.max(stage.top, need, 1), search.rankBy));
     out.push({
       name: stage.name,
       space: { ...sp, description: describeSpace(sp) },
@@ -330,13 +493,22 @@ function summarise(
   return out;
 }
 
-/** The centres of an around stage (null while unavailable); [] for other spaces. */
-function centresFor(cfg: Config, stage: Stage, tops: Map<string, number[]>): number[] | null {
+/**
+ * The centres of an around stage, as points in the dimensions it searches (null while
+ * unavailable); [] for other spaces.
+ */
+function centresFor(cfg: Config, stage: Stage, tops: Map<string, TopEntry[]>): Hyper[] | null {
   const sp = stage.space;
   if (sp.kind !== "around") return [];
-  if (sp.sweep) return externalCentres(cfg, sp.sweep, sp.stage, sp.top, cfg.search!.rankBy);
+  if (sp.sweep) {
+    return centrePoints(
+      cfg,
+      stage,
+      externalTop(cfg, sp.sweep, sp.stage, sp.top, cfg.search!.rankBy),
+    );
+  }
   const t = tops.get(sp.stage);
-  return t ? t.slice(0, sp.top) : null;
+  return t ? centrePoints(cfg, stage, t.slice(0, sp.top)) : null;
 }
 
 /** What one sweep process works on, settled by {@link checkSweep} before it takes its lock. */
@@ -366,8 +538,8 @@ interface SweepState extends SweepRun {
   populationFile: string;
   /** The data on the GPU, prepared when the first population trains. */
   data: PreparedData | null;
-  /** The top λs of each stage ranked so far: the centres of the stages that search around it. */
-  tops: Map<string, number[]>;
+  /** The top trials of each stage ranked so far: the centres of the stages that search around it. */
+  tops: Map<string, TopEntry[]>;
 }
 
 /**
@@ -423,17 +595,33 @@ async function checkSweep(cfg: Config, options: SweepOptions): Promise<SweepRun>
   }
   const shard = options.shard ?? null;
   const dir = join(cfg.out, cfg.name);
-  // earlier sweeps this one builds on must exist and match before anything is written
-  for (const stage of search.stages) {
+  // earlier sweeps this one builds on must exist and match before anything is written, and the
+  // dimensions of their stages must be ones this config can search
+  search.stages.forEach((stage, i) => {
     const sp = stage.space;
-    if (sp.kind === "around" && sp.sweep) {
-      externalCentres(cfg, sp.sweep, sp.stage, sp.top, search.rankBy);
+    if (sp.kind !== "around") return;
+    const top = sp.sweep ? externalTop(cfg, sp.sweep, sp.stage, sp.top, search.rankBy) : null;
+    // the dimensions of a stage of another sweep are known only now (also through a stage of
+    // this config that searches around one)
+    const problem = spaceProblem(sp, stageConfig(cfg, stage), stageDims(cfg, stage));
+    if (problem) throw new UserError(`search.stages.${i}.${problem}`);
+    if (top) centrePoints(cfg, stage, top);
+  });
+  if (search.final) {
+    const last = search.stages.at(-1)!;
+    for (const d of stageDims(cfg, last)) {
+      const problem = dimProblem(d, finalConfig(cfg, 0));
+      if (problem) {
+        throw new UserError(
+          `search.final: the last stage searches ${d}, so the final training takes its best value, but ${problem}`,
+        );
+      }
     }
   }
   await checkOutDir(cfg.out);
   checkSweepDir(cfg, dir, !!options.overwrite);
   checkOtherProcesses(dir, shard, !!options.overwrite);
-  const stageConfigs = search.stages.map((st) => stageConfig(cfg, st));
+  const stageConfigs = search.stages.flatMap((st) => preflightConfigs(cfg, st));
   const trainsFinal = search.final && shard === null ? [finalConfig(cfg, 0)] : [];
   const { maxModels } = await preflight(cfg, [...stageConfigs, ...trainsFinal], search.population);
   const population = Math.min(search.population, maxModels);
@@ -446,6 +634,19 @@ async function checkSweep(cfg: Config, options: SweepOptions): Promise<SweepRun>
     );
   }
   return { cfg, search, dir, shard, population, options, log };
+}
+
+/**
+ * The configs a stage's populations train with, as far as the preflight is concerned: the
+ * stage's, and with dropout when its space searches dropout and the stage has none (dropout
+ * changes the training graph; η and σ do not).
+ */
+function preflightConfigs(cfg: Config, stage: Stage): Config[] {
+  const scfg = stageConfig(cfg, stage);
+  const dims = stageDims(cfg, stage);
+  return dims.includes("dropout") && !configValue(scfg, "dropout")
+    ? [scfg, withHyper(scfg, { dropout: 0.5 })]
+    : [scfg];
 }
 
 /** Take this process's lock: the sweep's, or its shard's. */
@@ -534,6 +735,7 @@ function shardStage(
   done: Map<string, TrialRecord>,
 ): TrialPlan[] {
   const { shard } = s;
+  recordedTrials(plan, done, s.dir);
   const todo = plan.filter((p) => ownsTrial(shard, p.index) && !done.has(p.id));
   const mine = plan.filter((p) => ownsTrial(shard, p.index)).length;
   s.log(
@@ -556,8 +758,11 @@ async function trainStage(
   if (todo.length === 0) return true;
   const data = s.data ??= await prepareData(s.cfg);
   const scfg = stageConfig(s.cfg, stage);
-  for (let at = 0; at < todo.length; at += s.population) {
-    const result = await trainChunk(s, data, stage, scfg, todo.slice(at, at + s.population), done);
+  let at = 0;
+  for (const chunk of groupPopulations(todo, s.population)) {
+    // what the population shares (η, σ, dropout) is in its config; λ and seed are per model
+    const pcfg = withHyper(scfg, sharedHyper(chunk[0].hyper ?? {}));
+    const result = await trainChunk(s, data, stage, pcfg, chunk, done);
     if (result.interrupted) {
       s.log(
         `interrupted at step ${result.steps}/${result.totalSteps} of a population of stage ${stage.name} ` +
@@ -566,6 +771,7 @@ async function trainStage(
       data.dataset.destroy();
       return false;
     }
+    at += chunk.length;
   }
   return true;
 }
@@ -590,10 +796,12 @@ async function trainChunk(
     trials: chunk.map((c) => [c.id, c.lambda, c.seed]),
   });
   const stored = await resumeSnapshot(s, snapHash, done);
+  const shared = formatHyper(sharedHyper(chunk[0].hyper ?? {}));
   log(
     `${stage.name}: training ${chunk.length} models at once (trials ${
       chunk.map((c) => c.index).join(", ")
-    })` + (stored ? `, resuming at step ${stored.snapshot.step}` : ""),
+    })` + (shared ? ` with ${shared}` : "") +
+      (stored ? `, resuming at step ${stored.snapshot.step}` : ""),
   );
   // the population in flight, rewritten at each evaluation point, for the dashboard
   let shown = Promise.resolve();
@@ -672,8 +880,7 @@ async function resumeSnapshot(
  */
 async function rankStage(s: SweepState, stage: Stage, plan: TrialPlan[]): Promise<boolean> {
   const { search, log } = s;
-  const all = readTrials(s.dir, s.cfg);
-  const trials = plan.map((p) => all.get(p.id)).filter((t): t is TrialRecord => !!t);
+  const trials = recordedTrials(plan, readTrials(s.dir, s.cfg), s.dir);
   if (trials.length < plan.length) {
     log(
       `stage ${stage.name}: this shard's trials are done; ${
@@ -688,9 +895,7 @@ async function rankStage(s: SweepState, stage: Stage, plan: TrialPlan[]): Promis
   const sp = stage.space;
   s.tops.set(
     stage.name,
-    topK(trials, Math.max(stage.top, sp.kind === "around" ? sp.top : 1, 3), search.rankBy).map((
-      t,
-    ) => t.lambda),
+    topK(trials, Math.max(stage.top, sp.kind === "around" ? sp.top : 1, 3), search.rankBy),
   );
   log(formatTop(stage.name, topK(trials, stage.top, search.rankBy)));
   return true;
@@ -703,9 +908,9 @@ async function endStages(s: SweepState): Promise<void> {
 }
 
 /**
- * Final training: an unsharded sweep with a `final` block trains the final model with the best λ
- * of the last stage and records it in the summary (null when interrupted); a shard only says
- * that the final training runs unsharded.
+ * Final training: an unsharded sweep with a `final` block trains the final model with the best
+ * trial of the last stage — its λ and its value in every other dimension — and records it in the
+ * summary (null when interrupted); a shard only says that the final training runs unsharded.
  */
 async function trainFinal(s: SweepState, summary: SweepSummary): Promise<SweepSummary | null> {
   const { search, shard, log } = s;
@@ -716,7 +921,8 @@ async function trainFinal(s: SweepState, summary: SweepSummary): Promise<SweepSu
         `every trial of stage ${last.name} diverged: no λ to train the final model with`,
       );
     }
-    const final = await finalTraining(s.cfg, s.dir, last.top[0].lambda, s.options, log);
+    const best = last.top[0];
+    const final = await finalTraining(s.cfg, s.dir, best.lambda, best.hyper, s.options, log);
     if (!final) return null;
     return await writeSummary(s, final);
   } else if (search.final) {
@@ -739,21 +945,30 @@ async function finishSweep(s: SweepState): Promise<void> {
   );
 }
 
-/** Train (or find, when resuming) the final model with the best λ, inside the sweep directory. */
+/**
+ * Train (or find, when resuming) the final model with the best trial's λ and values, inside the
+ * sweep directory.
+ */
 async function finalTraining(
   cfg: Config,
   dir: string,
   lambda: number,
+  hyper: Hyper | undefined,
   options: SweepOptions,
   log: (l: string) => void,
 ): Promise<RunMetrics | null> {
   const existing = readFinalMetrics(dir);
-  if (existing?.status === "completed" && existing.lambda === lambda) {
-    log(`final training with λ ${lambda.toExponential(3)} already done`);
+  const finalCfg = finalConfig(cfg, lambda, dir, hyper);
+  const values = formatHyper({ ...hyper, lambda });
+  if (
+    existing?.status === "completed" && existing.lambda === lambda &&
+    sameValues(existing.config, finalCfg, hyper)
+  ) {
+    log(`final training with ${values} already done`);
     return existing;
   }
-  const finalCfg = finalConfig(cfg, lambda, dir);
-  log(`final training with the best λ ${lambda.toExponential(3)}`);
+  checkTrialConfig(finalCfg, "final", { ...hyper, lambda });
+  log(`final training with the best ${values}`);
   const { metrics, interrupted } = await runExperiment(finalCfg, {
     overwrite: true,
     restart: options.restart,
@@ -765,10 +980,28 @@ async function finalTraining(
   return interrupted ? null : metrics;
 }
 
-/** The config of a sweep's final training with λ, into `<dir>/final/`. */
-export function finalConfig(cfg: Config, lambda: number, dir = join(cfg.out, cfg.name)): Config {
+/** Whether a final run's recorded config has the values of `hyper` that `cfg` has. */
+function sameValues(recorded: unknown, cfg: Config, hyper: Hyper | undefined): boolean {
+  if (!hyper) return true;
+  try {
+    return dimsOf(hyper).every((d) => configValue(recorded as Config, d) === configValue(cfg, d));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The config of a sweep's final training with λ (and the best trial's other values, `hyper`),
+ * into `<dir>/final/`.
+ */
+export function finalConfig(
+  cfg: Config,
+  lambda: number,
+  dir: string = join(cfg.out, cfg.name),
+  hyper: Hyper = {},
+): Config {
   const f = cfg.search!.final!;
-  return {
+  const base: Config = {
     ...cfg,
     name: "final",
     out: dir,
@@ -776,6 +1009,7 @@ export function finalConfig(cfg: Config, lambda: number, dir = join(cfg.out, cfg
     train: { ...cfg.train, ...stripUndefined(f.train ?? {}), lambda },
     search: undefined,
   };
+  return withHyper(base, { ...hyper, lambda });
 }
 
 /** Summary: write sweep.json from the trials on disk (and the final run, when there is one). */
@@ -818,7 +1052,13 @@ async function buildSummary(
     stages,
   };
   if (final?.final.test) {
-    summary.final = { lambda: final.lambda, run: "final", testAccuracy: final.final.test.accuracy };
+    const best = stages.at(-1)?.top[0];
+    summary.final = {
+      lambda: final.lambda,
+      ...(best?.hyper && best.lambda === final.lambda ? { hyper: best.hyper } : {}),
+      run: "final",
+      testAccuracy: final.final.test.accuracy,
+    };
   }
   return summary;
 }

@@ -6,6 +6,9 @@
  */
 
 import type { EnvInfo, EvalPoint, SplitMetrics, Timings } from "../train/metrics.ts";
+import type { Hyper } from "./hyper.ts";
+
+export type { Hyper };
 
 /** One finished trial: a line of `trials.jsonl`. */
 export interface TrialRecord {
@@ -17,8 +20,13 @@ export interface TrialRecord {
   stage: string;
   /** Index of the trial within its stage (the order the search space produced it). */
   index: number;
-  /** L2 strength λ of the trial. */
+  /** L2 strength λ of the trial (also in `hyper` when its stage searches λ). */
   lambda: number;
+  /**
+   * The trial's value in every dimension its stage's space searches (λ, η, σ, dropout; absent
+   * in records of versions before spaces had dimensions, whose stages searched λ alone).
+   */
+  hyper?: Hyper;
   /** Seed of the weight initialisation. */
   seed: number;
   /** `diverged` when its loss or weights became NaN/Inf. */
@@ -41,6 +49,8 @@ export interface TopEntry {
   id: string;
   /** Its λ. */
   lambda: number;
+  /** Its value in every dimension of the stage's space (absent in older summaries). */
+  hyper?: Hyper;
   /** Highest validation accuracy over its evaluation points. */
   bestValAccuracy: number;
   /** Validation accuracy at the end of training. */
@@ -79,11 +89,15 @@ export interface SweepSummary {
   timings: Timings;
   /** Summaries of the finished stages, in config order. */
   stages: StageSummary[];
-  /** The final training with the best λ, when the config asks for one. */
+  /** The final training with the best trial's values, when the config asks for one. */
   final?: {
+    /** Its λ. */
     lambda: number;
+    /** The best trial's values it trained with (absent in older summaries). */
+    hyper?: Hyper;
     /** Run directory of the final training, relative to the sweep directory (has metrics.json). */
     run: string;
+    /** Test accuracy of the final model. */
     testAccuracy: number;
   };
 }
