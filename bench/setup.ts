@@ -7,7 +7,6 @@
  */
 
 import { parseConfig } from "../src/config.ts";
-import { encodeSteps, writeBuffer } from "../src/gpu/buffers.ts";
 import { getGpu, type Gpu } from "../src/gpu/device.ts";
 import { encodeOp } from "../src/kernels/op.ts";
 import { GpuParams } from "../src/model/gpu_params.ts";
@@ -17,10 +16,10 @@ import type { Schedule } from "../src/train/schedule.ts";
 import {
   type PopulationSpec,
   STEP_CHUNK,
-  stepRecords,
   type TrainData,
   type TrainingStep,
   trainingStep,
+  writeStepChunk,
 } from "../src/train/trainer.ts";
 
 /** The learning-rate schedule of step and epoch timings (η changes every step, as in training). */
@@ -149,12 +148,7 @@ export class BenchNet {
   /** Write the step table for the next `k` steps and submit them as one compute pass. */
   private encodeChunk(k: number): void {
     const device = this.ctx.gpu.device;
-    writeBuffer(
-      device,
-      this.step.steps,
-      0,
-      encodeSteps(stepRecords(this.spec, this.stepsPerEpoch, this.t, this.t + k)),
-    );
+    writeStepChunk(this.params, this.step.steps, this.spec, this.stepsPerEpoch, this.t, this.t + k);
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
     for (const op of this.step.prologue) encodeOp(pass, op);

@@ -56,6 +56,7 @@ struct Params {
 @group(0) @binding(9) var<uniform> st: Step;
 
 // @include random
+// @include eta
 
 // Column index (within a row) of logical column t = z·N + j.
 fn columnOf(t: u32) -> u32 {
@@ -148,8 +149,9 @@ fn bn_backward(@builtin(global_invocation_id) gid: vec3u) {
   var lam2 = 0.0;
   if (p.l2 != 0u) { lam2 = 2.0 * lam[z]; }
   if (SGD) {
-    gamma[col] = gm - st.eta * (sgx + lam2 * gm);
-    beta[col] = bt - st.eta * (sg + lam2 * bt);
+    let eta = etaOf(z);
+    gamma[col] = gm - eta * (sgx + lam2 * gm);
+    beta[col] = bt - eta * (sg + lam2 * bt);
   } else {
     vecA[col] = sgx + lam2 * gm;
     vecB[col] = sg + lam2 * bt;

@@ -100,6 +100,7 @@ const BIAS_STORE: u32 = 1u;
 const BIAS_SGD: u32 = 2u;
 
 // @include random
+// @include eta
 
 // Apply the epilogue to four finished accumulators, columns j..j+3 of row i (j a multiple of 4),
 // and store the first `n` of them (n < 4 only at the right edge of C). Every quad of C, aux and
@@ -124,7 +125,7 @@ fn finish4(acc: vec4f, z: u32, i: u32, j: u32, n: u32) {
     v = select(vec4f(0.0), acc * p.dropScale, aux[p.auxOff / 4u + q] > vec4f(0.0));
   } else if (EPI == EPI_SGD) {
     let w = C[q];
-    v = w - st.eta * (acc + 2.0 * lamAt(z, col) * w);
+    v = w - etaOf(modelOf(z, col)) * (acc + 2.0 * lamAt(z, col) * w);
   } else if (EPI == EPI_GRAD_L2) {
     v = acc + 2.0 * lamAt(z, col) * aux[p.auxOff / 4u + q];
   }
@@ -134,8 +135,13 @@ fn finish4(acc: vec4f, z: u32, i: u32, j: u32, n: u32) {
 // λ of the model that owns column `col` of C (the flattened z·cZ + j): per batch entry z, or, when
 // the models sit side by side in one wide product (lamCols > 0), per block of lamCols columns.
 fn lamAt(z: u32, col: u32) -> f32 {
-  if (p.lamCols > 0u) { return lam[(col / p.lamCols) * p.lamZ]; }
-  return lam[z * p.lamZ];
+  return lam[modelOf(z, col) * p.lamZ];
+}
+
+// The model that owns column `col` of C: batch entry z, or its block of lamCols columns.
+fn modelOf(z: u32, col: u32) -> u32 {
+  if (p.lamCols > 0u) { return col / p.lamCols; }
+  return z;
 }
 
 // EPI_BIAS_SOFTMAX_CE: the output layer's scores S = acc + bias of whole rows (the tile spans
@@ -309,7 +315,7 @@ fn matmul_tn(@builtin(global_invocation_id) gid: vec3u) {
       if (j < p.N) {
         let q = (z * p.cZ + j) / 4u;
         var v = bsum[uc];
-        if (BIAS == BIAS_SGD) { v = bias[q] - st.eta * v; }
+        if (BIAS == BIAS_SGD) { v = bias[q] - etaOf(modelOf(z, z * p.cZ + j)) * v; }
         if (j + 4u <= p.N) {
           bias[q] = v;
         } else {

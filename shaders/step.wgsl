@@ -10,11 +10,16 @@
 //          Adam's t = step + 1 (update)
 //   epoch  epoch of the step: re-keys the shuffle and the augmentation decisions (gather)
 //   pos    first sample of the batch within the epoch's permutation (gather)
-//   eta    learning rate η of the step (matmul and batchnorm SGD epilogues, update)
+//   eta    learning rate η of the step, when models = 0 (matmul and batchnorm SGD, update, tail)
 // Evaluation chunks (Evaluator in src/train/evaluate.ts):
 //   base   first row of the chunk within the split (gather)
 //   rows   valid rows of the chunk: later rows are skipped (gather, batchnorm eval, reduce)
 //   slot   metrics slot the chunk's sums accumulate into (reduce)
-// Reserved:
-//   flags  no kernel reads it yet (written 0)
-struct Step { step: u32, epoch: u32, pos: u32, eta: f32, base: u32, rows: u32, slot: u32, flags: u32 }
+// Per-model learning rates (stepRecords in src/train/trainer.ts; read by etaOf in eta.wgsl):
+//   record  index of this record within its table
+//   models  models of the population whose per-model η table is written beside λ, or 0: every
+//           model takes `eta`
+struct Step {
+  step: u32, epoch: u32, pos: u32, eta: f32, base: u32, rows: u32, slot: u32, record: u32,
+  models: u32,
+}

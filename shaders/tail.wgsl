@@ -60,6 +60,7 @@ struct Params {
 @group(0) @binding(9) var<uniform> st: Step;
 
 // @include random
+// @include eta
 
 var<workgroup> wS: array<vec4f, WS_N>; // G_o: R rows of QO quads
 var<workgroup> wH: array<vec4f, WH_N>; // H_a: R rows of qA quads (TWO)
@@ -285,7 +286,7 @@ fn updateOutput(z: u32, lid: u32) {
         if (i < M) {
           let q = (wz + i * p.ldO + j) / 4u;
           let w = Wo[q];
-          let v = w - st.eta * (acc[ue] + 2.0 * lamOf(z) * w);
+          let v = w - etaOf(z) * (acc[ue] + 2.0 * lamOf(z) * w);
           storeW(v, q, p.nO - j, true);
         }
       }
@@ -296,7 +297,7 @@ fn updateOutput(z: u32, lid: u32) {
         bsum += wS[k * QO + jq];
       }
       let q = (wz + jq * 4u) / 4u;
-      storeW(bo[q] - st.eta * bsum, q, p.nO - jq * 4u, false);
+      storeW(bo[q] - etaOf(z) * bsum, q, p.nO - jq * 4u, false);
     }
   }
 }
@@ -324,7 +325,7 @@ fn updateHidden(z: u32, lid: u32) {
         if (i < p.nIn) {
           let q = (wz + i * p.ldA + j) / 4u;
           let w = Wa[q];
-          let v = w - st.eta * (acc[ue] + 2.0 * lamOf(z) * w);
+          let v = w - etaOf(z) * (acc[ue] + 2.0 * lamOf(z) * w);
           let n = p.nA - j;
           if (n >= 4u) {
             Wa[q] = v;
@@ -342,7 +343,7 @@ fn updateHidden(z: u32, lid: u32) {
         bsum += wG[k * p.qA + jq];
       }
       let q = (wz + jq * 4u) / 4u;
-      let v = ba[q] - st.eta * bsum;
+      let v = ba[q] - etaOf(z) * bsum;
       let n = p.nA - jq * 4u;
       if (n >= 4u) {
         ba[q] = v;

@@ -3,7 +3,9 @@
 //   sgd:  θ -= η·g
 //   adam: m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²
 //         θ -= η · (m / c1) / (√(v / c2) + ε),   c_k = 1 − β_k^t
-// with t = st.step + 1 and η = st.eta from the step record. Padding entries (θ = g = 0, m = v = 0)
+// with t = st.step + 1 and η the learning rate of the element's model (etaOf in eta.wgsl: element i
+// of a parameter laid out in rows of ld floats, models' blocks pout floats apart, belongs to model
+// (i mod ld) / pout). Padding entries (θ = g = 0, m = v = 0)
 // stay exactly zero under both rules.
 //
 // The bias corrections c_k are computed as −expm1(t·ln β_k), with ln β_k evaluated in float64 by
@@ -28,7 +30,11 @@ struct Params {
   eps: f32,
   lnBeta1: f32, // ln β1 (float64 in the wrapper, clamped to ≥ −100 so that β1 = 0 works)
   lnBeta2: f32,
+  ld: u32, // row stride of the parameter (its layer's P·pout), for the model of an element
+  pout: u32, // columns of one model's block (0: one model)
   _a: u32,
+  _b: u32,
+  _c: u32,
 }
 // @include step
 
@@ -38,6 +44,15 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> v: array<f32>; // unused by sgd
 @group(0) @binding(4) var<uniform> p: Params;
 @group(0) @binding(5) var<uniform> st: Step;
+@group(0) @binding(6) var<storage, read> lam: array<f32>; // per-model values: η (see eta.wgsl)
+
+// @include eta
+
+// the model that owns element i of the parameter
+fn modelAt(i: u32) -> u32 {
+  if (p.pout == 0u) { return 0u; }
+  return (i % p.ld) / p.pout;
+}
 
 // First element of this invocation: workgroup (x, y) of the grid covers WG·PER elements.
 fn firstIndex(wid: vec3u, lid: vec3u) -> u32 {
@@ -67,11 +82,10 @@ fn expm1(x: f32) -> f32 {
 @compute @workgroup_size(WG)
 fn sgd(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let first = firstIndex(wid, lid);
-  let eta = st.eta;
   for (var k = 0u; k < PER; k++) { // @unroll
     let i = first + k * WG;
     if (i < p.n) {
-      theta[i] = theta[i] - eta * grad[i];
+      theta[i] = theta[i] - etaOf(modelAt(i)) * grad[i];
     }
   }
 }
@@ -82,7 +96,6 @@ fn adam(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let t = f32(st.step + 1u);
   let c1 = -expm1(t * p.lnBeta1); // 1 − β1^t
   let c2 = -expm1(t * p.lnBeta2); // 1 − β2^t
-  let eta = st.eta;
   let b1 = p.beta1;
   let b2 = p.beta2;
   let a1 = 1.0 - b1;
@@ -95,7 +108,7 @@ fn adam(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       let vi = b2 * v[i] + a2 * (g * g);
       m[i] = mi;
       v[i] = vi;
-      theta[i] = theta[i] - eta * (mi / c1) / (sqrt(vi / c2) + p.eps);
+      theta[i] = theta[i] - etaOf(modelAt(i)) * (mi / c1) / (sqrt(vi / c2) + p.eps);
     }
   }
 }

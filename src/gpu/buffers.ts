@@ -141,7 +141,10 @@ export interface StepRecord {
   base?: number;
   rows?: number;
   slot?: number;
-  flags?: number;
+  /** Index of the record within its table (for the per-model η table, see shaders/eta.wgsl). */
+  record?: number;
+  /** Models whose per-model η the kernels read beside λ (0: the record's `eta` for all). */
+  models?: number;
 }
 
 let stepLayout: StructLayout | undefined;

@@ -358,7 +358,8 @@ export function bnBackwardOp(device: GPUDevice, s: BnBackwardSpec): Op {
       beta: s.beta,
       ...(sgd ? {} : { vecA: s.dGamma!, vecB: s.dBeta! }),
       invStd: s.invStd,
-      ...(s.l2 ? { lam: s.lambda! } : {}),
+      // λ for the L2 terms; its η table for SGD (see shaders/eta.wgsl)
+      ...(s.l2 || (sgd && s.lambda) ? { lam: s.lambda! } : {}),
       p: params(s, { eps: BN_DEFAULT_EPS, l2: s.l2 }),
     },
     sgd ? s.steps : undefined,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { scratchBuffer } from "../gpu/buffers.ts";
+import { dummyBuffer, scratchBuffer } from "../gpu/buffers.ts";
 import { checkGroups, F32, kernelOp, MAX_GROUPS, type Op } from "./op.ts";
 
 /** Arguments of {@link updateOp}. */
@@ -30,6 +30,16 @@ export interface UpdateSpec {
   eps?: number;
   /** Step table: each record's `eta` is η and its 0-based `step` gives t = step + 1. */
   steps: GPUBuffer;
+  /**
+   * The population's per-model values (GpuParams.lambda), whose η table gives each model its own
+   * learning rate when the step table's records name their models (see shaders/eta.wgsl).
+   */
+  lambda?: GPUBuffer;
+  /**
+   * The parameter's layout, to tell an element's model: rows of `ld` floats, models' blocks
+   * `pout` floats apart (default: one model).
+   */
+  layout?: { ld: number; pout: number };
   label?: string;
   /**
    * Workgroups per grid row (default and maximum 65535): more workgroups wrap onto further rows.
@@ -106,8 +116,11 @@ export function updateOp(device: GPUDevice, s: UpdateSpec): Op {
         eps,
         lnBeta1: lnBeta(beta1),
         lnBeta2: lnBeta(beta2),
+        ld: s.layout?.ld ?? 0,
+        pout: s.layout?.pout ?? 0,
       },
       st: s.steps,
+      lam: s.lambda ?? dummyBuffer(device),
     },
     workgroups: [rowGroups, checkGroups(label, rows), 1],
     stepped: true,

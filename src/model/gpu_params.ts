@@ -14,6 +14,9 @@
 import { pad4, readFloats, storageBuffer, uploadBuffer, writeBuffer } from "../gpu/buffers.ts";
 import type { Params } from "./init.ts";
 
+/** Records of a step table whose per-model learning rates fit in {@link GpuParams.lambda}. */
+export const ETA_ROWS = 250;
+
 /** Shape facts of one layer in the population layout. */
 export interface LayerLayout {
   /** Inputs of the layer (logical width of its input activations). */
@@ -80,7 +83,11 @@ export class GpuParams {
   readonly b: GPUBuffer[];
   /** Per layer: its batch normalisation, or null. */
   readonly bn: (GpuBn | null)[];
-  /** λ of each model (P floats). */
+  /**
+   * The models' per-model values: λ of model m at float m, then a table of learning rates, η of
+   * model m for record r of a training step table at float P·(r + 1) + m (r < {@link ETA_ROWS}),
+   * written by the trainer chunk by chunk (see shaders/eta.wgsl).
+   */
   readonly lambda: GPUBuffer;
 
   /** Allocate zeroed parameters for `lambdas.length` models; `bn` flags hidden layers with BN. */
@@ -101,7 +108,9 @@ export class GpuParams {
         }
         : null
     );
-    this.lambda = uploadBuffer(device, Float32Array.from(lambdas), "lambda");
+    const values = new Float32Array(this.P * (1 + ETA_ROWS));
+    values.set(lambdas);
+    this.lambda = uploadBuffer(device, values, "lambda");
   }
 
   /** Every parameter buffer and what it holds, in a fixed order (W, b, then γ, β per layer). */

@@ -383,6 +383,7 @@ export function adamStep(
   const pairs = params.trainable().map(({ name, buffer, layer }) => ({
     name,
     buffer,
+    layer,
     // the weights are operands of the products; the other parameters are vectors
     writes: name.startsWith("W") ? [ws.W[layer]] : [],
     grad: name.startsWith("W")
@@ -407,6 +408,8 @@ export function adamStep(
         n: p.buffer.size / 4,
         ...hyper,
         steps,
+        lambda: params.lambda,
+        layout: { ld: params.layers[p.layer].ld, pout: params.layers[p.layer].pout },
       }))
   );
   return {

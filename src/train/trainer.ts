@@ -12,6 +12,7 @@
  */
 
 import { encodeSteps, STEP_STRIDE, type StepRecord, writeBuffer } from "../gpu/buffers.ts";
+import { ETA_ROWS } from "../model/gpu_params.ts";
 import type { Gpu } from "../gpu/device.ts";
 import type { ResidentDataset, SplitRange } from "../data/resident.ts";
 import { gatherOp } from "../kernels/gather.ts";
@@ -19,7 +20,14 @@ import { encodeOp, type Op } from "../kernels/op.ts";
 import { GpuParams } from "../model/gpu_params.ts";
 import { initParams, type InitScheme, type Params } from "../model/init.ts";
 import type { EvalPoint, SplitMetrics, TestMetrics } from "./metrics.ts";
-import { evalSteps, learningRate, type Schedule, totalSteps } from "./schedule.ts";
+import {
+  type CyclicSchedule,
+  evalSteps,
+  learningRate,
+  type Schedule,
+  type StepDecaySchedule,
+  totalSteps,
+} from "./schedule.ts";
 import { Evaluator, type SlotSums, testMetrics } from "./evaluate.ts";
 import {
   adamStep,
@@ -37,7 +45,7 @@ import type { Snapshot } from "./snapshot.ts";
 import { UserError } from "../errors.ts";
 
 /** Steps encoded per submission, at most. */
-export const STEP_CHUNK = 250;
+export const STEP_CHUNK = ETA_ROWS;
 
 /** What to train: one shape, one schedule, P models differing in λ and initialisation seed. */
 export interface PopulationSpec {
@@ -56,6 +64,14 @@ export interface PopulationSpec {
   batchSize: number;
   /** Learning-rate schedule; it also fixes the total number of steps. */
   schedule: Schedule;
+  /**
+   * Each model's own learning-rate schedule (length P; default: `schedule` for all). Each must
+   * have `schedule`'s kind and number of steps (and a cyclic one its step size): only the rates
+   * may differ.
+   */
+  schedules?: Schedule[];
+  /** Each model's σ of the `gaussian` initialisation (length P; default: `sigma` for all). */
+  sigmas?: number[];
   /** Update steps between evaluation points (step 0 and the last step are always evaluated). */
   evalEvery: number;
   /** Seed of the per-epoch shuffles (shared: all models see the same batches). */
@@ -278,7 +294,11 @@ export function metricSlots(points: number): {
   return { point: pair, stop: pair(points), test: 2 * points + 2, count: 2 * points + 3 };
 }
 
-/** Step-table records of steps [from, to) for a population spec. */
+/**
+ * Step-table records of steps [from, to) for a population spec. With per-model schedules the
+ * records name their models and their index, and the kernels take each model's η from
+ * {@link etaTable} (written beside λ) instead of the record's `eta`.
+ */
 export function stepRecords(
   spec: PopulationSpec,
   stepsPerEpoch: number,
@@ -286,15 +306,87 @@ export function stepRecords(
   to: number,
 ): StepRecord[] {
   const records: StepRecord[] = [];
+  const models = spec.schedules ? spec.lambdas.length : 0;
   for (let t = from; t < to; t++) {
     records.push({
       step: t,
       epoch: Math.floor(t / stepsPerEpoch),
       pos: (t % stepsPerEpoch) * spec.batchSize,
       eta: learningRate(spec.schedule, t, stepsPerEpoch),
+      record: t - from,
+      models,
     });
   }
   return records;
+}
+
+/**
+ * Each model's η at steps [from, to) (at most {@link STEP_CHUNK}), record-major: what
+ * {@link writeStepChunk} puts beside λ when the models have their own schedules.
+ */
+export function etaTable(
+  spec: PopulationSpec,
+  stepsPerEpoch: number,
+  from: number,
+  to: number,
+): Float32Array {
+  const P = spec.lambdas.length;
+  const schedules = spec.schedules ?? Array(P).fill(spec.schedule);
+  const out = new Float32Array((to - from) * P);
+  for (let t = from; t < to; t++) {
+    for (let m = 0; m < P; m++) {
+      out[(t - from) * P + m] = learningRate(schedules[m], t, stepsPerEpoch);
+    }
+  }
+  return out;
+}
+
+/**
+ * Write the step table of steps [from, to) (at most {@link STEP_CHUNK}) and, with per-model
+ * schedules, the models' learning rates beside λ.
+ */
+export function writeStepChunk(
+  params: GpuParams,
+  steps: GPUBuffer,
+  spec: PopulationSpec,
+  stepsPerEpoch: number,
+  from: number,
+  to: number,
+): void {
+  writeBuffer(params.device, steps, 0, encodeSteps(stepRecords(spec, stepsPerEpoch, from, to)));
+  if (spec.schedules) {
+    writeBuffer(
+      params.device,
+      params.lambda,
+      4 * params.P,
+      etaTable(spec, stepsPerEpoch, from, to),
+    );
+  }
+}
+
+/**
+ * Check a spec's per-model values: one per model, and schedules that differ only in their rates.
+ */
+export function checkPerModel(spec: PopulationSpec, stepsPerEpoch: number): void {
+  const P = spec.lambdas.length;
+  if (spec.sigmas && spec.sigmas.length !== P) {
+    throw new Error(`${spec.sigmas.length} sigmas for ${P} models`);
+  }
+  if (!spec.schedules) return;
+  if (spec.schedules.length !== P) {
+    throw new Error(`${spec.schedules.length} schedules for ${P} models`);
+  }
+  const total = totalSteps(spec.schedule, stepsPerEpoch);
+  for (const s of spec.schedules) {
+    const same = s.kind === spec.schedule.kind && totalSteps(s, stepsPerEpoch) === total &&
+      (s.kind !== "cyclic" || s.stepSize === (spec.schedule as CyclicSchedule).stepSize) &&
+      (s.kind !== "stepDecay" || s.every === (spec.schedule as StepDecaySchedule).every);
+    if (!same) {
+      throw new Error(
+        `per-model schedules must share the kind, steps and step size of ${spec.schedule.kind}`,
+      );
+    }
+  }
 }
 
 /**
@@ -335,12 +427,15 @@ export async function trainPopulation(
   if (stepsPerEpoch < 1) throw new Error(`batch ${B} larger than the training set ${data.train.n}`);
   const total = totalSteps(spec.schedule, stepsPerEpoch);
   const points = evalSteps(total, spec.evalEvery);
+  checkPerModel(spec, stepsPerEpoch);
 
   const params = new GpuParams(device, spec.sizes, spec.lambdas, spec.bn);
   const resume = options.resume;
   if (!resume) {
     const initial = options.initial ??
-      spec.seeds.map((seed) => initParams(spec.sizes, spec.init, spec.sigma, seed, spec.bn));
+      spec.seeds.map((seed, z) =>
+        initParams(spec.sizes, spec.init, spec.sigmas?.[z] ?? spec.sigma, seed, spec.bn)
+      );
     initial.forEach((p, z) => params.upload(z, p));
   }
 
@@ -484,7 +579,7 @@ export async function trainPopulation(
       break;
     }
     const end = Math.min(points[k], s + STEP_CHUNK);
-    writeBuffer(device, steps, 0, encodeSteps(stepRecords(spec, stepsPerEpoch, s, end)));
+    writeStepChunk(params, steps, spec, stepsPerEpoch, s, end);
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
     for (const op of prologue) encodeOp(pass, op);
