@@ -457,7 +457,9 @@ export async function trainPopulation(
   const models: ModelResult[] = resume
     ? resume.models.map((m) => structuredClone(m))
     : Array.from({ length: P }, () => ({ curves: [], final: null }));
-  const eta = (t: number) => learningRate(spec.schedule, t, stepsPerEpoch);
+  // η of model z at step t (its own schedule, if it has one)
+  const eta = (t: number, z = 0) =>
+    learningRate(spec.schedules?.[z] ?? spec.schedule, t, stepsPerEpoch);
   const trainedBefore = resume?.trainSeconds ?? 0;
   const started = performance.now() - 1000 * trainedBefore;
   const seconds = () => (performance.now() - started) / 1000;
@@ -484,7 +486,7 @@ export async function trainPopulation(
       const point: EvalPoint = {
         step: at,
         epoch: at / stepsPerEpoch,
-        eta: eta(Math.max(at - 1, 0)),
+        eta: eta(Math.max(at - 1, 0), z),
         train,
         ...(val ? { val } : {}),
       };
