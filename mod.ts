@@ -83,6 +83,7 @@ export {
   type AdapterSummary,
   getGpu,
   type Gpu,
+  type KernelProfile,
 } from "./src/gpu/device.ts";
 
 // data
