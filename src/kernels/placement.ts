@@ -31,6 +31,7 @@
  */
 
 import { storageBuffer, writeBuffer } from "../gpu/buffers.ts";
+import type { KernelProfile } from "../gpu/device.ts";
 import { copyToTextureOp } from "./copy.ts";
 import {
   matmulOp,
@@ -177,6 +178,8 @@ export const LONG_ROWS = 1024;
 export interface PlacementOptions {
   /** Whether the adapter loads texels faster than buffer elements (`Gpu.prefersTextures`). */
   textures?: boolean;
+  /** The kernel selection every product gets (`Gpu.kernelProfile`; default `cpu`). */
+  profile?: KernelProfile;
   /** Builds each product's op (default {@link matmulOp}); tools pass their own to watch specs. */
   matmul?: (spec: MatmulSpec) => Op;
   /** Row length from which products read copies (default {@link LONG_ROWS}; tests lower it). */
@@ -322,6 +325,7 @@ export function placeOps(
       const p = n.spec;
       return build({
         ...p,
+        profile: opts.profile,
         a: operand(p, "a"),
         b: operand(p, "b"),
         c: { buffer: bufferOf(p.c), ld: p.c.ld, zStride: p.c.zStride },

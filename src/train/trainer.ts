@@ -12,7 +12,7 @@
  */
 
 import { encodeSteps, STEP_STRIDE, type StepRecord, writeBuffer } from "../gpu/buffers.ts";
-import type { Gpu } from "../gpu/device.ts";
+import type { Gpu, KernelProfile } from "../gpu/device.ts";
 import type { ResidentDataset, SplitRange } from "../data/resident.ts";
 import { gatherOp } from "../kernels/gather.ts";
 import { encodeOp, type Op } from "../kernels/op.ts";
@@ -188,6 +188,8 @@ export interface TrainingStep {
 export interface TrainingStepOptions {
   /** Whether the adapter loads texels faster than buffer elements (`Gpu.prefersTextures`). */
   textures?: boolean;
+  /** The kernel selection of the products (`Gpu.kernelProfile`; default `cpu`). */
+  profile?: KernelProfile;
   /** Builds each product's op (default `matmulOp`): tools pass their own to watch the specs. */
   matmul?: PlacementOptions["matmul"];
 }
@@ -342,7 +344,10 @@ export async function trainPopulation(
     initial.forEach((p, z) => params.upload(z, p));
   }
 
-  const step = trainingStep(params, data, spec, { textures: gpu.prefersTextures });
+  const step = trainingStep(params, data, spec, {
+    textures: gpu.prefersTextures,
+    profile: gpu.kernelProfile,
+  });
   const { ops: stepOps, prologue, steps } = step;
   const state = { ...params.state(), ...step.state };
   if (resume) restoreState(device, state, resume, P);
@@ -354,6 +359,7 @@ export async function trainPopulation(
   const evaluator = new Evaluator(params, data.dataset, splits, slots.count, {
     bnL2: !!spec.net?.bnL2,
     textures: gpu.prefersTextures,
+    profile: gpu.kernelProfile,
   });
 
   const regular = new Set(points);
