@@ -178,7 +178,7 @@ export const LONG_ROWS = 1024;
 export interface PlacementOptions {
   /** Whether the adapter loads texels faster than buffer elements (`Gpu.prefersTextures`). */
   textures?: boolean;
-  /** The kernel selection every product gets (`Gpu.kernelProfile`; default `cpu`). */
+  /** The kernel selection of products that name none (`Gpu.kernelProfile`; default `cpu`). */
   profile?: KernelProfile;
   /** Builds each product's op (default {@link matmulOp}); tools pass their own to watch specs. */
   matmul?: (spec: MatmulSpec) => Op;
@@ -325,7 +325,7 @@ export function placeOps(
       const p = n.spec;
       return build({
         ...p,
-        profile: opts.profile,
+        profile: p.profile ?? opts.profile,
         a: operand(p, "a"),
         b: operand(p, "b"),
         c: { buffer: bufferOf(p.c), ld: p.c.ld, zStride: p.c.zStride },
