@@ -99,6 +99,7 @@ export {
   type AdapterSummary,
   getGpu,
   type Gpu,
+  type KernelProfile,
 } from "./src/gpu/device.ts";
 
 // data

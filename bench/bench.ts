@@ -8,6 +8,7 @@
 
 import { cpus } from "node:os";
 import { UserError } from "../src/errors.ts";
+import type { Gpu, KernelProfile } from "../src/gpu/device.ts";
 import { type BenchArgs, BenchArgsError, parseBenchArgs, USAGE } from "./args.ts";
 import { renderBenchHtml } from "./html.ts";
 import { measureKernels, measureSquare, stepBreakdown, stepDispatches } from "./kernels.ts";
@@ -34,8 +35,16 @@ function log(line: string): void {
   console.log(line);
 }
 
-/** Measurement effort of a run. */
-function settings(args: BenchArgs) {
+/** The kernel profile and operand placement in use, for the log. */
+function profileLine(gpu: Gpu): string {
+  const forced = Deno.env.get("WEBGPU_MLP_KERNELS") ? " (WEBGPU_MLP_KERNELS)" : "";
+  return `kernels: ${gpu.kernelProfile} profile${forced}, layer 1 from ${
+    gpu.prefersTextures ? "textures" : "buffers"
+  }`;
+}
+
+/** Measurement effort of a run; the square product's tiles follow the kernel profile. */
+function settings(args: BenchArgs, profile: KernelProfile) {
   const q = args.quick;
   const steps: StepOptions = {
     stepReps: args.reps ?? (q ? 3 : 7),
@@ -61,7 +70,8 @@ function settings(args: BenchArgs) {
       minMs: q ? 30 : 50,
       maxSize: q ? 512 : 4096,
       reps: q ? 2 : 3,
-      tiles: q ? [{ tm: 8, tn4: 2, wg: 8 }] : [
+      // the gpu profile: its own selection for each size (gpuTile), nothing else
+      tiles: profile === "gpu" ? [] : q ? [{ tm: 8, tn4: 2, wg: 8 }] : [
         { tm: 8, tn4: 2, wg: 8 },
         { tm: 8, tn4: 4, wg: 64 },
         { tm: 4, tn4: 4, wg: 64 },
@@ -103,7 +113,6 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const started = new Date();
   const loadStart = Deno.loadavg();
-  const opts = settings(args);
   const has = (s: string) => args.sections.includes(s as never);
   log(
     `bench: sections ${args.sections.join(", ")}${args.quick ? " (quick)" : ""}` +
@@ -120,10 +129,11 @@ async function main(): Promise<void> {
   // the epoch of a real run (40 000 images resident, as in training); --quick loads one batch
   const ctx = await openContext(args.quick ? [1] : [1, 2, 3, 4], args.dataDir);
   const gpu = ctx.gpu;
+  const opts = settings(args, gpu.kernelProfile);
   log(
     `adapter: ${gpu.adapter.description || gpu.adapter.vendor} (timestamps: ${
       gpu.timestamps ? "yes" : "no"
-    }); ` +
+    }); ${profileLine(gpu)}; ` +
       `${ctx.train.train.n} training samples (batch ${ctx.trainBatches.join(",")}), val ${
         ctx.train.val?.n ?? 0
       }`,
@@ -138,6 +148,8 @@ async function main(): Promise<void> {
     env: {
       adapter: gpu.adapter,
       timestamps: gpu.timestamps,
+      kernels: gpu.kernelProfile,
+      textures: gpu.prefersTextures,
       backend: Deno.env.get("DENO_WEBGPU_BACKEND") ?? "default",
       deno: Deno.version,
       os: Deno.build.os,

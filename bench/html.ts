@@ -11,7 +11,7 @@ import { ReportBuilder } from "../src/report/builder.ts";
 import { paletteColor } from "../src/report/charts.ts";
 import { type Cell, escapeHtml, htmlCell, htmlTable, keyValueTable } from "../src/report/html.ts";
 import { renderPage } from "../src/report/page.ts";
-import { gridName, peerLine, refusedLines, targetLines } from "./report.ts";
+import { gridName, peerLine, profileText, refusedLines, targetLines } from "./report.ts";
 import type { BenchResults } from "./results.ts";
 import { fmtMs, fmtRatio } from "./stats.ts";
 import { itemLabel } from "./steps.ts";
@@ -383,6 +383,7 @@ export function renderBenchHtml(r: BenchResults): string {
       "adapter",
       `${adapter} (backend ${r.env.backend}, timestamps ${r.env.timestamps ? "yes" : "no"})`,
     ],
+    ["kernels", profileText(r).replace(/^kernels: /, "")],
     ["CPU", `${r.env.cpuModel} × ${r.env.cpus}`],
     ["Deno", `${r.env.deno.deno} (V8 ${r.env.deno.v8})`],
     [

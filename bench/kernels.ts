@@ -11,7 +11,7 @@
  */
 
 import { encodeSteps, storageBuffer, writeBuffer } from "../src/gpu/buffers.ts";
-import { matmulOp, type Tile } from "../src/kernels/matmul.ts";
+import { matmulOp, selectTile, type Tile } from "../src/kernels/matmul.ts";
 import { encodeOp, type Op } from "../src/kernels/op.ts";
 import { STEP_CHUNK, stepRecords } from "../src/train/trainer.ts";
 import type { BenchContext, BenchNet } from "./setup.ts";
@@ -243,8 +243,9 @@ export interface SquareResult {
 
 /**
  * This project's matmul on square nn products from 512 up, doubling until one dispatch takes
- * `minMs` with the fastest tile (or the side reaches `maxSize`), each with every tile of `tiles`;
- * the best median is the result.
+ * `minMs` with the fastest tile (or the side reaches `maxSize`), each with every tile of `tiles`
+ * (none: the tile the adapter's kernel profile selects for the size); the best median is the
+ * result.
  */
 export async function measureSquare(
   ctx: BenchContext,
@@ -261,7 +262,10 @@ export async function measureSquare(
     writeBuffer(device, b, 0, data);
     let fastest = Infinity;
     try {
-      for (const tile of opts.tiles) {
+      const tiles = opts.tiles.length
+        ? opts.tiles
+        : [selectTile(ctx.gpu.kernelProfile, "nn", S, S, S)];
+      for (const tile of tiles) {
         const op = matmulOp(device, {
           label: `peak_nn_${S}`,
           variant: "nn",

@@ -60,11 +60,20 @@ export function peerLine(p: PeerRecord): string {
   return `${p.name}: ${parts.join(", ")}${p.seconds ? `; ${p.seconds} s` : ""}`;
 }
 
+/** The kernel profile and the placement of layer 1's operands of a result, in words. */
+export function profileText(r: BenchResults): string {
+  const textures = r.env.textures === undefined
+    ? ""
+    : `; layer 1 from ${r.env.textures ? "textures" : "buffers"}`;
+  return `kernels: ${r.env.kernels ?? "cpu"} profile${textures}`;
+}
+
 /** Print the whole report. */
 export function printReport(r: BenchResults, log: (line: string) => void): void {
   const adapter = r.env.adapter.description || r.env.adapter.vendor;
   log("");
   log(`════ webgpu-mlp bench — ${adapter} — ${r.date.slice(0, 19).replace("T", " ")} UTC ════`);
+  log(profileText(r));
   for (const line of probeLines(r)) log(line);
   if (r.kernels) {
     const frac = new Map(r.breakdown?.kernels.map((k) => [k.label, k.fraction]) ?? []);

@@ -11,7 +11,7 @@
 
 import { join } from "node:path";
 import { writeFileAtomic } from "../src/io/atomic.ts";
-import type { AdapterSummary } from "../src/gpu/device.ts";
+import type { AdapterSummary, KernelProfile } from "../src/gpu/device.ts";
 import type { KernelResult, SquareResult, StepBreakdown, StepDispatches } from "./kernels.ts";
 import type { ProbeResults } from "./probes.ts";
 import type { OursItem, PeerItem, WorkItem } from "./steps.ts";
@@ -75,6 +75,10 @@ export interface BenchResults {
   env: {
     adapter: AdapterSummary;
     timestamps: boolean;
+    /** The kernel selection of the products (`Gpu.kernelProfile`; absent in older results: cpu). */
+    kernels?: KernelProfile;
+    /** Whether layer 1's products read texture copies (`Gpu.prefersTextures`). */
+    textures?: boolean;
     backend: string;
     deno: typeof Deno.version;
     os: string;

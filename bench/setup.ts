@@ -117,6 +117,7 @@ export class BenchNet {
     this.step = trainingStep(this.params, ctx.train, spec, {
       textures: ctx.gpu.prefersTextures,
       tail: opts.tail,
+      profile: ctx.gpu.kernelProfile,
     });
     this.stepsPerEpoch = Math.floor(ctx.train.train.n / spec.batchSize);
   }

@@ -11,7 +11,7 @@
  */
 
 import { stepTable } from "../src/gpu/buffers.ts";
-import { defaultTile, matmulOp, type MatmulSpec, type Tile } from "../src/kernels/matmul.ts";
+import { matmulOp, type MatmulSpec, selectTile, type Tile } from "../src/kernels/matmul.ts";
 import { encodeOp, type Op } from "../src/kernels/op.ts";
 import { GpuParams } from "../src/model/gpu_params.ts";
 import { initParams } from "../src/model/init.ts";
@@ -62,26 +62,22 @@ export interface TileOptions {
 }
 
 /**
- * The default grid (27 tiles). tm = 2 is not offered: matmul.wgsl's matmul_tn declares
- * `array<u32, TM / 4u>`, of length 0 when tm < 4, and one module holds all three entry points, so
- * no variant with tm < 4 compiles ({@link tileRefusal}).
+ * The default grid (27 tiles). tm = 2 is not offered: `tn` cannot take it (its rows go in quads),
+ * and for `nn` and `nt` it measured slower than 4 on llvmpipe.
  */
 export const TILE_GRID = { tm: [4, 8, 16], tn4: [1, 2, 4], wg: [8, 32, 64] };
 
 /**
- * Why a tile cannot be built for `variant` on a device with these limits (null: it can): tm < 4
- * (matmul_tn's `array<u32, TM / 4u>` has length 0 and fails the whole module), tm not a multiple
- * of 4 for `tn` (its rows go in quads), or more invocations than the device allows.
+ * Why a tile cannot be built for `variant` on a device with these limits (null: it can): tm not a
+ * multiple of 4 for `tn` (its rows go in quads; for other variants such a tile compiles without
+ * the matmul_tn entry points, see `TN_TILE` in shaders/matmul.wgsl), or more invocations than the
+ * device allows.
  */
 export function tileRefusal(
   variant: MatmulSpec["variant"],
   tile: Tile,
   maxInvocations: number,
 ): string | null {
-  if (tile.tm < 4) {
-    return `tm < 4: matmul_tn's array<u32, TM / 4u> has length 0, which fails the whole ` +
-      "matmul module (all three entry points)";
-  }
   if (variant === "tn" && tile.tm % 4 !== 0) return "tn needs tm a multiple of 4 (row quads)";
   if (tile.wg > maxInvocations) {
     return `wg ${tile.wg} exceeds maxComputeInvocationsPerWorkgroup ${maxInvocations}`;
@@ -131,7 +127,7 @@ async function tryOp(
   tile: Tile,
   refused: Map<string, string>,
 ): Promise<Op | { reason: string }> {
-  const key = `${spec.variant}|${spec.epilogue}|${tile.tm}|${tile.tn4}|${tile.wg}`;
+  const key = `${spec.variant}|${spec.epilogue}|${tile.tm}|${tile.tn4}|${tile.wg}|${tile.ks}`;
   const known = refused.get(key) ??
     tileRefusal(spec.variant, tile, device.limits.maxComputeInvocationsPerWorkgroup);
   if (known) return { reason: known };
@@ -210,7 +206,16 @@ export async function tileSweep(
         const ms = summarise(xs);
         return { tile, ms, gflops: Number((flops / (ms.median * 1e6)).toPrecision(3)) };
       };
-      const def = defaultTile(spec.variant, spec.M, spec.N);
+      // the tile the adapter's kernel profile selects (gpu: a split tile, against the cpu grid)
+      const def = selectTile(
+        ctx.gpu.kernelProfile,
+        spec.variant,
+        spec.M,
+        spec.N,
+        spec.K,
+        spec.Z,
+        spec.epilogue,
+      );
       const defTry = await tryOp(device, spec, def, refused);
       if (!isOp(defTry)) {
         throw new Error(
@@ -242,7 +247,8 @@ export async function tileSweep(
       candidates.sort((a, b) => a.ms - b.ms);
       const nFinal = await timer.calibrate([defOp], opts.finalMs, 2, 4000);
       const finalists: TileTiming[] = [];
-      const isDef = (t: Tile) => t.tm === def.tm && t.tn4 === def.tn4 && t.wg === def.wg;
+      const isDef = (t: Tile) =>
+        t.tm === def.tm && t.tn4 === def.tn4 && t.wg === def.wg && t.ks === def.ks;
       for (const c of candidates.slice(0, opts.finalists)) {
         if (!isDef(c.tile)) finalists.push(await timing(c.op, nFinal, opts.reps, c.tile));
       }
@@ -281,7 +287,7 @@ export async function tileSweep(
   return results;
 }
 
-/** `tm8·tn4 2·wg64`. */
+/** `{tm:8,tn4:2,wg:64}`, with `,ks:32` for a tile of the gpu profile's split kernels. */
 export function tileName(t: Tile): string {
-  return `{tm:${t.tm},tn4:${t.tn4},wg:${t.wg}}`;
+  return `{tm:${t.tm},tn4:${t.tn4},wg:${t.wg}${t.ks === undefined ? "" : `,ks:${t.ks}`}}`;
 }

@@ -12,6 +12,11 @@
 // (src/gpu/shaders.ts), so the tile lives in registers on every compiler.
 //
 // Specialised per use (src/kernels/matmul.ts): TM, TN4 (tile), WG (workgroup size), EPI.
+//
+// Two families of entry points share the loads and every epilogue: matmul_nn/tn/nt (the `cpu`
+// profile: one invocation per output tile, each running the whole K loop) and, with SPLIT,
+// matmul_nn/tn/nt_split (the `gpu` profile: KS invocations per output tile, each summing a slice of
+// K, then a tree reduction in workgroup memory; see the end of this file).
 
 const TM: u32 = 8u; // rows of C per invocation (nn, nt); multiple of 4 for tn
 const TN4: u32 = 2u; // column quads of C per invocation
@@ -24,6 +29,8 @@ const A_TEXTURE: bool = false; // A read from an rgba32float texture, see aRow/l
 const B_TEXTURE: bool = false; // B read from an rgba32float texture, see bBase/loadB
 const C_MIRROR: bool = false; // every stored quad of C also goes to a texture, see mirror
 const SOFTMAX: bool = false; // EPI_BIAS_SOFTMAX_CE: the labels are bound, see storeSoftmax
+const SPLIT: bool = false; // the `gpu` profile's entry points (K split in the workgroup), see below
+const TN_TILE: bool = true; // TM is a multiple of 4 (whole row quads of A): matmul_tn(_split) exist
 
 const EPI_STORE: u32 = 0u; //      C = acc
 const EPI_BIAS: u32 = 1u; //       C = acc + bias[col]
@@ -266,6 +273,7 @@ fn matmul_nn(@builtin(global_invocation_id) gid: vec3u) {
   }
 }
 
+// @if TN_TILE
 @compute @workgroup_size(WG)
 fn matmul_tn(@builtin(global_invocation_id) gid: vec3u) {
   if (gid.x >= p.tilesM * p.tilesN) { return; }
@@ -309,19 +317,24 @@ fn matmul_tn(@builtin(global_invocation_id) gid: vec3u) {
     }
   }
   storeQuads(acc, z, o);
-  if (sums) {
-    for (var uc = 0u; uc < TN4; uc++) { // @unroll
-      let j = o.y + uc * 4u;
-      if (j < p.N) {
-        let q = (z * p.cZ + j) / 4u;
-        var v = bsum[uc];
-        if (BIAS == BIAS_SGD) { v = bias[q] - etaOf(modelOf(z, z * p.cZ + j)) * v; }
-        if (j + 4u <= p.N) {
-          bias[q] = v;
-        } else {
-          for (var ue = 0u; ue < 3u; ue++) { // @unroll
-            if (j + ue < p.N) { bias[q][ue] = v[ue]; }
-          }
+  if (sums) { storeBiasSums(bsum, z, o); }
+}
+// @endif
+
+// matmul_tn with BIAS, the first row of tiles: store (BIAS_STORE) or apply (BIAS_SGD) the column
+// sums of B for the tile's columns o.y.., laid out like a row of C (the flattened z·cZ + j).
+fn storeBiasSums(bsum: array<vec4f, TN4>, z: u32, o: vec2u) {
+  for (var uc = 0u; uc < TN4; uc++) { // @unroll
+    let j = o.y + uc * 4u;
+    if (j < p.N) {
+      let q = (z * p.cZ + j) / 4u;
+      var v = bsum[uc];
+      if (BIAS == BIAS_SGD) { v = bias[q] - etaOf(modelOf(z, z * p.cZ + j)) * v; }
+      if (j + 4u <= p.N) {
+        bias[q] = v;
+      } else {
+        for (var ue = 0u; ue < 3u; ue++) { // @unroll
+          if (j + ue < p.N) { bias[q][ue] = v[ue]; }
         }
       }
     }
@@ -376,3 +389,232 @@ fn matmul_nt(@builtin(global_invocation_id) gid: vec3u) {
     }
   }
 }
+
+// @if SPLIT
+// ---- The `gpu` profile: K split inside the workgroup --------------------------------------------
+// A workgroup of WG invocations computes TPW output tiles with KS invocations each (KS a power of
+// two). Slice `slice` of a tile takes every KS-th step of its K loop (quads of K for nn and nt, rows
+// for tn): k = s·KS + slice. Each slice keeps its partial TM×(4·TN4) tile in registers, then the
+// slices of a tile sum their tiles in workgroup memory in log2(KS) rounds (each round halves the
+// slices still adding), and slice 0 runs the very epilogues of the entry points above
+// (storeQuads → finish4, storeSoftmax, storeBiasSums) once per output. No invocation returns early:
+// every one reaches the barriers, those past the last tile with clamped loads and no stores.
+// The sums come out in another order than the cpu profile's (the same to float32 rounding).
+const KS: u32 = 1u; // invocations (K slices) per output tile, a power of two dividing WG
+const TPW: u32 = WG / KS; // output tiles per workgroup
+const TMN: u32 = TM * TN4; // vec4 accumulators per tile
+
+// One partial tile per invocation: WG·TM·TN4 vec4 (≤ 16 KiB, the smallest limit WebGPU allows).
+var<workgroup> red: array<vec4f, WG * TMN>;
+
+// Sum the partial tiles of the KS slices of a tile into slice 0's `acc`. `li` is the invocation's
+// index in the workgroup, `stride` the distance between consecutive slices of one tile. In round s
+// slices below s add the tile of slice + s; a slice reads only slots no one writes that round.
+fn reduceTile(acc: ptr<function, array<array<vec4f, TN4>, TM>>, li: u32, slice: u32, stride: u32) {
+  if (KS > 1u) {
+    for (var ur = 0u; ur < TM; ur++) { // @unroll
+      for (var uc = 0u; uc < TN4; uc++) { // @unroll
+        red[li * TMN + ur * TN4 + uc] = (*acc)[ur][uc];
+      }
+    }
+    for (var s = KS / 2u; s > 0u; s /= 2u) {
+      workgroupBarrier();
+      if (slice < s) {
+        let other = (li + s * stride) * TMN;
+        for (var ur = 0u; ur < TM; ur++) { // @unroll
+          for (var uc = 0u; uc < TN4; uc++) { // @unroll
+            let v = (*acc)[ur][uc] + red[other + ur * TN4 + uc];
+            (*acc)[ur][uc] = v;
+            red[li * TMN + ur * TN4 + uc] = v;
+          }
+        }
+      }
+    }
+    workgroupBarrier(); // `red` may be reused
+  }
+}
+
+// The same for one row of TN4 quads (matmul_tn's bias sums), in the first TN4 slots of each tile.
+fn reduceRow(row: ptr<function, array<vec4f, TN4>>, li: u32, slice: u32, stride: u32) {
+  if (KS > 1u) {
+    for (var uc = 0u; uc < TN4; uc++) { // @unroll
+      red[li * TMN + uc] = (*row)[uc];
+    }
+    for (var s = KS / 2u; s > 0u; s /= 2u) {
+      workgroupBarrier();
+      if (slice < s) {
+        let other = (li + s * stride) * TMN;
+        for (var uc = 0u; uc < TN4; uc++) { // @unroll
+          let v = (*row)[uc] + red[other + uc];
+          (*row)[uc] = v;
+          red[li * TMN + uc] = v;
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+}
+
+// nn and nt: the slices of a tile are neighbours (li = tile·KS + slice), so that neighbouring
+// invocations read neighbouring quads along K, the contiguous dimension of A (and of B for nt).
+@compute @workgroup_size(WG)
+fn matmul_nn_split(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let slice = li % KS;
+  let o = tileOrigin(wid.x * TPW + li / KS, TM);
+  let z = wid.z;
+  let zq = bBase(z);
+  let lastQuad = (p.N + 3u) / 4u - 1u;
+  var rowA: array<u32, TM>;
+  for (var ur = 0u; ur < TM; ur++) { // @unroll
+    rowA[ur] = aRow(z, min(o.x + ur, p.M - 1u));
+  }
+  var colB: array<u32, TN4>;
+  for (var uc = 0u; uc < TN4; uc++) { // @unroll
+    colB[uc] = min(o.y / 4u + uc, lastQuad);
+  }
+  var acc: array<array<vec4f, TN4>, TM>;
+  let K4 = (p.K + 3u) / 4u;
+  let steps = (K4 + KS - 1u) / KS; // the same for every invocation: the barriers stay uniform
+  for (var s = 0u; s < steps; s++) {
+    let k4 = s * KS + slice;
+    if (k4 < K4) {
+      var a: array<vec4f, TM>;
+      for (var ur = 0u; ur < TM; ur++) { // @unroll
+        a[ur] = loadA(rowA[ur], k4);
+      }
+      var b: array<array<vec4f, TN4>, 4>;
+      for (var uq = 0u; uq < 4u; uq++) { // @unroll
+        let row = min(k4 * 4u + uq, p.K - 1u); // rows past K meet zero padding in A
+        for (var uc = 0u; uc < TN4; uc++) { // @unroll
+          b[uq][uc] = loadB(zq, row, colB[uc]);
+        }
+      }
+      for (var ur = 0u; ur < TM; ur++) { // @unroll
+        for (var uc = 0u; uc < TN4; uc++) { // @unroll
+          var t = acc[ur][uc];
+          t = fma(vec4f(a[ur].x), b[0][uc], t);
+          t = fma(vec4f(a[ur].y), b[1][uc], t);
+          t = fma(vec4f(a[ur].z), b[2][uc], t);
+          t = fma(vec4f(a[ur].w), b[3][uc], t);
+          acc[ur][uc] = t;
+        }
+      }
+    }
+  }
+  reduceTile(&acc, li, slice, 1u);
+  if (slice == 0u) {
+    if (EPI == EPI_BIAS_SOFTMAX_CE) {
+      storeSoftmax(acc, z, o);
+    } else {
+      storeQuads(acc, z, o);
+    }
+  }
+}
+
+// @if TN_TILE
+// tn: the tiles of a workgroup are neighbours (li = slice·TPW + tile): along K (rows of both
+// operands) the contiguous dimension is M for A and N for B, which neighbouring tiles share.
+@compute @workgroup_size(WG)
+fn matmul_tn_split(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let slice = li / TPW;
+  let o = tileOrigin(wid.x * TPW + li % TPW, TM);
+  let z = wid.z;
+  let zq = bBase(z);
+  let lastQuadA = (p.M + 3u) / 4u - 1u;
+  let lastQuadB = (p.N + 3u) / 4u - 1u;
+  var colA: array<u32, TM4>;
+  for (var ur = 0u; ur < TM4; ur++) { // @unroll
+    colA[ur] = min(o.x / 4u + ur, lastQuadA);
+  }
+  var colB: array<u32, TN4>;
+  for (var uc = 0u; uc < TN4; uc++) { // @unroll
+    colB[uc] = min(o.y / 4u + uc, lastQuadB);
+  }
+  var acc: array<array<vec4f, TN4>, TM>;
+  var bsum: array<vec4f, TN4>;
+  let sums = BIAS != BIAS_NONE && o.x == 0u;
+  let steps = (p.K + KS - 1u) / KS;
+  for (var s = 0u; s < steps; s++) {
+    let k = s * KS + slice;
+    if (k < p.K) {
+      var a: array<vec4f, TM4>;
+      let rowK = aRow(z, k);
+      for (var ur = 0u; ur < TM4; ur++) { // @unroll
+        a[ur] = loadA(rowK, colA[ur]);
+      }
+      var b: array<vec4f, TN4>;
+      for (var uc = 0u; uc < TN4; uc++) { // @unroll
+        b[uc] = loadB(zq, k, colB[uc]);
+      }
+      if (sums) {
+        for (var uc = 0u; uc < TN4; uc++) { // @unroll
+          bsum[uc] += b[uc];
+        }
+      }
+      for (var ur = 0u; ur < TM4; ur++) { // @unroll
+        for (var ue = 0u; ue < 4u; ue++) { // @unroll
+          for (var uc = 0u; uc < TN4; uc++) { // @unroll
+            acc[ur * 4u + ue][uc] = fma(vec4f(a[ur][ue]), b[uc], acc[ur * 4u + ue][uc]);
+          }
+        }
+      }
+    }
+  }
+  reduceTile(&acc, li, slice, TPW);
+  if (BIAS != BIAS_NONE) { reduceRow(&bsum, li, slice, TPW); }
+  if (slice == 0u) {
+    storeQuads(acc, z, o);
+    if (sums) { storeBiasSums(bsum, z, o); }
+  }
+}
+// @endif
+
+@compute @workgroup_size(WG)
+fn matmul_nt_split(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let slice = li % KS;
+  let o = tileOrigin(wid.x * TPW + li / KS, TM);
+  let z = wid.z;
+  let zq = bBase(z);
+  var rowA: array<u32, TM>;
+  for (var ur = 0u; ur < TM; ur++) { // @unroll
+    rowA[ur] = aRow(z, min(o.x + ur, p.M - 1u));
+  }
+  var rowB: array<u32, TN>;
+  for (var uc = 0u; uc < TN; uc++) { // @unroll
+    rowB[uc] = min(o.y + uc, p.N - 1u);
+  }
+  var lanes: array<array<vec4f, TN>, TM>; // per-lane partial dot products of this slice
+  let K4 = (p.K + 3u) / 4u; // quads past K are zero padding in both operands
+  let steps = (K4 + KS - 1u) / KS;
+  for (var s = 0u; s < steps; s++) {
+    let k4 = s * KS + slice;
+    if (k4 < K4) {
+      var a: array<vec4f, TM>;
+      for (var ur = 0u; ur < TM; ur++) { // @unroll
+        a[ur] = loadA(rowA[ur], k4);
+      }
+      var b: array<vec4f, TN>;
+      for (var uc = 0u; uc < TN; uc++) { // @unroll
+        b[uc] = loadB(zq, rowB[uc], k4);
+      }
+      for (var ur = 0u; ur < TM; ur++) { // @unroll
+        for (var uc = 0u; uc < TN; uc++) { // @unroll
+          lanes[ur][uc] = fma(a[ur], b[uc], lanes[ur][uc]);
+        }
+      }
+    }
+  }
+  // each lane vector summed to its dot product before the reduction: TM×TN4 quads, as nn's tile
+  var acc: array<array<vec4f, TN4>, TM>;
+  for (var ur = 0u; ur < TM; ur++) { // @unroll
+    for (var uc = 0u; uc < TN4; uc++) { // @unroll
+      for (var ue = 0u; ue < 4u; ue++) { // @unroll
+        let l = lanes[ur][uc * 4u + ue];
+        acc[ur][uc][ue] = (l.x + l.y) + (l.z + l.w);
+      }
+    }
+  }
+  reduceTile(&acc, li, slice, 1u);
+  if (slice == 0u) { storeQuads(acc, z, o); }
+}
+// @endif

@@ -3,23 +3,28 @@
  * kernel table): present and sane on every op of real training steps (1-, 2- and 3-layer nets,
  * BN, dropout, Adam, populations), 2·M·N·K·Z for a plain product, and, for the net the benchmark
  * measures (3072-50-10, batch 100, one model), the very numbers the benchmark printed before the
- * costs moved next to the kernels.
+ * costs moved next to the kernels; all of it in both kernel profiles (the nominal work of a
+ * product does not depend on how its kernel splits it).
  */
 
 import assert from "node:assert/strict";
 import { IMAGE_BYTES } from "../src/data/format.ts";
 import { storageBuffer } from "../src/gpu/buffers.ts";
+import type { KernelProfile } from "../src/gpu/device.ts";
 import { matmulOp } from "../src/kernels/matmul.ts";
 import { GpuParams } from "../src/model/gpu_params.ts";
 import { type PopulationSpec, trainingStep } from "../src/train/trainer.ts";
 import { blankDataset, gpuDevice, representativeSpecs, testSpec } from "./helpers.ts";
 
-/** The ops of a training step (prologue included) of `s`, for buffers or for textures. */
-async function stepOps(s: PopulationSpec, textures: boolean) {
+/** The ops of a training step (prologue included) of `s`, for buffers or textures, per profile. */
+async function stepOps(s: PopulationSpec, textures: boolean, profile: KernelProfile = "cpu") {
   const device = await gpuDevice();
   const { dataset, train } = blankDataset(device);
   const params = new GpuParams(device, s.sizes, s.lambdas, s.bn);
-  const step = trainingStep(params, { dataset, train, val: null, test: null }, s, { textures });
+  const step = trainingStep(params, { dataset, train, val: null, test: null }, s, {
+    textures,
+    profile,
+  });
   const ops = [...step.prologue, ...step.ops];
   step.destroy();
   params.destroy();
@@ -35,11 +40,11 @@ Deno.test("cost: every op of real training steps declares flops ≥ 0 and bytes 
   ];
   const kinds = new Set<string>();
   for (const [name, s] of cases) {
-    for (const textures of [false, true]) {
-      const ops = await stepOps(s, textures);
+    for (const [textures, profile] of PLACEMENTS) {
+      const ops = await stepOps(s, textures, profile);
       assert.ok(ops.length >= 4, name);
       for (const op of ops) {
-        const what = `${name}${textures ? " (textures)" : ""}: ${op.label}`;
+        const what = `${name}${textures ? " (textures)" : ""} (${profile}): ${op.label}`;
         const { flops, bytes, shape } = op.cost;
         assert.ok(Number.isFinite(flops) && flops >= 0, `${what}: flops ${flops}`);
         assert.ok(Number.isFinite(bytes) && bytes > 0, `${what}: bytes ${bytes}`);
@@ -64,14 +69,27 @@ Deno.test("cost: every op of real training steps declares flops ≥ 0 and bytes 
   ) assert.ok(kinds.has(k), `${k} seen (have ${[...kinds].join(", ")})`);
 });
 
-Deno.test("cost: a plain product costs 2·M·N·K·Z flops and its three operands once", async () => {
+/** Texture copies or not, cpu or gpu kernel profile: every combination. */
+const VARIANTS = (["nn", "nt", "tn"] as const).flatMap((v) =>
+  (["cpu", "gpu"] as const).map((p): [typeof v, KernelProfile] => [v, p])
+);
+
+const PLACEMENTS: [boolean, KernelProfile][] = [
+  [false, "cpu"],
+  [true, "cpu"],
+  [false, "gpu"],
+  [true, "gpu"],
+];
+
+Deno.test("cost: a plain product costs 2·M·N·K·Z flops and its three operands once, in either kernel profile", async () => {
   const device = await gpuDevice();
   const [a, b, c] = ["A", "B", "C"].map((x) => storageBuffer(device, 4096, `cost.${x}`));
   const shapes: [number, number, number, number][] = [[7, 33, 100, 1], [5, 12, 9, 3]];
   for (const [M, N, K, Z] of shapes) {
-    for (const variant of ["nn", "nt", "tn"] as const) {
+    for (const [variant, profile] of VARIANTS) {
       const op = matmulOp(device, {
         variant,
+        profile,
         M,
         N,
         K,
@@ -80,7 +98,7 @@ Deno.test("cost: a plain product costs 2·M·N·K·Z flops and its three operand
         b: { buffer: b, ld: 100, zStride: 1200 },
         c: { buffer: c, ld: 36, zStride: 300 },
       });
-      assert.equal(op.cost.flops, 2 * M * N * K * Z, `${variant} ${M}x${N}x${K}x${Z}`);
+      assert.equal(op.cost.flops, 2 * M * N * K * Z, `${variant} ${M}x${N}x${K}x${Z} ${profile}`);
       assert.equal(op.cost.bytes, 4 * (M * K + K * N + M * N) * Z, `${variant} bytes`);
     }
   }
@@ -114,13 +132,14 @@ Deno.test("cost: the benchmark's net keeps the costs its kernel table printed", 
     [TAIL]: ["tail 100×50→10 +softmax-ce +sgd", 307020, 84480],
     backward_weights1: ["tn (100×3072)ᵀ·100×50 +bias +sgd", 31339500, 2478000],
   };
-  for (const textures of [false, true]) {
-    const ops = await stepOps({ ...testSpec([IMAGE_BYTES, 50, 10], 1), batchSize: 100 }, textures);
+  for (const [textures, profile] of PLACEMENTS) {
+    const net = { ...testSpec([IMAGE_BYTES, 50, 10], 1), batchSize: 100 };
+    const ops = await stepOps(net, textures, profile);
     const got = Object.fromEntries(
       ops.filter((op) => op.label in want).map((
         op,
       ) => [op.label, [op.cost.shape, op.cost.flops, op.cost.bytes]]),
     );
-    assert.deepEqual(got, want, textures ? "textures" : "buffers");
+    assert.deepEqual(got, want, `${textures ? "textures" : "buffers"}, ${profile} profile`);
   }
 });

@@ -268,21 +268,26 @@ Deno.test("shaders: every variant of training steps, evaluators and bench compil
   const before = compiledModules(device).length;
   // the matmuls of the bench's tile sweep: one model's SGD step without BN or dropout, from buffers
   let benchSweep = 0;
+  // both kernel profiles: the gpu one's split kernels (workgroup memory, barriers) too
   for (const { spec, bnL2 } of representativeSpecs()) {
-    for (const textures of [false, true]) {
-      const params = new GpuParams(device, spec.sizes, spec.lambdas, spec.bn);
-      const step = trainingStep(params, { dataset, train, val: null, test: null }, spec, {
-        textures,
-      });
-      if (!benchSweep) benchSweep = compiledModules(device).length;
-      const evaluator = new Evaluator(params, dataset, { train, test: train }, 3, {
-        bnL2,
-        textures,
-        rows: 3,
-      });
-      step.destroy();
-      evaluator.destroy();
-      params.destroy();
+    for (const profile of ["cpu", "gpu"] as const) {
+      for (const textures of [false, true]) {
+        const params = new GpuParams(device, spec.sizes, spec.lambdas, spec.bn);
+        const step = trainingStep(params, { dataset, train, val: null, test: null }, spec, {
+          textures,
+          profile,
+        });
+        if (!benchSweep) benchSweep = compiledModules(device).length;
+        const evaluator = new Evaluator(params, dataset, { train, test: train }, 3, {
+          bnL2,
+          textures,
+          profile,
+          rows: 3,
+        });
+        step.destroy();
+        evaluator.destroy();
+        params.destroy();
+      }
     }
   }
   dataset.destroy();
@@ -308,6 +313,9 @@ Deno.test("shaders: every variant of training steps, evaluators and bench compil
       "matmul:matmul_nn",
       "matmul:matmul_nt",
       "matmul:matmul_tn",
+      "matmul:matmul_nn_split",
+      "matmul:matmul_nt_split",
+      "matmul:matmul_tn_split",
       "softmax_ce:softmax_ce",
       "update:adam",
       "copy:buffer_to_texture",
@@ -348,8 +356,8 @@ Deno.test("shaders: every variant of training steps, evaluators and bench compil
     }
   }
   const swept = await compile(device, grid);
-  // every tile the bench's grid offers compiles (tm = 2, whose matmul_tn declares an array of
-  // TM / 4u = 0 elements, is no longer offered: see tileRefusal in bench/tiles.ts)
+  // every tile the bench's grid offers compiles (tm not a multiple of 4 is refused for tn, see
+  // tileRefusal in bench/tiles.ts)
   assert.deepEqual([...swept.messages], []);
   console.log(`${programs.size} built variants and ${grid.size} bench tile variants compiled`);
 });

@@ -5,7 +5,19 @@
  * @module
  */
 
-import { UserError } from "../errors.ts";
+import { clip, UserError } from "../errors.ts";
+
+/**
+ * Which kernel selection products use (see `MatmulSpec.profile` in src/kernels/matmul.ts): `cpu`
+ * for CPU rasterisers (llvmpipe, lavapipe, SwiftShader), whose few cores want few, fat
+ * invocations with big register tiles each running a whole dot product; `gpu` for real GPUs,
+ * which want workgroups of 64–256 invocations, thousands of them in flight, and long dot products
+ * split across the invocations of a workgroup.
+ */
+export type KernelProfile = "cpu" | "gpu";
+
+/** Adapters that are CPU rasterisers: texel loads are cheap there, and few invocations pay. */
+const CPU_ADAPTER = /llvmpipe|lavapipe|swiftshader/i;
 
 /** Adapter facts recorded with every run. */
 export interface AdapterSummary {
@@ -32,9 +44,16 @@ export interface Gpu {
   /**
    * Whether to feed layer 1's products through textures: on for CPU rasterisers (llvmpipe,
    * lavapipe, SwiftShader), where texel loads cost a fraction of buffer loads and the products
-   * ran 1.15–1.3× faster; off elsewhere until measured. `WEBGPU_MLP_TEXTURES=0|1` overrides.
+   * ran 1.15–1.3× faster; off elsewhere until measured. `WEBGPU_MLP_TEXTURES=0|1` overrides (any
+   * other value is a `UserError`).
    */
   prefersTextures: boolean;
+  /**
+   * The kernel selection of this adapter's products: `cpu` on CPU rasterisers (the adapters
+   * {@link Gpu.prefersTextures} recognises), `gpu` elsewhere. `WEBGPU_MLP_KERNELS=cpu|gpu`
+   * overrides; textures stay as `WEBGPU_MLP_TEXTURES` (or the adapter) says either way.
+   */
+  kernelProfile: KernelProfile;
   /** Throws if the device was lost or an uncaptured validation/OOM error has occurred (the first one seen, on every later call too). */
   check(): void;
   /** Release the device. */
@@ -85,6 +104,53 @@ export function getGpu(options: AcquireOptions = {}): Promise<Gpu> {
   return shared;
 }
 
+/**
+ * The value of an override variable among `allowed` (unset or empty: undefined); anything else is
+ * a {@link UserError} naming the variable and the values it takes.
+ */
+export function envChoice<T extends string>(
+  name: string,
+  allowed: readonly T[],
+  value: string | undefined = envValue(name),
+): T | undefined {
+  if (value === undefined || value === "") return undefined;
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new UserError(
+    `${name}=${clip(JSON.stringify(value), 40)} is not one of ${
+      allowed.join(", ")
+    } (unset it for the adapter's default)`,
+  );
+}
+
+/** The overrides {@link adapterChoices} reads (default: the environment's). */
+export interface AdapterOverrides {
+  /** `WEBGPU_MLP_TEXTURES`: `0` or `1` (unset: the adapter decides). */
+  textures?: string;
+  /** `WEBGPU_MLP_KERNELS`: `cpu` or `gpu` (unset: the adapter decides). */
+  kernels?: string;
+}
+
+/**
+ * What an adapter described as `description` gets: textures for layer 1's products and the
+ * `cpu` kernel profile on CPU rasterisers, buffers and the `gpu` profile elsewhere, each unless
+ * its override says otherwise. A bad override value is a {@link UserError}.
+ */
+export function adapterChoices(
+  description: string,
+  overrides: AdapterOverrides = {
+    textures: envValue("WEBGPU_MLP_TEXTURES"),
+    kernels: envValue("WEBGPU_MLP_KERNELS"),
+  },
+): { prefersTextures: boolean; kernelProfile: KernelProfile } {
+  const textures = envChoice("WEBGPU_MLP_TEXTURES", ["0", "1"], overrides.textures);
+  const kernels = envChoice("WEBGPU_MLP_KERNELS", ["cpu", "gpu"], overrides.kernels);
+  const cpu = CPU_ADAPTER.test(description);
+  return {
+    prefersTextures: textures === undefined ? cpu : textures === "1",
+    kernelProfile: kernels ?? (cpu ? "cpu" : "gpu"),
+  };
+}
+
 function envValue(name: string): string | undefined {
   try {
     return Deno.env.get(name);
@@ -112,6 +178,7 @@ function quietMesa(): void {
 /** Request an adapter and a device with the limits this project needs. */
 export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
   quietMesa();
+  adapterChoices(""); // a bad override fails before an adapter is requested
   if (!("gpu" in navigator) || !navigator.gpu) throw new UserError(NO_ADAPTER);
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) throw new UserError(NO_ADAPTER);
@@ -158,15 +225,14 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
   device.lost.then((info) => {
     if (!destroyed) failure ??= `GPU device lost (${info.reason}): ${info.message}`;
   });
-  const forced = envValue("WEBGPU_MLP_TEXTURES");
-  const prefersTextures = forced === "1" ||
-    (forced !== "0" && /llvmpipe|lavapipe|swiftshader/i.test(summary.description));
+  const { prefersTextures, kernelProfile } = adapterChoices(summary.description);
   return {
     device,
     adapter: summary,
     limits: device.limits,
     timestamps,
     prefersTextures,
+    kernelProfile,
     check() {
       if (failure) throw new Error(failure);
     },

@@ -9,6 +9,7 @@
  */
 
 import { dummyBuffer, noSteps, scratchBuffer } from "../gpu/buffers.ts";
+import type { KernelProfile } from "../gpu/device.ts";
 import { checkGroups, F32, kernelOp, type Op, type OpCost, timesZ } from "./op.ts";
 import { dropThreshold } from "../nn/shared.ts";
 
@@ -73,14 +74,25 @@ export interface TextureOperand {
   zStride?: number;
 }
 
-/** Register tile: TM rows × 4·TN4 columns per invocation, WG invocations per workgroup. */
+/**
+ * Register tile: TM rows × 4·TN4 columns of C per output tile, WG invocations per workgroup. With
+ * `ks` (the `gpu` profile's kernels) KS invocations share each output tile, each summing every
+ * KS-th step of K, and a workgroup holds WG / KS tiles; without it (the `cpu` profile's) each
+ * invocation computes one tile over the whole of K.
+ */
 export interface Tile {
-  /** TM: rows of C per invocation (a multiple of 4 for `tn`). */
+  /** TM: rows of C per tile (a multiple of 4 for `tn`). */
   tm: number;
-  /** TN4: column quads of C per invocation (4·tn4 columns). */
+  /** TN4: column quads of C per tile (4·tn4 columns). */
   tn4: number;
   /** WG: invocations per workgroup. */
   wg: number;
+  /**
+   * KS: invocations per output tile, a power of two dividing `wg`, whose partial sums meet in
+   * workgroup memory (`matmul_*_split` in shaders/matmul.wgsl; 1 = no split). Absent: the `cpu`
+   * profile's kernels (`matmul_nn` etc.).
+   */
+  ks?: number;
 }
 
 /** Everything a matmul dispatch needs. */
@@ -140,7 +152,13 @@ export interface MatmulSpec {
    * receives (softmax(A·B + bias) − onehot(y))·scale, the output layer's loss gradient.
    */
   softmax?: { labels: GPUBuffer; scale: number };
-  /** Register tiling (default: {@link defaultTile} for the variant and shape). */
+  /**
+   * Which kernel selection picks the tile when `tile` is not given (default `cpu`): `cpu`
+   * {@link defaultTile}, `gpu` {@link gpuTile} (see `Gpu.kernelProfile`). Results agree to float32
+   * rounding, not to the bit: the sums run in another order.
+   */
+  profile?: KernelProfile;
+  /** Register tiling (default: {@link selectTile} for the profile, variant and shape). */
   tile?: Tile;
   /** Debug label of the op (default `matmul_<variant>`). */
   label?: string;
@@ -167,6 +185,94 @@ export function defaultTile(
   return { tm: M >= 12 ? 12 : 4, tn4: N >= 12 ? 3 : N >= 8 ? 2 : 1, wg: 8 };
 }
 
+/**
+ * Invocations the `gpu` profile aims to launch per product: an H100 SXM has 132 multiprocessors,
+ * each holding up to 2048 resident invocations; 256 per multiprocessor (8 warps) is the fewest that
+ * hides a load's latency behind other warps' FMAs, so 132 · 256 = 33 792 invocations fill the chip.
+ */
+export const GPU_TARGET_INVOCATIONS = 132 * 256;
+
+/**
+ * Fewest K steps (quads of K for `nn` and `nt`, rows for `tn`) a slice of a split product keeps: a
+ * slice of s steps does s·TM·TN4 vec4 FMAs and the reduction log2(KS) rounds of TM·TN4 vec4 adds
+ * behind a barrier each; below 16 steps the rounds would cost as much as the slice.
+ */
+export const GPU_MIN_SLICE = 16;
+
+/** Largest workgroup the `gpu` profile uses: every WebGPU device allows 256 invocations. */
+const GPU_MAX_WG = 256;
+/** Smallest: two warps of 32 (one wave of 64 on AMD), so that no SIMD lane idles. */
+const GPU_MIN_WG = 64;
+/** Workgroup memory every WebGPU device allows (maxComputeWorkgroupStorageSize's floor), bytes. */
+const GPU_WG_BYTES = 16384;
+
+/**
+ * The `gpu` profile's tile for a product (see {@link Tile}): 64–256 invocations per workgroup,
+ * K split inside the workgroup until about {@link GPU_TARGET_INVOCATIONS} run.
+ *
+ * The napkin math, on an H100 (132 multiprocessors, ~60 TFLOP/s fp32, 3 TB/s):
+ * - Output tiles: 4×4 (16 outputs, 16 vec4 FMAs per 8 vec4 loads of a K quad) for small outputs,
+ *   1 row × 4 columns when M < 4, 8×8 (64 vec4 FMAs per 16 loads: twice the reuse) when both M
+ *   and N reach 64 (`nn`, `tn`; `nt`, whose tile holds TM·4·TN4 lane vectors, stays 4×4), whole
+ *   rows of ⌈N/4⌉ quads, 1 row a tile, for the fused loss.
+ * - KS, a power of two: doubled while tiles·KS < 33 792, a slice keeps ≥ {@link GPU_MIN_SLICE}
+ *   steps, KS ≤ 256 and the partial tiles fit workgroup memory (WG·TM·TN4·16 B ≤ 16 KiB).
+ * - WG = max(64, KS): KS slices of 64/KS tiles, or one tile of KS slices.
+ *
+ * What it gives the 3072-50-10 net at batch 100 (layer 1's two products are 98% of its flops):
+ * - forward `nn` 100×3072·3072×50 (30.7 MFLOP): 25·13 = 325 tiles of 4×4, K4 = 768 quads, KS 32
+ *   (24 quads a slice) → 325·32 = 10 400 busy invocations in 163 workgroups of 64, where the cpu
+ *   profile's 12×12 tiles launch 9·5 = 45 invocations in 6 workgroups of 8: a chain of 768 steps
+ *   of ~100 cycles of load latency each (~45 µs at 1.7 GHz) against 24 steps and 5 reduction
+ *   rounds (~2 µs), for a product whose operands (1.8 MB) stream in under 1 µs.
+ * - weight gradient `tn` (100×3072)ᵀ·100×50 (30.7 MFLOP): 768·13 = 9 984 tiles of 4×4, K = 100
+ *   rows, KS 4 (25 rows a slice) → 39 936 invocations in 624 workgroups.
+ * - the 16-model wide layer 1, `nn` 100×3072·3072×832 (511 MFLOP): 13·104 = 1 352 tiles of 8×8,
+ *   KS 32 (24 quads a slice) → 43 264 invocations in 676 workgroups.
+ * - a square 1024³ product (2.1 GFLOP): 16 384 tiles of 8×8, KS 4 (64 quads a slice) → 65 536
+ *   invocations in 1 024 workgroups.
+ * - the small layers (layer 2: 100×50·50×10, 0.1 MFLOP) stay at KS 1 and a few workgroups:
+ *   they are bound by the launch (~5 µs), not by threads.
+ */
+export function gpuTile(
+  variant: MatmulVariant,
+  M: number,
+  N: number,
+  K: number,
+  Z = 1,
+  epilogue: Epilogue = "store",
+): Tile {
+  let tm: number, tn4: number;
+  if (epilogue === "bias_softmax_ce") [tm, tn4] = [1, Math.ceil(N / 4)];
+  else if (variant !== "nt" && M >= 64 && N >= 64) [tm, tn4] = [8, 2];
+  else [tm, tn4] = [variant === "tn" || M >= 4 ? 4 : 1, 1];
+  const tiles = Math.ceil(M / tm) * Math.ceil(N / (4 * tn4)) * Z;
+  const steps = variant === "tn" ? K : Math.ceil(K / 4);
+  const maxWg = Math.min(GPU_MAX_WG, GPU_WG_BYTES / (16 * tm * tn4));
+  let ks = 1;
+  while (
+    tiles * ks < GPU_TARGET_INVOCATIONS && steps / (2 * ks) >= GPU_MIN_SLICE && 2 * ks <= maxWg
+  ) {
+    ks *= 2;
+  }
+  return { tm, tn4, wg: Math.max(GPU_MIN_WG, ks), ks };
+}
+
+/** The tile a product gets when its spec names none: {@link defaultTile} or {@link gpuTile}. */
+export function selectTile(
+  profile: KernelProfile,
+  variant: MatmulVariant,
+  M: number,
+  N: number,
+  K: number,
+  Z = 1,
+  epilogue: Epilogue = "store",
+): Tile {
+  return profile === "gpu"
+    ? gpuTile(variant, M, N, K, Z, epilogue)
+    : defaultTile(variant, M, N, epilogue);
+}
+
 function check4(label: string, what: string, v: number): void {
   if (v % 4 !== 0) throw new Error(`${label}: ${what} ${v} is not a multiple of 4`);
 }
@@ -180,8 +286,22 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
   if (M < 1 || N < 1 || K < 1 || Z < 1) {
     throw new Error(`${label}: empty shape ${M}x${N}x${K}x${Z}`);
   }
-  const tile = spec.tile ?? defaultTile(variant, M, N, epi);
+  const tile = spec.tile ?? selectTile(spec.profile ?? "cpu", variant, M, N, K, Z, epi);
   if (variant === "tn" && tile.tm % 4 !== 0) throw new Error(`${label}: tn needs tm % 4 == 0`);
+  const split = tile.ks !== undefined;
+  const ks = tile.ks ?? 1;
+  if (split) {
+    if (!(Number.isInteger(ks) && ks >= 1 && (ks & (ks - 1)) === 0 && tile.wg % ks === 0)) {
+      throw new Error(`${label}: ks ${ks} is not a power of two dividing wg ${tile.wg}`);
+    }
+    const bytes = 16 * tile.wg * tile.tm * tile.tn4;
+    if (bytes > device.limits.maxComputeWorkgroupStorageSize) {
+      throw new Error(
+        `${label}: tile ${tile.tm}x${tile.tn4}x${tile.wg} needs ${bytes} bytes of workgroup ` +
+          `memory (the device allows ${device.limits.maxComputeWorkgroupStorageSize})`,
+      );
+    }
+  }
   // a texture A has no offset, leading dimension or batch stride: zeros in the params
   const aTexture = "texture" in spec.a ? spec.a.texture : null;
   const aBuf = "texture" in spec.a ? null : spec.a;
@@ -239,10 +359,14 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
   const tilesM = Math.ceil(M / tile.tm);
   const tilesN = Math.ceil(N / (4 * tile.tn4));
   const dummy = dummyBuffer(device);
+  // the gpu profile's kernels: KS invocations a tile, WG / KS tiles a workgroup
+  const tilesPerGroup = tile.wg / ks;
   return kernelOp(device, {
     shader: "matmul",
-    entryPoint: `matmul_${variant}`,
+    entryPoint: `matmul_${variant}${split ? "_split" : ""}`,
     constants: {
+      ...(split ? { SPLIT: true, KS: ks } : {}),
+      ...(tile.tm % 4 !== 0 ? { TN_TILE: false } : {}),
       TM: tile.tm,
       TN4: tile.tn4,
       WG: tile.wg,
@@ -290,7 +414,7 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
       ...(spec.softmax ? { labels: spec.softmax.labels } : {}),
     },
     workgroups: [
-      checkGroups(label, Math.ceil((tilesM * tilesN) / tile.wg)),
+      checkGroups(label, Math.ceil((tilesM * tilesN) / tilesPerGroup)),
       1,
       checkGroups(label, Z),
     ],
@@ -311,6 +435,9 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
  *   bias row N·Z or a matrix like C (`relu_mask` H, `grad_l2` W), bias sums N·Z written (read
  *   too by `sgd`), the labels M (`bias_softmax_ce`, whose loss adds 4 flops per score, as the
  *   softmax_ce kernel counts it). The per-model λ and the mirror texture copy of C are not counted.
+ * - the same for either kernel profile: the `gpu` profile's split kernels add KS − 1 partial sums
+ *   per element of C in workgroup memory, (KS − 1)/(2K) of the product's flops (under 1/32: each
+ *   slice keeps ≥ 16 rows or quads of K), not counted either.
  */
 function matmulCost(spec: MatmulSpec, aShared: boolean, bShared: boolean): OpCost {
   const { variant, M, N, K } = spec;

@@ -36,6 +36,7 @@
  */
 
 import { storageBuffer, writeBuffer } from "../gpu/buffers.ts";
+import type { KernelProfile } from "../gpu/device.ts";
 import { copyToTextureOp } from "./copy.ts";
 import {
   matmulOp,
@@ -185,6 +186,8 @@ export const LONG_ROWS = 1024;
 export interface PlacementOptions {
   /** Whether the adapter loads texels faster than buffer elements (`Gpu.prefersTextures`). */
   textures?: boolean;
+  /** The kernel selection of products that name none (`Gpu.kernelProfile`; default `cpu`). */
+  profile?: KernelProfile;
   /** Builds each product's op (default {@link matmulOp}); tools pass their own to watch specs. */
   matmul?: (spec: MatmulSpec) => Op;
   /** Row length from which products read copies (default {@link LONG_ROWS}; tests lower it). */
@@ -242,6 +245,13 @@ function fuseLosses(nodes: Node[]): Node[] {
   return out;
 }
 
+/**
+ * Invocations of a tail's workgroup under the gpu profile: a model's tail is one workgroup, so on
+ * a GPU it takes a whole workgroup's worth of threads (on llvmpipe 64: one core runs it as 8 SIMD
+ * batches).
+ */
+const TAIL_GPU_WG = 256;
+
 /** The output layer of an SGD step, or a hidden layer under it: its three products. */
 interface TailLayerNodes {
   forward: ProductSpec;
@@ -278,7 +288,7 @@ function layerTriple(
  * update), and the hidden layer's under it when that fits too — 3 or 6 dispatches as one, the
  * same numbers to the bit. Layer 1, whose input is shared by the models, stays as it is.
  */
-function fuseTail(device: GPUDevice, nodes: Node[]): Node[] {
+function fuseTail(device: GPUDevice, nodes: Node[], wg?: number): Node[] {
   const f = nodes.findIndex((n) => n.kind === "product" && n.spec.epilogue === "bias_softmax_ce");
   if (f < 0) return nodes;
   const outSpec = (nodes[f] as { spec: ProductSpec }).spec;
@@ -305,6 +315,7 @@ function fuseTail(device: GPUDevice, nodes: Node[]): Node[] {
       out: outSpec.N,
       hidden: h ? h.forward.N : undefined,
       gBuffer: true,
+      wg,
     });
   if (hidden && !fits(hidden)) hidden = null;
   if (!fits(hidden)) return nodes;
@@ -351,6 +362,7 @@ function fuseTail(device: GPUDevice, nodes: Node[]): Node[] {
       lambda: out.weights.lambda!.buffer,
       lambdaStride: out.weights.lambda!.zStride,
       steps: out.weights.steps!,
+      wg,
     }));
   return [...nodes.slice(0, first), fused, ...nodes.slice(last + 1)];
 }
@@ -376,7 +388,9 @@ export function placeOps(
   opts: PlacementOptions = {},
 ): PlacedOps {
   const fused = opts.fuse === false ? listed : fuseLosses(listed);
-  const nodes = opts.fuse === false || opts.tail === false ? fused : fuseTail(device, fused);
+  const nodes = opts.fuse === false || opts.tail === false
+    ? fused
+    : fuseTail(device, fused, opts.profile === "gpu" ? TAIL_GPU_WG : undefined);
   const products = nodes.flatMap((n) => n.kind === "product" ? [n.spec] : []);
   const kernels = nodes.flatMap((n) => n.kind === "kernel" ? [n] : []);
   const maxSide = device.limits.maxTextureDimension2D;
@@ -449,6 +463,7 @@ export function placeOps(
       const p = n.spec;
       return build({
         ...p,
+        profile: p.profile ?? opts.profile,
         a: operand(p, "a"),
         b: operand(p, "b"),
         c: { buffer: bufferOf(p.c), ld: p.c.ld, zStride: p.c.zStride },

@@ -91,6 +91,7 @@ export async function evaluateCheckpoint(
   params.upload(0, ck.params);
   const evaluator = new Evaluator(params, dataset, dataset.splits, 1, {
     textures: gpu.prefersTextures,
+    profile: gpu.kernelProfile,
   });
   const enc = gpu.device.createCommandEncoder();
   const pass = enc.beginComputePass();

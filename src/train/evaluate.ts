@@ -15,6 +15,7 @@ import {
   writeBuffer,
 } from "../gpu/buffers.ts";
 import type { ResidentDataset, SplitRange } from "../data/resident.ts";
+import type { KernelProfile } from "../gpu/device.ts";
 import { gatherOp } from "../kernels/gather.ts";
 import { encodeOp, type Op } from "../kernels/op.ts";
 import { confusionOp, METRIC_FLOATS, reduceRowsOp, sumSquaresOp } from "../kernels/reduce.ts";
@@ -43,6 +44,8 @@ export interface EvaluatorOptions {
   bnL2?: boolean;
   /** Whether the adapter loads texels faster than buffer elements (see `placeOps`). */
   textures?: boolean;
+  /** The kernel selection of the products (`Gpu.kernelProfile`; default `cpu`). */
+  profile?: KernelProfile;
 }
 
 /** Sums of one (slot, model) entry, turned into means. */
@@ -100,7 +103,7 @@ export class Evaluator {
     slots: number,
     options: EvaluatorOptions = {},
   ) {
-    const { rows = EVAL_ROWS, bnL2 = false, textures = false } = options;
+    const { rows = EVAL_ROWS, bnL2 = false, textures = false, profile } = options;
     const device = params.device;
     this.params = params;
     this.slots = slots;
@@ -132,7 +135,7 @@ export class Evaluator {
         }))
     );
     const body = [...forwardPass(params, this.ws, { steps }), lossOf(params, this.ws, "eval")];
-    this.#placed = placeOps(device, [...gathers, ...body], { textures });
+    this.#placed = placeOps(device, [...gathers, ...body], { textures, profile });
     const ops = this.#placed.ops;
     names.forEach((name, i) => this.#gathers.set(name, ops[i]));
     this.#body = ops.slice(names.length);

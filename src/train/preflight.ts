@@ -262,13 +262,17 @@ export async function dryBuild(gpu: Gpu, cfg: Config, P: number): Promise<void> 
     made.push(
       trainingStep(params, { dataset, train, val: null, test: null }, spec, {
         textures: gpu.prefersTextures,
+        profile: gpu.kernelProfile,
       }),
     );
     const splits: Record<string, { base: number; n: number }> = { train };
     if (n.val) splits.val = { base: 0, n: n.val };
     if (n.test) splits.test = { base: 0, n: n.test };
     made.push(
-      new Evaluator(params, dataset, splits, evalSlots(cfg), { textures: gpu.prefersTextures }),
+      new Evaluator(params, dataset, splits, evalSlots(cfg), {
+        textures: gpu.prefersTextures,
+        profile: gpu.kernelProfile,
+      }),
     );
   } catch (e) {
     problem = firstLine(e);

@@ -13,7 +13,7 @@
 
 import { encodeSteps, STEP_STRIDE, type StepRecord, writeBuffer } from "../gpu/buffers.ts";
 import { ETA_ROWS } from "../model/gpu_params.ts";
-import type { Gpu } from "../gpu/device.ts";
+import type { Gpu, KernelProfile } from "../gpu/device.ts";
 import type { ResidentDataset, SplitRange } from "../data/resident.ts";
 import { gatherOp } from "../kernels/gather.ts";
 import { encodeOp, type Op } from "../kernels/op.ts";
@@ -204,6 +204,8 @@ export interface TrainingStep {
 export interface TrainingStepOptions {
   /** Whether the adapter loads texels faster than buffer elements (`Gpu.prefersTextures`). */
   textures?: boolean;
+  /** The kernel selection of the products (`Gpu.kernelProfile`; default `cpu`). */
+  profile?: KernelProfile;
   /** Builds each product's op (default `matmulOp`): tools pass their own to watch the specs. */
   matmul?: PlacementOptions["matmul"];
   /** Fuse the top layers into one tail dispatch where they fit (default true; the bench compares). */
@@ -439,7 +441,10 @@ export async function trainPopulation(
     initial.forEach((p, z) => params.upload(z, p));
   }
 
-  const step = trainingStep(params, data, spec, { textures: gpu.prefersTextures });
+  const step = trainingStep(params, data, spec, {
+    textures: gpu.prefersTextures,
+    profile: gpu.kernelProfile,
+  });
   const { ops: stepOps, prologue, steps } = step;
   const state = { ...params.state(), ...step.state };
   if (resume) restoreState(device, state, resume, P);
@@ -451,6 +456,7 @@ export async function trainPopulation(
   const evaluator = new Evaluator(params, data.dataset, splits, slots.count, {
     bnL2: !!spec.net?.bnL2,
     textures: gpu.prefersTextures,
+    profile: gpu.kernelProfile,
   });
 
   const regular = new Set(points);
