@@ -293,17 +293,31 @@ Deno.test("around searches every dimension: λ and η in log space, dropout on i
   assert.ok(plan.every((p) => p.hyper!.dropout! <= 0.1 && p.lambda === p.hyper!.lambda));
 });
 
-Deno.test("trials that differ in η, σ or dropout train apart; λ and seed are per model", () => {
-  assert.deepEqual([...PER_MODEL_DIMS].sort(), ["lambda", "seed"]);
+Deno.test("trials that differ in dropout train apart; λ, seed, η and σ are per model", () => {
+  assert.deepEqual([...PER_MODEL_DIMS].sort(), [
+    "eta",
+    "etaMax",
+    "etaMin",
+    "lambda",
+    "seed",
+    "sigma",
+  ]);
   const t = (lambda: number, etaMax: number, seed = 0, dropout?: number) => ({
     hyper: { lambda, etaMax, ...(dropout === undefined ? {} : { dropout }) },
     seed,
     name: `${lambda}/${etaMax}/${seed}/${dropout}`,
   });
   assert.equal(populationKey(t(1e-3, 0.1)), populationKey(t(1e-2, 0.1, 7)));
-  assert.notEqual(populationKey(t(1e-3, 0.1)), populationKey(t(1e-3, 0.05)));
+  assert.equal(populationKey(t(1e-3, 0.1)), populationKey(t(1e-3, 0.05)));
   assert.notEqual(populationKey(t(1e-3, 0.1, 0, 0.2)), populationKey(t(1e-3, 0.1, 0, 0.3)));
-  const trials = [t(1, 0.1), t(2, 0.05), t(3, 0.1, 1), t(4, 0.05), t(5, 0.1), t(6, 0.2)];
+  const trials = [
+    t(1, 0.1, 0, 0.1),
+    t(2, 0.05, 0, 0.2),
+    t(3, 0.1, 1, 0.1),
+    t(4, 0.05, 0, 0.2),
+    t(5, 0.3, 0, 0.1),
+    t(6, 0.2, 0, 0.3),
+  ];
   // groups in the order their key first appears, each in trial order, cut at the population size
   assert.deepEqual(
     groupPopulations(trials, 2).map((g) => g.map((x) => x.hyper.lambda)),
@@ -490,7 +504,7 @@ function logger(): { lines: string[]; log: (l: string) => void } {
   return { lines, log: (l) => lines.push(l) };
 }
 
-Deno.test("a tiny sweep over λ × η_max: trials carry both, η groups train apart, the final training takes the best η", async () => {
+Deno.test("a tiny sweep over λ × η_max: trials carry both, train as one population with per-model η, the final training takes the best η", async () => {
   const out = await Deno.makeTempDir({ prefix: "sweep_space_test_" });
   try {
     const search = {
@@ -509,12 +523,9 @@ Deno.test("a tiny sweep over λ × η_max: trials carry both, η groups train ap
     const { lines, log } = logger();
     const summary = (await runSweep(cfg, { log, report: false }))!;
     const dir = join(out, "s");
-    // two populations, one per η_max, each of both λ
+    // one population: λ and η_max are both per model
     const populations = lines.filter((l) => l.includes("models at once"));
-    assert.deepEqual(populations, [
-      "g: training 2 models at once (trials 0, 2) with η_max 1.000e-2",
-      "g: training 2 models at once (trials 1, 3) with η_max 5.000e-2",
-    ]);
+    assert.deepEqual(populations, ["g: training 4 models at once (trials 0, 1, 2, 3)"]);
     // every trial records both values, and trained with its η_max (the peak of the cycle)
     const trials = [...readTrials(dir).values()].sort((a, b) => a.index - b.index);
     assert.deepEqual(trials.map((t) => t.hyper), [

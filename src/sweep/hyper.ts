@@ -168,7 +168,14 @@ export function dimsOf(hyper: Hyper): SpaceDim[] {
  * population, so trials that differ in one train in separate populations. A trainer that takes
  * more per model only has to widen this set.
  */
-export const PER_MODEL_DIMS: ReadonlySet<SpaceDim | "seed"> = new Set(["lambda", "seed"]);
+export const PER_MODEL_DIMS: ReadonlySet<SpaceDim | "seed"> = new Set([
+  "lambda",
+  "seed",
+  "etaMax",
+  "etaMin",
+  "eta",
+  "sigma",
+]);
 
 /** Of a trial's values, those its population shares (every dimension not per model). */
 export function sharedHyper(hyper: Hyper): Hyper {

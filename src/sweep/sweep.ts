@@ -30,7 +30,7 @@ import { getGpu } from "../gpu/device.ts";
 import { writeReport } from "../report/mod.ts";
 import type { RunMetrics } from "../train/metrics.ts";
 import { formatDuration, formatPopulation } from "../train/progress.ts";
-import type { Progress } from "../train/trainer.ts";
+import type { PopulationSpec, Progress } from "../train/trainer.ts";
 import {
   configHash,
   configSizes,
@@ -777,6 +777,25 @@ async function trainStage(
 }
 
 /**
+ * The per-model values of a population's trials beyond λ and seed: each trial's own schedule
+ * when the trials search a learning rate, and its own σ when they search σ (nothing otherwise,
+ * so that a λ search trains exactly as before).
+ */
+function perModelValues(
+  scfg: Config,
+  chunk: TrialPlan[],
+): Pick<PopulationSpec, "schedules" | "sigmas"> {
+  const searched = (d: string) => chunk.some((c) => c.hyper && d in c.hyper);
+  const own = chunk.map((c) => withHyper(scfg, c.hyper ?? {}));
+  return {
+    ...(["etaMax", "etaMin", "eta"].some(searched)
+      ? { schedules: own.map((c) => c.train.schedule) }
+      : {}),
+    ...(searched("sigma") ? { sigmas: own.map((c) => c.model.sigma) } : {}),
+  };
+}
+
+/**
  * Train one population (resuming its snapshot, if any) and, unless interrupted, append its trials
  * to this process's trials file and remove the snapshot.
  */
@@ -790,10 +809,15 @@ async function trainChunk(
 ): Promise<TrainResult> {
   const { snapshotFile, options, log } = s;
   const lambdas = chunk.map((c) => c.lambda);
-  const spec = populationSpec(scfg, data.cifar.train.n, lambdas, chunk.map((c) => c.seed));
+  const spec = {
+    ...populationSpec(scfg, data.cifar.train.n, lambdas, chunk.map((c) => c.seed)),
+    ...perModelValues(scfg, chunk),
+  };
   const snapHash = await configHash(scfg, {
     stage: stage.name,
-    trials: chunk.map((c) => [c.id, c.lambda, c.seed]),
+    trials: chunk.map((c) =>
+      c.hyper ? [c.id, c.lambda, c.seed, c.hyper] : [c.id, c.lambda, c.seed]
+    ),
   });
   const stored = await resumeSnapshot(s, snapHash, done);
   const shared = formatHyper(sharedHyper(chunk[0].hyper ?? {}));
