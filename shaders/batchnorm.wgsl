@@ -38,7 +38,8 @@ struct Params {
   R: u32, N: u32, Z: u32, ld: u32,
   zStride: u32, eps: f32, alpha: f32, l2: u32, // l2: L2 applies to γ, β (0 or 1)
   seed: u32, layer: u32, threshold: u32, dropScale: f32, // dropout: p·2³², 1/(1−p)
-  gx: u32, _a: u32, _b: u32, _c: u32, // gx: workgroups along x (bn_forward_eval)
+  gx: u32, dropTable: u32, dropScales: u32, _c: u32, // gx: workgroups along x (bn_forward_eval);
+  //                                         per-model dropout thresholds and scales in lam (0: none)
 }
 
 // @include step
@@ -88,13 +89,21 @@ fn bn_forward_train(@builtin(global_invocation_id) gid: vec3u) {
   let s = 1.0 / sqrt(v + p.eps);
   let g = gamma[col];
   let b = beta[col];
+  // dropout's threshold and scale: the op's, or the model's own (a per-model table in lam)
+  var threshold = p.threshold;
+  var scale = p.dropScale;
+  if (DROPOUT && p.dropTable != 0u) {
+    let z = gid.x / p.N;
+    threshold = bitcast<u32>(lam[p.dropTable + z]);
+    scale = lam[p.dropScales + z];
+  }
   for (var i = 0u; i < p.R; i++) {
     let idx = i * p.ld + col;
     let zh = (Zb[idx] - mu) * s;
     Zb[idx] = zh;
     var h = max(g * zh + b, 0.0);
     if (DROPOUT) {
-      h = select(0.0, h * p.dropScale, dropKeep(p.seed, st.step, p.layer, idx, p.threshold));
+      h = select(0.0, h * scale, dropKeep(p.seed, st.step, p.layer, idx, threshold));
     }
     HG[idx] = h;
   }

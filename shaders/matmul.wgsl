@@ -50,7 +50,7 @@ struct Params {
   aOff: u32, bOff: u32, cOff: u32, auxOff: u32,
   aZ: u32, bZ: u32, cZ: u32, lamZ: u32,
   dropSeed: u32, dropLayer: u32, dropThreshold: u32, dropScale: f32,
-  lamCols: u32, scale: f32, _p1: u32, _p2: u32,
+  lamCols: u32, scale: f32, dropTable: u32, dropScales: u32, // per-model dropout in lam (0: none)
 }
 
 // @include step
@@ -123,13 +123,15 @@ fn finish4(acc: vec4f, z: u32, i: u32, j: u32, n: u32) {
   } else if (EPI == EPI_BIAS_RELU) {
     v = max(acc + aux[(p.auxOff + col) / 4u], vec4f(0.0));
   } else if (EPI == EPI_BIAS_RELU_DROP) {
-    v = max(acc + aux[(p.auxOff + col) / 4u], vec4f(0.0)) * p.dropScale;
+    let model = modelOf(z, col);
+    v = max(acc + aux[(p.auxOff + col) / 4u], vec4f(0.0)) * dropScaleOf(model);
     let at = i * p.ldc + col;
+    let threshold = dropThresholdOf(model);
     for (var ue = 0u; ue < 4u; ue++) { // @unroll
-      if (!dropKeep(p.dropSeed, st.step, p.dropLayer, at + ue, p.dropThreshold)) { v[ue] = 0.0; }
+      if (!dropKeep(p.dropSeed, st.step, p.dropLayer, at + ue, threshold)) { v[ue] = 0.0; }
     }
   } else if (EPI == EPI_RELU_MASK) {
-    v = select(vec4f(0.0), acc * p.dropScale, aux[p.auxOff / 4u + q] > vec4f(0.0));
+    v = select(vec4f(0.0), acc * dropScaleOf(modelOf(z, col)), aux[p.auxOff / 4u + q] > vec4f(0.0));
   } else if (EPI == EPI_SGD) {
     let w = C[q];
     v = w - etaOf(modelOf(z, col)) * (acc + 2.0 * lamAt(z, col) * w);
@@ -143,6 +145,17 @@ fn finish4(acc: vec4f, z: u32, i: u32, j: u32, n: u32) {
 // the models sit side by side in one wide product (lamCols > 0), per block of lamCols columns.
 fn lamAt(z: u32, col: u32) -> f32 {
   return lam[modelOf(z, col) * p.lamZ];
+}
+
+// Dropout's threshold and scale 1/(1−p) for a model: the op's, or with a per-model table (a
+// layer whose models drop with their own p) the model's own, read from lam.
+fn dropThresholdOf(model: u32) -> u32 {
+  if (p.dropTable == 0u) { return p.dropThreshold; }
+  return bitcast<u32>(lam[p.dropTable + model]);
+}
+fn dropScaleOf(model: u32) -> f32 {
+  if (p.dropTable == 0u) { return p.dropScale; }
+  return lam[p.dropScales + model];
 }
 
 // The model that owns column `col` of C: batch entry z, or its block of lamCols columns.

@@ -37,7 +37,8 @@ struct Params {
   nA: u32, ldA: u32, zA: u32, qA: u32, //   layer a: outputs, row stride of W_a/b_a, block, quads
   nO: u32, ldO: u32, zO: u32, lamZ: u32, // layer o likewise; λ of model z at lam[z·lamZ]
   dropSeed: u32, dropLayer: u32, dropThreshold: u32, dropScale: f32, // dropout of H_a (TWO)
-  inScale: f32, scale: f32, _p1: u32, _p2: u32, // 1/(1−p) of H_in's dropout; the loss scale 1/R
+  inScale: f32, scale: f32, dropTable: u32, dropScales: u32, // 1/(1−p) of H_in's dropout; the
+  inScales: u32, _p1: u32, _p2: u32, _p3: u32, // loss scale 1/R; per-model dropout in lam (0: none)
 }
 
 // @include step
@@ -74,6 +75,21 @@ fn inQuad(z: u32, i: u32, q: u32) -> vec4f {
 // the first n (≤ 4) values of v, the others zero: a quad at the right edge of a block
 fn edge(v: vec4f, n: u32) -> vec4f {
   return select(vec4f(0.0), v, vec4u(0u, 1u, 2u, 3u) < vec4u(n));
+}
+
+// Dropout of H_a for model z (threshold, scale 1/(1−p)), and the scale of H_in's: the op's, or
+// with per-model tables each model's own, read from lam (matmul.wgsl's dropThresholdOf).
+fn dropThresholdOf(z: u32) -> u32 {
+  if (p.dropTable == 0u) { return p.dropThreshold; }
+  return bitcast<u32>(lam[p.dropTable + z]);
+}
+fn dropScaleOf(z: u32) -> f32 {
+  if (p.dropTable == 0u) { return p.dropScale; }
+  return lam[p.dropScales + z];
+}
+fn inScaleOf(z: u32) -> f32 {
+  if (p.inScales == 0u) { return p.inScale; }
+  return lam[p.inScales + z];
 }
 
 // λ of model z (matmul.wgsl's lamAt for a product batched over the models)
@@ -122,10 +138,11 @@ fn forwardHidden(z: u32, lid: u32) {
     let col = z * p.zA + j;
     var v: vec4f;
     if (DROP_A) {
-      v = max(s + ba[col / 4u], vec4f(0.0)) * p.dropScale;
+      v = max(s + ba[col / 4u], vec4f(0.0)) * dropScaleOf(z);
       let at = i * p.ldA + col;
+      let threshold = dropThresholdOf(z);
       for (var ue = 0u; ue < 4u; ue++) { // @unroll
-        if (!dropKeep(p.dropSeed, st.step, p.dropLayer, at + ue, p.dropThreshold)) { v[ue] = 0.0; }
+        if (!dropKeep(p.dropSeed, st.step, p.dropLayer, at + ue, threshold)) { v[ue] = 0.0; }
       }
     } else {
       v = max(s + ba[col / 4u], vec4f(0.0));
@@ -225,7 +242,7 @@ fn backwardInputOutput(z: u32, lid: u32) {
       let i = t / p.qA;
       let jq = t % p.qA;
       let quad = inputGradOutput(z, i, jq * 4u, p.nA);
-      wG[t] = select(vec4f(0.0), quad * p.dropScale, wH[t] > vec4f(0.0));
+      wG[t] = select(vec4f(0.0), quad * dropScaleOf(z), wH[t] > vec4f(0.0));
     }
   } else {
     let qIn = (p.nIn + 3u) / 4u;
@@ -233,7 +250,7 @@ fn backwardInputOutput(z: u32, lid: u32) {
       let i = t / qIn;
       let j = (t % qIn) * 4u;
       let quad = inputGradOutput(z, i, j, p.nIn);
-      let v = select(vec4f(0.0), quad * p.inScale, inQuad(z, i, j / 4u) > vec4f(0.0));
+      let v = select(vec4f(0.0), quad * inScaleOf(z), inQuad(z, i, j / 4u) > vec4f(0.0));
       storeG(v, z, i, j, p.nIn - j);
     }
   }
@@ -256,7 +273,7 @@ fn backwardInputHidden(z: u32, lid: u32) {
       }
       quad[ue] = (s.x + s.y) + (s.z + s.w);
     }
-    let v = select(vec4f(0.0), quad * p.inScale, inQuad(z, i, j / 4u) > vec4f(0.0));
+    let v = select(vec4f(0.0), quad * inScaleOf(z), inQuad(z, i, j / 4u) > vec4f(0.0));
     storeG(v, z, i, j, p.nIn - j);
   }
   // @endif

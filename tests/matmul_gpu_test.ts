@@ -172,7 +172,8 @@ Deno.test("gpu profile: every product of real training steps runs 64–256 invoc
   for (const { name, spec } of representativeSpecs()) {
     for (const textures of [false, true]) {
       const products = await stepProducts(spec, "gpu", textures);
-      assert.ok(products.length >= 3, name);
+      // at least layer 1's forward and weight gradient (an SGD step's top layers run in the tail)
+      assert.ok(products.length >= 2, name);
       for (const { spec: s, op } of products) {
         assert.equal(s.profile, "gpu", `${name}: ${op.label} built for the gpu profile`);
         assert.match(op.pipeline.label, /_split$/, `${name}: ${op.label}`);

@@ -104,3 +104,37 @@ function cfgSpec(): PopulationSpec {
     shuffleSeed: 0,
   };
 }
+
+/**
+ * Per-model dropout: in a population whose models drop with their own p, a model with p = 0
+ * trains exactly as in a population without dropout, and one with p exactly as in a population
+ * where every model drops with p (the masks are the same: they depend on the model's place).
+ */
+async function assertOwnDropout(name: string, cfg: ReturnType<typeof cfgWith>, p: number) {
+  const data = await prepareData(cfg);
+  const splits = { ...trainDataOf(data.dataset), test: null };
+  const base = populationSpec(cfg, data.cifar.train.n, [0.001, 0.002], [3, 4]);
+  const hidden = base.sizes.length - 2;
+  const row = (q: number) => Array(hidden).fill(q);
+  const run = (spec: PopulationSpec) => trainPopulation(data.gpu, splits, spec);
+  const mixed = await run({ ...base, dropouts: [row(0), row(p)] });
+  const none = await run({ ...base, net: { ...base.net, dropout: row(0) } });
+  const all = await run({ ...base, net: { ...base.net, dropout: row(p) } });
+  assert.deepEqual(mixed.models[0], none.models[0], `${name}: p = 0 as without dropout`);
+  assert.deepEqual(mixed.params[0], none.params[0], `${name}: p = 0 parameters`);
+  assert.deepEqual(mixed.models[1], all.models[1], `${name}: p = ${p} as when all drop`);
+  assert.deepEqual(mixed.params[1], all.params[1], `${name}: p = ${p} parameters`);
+  assert.notDeepEqual(mixed.params[0], mixed.params[1]);
+  data.dataset.destroy();
+}
+
+Deno.test("per-model dropout: each model drops with its own p (the tail, the wide layer 1, batch norm, Adam)", async () => {
+  await assertOwnDropout("sgd [32]", cfgWith({ hidden: [32] }), 0.3);
+  await assertOwnDropout("sgd [20, 16]", cfgWith({ hidden: [20, 16] }), 0.25);
+  await assertOwnDropout("sgd BN [24]", cfgWith({ hidden: [24], bn: true }), 0.3);
+  await assertOwnDropout(
+    "adam [24]",
+    cfgWith({ hidden: [24] }, { optimizer: { kind: "adam" } }),
+    0.2,
+  );
+});

@@ -162,7 +162,7 @@ async function assertTwin(c: TwinCase) {
     P,
     input: { buffer: upload(device, H.data), nIn: c.nIn, ld: H.ld, zStride: H.pout },
     output,
-    inputDropout: c.inputDropout,
+    inputDropout: c.inputDropout ? { p: c.inputDropout } : undefined,
     hidden: gHid,
     out: gOut,
     labels: upload(device, labels),

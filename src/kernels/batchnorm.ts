@@ -94,6 +94,8 @@ export interface BnForwardTrainSpec extends BnForwardBuffers {
   dropout?: BnDropout;
   /** Step table (required with dropout). */
   steps?: GPUBuffer;
+  /** The per-model buffer holding the dropout table, when `dropout.table` is set. */
+  lambda?: GPUBuffer;
 }
 
 /** Arguments of {@link bnForwardEvalOp}. */
@@ -192,6 +194,8 @@ function params(
     threshold: d ? dropThreshold(d.p) : 0,
     dropScale: d ? 1 / (1 - d.p) : 0,
     gx: f.gx ?? 0,
+    dropTable: d?.table?.thresholds ?? 0,
+    dropScales: d?.table?.scales ?? 0,
   };
 }
 
@@ -270,13 +274,21 @@ export function bnForwardTrainOp(device: GPUDevice, s: BnForwardTrainSpec): Op {
   if (!(p >= 0 && p < 1)) throw new Error(`${label}: dropout p must be in [0, 1) (got ${p})`);
   const dropout = p > 0 ? s.dropout : undefined;
   if (dropout && !s.steps) throw new Error(`${label}: dropout needs a step table`);
+  if (dropout?.table && !s.lambda) {
+    throw new Error(`${label}: per-model dropout reads the lambda buffer: give lambda`);
+  }
   const entries = s.R * s.n * s.Z, cols = s.n * s.Z;
   return makeOp(
     device,
     label,
     "bn_forward_train",
     { WG: WG_COL, DROPOUT: !!dropout },
-    { ...buffers, invStd: s.invStd, p: params(s, { eps, alpha, dropout }) },
+    {
+      ...buffers,
+      invStd: s.invStd,
+      ...(dropout?.table ? { lam: s.lambda! } : {}),
+      p: params(s, { eps, alpha, dropout }),
+    },
     dropout ? s.steps : undefined,
     [checkGroups(label, Math.ceil(cols / WG_COL)), 1, 1],
     // per entry: μ 1, v 3 (subtract, square, add), Ẑ and H 5 (subtract, scale, γ·Ẑ + β, ReLU),

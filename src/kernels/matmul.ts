@@ -11,7 +11,7 @@
 import { dummyBuffer, noSteps, scratchBuffer } from "../gpu/buffers.ts";
 import type { KernelProfile } from "../gpu/device.ts";
 import { checkGroups, F32, kernelOp, type Op, type OpCost, timesZ } from "./op.ts";
-import { dropThreshold } from "../nn/shared.ts";
+import { type BnDropout, dropThreshold } from "../nn/shared.ts";
 
 /** `nn`: C = A·B; `tn`: C = Aᵀ·B (A stored K×M); `nt`: C = A·Bᵀ (B stored N×K). */
 export type MatmulVariant = "nn" | "tn" | "nt";
@@ -146,7 +146,7 @@ export interface MatmulSpec {
    * ones by 1/(1−p); `relu_mask` scales its gradient by 1/(1−p) (the units it keeps are the kept
    * ones). `seed` and `layer` select the mask stream (see shaders/random.wgsl).
    */
-  dropout?: { p: number; seed: number; layer: number };
+  dropout?: BnDropout;
   /**
    * `bias_softmax_ce`: the samples' labels (one u32 per row) and the gradient's scale (1/B): C
    * receives (softmax(A·B + bias) − onehot(y))·scale, the output layer's loss gradient.
@@ -354,8 +354,11 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
   } else if (spec.softmax) {
     throw new Error(`${label}: softmax labels need the bias_softmax_ce epilogue`);
   }
-  const drop = spec.dropout ?? { p: 0, seed: 0, layer: 0 };
+  const drop: BnDropout = spec.dropout ?? { p: 0, seed: 0, layer: 0 };
   if (!(drop.p >= 0 && drop.p < 1)) throw new Error(`${label}: dropout p ${drop.p} outside [0, 1)`);
+  if (drop.table && !spec.lambda) {
+    throw new Error(`${label}: per-model dropout reads the lambda buffer: give lambda`);
+  }
   const tilesM = Math.ceil(M / tile.tm);
   const tilesN = Math.ceil(N / (4 * tile.tn4));
   const dummy = dummyBuffer(device);
@@ -405,6 +408,8 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
         dropScale: 1 / (1 - drop.p),
         lamCols,
         scale: spec.softmax?.scale ?? 1,
+        dropTable: drop.table?.thresholds ?? 0,
+        dropScales: drop.table?.scales ?? 0,
       },
       aux: spec.aux?.buffer ?? dummy,
       lam: spec.lambda?.buffer ?? dummy,

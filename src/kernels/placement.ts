@@ -355,7 +355,7 @@ function fuseTail(device: GPUDevice, nodes: Node[], wg?: number): Node[] {
       P: outSpec.Z ?? 1,
       input: { buffer: bufferOf(hIn), nIn: lowest.forward.K, ld: hIn.ld, zStride: hIn.zStride },
       output: storageOf(gIn),
-      inputDropout: top(hidden).dropout?.p ?? 0,
+      inputDropout: top(hidden).dropout,
       hidden: hidden ? { ...layer(hidden), dropout: hidden.forward.dropout } : undefined,
       out: layer(out),
       labels: outSpec.softmax!.labels,

@@ -12,7 +12,7 @@
  */
 
 import { checkGroups, F32, kernelOp, type Op, type OpCost, timesZ } from "./op.ts";
-import { dropThreshold } from "../nn/shared.ts";
+import { type BnDropout, type DropoutTable, dropThreshold } from "../nn/shared.ts";
 import { SOFTMAX_MAX_N } from "./matmul.ts";
 
 /** One layer of the tail: its weights and bias in the population layout (src/model/gpu_params.ts). */
@@ -43,10 +43,13 @@ export interface TailSpec {
    * later product reads (row i, model z's block from texel z·zStride/4).
    */
   output: GPUBuffer | GPUTexture;
-  /** Dropout probability of H_in (its gradient's scale 1/(1 − p); default 0). */
-  inputDropout?: number;
+  /**
+   * Dropout of H_in: its gradient's scale 1/(1 − p) (default none), or with `table` each model's
+   * own (see BnDropout).
+   */
+  inputDropout?: { p: number; table?: DropoutTable };
   /** A hidden layer before the output layer, with its dropout (seed and layer index of its masks). */
-  hidden?: TailLayer & { dropout?: { p: number; seed: number; layer: number } };
+  hidden?: TailLayer & { dropout?: BnDropout };
   /** The output layer, whose scores go through softmax cross-entropy. */
   out: TailLayer;
   /** The samples' labels, one u32 per row. */
@@ -141,7 +144,7 @@ export function tailOp(device: GPUDevice, s: TailSpec): Op {
   const qo = Math.ceil(out.nOut / 4);
   const qa = hidden ? Math.ceil(hidden.nOut / 4) : 0;
   const drop = hidden?.dropout ?? { p: 0, seed: 0, layer: 0 };
-  const inP = s.inputDropout ?? 0;
+  const inP = s.inputDropout?.p ?? 0;
   for (const pr of [drop.p, inP]) {
     if (!(pr >= 0 && pr < 1)) throw new Error(`${label}: dropout p ${pr} outside [0, 1)`);
   }
@@ -185,6 +188,9 @@ export function tailOp(device: GPUDevice, s: TailSpec): Op {
         dropScale: 1 / (1 - drop.p),
         inScale: 1 / (1 - inP),
         scale: 1 / R,
+        dropTable: drop.table?.thresholds ?? 0,
+        dropScales: drop.table?.scales ?? 0,
+        inScales: s.inputDropout?.table?.scales ?? 0,
       },
       st: s.steps,
     },

@@ -13,6 +13,7 @@
 
 import { pad4, readFloats, storageBuffer, uploadBuffer, writeBuffer } from "../gpu/buffers.ts";
 import type { Params } from "./init.ts";
+import { type DropoutTable, dropThreshold } from "../nn/shared.ts";
 
 /** Records of a step table whose per-model learning rates fit in {@link GpuParams.lambda}. */
 export const ETA_ROWS = 250;
@@ -86,7 +87,8 @@ export class GpuParams {
   /**
    * The models' per-model values: λ of model m at float m, then a table of learning rates, η of
    * model m for record r of a training step table at float P·(r + 1) + m (r < {@link ETA_ROWS}),
-   * written by the trainer chunk by chunk (see shaders/eta.wgsl).
+   * written by the trainer chunk by chunk (see shaders/eta.wgsl); then per hidden layer each
+   * model's dropout threshold and scale ({@link GpuParams.dropoutTable}).
    */
   readonly lambda: GPUBuffer;
 
@@ -108,9 +110,37 @@ export class GpuParams {
         }
         : null
     );
-    const values = new Float32Array(this.P * (1 + ETA_ROWS));
+    const values = new Float32Array(this.P * (1 + ETA_ROWS + 2 * (this.layers.length - 1)));
     values.set(lambdas);
     this.lambda = uploadBuffer(device, values, "lambda");
+  }
+
+  /** Where hidden layer l's per-model dropout thresholds and scales sit in {@link lambda}. */
+  dropoutTable(l: number): DropoutTable {
+    const thresholds = this.P * (1 + ETA_ROWS + 2 * l);
+    return { thresholds, scales: thresholds + this.P };
+  }
+
+  /**
+   * Write each model's dropout p of each hidden layer (`p[model][layer]`) into the tables the
+   * kernels read with per-model dropout: the threshold's bits and the scale 1/(1 − p).
+   */
+  setDropout(p: number[][]): void {
+    const hidden = this.layers.length - 1;
+    if (p.length !== this.P || p.some((row) => row.length !== hidden)) {
+      throw new Error(`dropout needs ${hidden} values for each of ${this.P} models`);
+    }
+    for (let l = 0; l < hidden; l++) {
+      const bits = new Uint32Array(2 * this.P);
+      const f = new Float32Array(bits.buffer);
+      for (let m = 0; m < this.P; m++) {
+        const pm = p[m][l];
+        if (!(pm >= 0 && pm < 1)) throw new Error(`dropout p ${pm} outside [0, 1)`);
+        bits[m] = dropThreshold(pm);
+        f[this.P + m] = 1 / (1 - pm);
+      }
+      writeBuffer(this.device, this.lambda, 4 * this.dropoutTable(l).thresholds, bits);
+    }
   }
 
   /** Every parameter buffer and what it holds, in a fixed order (W, b, then γ, β per layer). */

@@ -14,11 +14,26 @@ export const BN_DEFAULT_ALPHA = 0.9;
 
 /** Dropout after the ReLU, as the kernel draws it. */
 export interface BnDropout {
-  /** Drop probability, 0 ≤ p < 1. */
+  /** Drop probability, 0 ≤ p < 1 (with `table`: the largest of the models'). */
   p: number;
   seed: number;
   /** Layer number mixed into the random stream. */
   layer: number;
+  /**
+   * Each model's own p: where its threshold (the u32 bits of dropThreshold(p)) and scale
+   * 1/(1 − p) sit in the population's per-model buffer (`GpuParams.lambda`, see
+   * `GpuParams.dropoutTable`), in floats: the kernels read model m's at `thresholds + m` and
+   * `scales + m`. A model with p = 0 keeps every unit at scale 1, exactly as without dropout.
+   */
+  table?: DropoutTable;
+}
+
+/** Offsets of a layer's per-model dropout thresholds and scales in the per-model buffer. */
+export interface DropoutTable {
+  /** First model's threshold, in floats (never 0: λ comes first). */
+  thresholds: number;
+  /** First model's scale, in floats. */
+  scales: number;
 }
 
 /** The u32 threshold of dropout probability p: an element is dropped when its bits are below it. */

@@ -24,11 +24,17 @@ import { bnBackwardOp, bnForwardEvalOp, bnForwardTrainOp } from "../kernels/batc
 import { kernel, type Matrix, matrix, type Node, product } from "../kernels/placement.ts";
 import { softmaxCeOp } from "../kernels/softmax_ce.ts";
 import { updateOp } from "../kernels/update.ts";
+import type { BnDropout } from "../nn/shared.ts";
 
 /** Training-time options of the network: dropout and batch normalisation's settings. */
 export interface NetOptions {
   /** Dropout probability after each hidden layer's ReLU (training only). */
   dropout?: number[];
+  /**
+   * Each model's own dropout probabilities (`[model][hidden layer]`), read by the kernels from
+   * the parameters' per-model tables (`GpuParams.setDropout` writes them); overrides `dropout`.
+   */
+  modelDropout?: number[][];
   /** Seed of the dropout masks. */
   seed?: number;
   /** Running-statistics momentum α of batch normalisation. */
@@ -143,6 +149,24 @@ export interface ForwardOptions {
   net?: NetOptions;
 }
 
+/**
+ * The dropout of hidden layer l (0-based) in training: the net's p, or with per-model values the
+ * largest of them and the table each model's own is read from; undefined for none.
+ */
+function dropoutOf(
+  params: GpuParams,
+  net: NetOptions,
+  l: number,
+  seed: number,
+): BnDropout | undefined {
+  if (net.modelDropout) {
+    const p = Math.max(...net.modelDropout.map((row) => row[l] ?? 0));
+    return p > 0 ? { p, seed, layer: l, table: params.dropoutTable(l) } : undefined;
+  }
+  const p = net.dropout?.[l] ?? 0;
+  return p > 0 ? { p, seed, layer: l } : undefined;
+}
+
 /** Forward pass: layer outputs into ws.H and ws.S, one node per op in forward order. */
 export function forwardPass(params: GpuParams, ws: Workspace, opts: ForwardOptions = {}): Node[] {
   const device = params.device;
@@ -152,8 +176,9 @@ export function forwardPass(params: GpuParams, ws: Workspace, opts: ForwardOptio
   params.layers.forEach((layer, l) => {
     const last = l === L - 1;
     const bn = last ? null : params.bn[l];
-    const p = mode === "train" && !last ? net.dropout?.[l] ?? 0 : 0;
-    const dropout = p > 0 ? { p, seed: net.seed ?? 0, layer: l } : undefined;
+    const dropout = mode === "train" && !last
+      ? dropoutOf(params, net, l, net.seed ?? 0)
+      : undefined;
     const g = grid(params, l);
     const H = inputOf(ws, l), W = ws.W[l];
     // Z = H·W + b, then ReLU (and dropout) on hidden layers; with BN, Z = H·W and BN follows
@@ -172,6 +197,8 @@ export function forwardPass(params: GpuParams, ws: Workspace, opts: ForwardOptio
       aux: bn ? undefined : { buffer: params.b[l] },
       steps: dropout && !bn ? steps : undefined,
       dropout: bn ? undefined : dropout,
+      // per-model dropout reads its table from the per-model buffer
+      lambda: dropout?.table && !bn ? { buffer: params.lambda, columns: g.lamColumns } : undefined,
     }));
     if (!bn) return;
     // H = dropout(ReLU(γ·Ẑ + β)), Ẑ the normalised Z (batch statistics in training)
@@ -203,6 +230,7 @@ export function forwardPass(params: GpuParams, ws: Workspace, opts: ForwardOptio
               alpha: net.bnAlpha,
               dropout,
               steps: dropout ? steps : undefined,
+              lambda: params.lambda,
             })
             : bnForwardEvalOp(device, { ...common, label, steps }),
       ),
@@ -321,7 +349,7 @@ export function backwardPass(
     }
     if (l > 0) {
       // G_{l−1} = (G_l·Wᵀ) ⊙ [H_{l−1} > 0] / (1−p), before W_l is updated
-      const p = net.dropout?.[l - 1] ?? 0;
+      const dropout = dropoutOf(params, net, l - 1, 0);
       nodes.push(product({
         label: `backward_input${l + 1}`,
         variant: "nt",
@@ -334,7 +362,8 @@ export function backwardPass(
         c: ws.G[l - 1],
         epilogue: "relu_mask",
         aux: { buffer: ws.H[l - 1].buffer! },
-        dropout: p > 0 ? { p, seed: 0, layer: l - 1 } : undefined,
+        dropout,
+        lambda: dropout?.table ? { buffer: params.lambda } : undefined,
       }));
     }
     // dW = Hᵀ·G + 2λW (SGD: W −= η·dW), and the bias gradient Σ_rows G from the same pass

@@ -72,6 +72,11 @@ export interface PopulationSpec {
   schedules?: Schedule[];
   /** Each model's σ of the `gaussian` initialisation (length P; default: `sigma` for all). */
   sigmas?: number[];
+  /**
+   * Each model's dropout probability after each hidden layer (`[model][layer]`; default:
+   * `net.dropout` for all).
+   */
+  dropouts?: number[][];
   /** Update steps between evaluation points (step 0 and the last step are always evaluated). */
   evalEvery: number;
   /** Seed of the per-epoch shuffles (shared: all models see the same batches). */
@@ -226,7 +231,8 @@ export function trainingStep(
     size: STEP_CHUNK * STEP_STRIDE,
     usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
   });
-  const net = spec.net ?? {};
+  const net = { ...spec.net, ...(spec.dropouts ? { modelDropout: spec.dropouts } : {}) };
+  if (spec.dropouts) params.setDropout(spec.dropouts);
   const nodes = [
     kernel("gather_train", { writesEither: [ws.X] }, () =>
       gatherOp(device, {
@@ -373,6 +379,12 @@ export function checkPerModel(spec: PopulationSpec, stepsPerEpoch: number): void
   const P = spec.lambdas.length;
   if (spec.sigmas && spec.sigmas.length !== P) {
     throw new Error(`${spec.sigmas.length} sigmas for ${P} models`);
+  }
+  const hidden = spec.sizes.length - 2;
+  if (
+    spec.dropouts && (spec.dropouts.length !== P || spec.dropouts.some((d) => d.length !== hidden))
+  ) {
+    throw new Error(`dropouts need ${hidden} values for each of ${P} models`);
   }
   if (!spec.schedules) return;
   if (spec.schedules.length !== P) {
