@@ -11,7 +11,13 @@ import { UserError } from "../src/errors.ts";
 import type { Gpu, KernelProfile } from "../src/gpu/device.ts";
 import { type BenchArgs, BenchArgsError, parseBenchArgs, USAGE } from "./args.ts";
 import { renderBenchHtml } from "./html.ts";
-import { measureKernels, measureSquare, stepBreakdown, stepDispatches } from "./kernels.ts";
+import {
+  compareTail,
+  measureKernels,
+  measureSquare,
+  stepBreakdown,
+  stepDispatches,
+} from "./kernels.ts";
 import { measureProbes } from "./probes.ts";
 import type { PeerClient } from "./peers/client.ts";
 import { writePeerData } from "./peers/data.ts";
@@ -197,6 +203,17 @@ async function main(): Promise<void> {
         "dispatches per training step (B=100): " +
           results.dispatches.map((d) => `${d.net} ${d.perStep}`).join(", "),
       );
+      log("tail: the step with its top layers in one dispatch, against the products it replaces…");
+      results.tail = [];
+      for (const sizes of [NET2, NET3]) {
+        const c = await compareTail(ctx, sizes, 100, args.quick ? 50 : 200, args.quick ? 3 : 7);
+        results.tail.push(c);
+        log(
+          `  ${c.net}: ${c.dispatches.tail} dispatches ${c.ms.tail.toFixed(3)} ms, ` +
+            `${c.dispatches.products} dispatches ${c.ms.products.toFixed(3)} ms: ` +
+            `the tail ${c.ratio.toFixed(2)}× as fast`,
+        );
+      }
       log("kernels: each dispatch of a 3072-50-10 training step at B=100…");
       const item = workItems([NET2], [100], [], [])[0];
       const net = await ours.net(item);

@@ -351,6 +351,29 @@ function probesSection(r: BenchResults): string {
       )
     }</div>`;
   }
+  if (r.tail?.length) {
+    html += `<h2>The tail against the products it replaces</h2><div class="scroll">${
+      htmlTable(
+        [
+          "net",
+          n("dispatches"),
+          n("ms per step"),
+          n("without: dispatches"),
+          n("ms"),
+          n("speed-up"),
+        ],
+        r.tail.map((t) => [
+          `${t.net} B=${t.batch}`,
+          n(String(t.dispatches.tail)),
+          n(t.ms.tail.toFixed(3)),
+          n(String(t.dispatches.products)),
+          n(t.ms.products.toFixed(3)),
+          n(`${t.ratio.toFixed(2)}×`),
+        ]),
+      )
+    }</div><p class="sub">Whole training steps, with the top layers in one tail dispatch and with ` +
+      "their products, in alternating runs of steps (medians).</p>";
+  }
   return html;
 }
 

@@ -14,7 +14,7 @@ import { encodeSteps, storageBuffer, writeBuffer } from "../src/gpu/buffers.ts";
 import { matmulOp, selectTile, type Tile } from "../src/kernels/matmul.ts";
 import { encodeOp, type Op } from "../src/kernels/op.ts";
 import { STEP_CHUNK, stepRecords } from "../src/train/trainer.ts";
-import type { BenchContext, BenchNet } from "./setup.ts";
+import { BENCH_LAMBDA, type BenchContext, BenchNet, benchSpec } from "./setup.ts";
 import { summarise, type Summary } from "./stats.ts";
 import type { GpuTimer } from "./timing.ts";
 
@@ -78,6 +78,59 @@ export function stepDispatches(net: BenchNet): StepDispatches {
     perStep: net.step.ops.length,
     perSubmission: net.step.prologue.length,
     ops: net.step.ops.map(dispatchInfo),
+  };
+}
+
+/** A training step with its top layers fused into the tail and without, timed in pairs. */
+export interface TailComparison {
+  /** `3072-50-10`. */
+  net: string;
+  batch: number;
+  /** Dispatches per step with and without the tail. */
+  dispatches: { tail: number; products: number };
+  /** Median ms per step with and without the tail (runs of `steps` steps, alternating). */
+  ms: { tail: number; products: number };
+  /** products / tail: above 1 when the tail pays. */
+  ratio: number;
+}
+
+/**
+ * Time a net's training step with the tail and with the products it replaces, alternating runs
+ * of `steps` steps (after one warm-up run each), `reps` pairs: what the fusion pays on this adapter.
+ */
+export async function compareTail(
+  ctx: BenchContext,
+  sizes: number[],
+  batch: number,
+  steps: number,
+  reps: number,
+): Promise<TailComparison> {
+  const spec = benchSpec(ctx, sizes, batch, [BENCH_LAMBDA]);
+  const nets = {
+    tail: new BenchNet(ctx, spec),
+    products: new BenchNet(ctx, spec, { tail: false }),
+  };
+  const times: { tail: number[]; products: number[] } = { tail: [], products: [] };
+  try {
+    for (const n of Object.values(nets)) await n.runSteps(steps);
+    for (let r = 0; r < reps; r++) {
+      times.tail.push((await nets.tail.runSteps(steps)) / steps);
+      times.products.push((await nets.products.runSteps(steps)) / steps);
+    }
+  } finally {
+    for (const n of Object.values(nets)) n.destroy();
+  }
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  };
+  const ms = { tail: median(times.tail), products: median(times.products) };
+  return {
+    net: sizes.join("-"),
+    batch,
+    dispatches: { tail: nets.tail.step.ops.length, products: nets.products.step.ops.length },
+    ms,
+    ratio: ms.products / ms.tail,
   };
 }
 

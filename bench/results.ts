@@ -12,7 +12,13 @@
 import { join } from "node:path";
 import { writeFileAtomic } from "../src/io/atomic.ts";
 import type { AdapterSummary, KernelProfile } from "../src/gpu/device.ts";
-import type { KernelResult, SquareResult, StepBreakdown, StepDispatches } from "./kernels.ts";
+import type {
+  KernelResult,
+  SquareResult,
+  StepBreakdown,
+  StepDispatches,
+  TailComparison,
+} from "./kernels.ts";
 import type { ProbeResults } from "./probes.ts";
 import type { OursItem, PeerItem, WorkItem } from "./steps.ts";
 import type { SweepResult } from "./sweep.ts";
@@ -96,6 +102,8 @@ export interface BenchResults {
   square?: SquareResult;
   /** Dispatches per training step of the 2- and 3-layer nets. */
   dispatches?: StepDispatches[];
+  /** The step with its top layers in the tail against the products it replaces. */
+  tail?: TailComparison[];
   kernels?: { net: string; batch: number; results: KernelResult[] };
   breakdown?: StepBreakdown & { net: string; batch: number; stepWallMs?: number };
   items: ItemRecord[];

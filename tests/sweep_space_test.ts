@@ -293,8 +293,9 @@ Deno.test("around searches every dimension: λ and η in log space, dropout on i
   assert.ok(plan.every((p) => p.hyper!.dropout! <= 0.1 && p.lambda === p.hyper!.lambda));
 });
 
-Deno.test("trials that differ in dropout train apart; λ, seed, η and σ are per model", () => {
+Deno.test("every dimension is per model: a stage's trials share populations, cut at the population size", () => {
   assert.deepEqual([...PER_MODEL_DIMS].sort(), [
+    "dropout",
     "eta",
     "etaMax",
     "etaMin",
@@ -307,21 +308,13 @@ Deno.test("trials that differ in dropout train apart; λ, seed, η and σ are pe
     seed,
     name: `${lambda}/${etaMax}/${seed}/${dropout}`,
   });
-  assert.equal(populationKey(t(1e-3, 0.1)), populationKey(t(1e-2, 0.1, 7)));
-  assert.equal(populationKey(t(1e-3, 0.1)), populationKey(t(1e-3, 0.05)));
-  assert.notEqual(populationKey(t(1e-3, 0.1, 0, 0.2)), populationKey(t(1e-3, 0.1, 0, 0.3)));
-  const trials = [
-    t(1, 0.1, 0, 0.1),
-    t(2, 0.05, 0, 0.2),
-    t(3, 0.1, 1, 0.1),
-    t(4, 0.05, 0, 0.2),
-    t(5, 0.3, 0, 0.1),
-    t(6, 0.2, 0, 0.3),
-  ];
-  // groups in the order their key first appears, each in trial order, cut at the population size
+  assert.equal(populationKey(t(1e-3, 0.1)), populationKey(t(1e-2, 0.05, 7)));
+  assert.equal(populationKey(t(1e-3, 0.1, 0, 0.2)), populationKey(t(1e-3, 0.1, 0, 0.3)));
+  const trials = [t(1, 0.1), t(2, 0.05, 0, 0.2), t(3, 0.1, 1), t(4, 0.05), t(5, 0.3), t(6, 0.2)];
+  // in trial order, cut at the population size
   assert.deepEqual(
-    groupPopulations(trials, 2).map((g) => g.map((x) => x.hyper.lambda)),
-    [[1, 3], [5], [2, 4], [6]],
+    groupPopulations(trials, 4).map((g) => g.map((x) => x.hyper.lambda)),
+    [[1, 2, 3, 4], [5, 6]],
   );
   assert.deepEqual(groupPopulations(trials, 2), groupPopulations([...trials], 2));
 });

@@ -163,10 +163,10 @@ export function dimsOf(hyper: Hyper): SpaceDim[] {
 }
 
 /**
- * What may differ between the models of one population: λ and the initialisation seed (the
- * trainer takes one of each per model). Every other dimension (η, σ, dropout) is shared by a
- * population, so trials that differ in one train in separate populations. A trainer that takes
- * more per model only has to widen this set.
+ * What may differ between the models of one population: λ, the initialisation seed, the
+ * learning rates (each model follows its own schedule: PopulationSpec.schedules), σ (sigmas) and
+ * dropout (dropouts) — every dimension a space can search. A dimension outside this set would be
+ * shared by a population, and trials differing in it would train in separate populations.
  */
 export const PER_MODEL_DIMS: ReadonlySet<SpaceDim | "seed"> = new Set([
   "lambda",
@@ -175,6 +175,7 @@ export const PER_MODEL_DIMS: ReadonlySet<SpaceDim | "seed"> = new Set([
   "etaMin",
   "eta",
   "sigma",
+  "dropout",
 ]);
 
 /** Of a trial's values, those its population shares (every dimension not per model). */

@@ -9,7 +9,7 @@
  */
 
 import { basename, dirname, join, resolve } from "node:path";
-import { type Config, parseConfig } from "../config.ts";
+import { type Config, dropoutLayers, parseConfig } from "../config.ts";
 import { envInfo } from "../env.ts";
 import { UserError } from "../errors.ts";
 import { canonicalJson, readJsonIfExists } from "../io/json.ts";
@@ -778,13 +778,13 @@ async function trainStage(
 
 /**
  * The per-model values of a population's trials beyond λ and seed: each trial's own schedule
- * when the trials search a learning rate, and its own σ when they search σ (nothing otherwise,
- * so that a λ search trains exactly as before).
+ * when the trials search a learning rate, its own σ when they search σ, its own dropout when
+ * they search dropout (nothing otherwise, so that a λ search trains exactly as before).
  */
 function perModelValues(
   scfg: Config,
   chunk: TrialPlan[],
-): Pick<PopulationSpec, "schedules" | "sigmas"> {
+): Pick<PopulationSpec, "schedules" | "sigmas" | "dropouts"> {
   const searched = (d: string) => chunk.some((c) => c.hyper && d in c.hyper);
   const own = chunk.map((c) => withHyper(scfg, c.hyper ?? {}));
   return {
@@ -792,6 +792,7 @@ function perModelValues(
       ? { schedules: own.map((c) => c.train.schedule) }
       : {}),
     ...(searched("sigma") ? { sigmas: own.map((c) => c.model.sigma) } : {}),
+    ...(searched("dropout") ? { dropouts: own.map((c) => dropoutLayers(c)) } : {}),
   };
 }
 
