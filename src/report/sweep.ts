@@ -316,10 +316,7 @@ export function hyperScatterSection(
   sw: LoadedSweep,
 ): string {
   const body = hyperScatterSections(b, stages.map((s) => s.name), sw.trials, sweepRankBy(sw), 3);
-  return body
-    ? `${heading(2, "Hyperparameters against each other")}
-${body}`
-    : "";
+  return body ? [heading(2, "Hyperparameters against each other"), body].join("\n") : "";
 }
 
 /** The one-line summary under a sweep page's title. */
