@@ -7,7 +7,9 @@
 
 import { join } from "node:path";
 import { encodeSafetensors, type Tensor } from "../src/io/safetensors.ts";
-import { topEntry } from "../src/sweep/results.ts";
+import { parseConfig } from "../src/config.ts";
+import { topEntry, topK } from "../src/sweep/results.ts";
+import { samplePoints } from "../src/sweep/space.ts";
 import type { StageSummary, SweepSummary, TopEntry, TrialRecord } from "../src/sweep/types.ts";
 import type {
   EnvInfo,
@@ -370,3 +372,130 @@ export async function writeFakeSweep(dir: string): Promise<SweepSummary> {
 
 /** A name with every character that could break out of HTML or a script element. */
 export const EVIL = `evil</script><script>window.__pwned=1</script>"'<b>&amp;<!-- \u2028`;
+
+/**
+ * The config of {@link writeFakeHyperSweep}: stage `coarse` searches λ and η_max (12 random
+ * points), stage `fine` λ, η_max and σ (8 points).
+ */
+export function hyperSweepConfig(rankBy: "final" | "best" = "final"): Record<string, unknown> {
+  return {
+    name: "hyper-sweep",
+    seed: 5,
+    data: { train: [1], val: { holdout: 1000 }, test: false },
+    model: { hidden: [50], init: "gaussian", sigma: 0.01 },
+    train: {
+      batchSize: 100,
+      schedule: { kind: "cyclic", etaMin: 1e-5, etaMax: 0.05, stepSize: 300, cycles: 1 },
+      evalEvery: 60,
+    },
+    search: {
+      stages: [
+        {
+          name: "coarse",
+          space: {
+            kind: "random",
+            count: 12,
+            seed: 3,
+            dims: { lambda: { logUniform: [1e-5, 1e-1] }, etaMax: { logUniform: [1e-3, 1e-1] } },
+          },
+        },
+        {
+          name: "fine",
+          space: {
+            kind: "random",
+            count: 8,
+            seed: 4,
+            dims: {
+              lambda: { logUniform: [1e-4, 1e-2] },
+              etaMax: { logUniform: [5e-3, 5e-2] },
+              sigma: { logUniform: [1e-3, 1e-1] },
+            },
+          },
+        },
+      ],
+      population: 4,
+      rankBy,
+    },
+  };
+}
+
+/**
+ * Write a sweep over several hyperparameters ({@link hyperSweepConfig}): every trial with its
+ * values in `hyper` as the sweep plans them, the coarse trial with the highest η_max diverged;
+ * `sweep.config.json` always, `sweep.json` unless `summary` is false (a sweep still running).
+ */
+export async function writeFakeHyperSweep(
+  dir: string,
+  opts: { summary?: boolean; rankBy?: "final" | "best" } = {},
+): Promise<TrialRecord[]> {
+  await Deno.mkdir(dir, { recursive: true });
+  const raw = hyperSweepConfig(opts.rankBy);
+  const cfg = parseConfig(raw, "hyper-sweep.json");
+  const r = rng(23);
+  const trials: TrialRecord[] = [];
+  for (const st of cfg.search!.stages) {
+    const points = samplePoints(st.space);
+    const highest = Math.max(...points.map((p) => p.etaMax!));
+    points.forEach((hyper, index) => {
+      const seed = cfg.seed;
+      const diverged = st.name === "coarse" && hyper.etaMax === highest;
+      const quality = 0.46 - 0.012 * (Math.log10(hyper.lambda!) + 2.7) ** 2 -
+        0.03 * (Math.log10(hyper.etaMax!) + 1.6) ** 2 -
+        (hyper.sigma ? 0.01 * (Math.log10(hyper.sigma) + 2) ** 2 : 0) + r() * 0.01;
+      const curves = fakeCurves({
+        name: `${st.name}/${index}`,
+        points: 11,
+        steps: 600,
+        lambda: hyper.lambda!,
+        seed: seed + trials.length,
+        layerSizes: [3072, 50, 10],
+        quality,
+        divergeAt: diverged ? 0.4 : undefined,
+      });
+      let best = curves[0];
+      for (const p of curves) if (p.val!.accuracy > best.val!.accuracy) best = p;
+      const last = curves[curves.length - 1];
+      trials.push({
+        format: "webgpu-mlp.trial/1",
+        id: `${st.name}/${index}`,
+        stage: st.name,
+        index,
+        lambda: hyper.lambda!,
+        hyper,
+        seed,
+        status: diverged ? "diverged" : "completed",
+        bestVal: { accuracy: best.val!.accuracy, step: best.step },
+        ...(diverged ? {} : { final: { train: last.train, val: last.val! } }),
+        curves,
+        ...(diverged ? { diverged: { step: last.step + 60, reason: "NaN in training loss" } } : {}),
+      });
+    });
+  }
+  await Deno.writeTextFile(join(dir, "sweep.config.json"), JSON.stringify(raw, null, 2));
+  await Deno.writeTextFile(
+    join(dir, "trials.jsonl"),
+    trials.map((t) => JSON.stringify(t)).join("\n") + "\n",
+  );
+  if (opts.summary === false) return trials;
+  const stages: StageSummary[] = cfg.search!.stages.map((st) => {
+    const ts = trials.filter((t) => t.stage === st.name);
+    return {
+      name: st.name,
+      space: { ...st.space },
+      trials: ts.length,
+      completed: ts.filter((t) => t.status === "completed").length,
+      diverged: ts.filter((t) => t.status === "diverged").length,
+      top: topK(ts, 3, cfg.search!.rankBy),
+    };
+  });
+  const summary: SweepSummary = {
+    format: "webgpu-mlp.sweep/1",
+    name: "hyper-sweep",
+    config: cfg,
+    env: ENV,
+    timings: timings(trials.length * 600, 790),
+    stages,
+  };
+  await Deno.writeTextFile(join(dir, "sweep.json"), JSON.stringify(summary, null, 2));
+  return trials;
+}

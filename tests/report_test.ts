@@ -23,7 +23,15 @@ import {
   htmlTable,
   inlineScriptSource,
 } from "../src/report/html.ts";
-import { loadInput, parseTrials } from "../src/report/load.ts";
+import { loadInput, loadSweep, parseTrials } from "../src/report/load.ts";
+import {
+  hyperScatterFigure,
+  NO_VALUE_COLOR,
+  scatterPairs,
+  SEQUENTIAL,
+  sequentialColor,
+} from "../src/report/scatter.ts";
+import { renderSweepSections } from "../src/report/sweep.ts";
 import {
   COMPARE_FILE,
   defaultOutputPath,
@@ -42,6 +50,7 @@ import {
   EVIL,
   fakeGradcheck,
   fakeRunMetrics,
+  writeFakeHyperSweep,
   writeFakeRun,
   writeFakeSweep,
 } from "./report_fixtures.ts";
@@ -102,6 +111,7 @@ async function fixtures(): Promise<{ root: string; remove: () => Promise<void> }
     },
   });
   await writeFakeSweep(join(runs, "sweep"));
+  await writeFakeHyperSweep(join(runs, "hyper-sweep"));
   await Deno.writeTextFile(join(root, "gradcheck.json"), JSON.stringify(fakeGradcheck()));
   return { root, remove: () => Deno.remove(root, { recursive: true }) };
 }
@@ -332,6 +342,157 @@ Deno.test("page is self-contained and embeds hostile strings inertly", async () 
   }
 });
 
+/** The h2 and h3 headings of a page, in order. */
+function headings(html: string): string[] {
+  return [...html.matchAll(/<h([23])[^>]*>([^<]*)<\/h\1>/g)].map((m) => `h${m[1]} ${m[2]}`);
+}
+
+/** The number of values of a figure's data column. */
+function columnLength(b: ReportBuilder, key: string | undefined): number {
+  return b.store.columns[key!].n;
+}
+
+Deno.test("sweep report over two and three hyperparameters: a scatter per pair, coloured by accuracy", async () => {
+  const root = await Deno.makeTempDir({ prefix: "report-hyper-" });
+  try {
+    const dir = join(root, "hs");
+    const trials = await writeFakeHyperSweep(dir);
+    const sw = await loadSweep(dir);
+    assert.equal(sw.rankBy, "final");
+    const b = new ReportBuilder();
+    const html = renderSweepSections(b, sw);
+    assert.deepEqual(headings(html).slice(0, 4), [
+      "h2 λ against validation accuracy",
+      "h2 Hyperparameters against each other",
+      "h3 Stage coarse: λ × η_max",
+      "h3 Stage fine: λ × η_max × σ",
+    ]);
+    const scatters = b.figures.filter((f) => f.id.startsWith("fig-scatter"));
+    assert.deepEqual(
+      scatters.map((f) => [f.title, f.x.label, f.y.label, f.x.type, f.y.type]),
+      [
+        [
+          "η_max against λ",
+          "λ (L2 strength, log scale)",
+          "η_max (highest learning rate, log scale)",
+          "logarithmic",
+          "logarithmic",
+        ],
+        ["η_max against λ", "λ (log scale)", "η_max (log scale)", "logarithmic", "logarithmic"],
+        ["σ against λ", "λ (log scale)", "σ (log scale)", "logarithmic", "logarithmic"],
+        ["σ against η_max", "η_max (log scale)", "σ (log scale)", "logarithmic", "logarithmic"],
+      ],
+    );
+    // stage coarse: its 12 trials, 11 coloured by final validation accuracy and 1 diverged
+    const [main, div] = scatters[0].series;
+    assert.equal(scatters[0].series.length, 2);
+    assert.equal(main.label, "trials (colour: final validation accuracy)");
+    assert.equal(columnLength(b, main.x), 11);
+    assert.equal(columnLength(b, main.y), 11);
+    assert.equal(main.pointColors?.length, 11);
+    assert.equal(div.label, "diverged");
+    assert.equal(columnLength(b, div.x), 1);
+    const coarse = trials.filter((t) => t.stage === "coarse" && t.status === "completed");
+    assert.deepEqual(main.tooltips!.map((l) => l[0]), coarse.map((t) => `trial ${t.id}`));
+    assert.ok(main.tooltips![0].some((l) => l.startsWith("η_max ")), main.tooltips![0].join());
+    const finals = coarse.map((t) => t.final!.val.accuracy);
+    const best = finals.indexOf(Math.max(...finals)), worst = finals.indexOf(Math.min(...finals));
+    assert.equal(main.pointColors![best], SEQUENTIAL.at(-1));
+    assert.equal(main.pointColors![worst], SEQUENTIAL[0]);
+    assert.ok(div.tooltips![0].some((l) => l.startsWith("diverged at step")));
+    assert.ok(html.includes(`colour: final validation accuracy, ${pct(Math.min(...finals))} to`));
+    // stage fine: 8 trials in each of its three scatters, nothing diverged
+    for (const f of scatters.slice(1)) {
+      assert.deepEqual(f.series.map((s) => columnLength(b, s.x)), [8]);
+      assert.equal(f.legend, false);
+    }
+    // the diverged table names the trial's η_max
+    assert.match(html, /<th class="n">η_max<\/th><th class="n">seed<\/th>/);
+
+    // ranked by the best accuracy (read from sweep.config.json while the sweep runs)
+    const dir2 = join(root, "hs-best");
+    await writeFakeHyperSweep(dir2, { summary: false, rankBy: "best" });
+    const sw2 = await loadSweep(dir2);
+    assert.equal(sw2.rankBy, "best");
+    const b2 = new ReportBuilder();
+    renderSweepSections(b2, sw2);
+    const s2 = b2.figures.find((f) => f.id.startsWith("fig-scatter"))!.series[0];
+    assert.equal(s2.label, "trials (colour: best validation accuracy)");
+    const bests = coarse.map((t) => t.bestVal.accuracy);
+    assert.equal(s2.pointColors![bests.indexOf(Math.max(...bests))], SEQUENTIAL.at(-1));
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("hyperparameter scatters: dropout on a linear axis, λ = 0 left off a log one, colours", () => {
+  const base = {
+    format: "webgpu-mlp.trial/1" as const,
+    stage: "s",
+    seed: 1,
+    status: "completed" as const,
+    bestVal: { accuracy: 0.4, step: 10 },
+    curves: [],
+  };
+  const split = (accuracy: number) => ({ loss: 1, cost: 1, accuracy });
+  const trials = [[0.01, 0.1, 0.3], [0, 0.5, 0.4], [0.001, 0, 0.5]].map((
+    [lambda, dropout, a],
+    i,
+  ) => ({
+    ...base,
+    id: `s/${i}`,
+    index: i,
+    lambda,
+    hyper: { lambda, dropout },
+    final: { train: split(a), val: split(a) },
+  }));
+  const b = new ReportBuilder();
+  const html = hyperScatterFigure(b, "s", trials, "lambda", "dropout", "final");
+  const f = b.figures[0];
+  assert.equal(f.y.label, "dropout (dropout probability)");
+  assert.equal(f.y.type, "linear");
+  assert.ok(f.y.min! < 0 && f.y.max! > 0.1, `${f.y.min} ${f.y.max}`);
+  assert.equal(columnLength(b, f.series[0].x), 2);
+  assert.match(html, /1 trial\(s\) without a value in both, or with a value ≤ 0 on a log axis/);
+  assert.deepEqual(scatterPairs(["lambda"]), []);
+  assert.deepEqual(scatterPairs(["lambda", "sigma", "dropout", "etaMax"]), [
+    ["lambda", "sigma"],
+    ["lambda", "dropout"],
+    ["sigma", "dropout"],
+  ]);
+  assert.equal(sequentialColor(0), SEQUENTIAL[0]);
+  assert.equal(sequentialColor(1), SEQUENTIAL.at(-1));
+  assert.equal(sequentialColor(2), SEQUENTIAL.at(-1));
+  assert.equal(sequentialColor(NaN), NO_VALUE_COLOR);
+  assert.match(sequentialColor(0.5), /^#[0-9a-f]{6}$/);
+});
+
+Deno.test("a sweep over λ alone: its report has no scatter of hyperparameters, as before", async () => {
+  const { root, remove } = await fixtures();
+  try {
+    const sw = await loadSweep(join(root, "runs", "sweep"));
+    const b = new ReportBuilder();
+    const html = renderSweepSections(b, sw);
+    assert.deepEqual(headings(html).filter((h) => h.startsWith("h2")), [
+      "h2 λ against validation accuracy",
+      "h2 Best trials of each stage",
+      "h2 Curves of the best trials",
+      "h2 Diverged trials",
+      `h2 Final training with λ = ${sci(sw.summary!.final!.lambda)}`,
+      "h2 Sweep metadata",
+    ]);
+    assert.ok(!b.figures.some((f) => f.id.startsWith("fig-scatter")));
+    assert.ok(!html.includes("colorbar"));
+    assert.deepEqual(b.figures.slice(0, 3).map((f) => f.title), [
+      "Validation accuracy against λ",
+      "Best trials: validation accuracy",
+      "Best trials: validation cost",
+    ]);
+  } finally {
+    await remove();
+  }
+});
+
 Deno.test("CLI: --help, unknown flags and missing inputs", async () => {
   assert.equal(await reportMain(["--help"]), undefined);
   await assertUserError(() => reportMain(["--frobnicate"]), /unknown flag --frobnicate/);
@@ -386,6 +547,24 @@ interface ReportState {
 const STATE =
   `({ ...window.__report, pwned: window.__pwned, h1: document.querySelector("h1").textContent,
   ready: document.body.dataset.ready })`;
+
+/** Shows the tooltip of the first point of every hyperparameter scatter and reads it back. */
+const TOOLTIP_PROBE = `(() => Array.from(document.querySelectorAll("figure.fig"))
+  .filter((fig) => fig.id.startsWith("fig-scatter"))
+  .map((fig) => {
+    const chart = Chart.getChart(fig.querySelector("canvas"));
+    const el = chart.getDatasetMeta(0).data[0];
+    chart.tooltip.setActiveElements([{ datasetIndex: 0, index: 0 }], { x: el.x, y: el.y });
+    chart.update();
+    return {
+      id: fig.id,
+      title: chart.tooltip.title,
+      body: chart.tooltip.body.map((b) => b.lines),
+      colors: new Set(chart.data.datasets[0].backgroundColor).size,
+      axes: [chart.scales.x.type, chart.options.scales.x.title.text, chart.scales.y.type,
+        chart.options.scales.y.title.text],
+    };
+  }))()`;
 
 /** The checks every report page must pass. */
 function assertRendered(v: PageVisit, name: string): ReportState {
@@ -544,6 +723,43 @@ Deno.test({
         const top = s.charts.find((c) => c.title === "Best trials: validation accuracy")!;
         assert.equal(top.datasets.length, 5);
         assert.ok(s.charts.some((c) => c.title === "Accuracy"), "final run's curves included");
+      });
+
+      await t.step("sweep report over two and three hyperparameters", async () => {
+        const html = await writeReport([join(runs, "hyper-sweep")]);
+        const s = await open(html, "sweep-hyper");
+        const scatters = s.charts.filter((c) => c.id.startsWith("fig-scatter"));
+        assert.deepEqual(scatters.map((c) => c.title), [
+          "η_max against λ",
+          "η_max against λ",
+          "σ against λ",
+          "σ against η_max",
+        ]);
+        assert.deepEqual(scatters[0].datasets.map((d) => [d.label, d.total, d.points]), [
+          ["trials (colour: final validation accuracy)", 11, 11],
+          ["diverged", 1, 1],
+        ]);
+        for (const c of scatters.slice(1)) assert.deepEqual(c.datasets.map((d) => d.total), [8]);
+        // the tooltip of a point names its trial and values; the points are coloured one by one
+        const v = await browser.visit(fileUrl(html), { evaluate: TOOLTIP_PROBE });
+        assert.deepEqual(v.errors, []);
+        const probe = v.value as {
+          id: string;
+          title: string[];
+          body: string[][];
+          colors: number;
+          axes: string[];
+        }[];
+        assert.equal(probe.length, 4);
+        assert.deepEqual(probe[0].title, ["trial coarse/0"]);
+        assert.ok(probe[0].body[0].some((l) => l.startsWith("η_max ")), probe[0].body[0].join());
+        assert.ok(probe[0].colors > 3, `${probe[0].colors} distinct colours`);
+        assert.deepEqual(probe[0].axes, [
+          "logarithmic",
+          "λ (L2 strength, log scale)",
+          "logarithmic",
+          "η_max (highest learning rate, log scale)",
+        ]);
       });
 
       await t.step("comparison of several runs", async () => {

@@ -15,7 +15,15 @@ import { safePath, serveRuns } from "../src/serve/server.ts";
 import { scanRuns } from "../src/serve/scan.ts";
 import { Browser, findChromium } from "./browser.ts";
 import { exists } from "../src/io/exists.ts";
-import { ENV, writeFakeRun, writeFakeSweep } from "./report_fixtures.ts";
+import {
+  ENV,
+  hyperSweepConfig,
+  writeFakeHyperSweep,
+  writeFakeRun,
+  writeFakeSweep,
+} from "./report_fixtures.ts";
+import { populationHyper } from "../src/serve/population_values.ts";
+import { sci } from "../src/report/format.ts";
 import { handle } from "../src/serve/server.ts";
 import { cachedPaths, readProgress } from "../src/serve/scan.ts";
 import { acquireLock } from "../src/io/lock.ts";
@@ -529,6 +537,108 @@ Deno.test("serve: a sweep shows as training only the populations of live process
   }
 });
 
+Deno.test("serve: a sweep over λ and η_max shows every value of its trials, recorded and training", async () => {
+  const root = await Deno.makeTempDir({ prefix: "serve-hyper-" });
+  const dir = join(root, "hs");
+  await markOwned(dir, "sweep", "x");
+  const all = await writeFakeHyperSweep(dir, { summary: false });
+  // stage coarse is recorded; the first four trials of stage fine train as one population
+  const coarse = all.filter((t) => t.stage === "coarse");
+  await Deno.writeTextFile(
+    join(dir, "trials.jsonl"),
+    coarse.map((t) => JSON.stringify(t)).join("\n") + "\n",
+  );
+  const fine = all.filter((t) => t.stage === "fine").slice(0, 4);
+  const population = (stage: string, trials: string[], lambdas: number[]) =>
+    JSON.stringify({
+      format: "webgpu-mlp.population/1",
+      stage,
+      trials,
+      lambdas,
+      step: 60,
+      totalSteps: 600,
+      stepsPerSecond: 20,
+      remainingSeconds: 27,
+      val: [0.31, null, 0.36, 0.22],
+      updatedAt: new Date().toISOString(),
+    });
+  await Deno.writeTextFile(
+    join(dir, "population.json"),
+    population("fine", fine.map((t) => t.id), fine.map((t) => t.lambda)),
+  );
+  const lock = await acquireLock(`${dir}.lock`, "test");
+  try {
+    const text = await (await handle(root, new Request("http://127.0.0.1/sweep/hs"))).text();
+    const now = text.slice(
+      text.indexOf("<h2>Training now</h2>"),
+      text.indexOf('<p class="note">sweep.json'),
+    );
+    assert.match(now, /<th class="n">λ<\/th><th class="n">η_max<\/th><th class="n">σ<\/th>/);
+    for (const t of fine) {
+      assert.ok(now.includes(`<td class="n">${sci(t.hyper!.etaMax)}</td>`), `${t.id} η_max`);
+      assert.ok(now.includes(`<td class="n">${sci(t.hyper!.sigma)}</td>`), `${t.id} σ`);
+    }
+    // the best model so far, with all its values
+    assert.ok(
+      now.includes(
+        `36.00 % (fine/2: λ ${sci(fine[2].lambda)}, η_max ${sci(fine[2].hyper!.etaMax)}`,
+      ),
+      now,
+    );
+    // the recorded trials: their η_max in the top table, and the scatter of λ and η_max
+    const top = coarse.filter((t) =>
+      t.status === "completed"
+    ).sort((a, b) => b.bestVal.accuracy - a.bestVal.accuracy)[0];
+    assert.match(text, /<h3>Stage coarse: top 3<\/h3>/);
+    assert.ok(
+      text.includes(`<td class="n">${sci(top.hyper!.etaMax)}</td>`),
+      "η_max in the top table",
+    );
+    assert.ok(text.includes('id="fig-scatter-coarse-lambda-etamax"'), "the scatter of λ and η_max");
+
+    // an around stage: its values are planned around the recorded top trials of coarse
+    const cfg = hyperSweepConfig();
+    const search = cfg.search as { stages: Record<string, unknown>[] };
+    search.stages[1] = {
+      name: "near",
+      space: {
+        kind: "around",
+        stage: "coarse",
+        top: 2,
+        mode: "perturb",
+        width: 0.2,
+        count: 2,
+        seed: 9,
+      },
+    };
+    await Deno.writeTextFile(join(dir, "sweep.config.json"), JSON.stringify(cfg));
+    const near = ["near/0", "near/1", "near/2", "near/3"];
+    const values = populationHyper(dir, "near", near)!;
+    const best = [...coarse].filter((t) =>
+      t.status === "completed"
+    ).sort((a, b) => b.final!.val.accuracy - a.final!.val.accuracy);
+    assert.equal(values.length, 4);
+    values.forEach((h, i) => {
+      const centre = best[Math.floor(i / 2)].hyper!;
+      assert.deepEqual(Object.keys(h!).sort(), ["etaMax", "lambda"]);
+      for (const d of ["lambda", "etaMax"] as const) {
+        const decades = Math.abs(Math.log10(h![d]! / centre[d]!));
+        assert.ok(decades <= 0.2 + 1e-12, `near/${i} ${d}: ${decades} decades from its centre`);
+      }
+    });
+    // of a stage it cannot plan (none such, no config), nothing: the page shows λ alone
+    assert.equal(populationHyper(dir, "nope", near), null);
+    await Deno.remove(join(dir, "sweep.config.json"));
+    assert.equal(populationHyper(dir, "fine", ["fine/0"]), null);
+    const bare = await (await handle(root, new Request("http://127.0.0.1/sweep/hs"))).text();
+    assert.match(bare, /Training now/);
+    assert.match(bare, /<th class="n">λ<\/th><th class="n">latest val accuracy<\/th>/);
+  } finally {
+    await lock.release();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 async function serveCli(args: string[]) {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "src/cli/serve.ts", ...args],
@@ -597,6 +707,72 @@ if (!chromium && !browserRequired) {
     "serve_test: browser test skipped: no Chromium (set CHROMIUM_PATH or apt-get install chromium)",
   );
 }
+
+Deno.test({
+  name:
+    "serve: a sweep over λ and η_max draws its scatter in Chromium, with its values in training",
+  ignore: !chromium && !browserRequired,
+  fn: async () => {
+    const root = await Deno.makeTempDir({ prefix: "serve-hyper-live-" });
+    const dir = join(root, "hs");
+    await markOwned(dir, "sweep", "x");
+    const all = await writeFakeHyperSweep(dir, { summary: false });
+    const fine = all.filter((t) => t.stage === "fine").slice(0, 2);
+    await Deno.writeTextFile(
+      join(dir, "population.json"),
+      JSON.stringify({
+        format: "webgpu-mlp.population/1",
+        stage: "fine",
+        trials: fine.map((t) => t.id),
+        lambdas: fine.map((t) => t.lambda),
+        step: 60,
+        totalSteps: 600,
+        stepsPerSecond: 20,
+        remainingSeconds: 27,
+        val: [0.31, 0.36],
+        updatedAt: new Date().toISOString(),
+      }),
+    );
+    const lock = await acquireLock(`${dir}.lock`, "test");
+    const server = serveRuns({ root, port: 0, pollMs: 100 });
+    const origin = `http://127.0.0.1:${server.port}`;
+    const browser = await Browser.launch(chromium);
+    try {
+      // read once drawn (a live update may redraw the page: then read again)
+      type Drawn = { charts: [string, number][]; now: string };
+      const read: Drawn[] = [];
+      const visit = await browser.visit(`${origin}/sweep/hs`, {
+        allowOrigins: [origin],
+        during: async (evaluate) => {
+          for (let i = 0; i < 40 && read.length === 0; i++) {
+            const value = await evaluate(`document.body.dataset.ready !== "1" ? null : ({
+              charts: window.__report.charts.map((c) => [c.id, c.datasets.length]),
+              now: Array.from(document.querySelectorAll("main table")).map((t) => t.textContent)
+                .find((t) => t.includes("latest val accuracy")) })`) as Drawn | null;
+            if (value) read.push(value);
+            else await new Promise((r) => setTimeout(r, 250));
+          }
+        },
+      });
+      assert.ok(visit.ready, "the page drew");
+      assert.deepEqual(visit.errors, []);
+      assert.deepEqual(visit.blocked, []);
+      const value = read[0];
+      assert.ok(value, "the page was read once drawn");
+      assert.ok(
+        value.charts.some(([id, n]) => id === "fig-scatter-coarse-lambda-etamax" && n === 2),
+        JSON.stringify(value.charts),
+      );
+      assert.ok(value.now.includes("η_max"), value.now);
+      assert.ok(value.now.includes(sci(fine[1].hyper!.etaMax)), value.now);
+    } finally {
+      await browser.close();
+      await server.shutdown();
+      await lock.release();
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
 
 Deno.test({
   name: "serve: a training watched in Chromium grows, offline but for the server",

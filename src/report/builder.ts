@@ -47,15 +47,23 @@ export class ReportBuilder {
     return this.store.add(values, hint);
   }
 
-  /** Register a figure and return its HTML (title, canvas, caption). */
-  figure(spec: Omit<FigureSpec, "id">, caption: string, idHint = spec.title): string {
+  /**
+   * Register a figure and return its HTML (title, canvas, caption); `belowHtml` (trusted,
+   * already-escaped HTML, such as a colour bar) goes between the canvas and the caption.
+   */
+  figure(
+    spec: Omit<FigureSpec, "id">,
+    caption: string,
+    idHint: string = spec.title,
+    belowHtml = "",
+  ): string {
     const id = this.uid(`fig-${idHint}`);
     this.figures.push({ ...spec, id });
     return `<figure class="fig" id="${id}">` +
       `<div class="fig-title">${escapeHtml(spec.title)}</div>` +
       `<div class="chart-box"><canvas role="img" aria-label="${
         escapeHtml(spec.title)
-      }"></canvas></div>` +
+      }"></canvas></div>` + belowHtml +
       `<figcaption>${escapeHtml(caption)}</figcaption></figure>`;
   }
 

@@ -49,6 +49,16 @@ export interface SeriesSpec {
   group?: string;
   /** Show this series in the legend (default true). */
   legend?: boolean;
+  /**
+   * A fill colour per point, aligned with the `x`/`y` columns (scatter figures): the points are
+   * filled with these, `color` draws their outline.
+   */
+  pointColors?: string[];
+  /**
+   * Tooltip lines per point, aligned with the `x`/`y` columns (line and scatter figures): the
+   * first line is the tooltip's title, the others its body (in place of the series label and y).
+   */
+  tooltips?: string[][];
 }
 
 /** One chart. */

@@ -137,14 +137,18 @@ export const CLIENT_SCRIPT = String.raw`
     return s;
   }
 
-  function pointsOf(xKey, yKey) {
+  // the finite points of two columns; "kept" (when given) receives the index of each
+  function pointsOf(xKey, yKey, kept) {
     var ys = column(yKey);
     var xs = xKey ? column(xKey) : null;
     var out = [];
     for (var i = 0; i < ys.length; i++) {
       var x = xs ? xs[i] : i;
       var y = ys[i];
-      if (isFinite(x) && isFinite(y)) out.push({ x: x, y: y });
+      if (isFinite(x) && isFinite(y)) {
+        out.push({ x: x, y: y });
+        if (kept) kept.push(i);
+      }
     }
     return out;
   }
@@ -184,8 +188,14 @@ export const CLIENT_SCRIPT = String.raw`
       d.total = v.finite;
       if (s.type === "line") d.pointRadius = 0;
     } else {
-      d.data = pointsOf(s.x, s.y);
+      var kept = s.pointColors || s.tooltips ? [] : null;
+      d.data = pointsOf(s.x, s.y, kept);
       d.total = d.data.length;
+      if (s.pointColors) {
+        d.backgroundColor = kept.map(function (i) { return s.pointColors[i]; });
+        d.pointBackgroundColor = d.backgroundColor;
+      }
+      if (s.tooltips) d.tips = kept.map(function (i) { return s.tooltips[i] || []; });
     }
     return d;
   }
@@ -238,9 +248,12 @@ export const CLIENT_SCRIPT = String.raw`
               title: function (items) {
                 if (!items.length) return "";
                 if (isBar) return items[0].label;
+                var tips = items[0].dataset.tips;
+                if (tips) return tips[items[0].dataIndex][0] || "";
                 return fig.x.label + " " + formatValue(items[0].parsed.x, fig.x.format);
               },
               label: function (item) {
+                if (item.dataset.tips) return item.dataset.tips[item.dataIndex].slice(1);
                 return item.dataset.label + ": " + formatValue(item.parsed.y, fig.y.format);
               },
             },

@@ -55,6 +55,11 @@ export interface LoadedSweep {
   finalRun?: LoadedRun;
   /** Remarks about missing or skipped parts, shown on the page. */
   notes: string[];
+  /**
+   * How the sweep ranks its trials (`search.rankBy` of sweep.json's config, else of
+   * sweep.config.json); absent when neither says.
+   */
+  rankBy?: "final" | "best";
 }
 
 /** One report input, resolved. */
@@ -223,6 +228,13 @@ export async function loadRun(dir: string, opts: LoadOptions = {}): Promise<Load
   return run;
 }
 
+/** `search.rankBy` of a sweep's config, if it names one. */
+function rankByOf(config: unknown): "final" | "best" | undefined {
+  const search = isObject(config) ? config.search : undefined;
+  const r = isObject(search) ? search.rankBy : undefined;
+  return r === "final" || r === "best" ? r : undefined;
+}
+
 /** Load a sweep directory: sweep.json and/or trials.jsonl, and the final training's run. */
 export async function loadSweep(dir: string, opts: LoadOptions = {}): Promise<LoadedSweep> {
   const notes: string[] = [];
@@ -248,6 +260,9 @@ export async function loadSweep(dir: string, opts: LoadOptions = {}): Promise<Lo
     );
   }
   const sweep: LoadedSweep = { dir, summary, trials, notes };
+  const rankBy = rankByOf(summary?.config) ??
+    rankByOf(await readJsonFile(join(dir, "sweep.config.json"), opts).catch(() => null));
+  if (rankBy) sweep.rankBy = rankBy;
   if (summary?.final) {
     const finalDir = join(dir, summary.final.run);
     if (await exists(join(finalDir, "metrics.json"))) {

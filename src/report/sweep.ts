@@ -1,8 +1,9 @@
 /**
  * The report of a sweep: validation accuracy against λ for every trial (coloured by stage,
  * diverged trials marked), the top-3 table of each stage (with every dimension its space
- * searched), the curves of the best trials overlaid, the diverged trials, and the final
- * training's full run report.
+ * searched), for stages searching two or more dimensions scatters of two of them coloured by
+ * validation accuracy (`scatter.ts`), the curves of the best trials overlaid, the diverged
+ * trials, and the final training's full run report.
  *
  * @module
  */
@@ -17,6 +18,7 @@ import { type Cell, escapeHtml, htmlCell, htmlTable, keyValueTable } from "./htm
 import type { LoadedSweep } from "./load.ts";
 import { renderPage } from "./page.ts";
 import { curvesFigure, heading, numCell, renderRunSections, runSummaryHtml } from "./run.ts";
+import { hyperScatterSections, sweepRankBy } from "./scatter.ts";
 
 /** Trials shown in the overlaid-curves figures. */
 export const TOP_CURVES = 5;
@@ -211,12 +213,22 @@ export function topCurvesFigures(b: ReportBuilder, trials: TrialRecord[]): strin
 export function divergedTable(trials: TrialRecord[]): string {
   const div = trials.filter((t) => t.status === "diverged");
   if (div.length === 0) return `<p>No trial diverged.</p>`;
+  const dims = otherDims(div);
   return htmlTable(
-    ["trial", "stage", numCell("λ"), numCell("seed"), numCell("step"), "reason"],
+    [
+      "trial",
+      "stage",
+      numCell("λ"),
+      ...dims.map((d) => numCell(DIM_INFO[d].label)),
+      numCell("seed"),
+      numCell("step"),
+      "reason",
+    ],
     div.map((t) => [
       htmlCell(`<code>${escapeHtml(t.id)}</code>`),
       t.stage,
       numCell(sci(t.lambda)),
+      ...dims.map((d) => numCell(t.hyper?.[d] === undefined ? "–" : dimText(d, t.hyper[d]!))),
       numCell(String(t.seed)),
       numCell(t.diverged ? int(t.diverged.step) : "–"),
       t.diverged?.reason ?? "–",
@@ -265,6 +277,8 @@ export function renderSweepSections(b: ReportBuilder, sw: LoadedSweep): string {
       ? lambdaFigure(b, sw.trials, colors)
       : `<p class="note">No trial records.</p>`,
   );
+  const scatters = hyperScatterSection(b, stages, sw);
+  if (scatters) parts.push(scatters);
   parts.push(heading(2, "Best trials of each stage"), topTables(stages, 3));
   if (sw.trials.length > 0) {
     parts.push(heading(2, "Curves of the best trials"), topCurvesFigures(b, sw.trials));
@@ -290,6 +304,19 @@ export function renderSweepSections(b: ReportBuilder, sw: LoadedSweep): string {
   }
   parts.push(heading(2, "Sweep metadata"), sweepMetadata(sw));
   return parts.join("\n");
+}
+
+/**
+ * The scatters of two hyperparameters coloured by validation accuracy, for the stages that
+ * search two or more dimensions ("" when none does; see `scatter.ts`).
+ */
+export function hyperScatterSection(
+  b: ReportBuilder,
+  stages: StageSummary[],
+  sw: LoadedSweep,
+): string {
+  const body = hyperScatterSections(b, stages.map((s) => s.name), sw.trials, sweepRankBy(sw), 3);
+  return body ? [heading(2, "Hyperparameters against each other"), body].join("\n") : "";
 }
 
 /** The one-line summary under a sweep page's title. */

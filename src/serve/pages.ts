@@ -10,7 +10,7 @@
 
 import { join, sep } from "node:path";
 import { ReportBuilder } from "../report/builder.ts";
-import { duration, int, pct } from "../report/format.ts";
+import { duration, int, num, pct, sci } from "../report/format.ts";
 import {
   type Cell,
   cspHash,
@@ -22,13 +22,15 @@ import {
 } from "../report/html.ts";
 import { type LoadedRun, loadRun, loadSweep } from "../report/load.ts";
 import { documentHead, renderPage } from "../report/page.ts";
-import { renderRunSections, runSummaryHtml, statusBadge } from "../report/run.ts";
+import { numCell, renderRunSections, runSummaryHtml, statusBadge } from "../report/run.ts";
 import { renderSweepSections, sweepSubtitle } from "../report/sweep.ts";
 import type { RunMetrics } from "../train/metrics.ts";
 import type { ProgressLine } from "../train/live.ts";
 import { PARTIAL_SUFFIX } from "../train/run.ts";
 import { LIVE_SCRIPT } from "./live_client.ts";
-import { isPopulationFile } from "../sweep/population.ts";
+import { isPopulationFile, type PopulationProgress } from "../sweep/population.ts";
+import { DIM_INFO, dimsOf, type Hyper, SPACE_DIMS } from "../sweep/hyper.ts";
+import { populationHyper } from "./population_values.ts";
 import { liveOwner } from "../io/lock.ts";
 import { populationSchema } from "../io/records.ts";
 import { UserError } from "../errors.ts";
@@ -267,6 +269,7 @@ function populationsTable(dir: string): string {
   } catch {
     return "";
   }
+  const models: string[] = [];
   for (const name of names) {
     const shard = name.slice("population".length, -".json".length);
     if (!liveOwner(`${dir}${shard}.lock`)) continue;
@@ -278,6 +281,8 @@ function populationsTable(dir: string): string {
       const v = p.val[z];
       if (v !== null && (top < 0 || v > p.val[top]!)) top = z;
     }
+    const hyper = populationHyper(dir, p.stage, p.trials);
+    models.push(populationModels(p, hyper));
     rows.push([
       p.stage,
       `${p.trials.length} (${p.trials[0]} … ${p.trials.at(-1)})`,
@@ -285,12 +290,65 @@ function populationsTable(dir: string): string {
       Number.isFinite(p.stepsPerSecond)
         ? `${p.stepsPerSecond.toFixed(1)} steps/s, ${duration(p.remainingSeconds)} left`
         : "–",
-      top >= 0 ? `${pct(p.val[top]!)} (λ ${p.lambdas[top].toExponential(2)})` : "–",
+      top >= 0
+        ? `${pct(p.val[top]!)} (${p.trials[top]}: ${
+          modelValues(p.lambdas[top], hyper?.[top] ?? null).join(", ")
+        })`
+        : "–",
     ]);
   }
   if (rows.length === 0) return "";
   return `<h2>Training now</h2>` +
-    htmlTable(["stage", "trials", "step", "pace", "best val accuracy so far"], rows);
+    htmlTable(["stage", "trials", "step", "pace", "best val accuracy so far"], rows) +
+    models.join("");
+}
+
+/** Models of a population listed, at most (the best by their latest validation accuracy). */
+export const MODELS_SHOWN = 12;
+
+/** `λ 1.00e-3`, `η_max 0.05`…: a model's λ and its other values, as the dashboard shows them. */
+function modelValues(lambda: number, hyper: Hyper | null): string[] {
+  return [
+    `λ ${sci(lambda)}`,
+    ...dimsOf(hyper ?? {}).filter((d) => d !== "lambda").map((d) =>
+      `${DIM_INFO[d].label} ${d === "dropout" ? num(hyper![d]!) : sci(hyper![d]!)}`
+    ),
+  ];
+}
+
+/**
+ * The models of a population in training: each trial with its λ and its value in every other
+ * dimension its stage searches (`hyper`, one per trial, from {@link populationHyper}; null when
+ * unknown: λ alone), and its latest validation accuracy; the {@link MODELS_SHOWN} best of them.
+ */
+function populationModels(p: PopulationProgress, hyper: (Hyper | null)[] | null): string {
+  const dims = SPACE_DIMS.filter((d) => d !== "lambda" && hyper?.some((h) => h?.[d] !== undefined));
+  const order = p.trials.map((_, z) => z).sort((a, b) =>
+    (p.val[b] ?? -1) - (p.val[a] ?? -1) || a - b
+  );
+  const shown = order.slice(0, MODELS_SHOWN);
+  const rows: Cell[][] = shown.map((z) => [
+    htmlCell(`<code>${escapeHtml(p.trials[z])}</code>`),
+    numCell(sci(p.lambdas[z])),
+    ...dims.map((d) => {
+      const v = hyper?.[z]?.[d];
+      return numCell(v === undefined ? "–" : d === "dropout" ? num(v) : sci(v));
+    }),
+    numCell(p.val[z] === null ? "–" : pct(p.val[z])),
+  ]);
+  const what = shown.length < p.trials.length
+    ? `the ${shown.length} best of its ${p.trials.length} models by latest validation accuracy`
+    : `its ${p.trials.length} model${p.trials.length === 1 ? "" : "s"}`;
+  return `<p class="sub">${escapeHtml(`Stage ${p.stage} at step ${int(p.step)}: ${what}.`)}</p>` +
+    htmlTable(
+      [
+        "trial",
+        numCell("λ"),
+        ...dims.map((d) => numCell(DIM_INFO[d].label)),
+        numCell("latest val accuracy"),
+      ],
+      rows,
+    );
 }
 
 function ageText(seconds: number): string {
