@@ -168,7 +168,7 @@ export {
   type Workspace,
   type WorkspaceOptions,
 } from "./src/train/graph.ts";
-export type { Augment } from "./src/nn/shared.ts";
+export type { Augment, BnDropout, DropoutTable } from "./src/nn/shared.ts";
 
 // float64 reference and the gradient audit
 export {

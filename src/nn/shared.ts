@@ -16,6 +16,7 @@ export const BN_DEFAULT_ALPHA = 0.9;
 export interface BnDropout {
   /** Drop probability, 0 ≤ p < 1 (with `table`: the largest of the models'). */
   p: number;
+  /** Seed of the masks (the net's dropout seed). */
   seed: number;
   /** Layer number mixed into the random stream. */
   layer: number;
