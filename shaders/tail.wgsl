@@ -22,7 +22,8 @@
 // the same expression. So the fused step gives the same bits as the unfused one (tested). Padding
 // columns in workgroup memory hold zeros, as they do in the buffers.
 //
-// Specialised per use (src/kernels/tail.ts): WG, TWO, QO, WS_N, WH_N, G_TEXTURE, DROP_A.
+// Specialised per use (src/kernels/tail.ts): WG, TWO, QO, WS_N, WH_N, G_TEXTURE, DROP_A,
+// HA_STORAGE.
 
 const WG: u32 = 64u; // invocations of the workgroup
 const TWO: bool = false; // the tail spans a hidden layer and the output layer, else the output only
@@ -31,6 +32,8 @@ const WS_N: u32 = 1u; // vec4s of G_o in workgroup memory: R·QO
 const WH_N: u32 = 1u; // vec4s of H_a and of G_a (TWO): R·qA, else 1
 const G_TEXTURE: bool = false; // G_in goes to its rgba32float texture copy instead of a buffer
 const DROP_A: bool = false; // inverted dropout on H_a (TWO): matmul's bias_relu_dropout epilogue
+const HA_STORAGE: bool = false; // H_a in its workspace buffer instead of workgroup memory (TWO),
+//                                  when the three matrices do not fit workgroup memory together
 
 struct Params {
   R: u32, nIn: u32, ldIn: u32, zIn: u32, // H_in and G_in: R rows of nIn, stride ldIn, blocks zIn
@@ -64,8 +67,18 @@ struct Params {
 // @include eta
 
 var<workgroup> wS: array<vec4f, WS_N>; // G_o: R rows of QO quads
-var<workgroup> wH: array<vec4f, WH_N>; // H_a: R rows of qA quads (TWO)
-var<workgroup> wG: array<vec4f, WH_N>; // G_a likewise (TWO)
+var<workgroup> wG: array<vec4f, WH_N>; // G_a: R rows of qA quads (TWO)
+// H_a (TWO): R rows of qA quads in workgroup memory, or with HA_STORAGE its buffer in the layout of
+// the activations (model z's block at z·zA, rows ldA apart), read and written through hA/setHA
+// @if HA_STORAGE
+@group(0) @binding(10) var<storage, read_write> Hs: array<vec4f>;
+fn hA(z: u32, i: u32, q: u32) -> vec4f { return Hs[(z * p.zA) / 4u + i * (p.ldA / 4u) + q]; }
+fn setHA(z: u32, i: u32, q: u32, v: vec4f) { Hs[(z * p.zA) / 4u + i * (p.ldA / 4u) + q] = v; }
+// @else
+var<workgroup> wH: array<vec4f, WH_N>;
+fn hA(z: u32, i: u32, q: u32) -> vec4f { return wH[i * p.qA + q]; }
+fn setHA(z: u32, i: u32, q: u32, v: vec4f) { wH[i * p.qA + q] = v; }
+// @endif
 
 // quad q of row i of model z's block of H_in
 fn inQuad(z: u32, i: u32, q: u32) -> vec4f {
@@ -147,14 +160,14 @@ fn forwardHidden(z: u32, lid: u32) {
     } else {
       v = max(s + ba[col / 4u], vec4f(0.0));
     }
-    wH[i * p.qA + jq] = edge(v, p.nA - j);
+    setHA(z, i, jq, edge(v, p.nA - j));
   }
   // @endif
 }
 
 // quad q of row i of the output layer's input: H_a (TWO) or H_in
 fn outInput(z: u32, i: u32, q: u32) -> vec4f {
-  if (TWO) { return wH[i * p.qA + q]; }
+  if (TWO) { return hA(z, i, q); }
   return inQuad(z, i, q);
 }
 
@@ -242,7 +255,7 @@ fn backwardInputOutput(z: u32, lid: u32) {
       let i = t / p.qA;
       let jq = t % p.qA;
       let quad = inputGradOutput(z, i, jq * 4u, p.nA);
-      wG[t] = select(vec4f(0.0), quad * dropScaleOf(z), wH[t] > vec4f(0.0));
+      wG[t] = select(vec4f(0.0), quad * dropScaleOf(z), hA(z, i, jq) > vec4f(0.0));
     }
   } else {
     let qIn = (p.nIn + 3u) / 4u;

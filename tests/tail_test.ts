@@ -14,7 +14,13 @@ import { GpuParams } from "../src/model/gpu_params.ts";
 import { backwardPass, createWorkspace, forwardPass, lossOf } from "../src/train/graph.ts";
 import { assertClose, download, downloadTexture, gpuDevice, Rng, upload } from "./helpers.ts";
 import { pad4 } from "../src/gpu/buffers.ts";
-import { TAIL_MAX_ITERATIONS, tailFits, tailIterations, tailOp } from "../src/kernels/tail.ts";
+import {
+  TAIL_MAX_ITERATIONS,
+  tailFits,
+  tailIterations,
+  tailLayout,
+  tailOp,
+} from "../src/kernels/tail.ts";
 import { tailRef } from "../src/reference/tail.ts";
 
 interface StepCase {
@@ -106,6 +112,16 @@ Deno.test("tail: at the real sizes, with layer 1 through textures (G1 written to
   await assertSameBits({ sizes: [3072, 50, 30, 10], R: 100, P: 2, textures: true }, 3);
 });
 
+Deno.test("tail: a hidden layer too wide for workgroup memory keeps its activations in their buffer, no bit changes", async () => {
+  const device = await gpuDevice();
+  // 3072-50-50-10 at batch 100: G_o, H_a and G_a need 46 400 bytes of workgroup memory
+  const shape = { R: 100, nIn: 50, out: 10, hidden: 50, gBuffer: false };
+  assert.deepEqual(tailLayout(device, shape), { haStorage: true });
+  assert.deepEqual(tailLayout(device, { ...shape, hidden: 30 }), { haStorage: false });
+  await assertSameBits({ sizes: [3072, 50, 50, 10], R: 100, P: 2, textures: true }, 3);
+  await assertSameBits({ sizes: [33, 50, 50, 10], R: 100, P: 1, dropout: [0.2, 0.3] }, 3);
+});
+
 interface TwinCase {
   R: number;
   P: number;
@@ -115,6 +131,8 @@ interface TwinCase {
   dropout?: number;
   inputDropout?: number;
   texture?: boolean;
+  /** H_a in a buffer instead of workgroup memory. */
+  haStorage?: boolean;
 }
 
 /** A population-layout matrix of `rows` rows, P blocks of `cols` (padded to 4, padding zero). */
@@ -146,7 +164,8 @@ async function assertTwin(c: TwinCase) {
   const eta = 0.1, step = 5;
   const dropout = c.dropout ? { p: c.dropout, seed: 3, layer: 1 } : undefined;
   const gpuLayer = (l: typeof out) => ({ ...l, W: upload(device, l.W), b: upload(device, l.b) });
-  const gHid = hid && { ...gpuLayer(hid), dropout };
+  const activations = c.haStorage && hid ? upload(device, new Float32Array(R * hid.ld)) : undefined;
+  const gHid = hid && { ...gpuLayer(hid), dropout, activations };
   const gOut = gpuLayer(out);
   const qIn = H.ld / 4;
   const output = c.texture
@@ -220,6 +239,7 @@ Deno.test("tail: two layers match their float64 twin on awkward shapes, dropout 
   ) {
     await assertTwin({ R, P, nIn, hidden, out });
     await assertTwin({ R, P, nIn, hidden, out, dropout: 0.3, inputDropout: 0.2, texture: R === 7 });
+    await assertTwin({ R, P, nIn, hidden, out, dropout: 0.1, haStorage: true });
   }
 });
 

@@ -46,7 +46,7 @@ import {
   type TextureOperand,
 } from "./matmul.ts";
 import type { Op } from "./op.ts";
-import { tailFits, tailOp } from "./tail.ts";
+import { tailLayout, tailOp } from "./tail.ts";
 
 /**
  * A matrix of the graph: `rows` rows of stride `ld` floats, the blocks of the population's models
@@ -309,7 +309,7 @@ function fuseTail(device: GPUDevice, nodes: Node[], wg?: number): Node[] {
   }
   const top = (h: TailLayerNodes | null) => h ? h.input : out.input;
   const fits = (h: TailLayerNodes | null) =>
-    tailFits(device, {
+    tailLayout(device, {
       R,
       nIn: (h ?? out).forward.K,
       out: outSpec.N,
@@ -318,7 +318,8 @@ function fuseTail(device: GPUDevice, nodes: Node[], wg?: number): Node[] {
       wg,
     });
   if (hidden && !fits(hidden)) hidden = null;
-  if (!fits(hidden)) return nodes;
+  const layout = fits(hidden);
+  if (!layout) return nodes;
   const lowest = hidden ?? out;
   const gIn = top(hidden).c, hIn = lowest.forward.a;
   if (top(hidden).aux?.buffer !== hIn.buffer) return nodes;
@@ -356,7 +357,13 @@ function fuseTail(device: GPUDevice, nodes: Node[], wg?: number): Node[] {
       input: { buffer: bufferOf(hIn), nIn: lowest.forward.K, ld: hIn.ld, zStride: hIn.zStride },
       output: storageOf(gIn),
       inputDropout: top(hidden).dropout,
-      hidden: hidden ? { ...layer(hidden), dropout: hidden.forward.dropout } : undefined,
+      hidden: hidden
+        ? {
+          ...layer(hidden),
+          dropout: hidden.forward.dropout,
+          activations: layout.haStorage ? bufferOf(hidden.forward.c) : undefined,
+        }
+        : undefined,
       out: layer(out),
       labels: outSpec.softmax!.labels,
       lambda: out.weights.lambda!.buffer,

@@ -48,8 +48,12 @@ export interface TailSpec {
    * own (see BnDropout).
    */
   inputDropout?: { p: number; table?: DropoutTable };
-  /** A hidden layer before the output layer, with its dropout (seed and layer index of its masks). */
-  hidden?: TailLayer & { dropout?: BnDropout };
+  /**
+   * A hidden layer before the output layer, with its dropout (seed and layer index of its masks),
+   * and the buffer its activations H_a go to when they do not fit workgroup memory (laid out as
+   * the layer's activations: R rows of `ld`, model z's block at z·pout).
+   */
+  hidden?: TailLayer & { dropout?: BnDropout; activations?: GPUBuffer };
   /** The output layer, whose scores go through softmax cross-entropy. */
   out: TailLayer;
   /** The samples' labels, one u32 per row. */
@@ -69,15 +73,26 @@ export interface TailSpec {
 /** Most loop iterations one invocation may run: far below llvmpipe's silent cap of 65 535. */
 export const TAIL_MAX_ITERATIONS = 16384;
 
-/** Storage buffers the tail binds: H_in, W and b per layer, G_in (as a buffer), labels and λ. */
-function storageBuffers(two: boolean, gBuffer: boolean): number {
-  return 1 + (two ? 4 : 2) + (gBuffer ? 1 : 0) + 2;
+/**
+ * Storage buffers the tail binds: H_in, W and b per layer, G_in (as a buffer), labels and λ, and
+ * H_a's buffer when it lives there.
+ */
+function storageBuffers(two: boolean, gBuffer: boolean, haStorage: boolean): number {
+  return 1 + (two ? 4 : 2) + (gBuffer ? 1 : 0) + 2 + (haStorage ? 1 : 0);
 }
 
-/** Workgroup memory of a tail, in bytes: G_o, and H_a with G_a for a hidden layer. */
-export function tailWorkgroupBytes(R: number, out: number, hidden?: number): number {
+/**
+ * Workgroup memory of a tail, in bytes: G_o, and for a hidden layer G_a, with H_a too unless it
+ * lives in its buffer.
+ */
+export function tailWorkgroupBytes(
+  R: number,
+  out: number,
+  hidden?: number,
+  haStorage = false,
+): number {
   const qo = Math.ceil(out / 4), qa = hidden === undefined ? 0 : Math.ceil(hidden / 4);
-  return 16 * R * (qo + 2 * qa);
+  return 16 * R * (qo + (haStorage ? 1 : 2) * qa);
 }
 
 /**
@@ -102,18 +117,44 @@ export function tailIterations(
   return n;
 }
 
+/** The sizes a tail is asked to fit. */
+export interface TailShape {
+  /** Rows, the input's width, the classes and the hidden layer's width (if two layers). */
+  R: number;
+  nIn: number;
+  out: number;
+  hidden?: number;
+  /** G_in goes to a buffer (else to a texture copy, which needs no storage buffer). */
+  gBuffer: boolean;
+  /** Invocations per workgroup (default 64). */
+  wg?: number;
+  /** H_a in its buffer rather than workgroup memory. */
+  haStorage?: boolean;
+}
+
 /** Whether a tail of these sizes fits the device (workgroup memory, bindings, loop budget). */
-export function tailFits(
-  device: GPUDevice,
-  s: { R: number; nIn: number; out: number; hidden?: number; gBuffer: boolean; wg?: number },
-): boolean {
+export function tailFits(device: GPUDevice, s: TailShape): boolean {
   const wg = s.wg ?? 64;
+  const haStorage = !!s.haStorage && s.hidden !== undefined;
   return s.out <= SOFTMAX_MAX_N &&
-    tailWorkgroupBytes(s.R, s.out, s.hidden) <= device.limits.maxComputeWorkgroupStorageSize &&
-    storageBuffers(s.hidden !== undefined, s.gBuffer) <=
+    tailWorkgroupBytes(s.R, s.out, s.hidden, haStorage) <=
+      device.limits.maxComputeWorkgroupStorageSize &&
+    storageBuffers(s.hidden !== undefined, s.gBuffer, haStorage) <=
       device.limits.maxStorageBuffersPerShaderStage &&
     wg <= device.limits.maxComputeInvocationsPerWorkgroup &&
     tailIterations(s.R, s.nIn, s.out, s.hidden, wg) <= TAIL_MAX_ITERATIONS;
+}
+
+/**
+ * Where a tail of these sizes keeps H_a on this device: in workgroup memory when everything fits
+ * there, else in its buffer (two layers only); null when neither fits.
+ */
+export function tailLayout(device: GPUDevice, s: TailShape): { haStorage: boolean } | null {
+  if (tailFits(device, { ...s, haStorage: false })) return { haStorage: false };
+  if (s.hidden !== undefined && tailFits(device, { ...s, haStorage: true })) {
+    return { haStorage: true };
+  }
+  return null;
 }
 
 /** Prepare a tail dispatch (pipeline and bind group built once). */
@@ -130,6 +171,7 @@ export function tailOp(device: GPUDevice, s: TailSpec): Op {
       hidden: hidden?.nOut,
       gBuffer: !gTexture,
       wg,
+      haStorage: !!hidden?.activations,
     })
   ) {
     throw new Error(
@@ -159,11 +201,13 @@ export function tailOp(device: GPUDevice, s: TailSpec): Op {
       WH_N: hidden ? R * qa : 1,
       G_TEXTURE: gTexture,
       DROP_A: drop.p > 0,
+      HA_STORAGE: !!hidden?.activations,
     },
     label,
     resources: {
       H: input.buffer,
       ...(hidden ? { Wa: hidden.W, ba: hidden.b } : {}),
+      ...(hidden?.activations ? { Hs: hidden.activations } : {}),
       Wo: out.W,
       bo: out.b,
       ...(gTexture ? { Gt: s.output } : { G: s.output }),
