@@ -16,6 +16,7 @@ import type { KernelResult, SquareResult, StepBreakdown, StepDispatches } from "
 import type { ProbeResults } from "./probes.ts";
 import type { OursItem, PeerItem, WorkItem } from "./steps.ts";
 import type { SweepResult } from "./sweep.ts";
+import type { AshaResult } from "./asha.ts";
 import type { TileShapeResult } from "./tiles.ts";
 import type { VerifyResult } from "./verify.ts";
 
@@ -96,6 +97,8 @@ export interface BenchResults {
   breakdown?: StepBreakdown & { net: string; batch: number; stepWallMs?: number };
   items: ItemRecord[];
   sweep?: SweepResult;
+  /** Successive halving against every trial trained to the end (the sweep section). */
+  asha?: AshaResult;
   tiles?: TileShapeResult[];
   peers: PeerRecord[];
   seconds?: number;
