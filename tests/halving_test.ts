@@ -321,6 +321,30 @@ Deno.test("a halving sweep records stopped trials at their rung, ranks the compl
   }
 });
 
+Deno.test("a halving stage of several populations halves each on its own, and says so", async () => {
+  const out = await Deno.makeTempDir({ prefix: "halving_pops_" });
+  try {
+    const cfg = halvingSweep(out, {});
+    cfg.search!.population = 3;
+    const { lines, log } = logger();
+    await runSweep(cfg, { log, report: false });
+    assert.ok(
+      lines.includes(
+        "stage a: successive halving ranks each population on its own: 6 trials train in 2 populations (search.population 3, grouped by shared values)",
+      ),
+      lines.join("\n"),
+    );
+    // each population of 3 keeps ⌈3/3⌉ = 1
+    const trials = byId(readTrials(join(out, "asha")));
+    const done = (ts: TrialRecord[]) => ts.filter((t) => t.status === "completed").length;
+    assert.equal(done(trials.filter((t) => t.index < 3)), 1);
+    assert.equal(done(trials.filter((t) => t.index >= 3)), 1);
+    assert.equal(trials.filter((t) => t.status === "stopped").length, 4);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
 Deno.test("a halving sweep interrupted at a rung or between rungs resumes to what an uninterrupted one records", async () => {
   const out = await Deno.makeTempDir({ prefix: "halving_resume_" });
   try {
