@@ -873,7 +873,7 @@ async function trainChunk(
 
 /** A rung as a log line: where it was, who goes on and who stopped (trial indices). */
 export function formatRung(stage: string, r: RungEvent, chunk: TrialPlan[]): string {
-  const ids = (zs: number[]) => clip(zs.map((z) => chunk[z].index).join(", "), 200);
+  const ids = (zs: number[]) => clip(zs.map((z) => chunk[z].index).join(", "), 400);
   const n = r.kept.length + r.stopped.length;
   return `${stage}: rung ${r.rung} at step ${r.step}: ${r.kept.length} of ${n} go on ` +
     `(trials ${ids(r.kept)}), ${r.stopped.length} stopped` +
