@@ -32,6 +32,7 @@ export {
   type DimSpec,
   type FinalConfig,
   type GridSpace,
+  type HalvingConfig,
   type ListSpace,
   loadConfig,
   type LogUniformSpace,
@@ -132,12 +133,22 @@ export {
   type ModelResult,
   type PopulationSpec,
   type Progress,
+  type RungEvent,
   type TrainData,
   trainDataOf,
   type TrainOptions,
   trainPopulation,
   type TrainResult,
 } from "./src/train/trainer.ts";
+export {
+  DEFAULT_REDUCTION,
+  defaultRungs,
+  type HalvingSpec,
+  keepCount,
+  selectModels,
+  survivors,
+} from "./src/train/halving.ts";
+export { encodeCompaction } from "./src/train/compact.ts";
 export {
   type ConstantSchedule,
   type CyclicSchedule,

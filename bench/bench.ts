@@ -28,6 +28,7 @@ import { type BenchResults, resultBase, writeResults } from "./results.ts";
 import { openContext } from "./setup.ts";
 import { itemLabel, OursRunner, type StepOptions, workItems } from "./steps.ts";
 import { logLambdas, measureSweep, type SweepConfig } from "./sweep.ts";
+import { type AshaConfig, measureAsha } from "./asha.ts";
 import { TILE_GRID, tileSweep } from "./tiles.ts";
 import { fmtMs } from "./stats.ts";
 import { GpuTimer } from "./timing.ts";
@@ -105,6 +106,22 @@ function settings(args: BenchArgs, profile: KernelProfile) {
       reps: args.reps ?? 3,
       variants: args.sweepFull ? ["steps", "trainPopulation"] : ["steps"],
     } satisfies SweepConfig,
+    // successive halving against every trial to the end: 9 → 3 → 1 models over 3 short cycles
+    // by default (about half a minute here), 27 → 9 → 3 over 3 cycles of n_s = 100 with --sweep
+    asha: {
+      sizes: NET2,
+      batch: 100,
+      lambdas: logLambdas(args.sweepFull ? 27 : 9),
+      schedule: {
+        kind: "cyclic" as const,
+        etaMin: 1e-5,
+        etaMax: 0.1,
+        stepSize: args.sweepFull ? 100 : 25,
+        cycles: 3,
+      },
+      reduction: 3,
+      trainImages: 10000,
+    } satisfies AshaConfig,
     peerTimeoutS: args.timeout,
     verifySteps: 20,
   };
@@ -283,6 +300,12 @@ async function main(): Promise<void> {
       } finally {
         for (const p of sweepPeers) await p.close();
       }
+      const a = opts.asha;
+      log(
+        `ASHA: ${a.lambdas.length} λ to the end vs with successive halving, ` +
+          `${2 * a.schedule.stepSize * a.schedule.cycles} steps…`,
+      );
+      results.asha = await measureAsha(ctx, a, log);
     }
     if (has("tiles")) {
       log("tiles: every matmul shape × the tile grid…");

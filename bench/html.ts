@@ -287,6 +287,42 @@ function sweepSection(b: ReportBuilder, r: BenchResults): string {
     `population time in the same round.</p></div></div>`;
 }
 
+/** Successive halving against every trial to the end: a table. */
+function ashaSection(r: BenchResults): string {
+  const a = r.asha;
+  if (!a) return "";
+  const c = a.config;
+  const best = (x: { trial: number; lambda: number; valAccuracy: number }) =>
+    `${(100 * x.valAccuracy).toFixed(2)} % (trial ${x.trial}, λ ${x.lambda.toExponential(2)})`;
+  const table = htmlTable(
+    ["search", n("time"), n("model-steps"), "best validation accuracy"],
+    [
+      [
+        "every trial to the end",
+        n(`${a.fullSeconds.toFixed(1)} s`),
+        n(String(a.modelSteps.full)),
+        best(a.fullBest),
+      ],
+      [
+        "successive halving",
+        n(`${a.ashaSeconds.toFixed(1)} s`),
+        n(String(a.modelSteps.asha)),
+        best(a.ashaBest),
+      ],
+    ],
+  );
+  return `<h2>Successive halving</h2><p class="sub">${
+    escapeHtml(
+      `${c.lambdas.length} λ of ${c.sizes.join("-")}, B=${c.batch}, ${c.steps} steps on ` +
+        `${c.trainImages} images, rungs at ${c.rungs.join(", ")}, η_r = ${c.reduction}: ` +
+        `${a.population.join(" → ")} models. ${a.speedup.toFixed(2)}× faster; its best is ` +
+        `${a.gapPoints.toFixed(2)} points below the full search's (within 0.5: ${
+          a.within ? "yes" : "no"
+        }); the survivors' curves equal the full run's: ${a.survivorsIdentical ? "yes" : "no"}.`,
+    )
+  }</p><div class="scroll">${table}</div>`;
+}
+
 /** FMA ceiling, load costs and dispatches per step. */
 function probesSection(r: BenchResults): string {
   const p = r.probes;
@@ -440,7 +476,7 @@ export function renderBenchHtml(r: BenchResults): string {
       ? `<h2>Targets</h2><ul>${targets.map((t) => `<li>${escapeHtml(t)}</li>`).join("")}</ul>`
       : "") +
     probesSection(r) + itemsSection(b, r) + kernelsSection(b, r) + sweepSection(b, r) +
-    tilesSection(r) + peers;
+    ashaSection(r) + tilesSection(r) + peers;
   return renderPage({
     title: `Benchmark — ${adapter}`,
     subtitleHtml: `webgpu-mlp <code>deno task bench</code>, ${

@@ -11,6 +11,7 @@ import type { BenchResults, PeerRecord } from "./results.ts";
 import { fmtMs, fmtRatio } from "./stats.ts";
 import { itemLabel } from "./steps.ts";
 import { sweepVariants } from "./sweep.ts";
+import { ashaLines } from "./asha.ts";
 import { tileName } from "./tiles.ts";
 
 /**
@@ -164,6 +165,10 @@ export function printReport(r: BenchResults, log: (line: string) => void): void 
       }
     }
     log(textTable(["variant", "time (all models)", "÷ our population (paired)"], rows));
+  }
+  if (r.asha) {
+    log("");
+    for (const line of ashaLines(r.asha)) log(line);
   }
   if (r.tiles?.length) {
     log("");

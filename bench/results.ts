@@ -22,6 +22,7 @@ import type {
 import type { ProbeResults } from "./probes.ts";
 import type { OursItem, PeerItem, WorkItem } from "./steps.ts";
 import type { SweepResult } from "./sweep.ts";
+import type { AshaResult } from "./asha.ts";
 import type { TileShapeResult } from "./tiles.ts";
 import type { VerifyResult } from "./verify.ts";
 
@@ -108,6 +109,8 @@ export interface BenchResults {
   breakdown?: StepBreakdown & { net: string; batch: number; stepWallMs?: number };
   items: ItemRecord[];
   sweep?: SweepResult;
+  /** Successive halving against every trial trained to the end (the sweep section). */
+  asha?: AshaResult;
   tiles?: TileShapeResult[];
   peers: PeerRecord[];
   seconds?: number;

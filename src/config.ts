@@ -17,6 +17,7 @@ import { configSchema, type scheduleSchema } from "./config/schema.ts";
 import type { Config, ConfigOverrides, SpaceDim } from "./config/types.ts";
 import { dimProblem, spaceDims, spaceProblem } from "./sweep/space.ts";
 import { configValue, stageConfig } from "./sweep/hyper.ts";
+import { configSteps, rungsProblem } from "./train/halving.ts";
 
 export { configSchema, SPACE_DIMS, spaceSchema } from "./config/schema.ts";
 export type {
@@ -30,6 +31,7 @@ export type {
   DimSpec,
   FinalConfig,
   GridSpace,
+  HalvingConfig,
   ListSpace,
   LogUniformSpace,
   ModelConfig,
@@ -352,6 +354,11 @@ function checkSearch(cfg: Config, source: string): void {
           );
         }
       }
+    }
+    if (stage.halving) {
+      const scfg = stageConfig(cfg, stage);
+      const problem = rungsProblem(stage.halving.rungs, scfg.train.schedule, configSteps(scfg));
+      if (problem) throw new UserError(`config ${source}: ${at}.${problem}`);
     }
     dimsOfStage.set(stage.name, spaceDims(sp) ?? around);
     seen.push(stage.name);

@@ -370,6 +370,72 @@ export async function writeFakeSweep(dir: string): Promise<SweepSummary> {
   return summary;
 }
 
+/**
+ * Write a sweep whose one stage halved: 9 trials, rungs at steps 600 and 1200 of 1800 with
+ * η_r = 3 (9 → 3 → 1), the stopped trials' curves ending at their rung.
+ */
+export async function writeFakeHalvingSweep(dir: string): Promise<SweepSummary> {
+  await Deno.mkdir(dir, { recursive: true });
+  const rungs = [600, 1200];
+  const lambdas = Array.from({ length: 9 }, (_, i) => 10 ** (-5 + i / 2));
+  const quality = lambdas.map((l) => 0.44 - 0.5 * Math.abs(Math.log10(l) + 2.7) ** 2 / 10);
+  // by quality: the best 3 pass rung 1, the best of them rung 2
+  const order = [...lambdas.keys()].sort((a, b) => quality[b] - quality[a]);
+  const trials: TrialRecord[] = lambdas.map((lambda, index) => {
+    const rank = order.indexOf(index);
+    const rung = rank >= 3 ? 1 : rank >= 1 ? 2 : 0;
+    const all = fakeCurves({
+      name: `asha/${index}`,
+      points: 13,
+      steps: 1800,
+      lambda,
+      seed: 300 + index,
+      layerSizes: [3072, 50, 10],
+      quality: quality[index],
+    });
+    const curves = rung ? all.filter((p) => p.step <= rungs[rung - 1]) : all;
+    let best = curves[0];
+    for (const p of curves) if (p.val!.accuracy > best.val!.accuracy) best = p;
+    const last = curves[curves.length - 1];
+    return {
+      format: "webgpu-mlp.trial/1",
+      id: `asha/${index}`,
+      stage: "asha",
+      index,
+      lambda,
+      seed: 5,
+      status: rung ? "stopped" : "completed",
+      bestVal: { accuracy: best.val!.accuracy, step: best.step },
+      final: { train: last.train, val: last.val! },
+      curves,
+      ...(rung ? { stopped: { rung, step: rungs[rung - 1] } } : {}),
+    };
+  });
+  await Deno.writeTextFile(
+    join(dir, "trials.jsonl"),
+    trials.map((t) => JSON.stringify(t)).join("\n") + "\n",
+  );
+  const summary: SweepSummary = {
+    format: "webgpu-mlp.sweep/1",
+    name: "asha-sweep",
+    config: { stages: [{ name: "asha", halving: { rungs, reduction: 3 } }] },
+    env: ENV,
+    timings: timings(9 * 600 + 3 * 600 + 600, 500),
+    stages: [{
+      name: "asha",
+      space: { kind: "list", values: lambdas },
+      trials: 9,
+      completed: 1,
+      diverged: 0,
+      stopped: 8,
+      halving: { rungs, reduction: 3 },
+      top: trials.filter((t) => t.status === "completed").map(topEntry),
+    }],
+  };
+  await Deno.writeTextFile(join(dir, "sweep.json"), JSON.stringify(summary, null, 2));
+  return summary;
+}
+
 /** A name with every character that could break out of HTML or a script element. */
 export const EVIL = `evil</script><script>window.__pwned=1</script>"'<b>&amp;<!-- \u2028`;
 

@@ -50,6 +50,7 @@ import {
   EVIL,
   fakeGradcheck,
   fakeRunMetrics,
+  writeFakeHalvingSweep,
   writeFakeHyperSweep,
   writeFakeRun,
   writeFakeSweep,
@@ -112,6 +113,7 @@ async function fixtures(): Promise<{ root: string; remove: () => Promise<void> }
   });
   await writeFakeSweep(join(runs, "sweep"));
   await writeFakeHyperSweep(join(runs, "hyper-sweep"));
+  await writeFakeHalvingSweep(join(runs, "asha"));
   await Deno.writeTextFile(join(root, "gradcheck.json"), JSON.stringify(fakeGradcheck()));
   return { root, remove: () => Deno.remove(root, { recursive: true }) };
 }
@@ -759,6 +761,29 @@ Deno.test({
           "λ (L2 strength, log scale)",
           "logarithmic",
           "η_max (highest learning rate, log scale)",
+        ]);
+      });
+
+      await t.step("sweep report with successive halving: the rungs drawn", async () => {
+        const s = await open(await writeReport([join(runs, "asha")]), "sweep-asha");
+        assert.equal(s.h1, "Sweep asha-sweep");
+        const rungs = s.charts.find((c) =>
+          c.title === "Stage asha: validation accuracy of every trial"
+        )!;
+        // the trial that ran to the end (13 points), 6 stopped at rung 1 (step 600: 5 points), 2
+        // at rung 2 (step 1200: 9 points), and the two rungs as lines
+        const labels = rungs.datasets.map((d) => [d.label.replace(/ \(λ=.*/, ""), d.total]);
+        assert.deepEqual(labels, [
+          ["asha/5", 13],
+          ...Array(6).fill(["stopped at rung 1", 5]),
+          ...Array(2).fill(["stopped at rung 2", 9]),
+          ["rungs", 2],
+          ["rungs", 2],
+        ]);
+        const lambda = s.charts.find((c) => c.title === "Validation accuracy against λ")!;
+        assert.deepEqual(lambda.datasets.map((d) => [d.label, d.total]), [
+          ["stage asha", 1],
+          ["stopped at a rung", 8],
         ]);
       });
 

@@ -398,6 +398,7 @@ Deno.test("what the tool writes is read back as written: trials, and a diverged 
   const result = (m: ModelResult): TrainResult => ({
     models: [m],
     params: [],
+    members: [0],
     steps: 20,
     stepsPerEpoch: 90,
     totalSteps: 40,
@@ -447,7 +448,7 @@ Deno.test("a bad record: a field of the wrong type is named with its file and li
   }, new RegExp(`${at2}curves\\.0\\.train\\.accuracy must be <= 1, got 1\\.5$`));
   await refused(
     (t) => ({ ...t, status: "ok" }),
-    new RegExp(`${at2}status must be one of "completed", "diverged", got "ok"$`),
+    new RegExp(`${at2}status must be one of "completed", "diverged", "stopped", got "ok"$`),
   );
 });
 

@@ -215,12 +215,26 @@ const trainOverrideSchema = z.strictObject({
   evalEvery: int(1).optional(),
 });
 
+/**
+ * Successive halving of a stage's populations: at each rung (an update step) the worst models
+ * stop and the ⌈n/reduction⌉ best go on. Rungs default to the end of each cycle but the last
+ * of a cyclic schedule; the checks against the schedule are in `../config.ts`.
+ */
+const halvingSchema = z.strictObject({
+  /** Update steps at which to rank and cut, increasing, each before the last step. */
+  rungs: z.array(int(1)).min(1).max(1000).optional(),
+  /** η_r > 1: keep ⌈n/η_r⌉ of n models (at least 1) at each rung. */
+  reduction: z.number().gt(1).finite().default(3),
+});
+
 const stageSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/).max(50),
   space: spaceSchema,
   /** How many of the best trials the stage's table lists (and later stages may use). */
   top: int(1, 100).default(3),
   train: trainOverrideSchema.optional(),
+  /** Successive halving inside the stage's populations. */
+  halving: halvingSchema.optional(),
 });
 
 const finalSchema = z.strictObject({

@@ -238,6 +238,20 @@ export interface TrainOverride {
   evalEvery?: number;
 }
 
+/**
+ * Successive halving of a stage's populations (`search.stages[i].halving`): at each rung the
+ * models are ranked by validation accuracy and only the ⌈n/reduction⌉ best go on.
+ */
+export interface HalvingConfig {
+  /**
+   * Update steps at which to rank and cut, increasing, each before the last step (default: the
+   * end of each cycle but the last; required for schedules that are not cyclic).
+   */
+  rungs?: number[];
+  /** η_r > 1: of n models, ⌈n/η_r⌉ (at least 1) go on at a rung (default 3). */
+  reduction: number;
+}
+
 /** One stage of a λ search. */
 export interface StageConfig {
   /** Stage name (letters, digits, `._-`), unique in the config. */
@@ -248,6 +262,8 @@ export interface StageConfig {
   top: number;
   /** Training keys this stage changes. */
   train?: TrainOverride;
+  /** Successive halving inside the stage's populations. */
+  halving?: HalvingConfig;
 }
 
 /** The final training of a sweep, with the best trial of its last stage (every dimension). */

@@ -87,6 +87,8 @@ const testMetricsSchema = z.strictObject({
 });
 
 const divergedSchema = z.strictObject({ step: count(), reason: z.string() });
+/** Where successive halving stopped a model: its rung (1-based) and the rung's step. */
+const stoppedSchema = z.strictObject({ rung: z.number().int().min(1), step: count() });
 
 /** One model's state in a snapshot (`ModelResult` of the trainer, before its test). */
 export const snapshotModelSchema = z.strictObject({
@@ -94,6 +96,7 @@ export const snapshotModelSchema = z.strictObject({
   final: z.strictObject({ train: splitMetricsSchema, val: splitMetricsSchema.optional() })
     .nullable(),
   diverged: divergedSchema.optional(),
+  stopped: stoppedSchema.optional(),
 });
 
 /** A file name inside a directory: no separator, not hidden, not `.` or `..`. */
@@ -161,11 +164,12 @@ export const trialRecordSchema = z.strictObject({
   lambda: nonNegative(),
   hyper: hyperSchema.optional(),
   seed: seed(),
-  status: z.enum(["completed", "diverged"]),
+  status: z.enum(["completed", "diverged", "stopped"]),
   bestVal: z.strictObject({ accuracy: fraction(), step: count() }),
   curves: z.array(evalPointSchema),
   final: z.strictObject({ train: splitMetricsSchema, val: splitMetricsSchema }).optional(),
   diverged: divergedSchema.optional(),
+  stopped: stoppedSchema.optional(),
   shard: z.string().regex(/^[1-9]\d*\/[1-9]\d*$/).optional(),
 }).superRefine((t, ctx) => {
   const id = `${t.stage}/${t.index}`;
@@ -192,6 +196,22 @@ export const trialRecordSchema = z.strictObject({
         : `is missing (a diverged trial records where it diverged)`,
     });
   }
+  if ((t.status === "stopped") !== (t.stopped !== undefined)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["stopped"],
+      message: t.stopped
+        ? `must be absent when status is ${JSON.stringify(t.status)}`
+        : `is missing (a stopped trial records the rung that stopped it)`,
+    });
+  }
+  if (t.stopped && t.curves.some((p) => p.step > t.stopped!.step)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["curves"],
+      message: `go past step ${t.stopped.step}, where the trial was stopped`,
+    });
+  }
   if (t.status === "diverged" && t.final) {
     ctx.addIssue({
       code: "custom",
@@ -216,6 +236,8 @@ const stageSummarySchema = z.strictObject({
   trials: count(),
   completed: count(),
   diverged: count(),
+  stopped: count().optional(),
+  halving: z.strictObject({ rungs: z.array(count()), reduction: z.number().gt(1) }).optional(),
   top: z.array(topEntrySchema),
 });
 

@@ -1,9 +1,10 @@
 /**
  * The report of a sweep: validation accuracy against λ for every trial (coloured by stage,
- * diverged trials marked), the top-3 table of each stage (with every dimension its space
- * searched), for stages searching two or more dimensions scatters of two of them coloured by
- * validation accuracy (`scatter.ts`), the curves of the best trials overlaid, the diverged
- * trials, and the final training's full run report.
+ * diverged and stopped trials marked), the top-3 table of each stage (with every dimension its
+ * space searched), for stages searching two or more dimensions scatters of two of them coloured
+ * by validation accuracy (`scatter.ts`), the curves of the best trials overlaid, the rungs of
+ * successive halving (a rung table and every trial's curve ending where it stopped), the
+ * diverged trials, and the final training's full run report.
  *
  * @module
  */
@@ -36,6 +37,9 @@ export function stageSummaries(sw: LoadedSweep): StageSummary[] {
       trials: trials.length,
       completed: trials.filter((t) => t.status === "completed").length,
       diverged: trials.filter((t) => t.status === "diverged").length,
+      ...(trials.some((t) => t.status === "stopped")
+        ? { stopped: trials.filter((t) => t.status === "stopped").length }
+        : {}),
       top: rankTrials(trials).slice(0, 3).map(topEntry),
     };
   });
@@ -89,6 +93,17 @@ export function lambdaFigure(
       color,
     });
   }
+  const stopped = plotted.filter((t) => t.status === "stopped");
+  if (stopped.length > 0) {
+    series.push({
+      label: "stopped at a rung",
+      x: b.column(stopped.map((t) => t.lambda), "sw.stopped.lambda"),
+      y: b.column(stopped.map((t) => t.bestVal.accuracy), "sw.stopped.acc"),
+      color: STOPPED_COLOR,
+      pointStyle: "circle",
+      pointRadius: 3,
+    });
+  }
   const div = plotted.filter((t) => t.status === "diverged");
   if (div.length > 0) {
     series.push({
@@ -126,7 +141,7 @@ export function lambdaFigure(
         legend: true,
         aspect: 2.6,
       },
-      `Each point is one trial: its λ and the highest validation accuracy it reached, coloured by search stage. Diverged trials are red crosses at their best accuracy before divergence (0 when none).${
+      `Each point is one trial: its λ and the highest validation accuracy it reached, coloured by search stage. Trials that successive halving stopped are grey, at their best accuracy up to their rung; diverged trials are red crosses at their best accuracy before divergence (0 when none).${
         omitted > 0 ? ` ${omitted} trial(s) with λ ≤ 0 cannot be placed on the log axis.` : ""
       }`,
       "lambda",
@@ -171,9 +186,12 @@ export function topTables(stages: StageSummary[], level: number): string {
         rows,
       )
       : `<p class="note">No completed trial in this stage.</p>`;
+    const stopped = s.stopped !== undefined ? `, ${int(s.stopped)} stopped at rungs` : "";
     return `${heading(level, `Stage ${escapeHtml(s.name)}: top 3`)}<p class="sub">${
       int(s.trials)
-    } trials, ${int(s.completed)} completed, ${int(s.diverged)} diverged${space}</p>${table}`;
+    } trials, ${int(s.completed)} completed, ${
+      int(s.diverged)
+    } diverged${stopped}${space}</p>${table}`;
   }).join("\n");
 }
 
@@ -207,6 +225,149 @@ export function topCurvesFigures(b: ReportBuilder, trials: TrialRecord[]): strin
   return `<div class="grid wide">${
     fig("accuracy", "Best trials: validation accuracy", "validation accuracy")
   }${fig("cost", "Best trials: validation cost", "validation cost")}</div>`;
+}
+
+/** Colour of the trials successive halving stopped. */
+export const STOPPED_COLOR = "#9a9a9a";
+
+/** The rungs of a stage: from its summary, or (while it runs) where its trials were stopped. */
+function stageRungs(stage: StageSummary | undefined, trials: TrialRecord[]): number[] {
+  if (stage?.halving) return stage.halving.rungs;
+  const steps = new Map<number, number>();
+  for (const t of trials) if (t.stopped) steps.set(t.stopped.rung, t.stopped.step);
+  return [...steps.entries()].sort((a, b) => a[0] - b[0]).map(([, step]) => step);
+}
+
+/** One row per rung: how many trials were training there, how many went on, which stopped. */
+export function rungTable(rungs: number[], trials: TrialRecord[]): string {
+  const rows: Cell[][] = rungs.map((step, i) => {
+    const rung = i + 1;
+    const training = trials.filter((t) =>
+      !(t.stopped && t.stopped.rung < rung) && !(t.diverged && t.diverged.step < step)
+    );
+    const stopped = training.filter((t) => t.stopped?.rung === rung);
+    const diverged = training.filter((t) => t.diverged && t.diverged.step <= step);
+    const ids = stopped.map((t) => t.id);
+    const shown = ids.length > 24 ? [...ids.slice(0, 24), `… ${ids.length - 24} more`] : ids;
+    return [
+      numCell(String(rung)),
+      numCell(int(step)),
+      numCell(int(training.length)),
+      numCell(int(training.length - stopped.length - diverged.length)),
+      numCell(int(stopped.length)),
+      shown.length ? htmlCell(shown.map((id) => `<code>${escapeHtml(id)}</code>`).join(" ")) : "–",
+    ];
+  });
+  return htmlTable(
+    [
+      numCell("rung"),
+      numCell("step"),
+      numCell("training"),
+      numCell("went on"),
+      numCell("stopped"),
+      "trials stopped",
+    ],
+    rows,
+  );
+}
+
+/**
+ * Every trial of a halving stage: its validation accuracy against update steps, the trials
+ * that ran to the end in colour, those a rung stopped in grey (ending at their rung), the rungs
+ * as dashed lines.
+ */
+export function rungFigure(
+  b: ReportBuilder,
+  stage: string,
+  rungs: number[],
+  trials: TrialRecord[],
+): string {
+  const series: SeriesSpec[] = [];
+  const values: number[] = [];
+  const ranked = rankTrials(trials);
+  const completed = ranked.filter((t) => t.curves.length > 0);
+  completed.forEach((t, i) => {
+    const ys = t.curves.map((p) => p.val?.accuracy ?? NaN);
+    values.push(...ys.filter(Number.isFinite));
+    const own = completed.length <= 10;
+    series.push({
+      label: own ? `${t.id} (λ=${sci(t.lambda)})` : "ran to the end",
+      x: b.column(t.curves.map((p) => p.step), `rung.${t.id}.step`),
+      y: b.column(ys, `rung.${t.id}.acc`),
+      color: own ? paletteColor(i) : paletteColor(0),
+      width: 2,
+      ...(own ? {} : { group: "completed", legend: i === 0 }),
+    });
+  });
+  rungs.forEach((_, r) => {
+    const out = trials.filter((t) => t.stopped?.rung === r + 1 && t.curves.length > 0);
+    out.forEach((t, i) => {
+      const ys = t.curves.map((p) => p.val?.accuracy ?? NaN);
+      values.push(...ys.filter(Number.isFinite));
+      series.push({
+        label: `stopped at rung ${r + 1}`,
+        x: b.column(t.curves.map((p) => p.step), `rung.${t.id}.step`),
+        y: b.column(ys, `rung.${t.id}.acc`),
+        color: STOPPED_COLOR,
+        width: 1,
+        group: `rung-${r + 1}`,
+        legend: i === 0,
+      });
+    });
+  });
+  if (series.length === 0) return `<p class="note">No trial of this stage has curves yet.</p>`;
+  const lo = Math.min(...values), hi = Math.max(...values);
+  rungs.forEach((step, r) => {
+    series.push({
+      label: "rungs",
+      x: b.column([step, step], `rung.${stage}.${r}.x`),
+      y: b.column([lo, hi], `rung.${stage}.${r}.y`),
+      color: ALERT_COLOR,
+      dash: true,
+      width: 1,
+      group: "rungs",
+      legend: r === 0,
+    });
+  });
+  return `<div class="grid wide">${
+    b.figure(
+      {
+        title: `Stage ${stage}: validation accuracy of every trial`,
+        kind: "line",
+        x: { label: "update step" },
+        y: { label: "validation accuracy", format: "percent" },
+        series,
+        legend: true,
+        aspect: 2.6,
+      },
+      `Each line is one trial of stage ${stage}: its validation accuracy at each evaluation point. Grey lines are trials that successive halving stopped: they end at the rung (dashed) where they ranked below the ⌈n/η_r⌉ that went on. Coloured lines ran to the end.`,
+      `rungs ${stage}`,
+    )
+  }</div>`;
+}
+
+/** The rungs of every stage that halved: its rung table and its trials' curves. */
+export function halvingSections(
+  b: ReportBuilder,
+  stages: StageSummary[],
+  trials: TrialRecord[],
+  level: number,
+): string {
+  const names = stages.filter((s) => s.halving || s.stopped !== undefined).map((s) => s.name);
+  for (const t of trials) if (t.stopped && !names.includes(t.stage)) names.push(t.stage);
+  return names.map((name) => {
+    const stage = stages.find((s) => s.name === name);
+    const ts = trials.filter((t) => t.stage === name);
+    const rungs = stageRungs(stage, ts);
+    const how = stage?.halving
+      ? ` · rungs at steps ${rungs.map(int).join(", ")}, η_r = ${num(stage.halving.reduction)}`
+      : "";
+    return `${heading(level, `Stage ${escapeHtml(name)}: successive halving`)}<p class="sub">${
+      int(ts.filter((t) => t.status === "stopped").length)
+    } of ${int(ts.length)} trials stopped at rungs${escapeHtml(how)}</p>${rungTable(rungs, ts)}${
+      rungFigure(b, name, rungs, ts)
+    }`;
+  }).join("\n");
 }
 
 /** Table of the diverged trials. */
@@ -282,6 +443,8 @@ export function renderSweepSections(b: ReportBuilder, sw: LoadedSweep): string {
   parts.push(heading(2, "Best trials of each stage"), topTables(stages, 3));
   if (sw.trials.length > 0) {
     parts.push(heading(2, "Curves of the best trials"), topCurvesFigures(b, sw.trials));
+    const halving = halvingSections(b, stages, sw.trials, 3);
+    if (halving) parts.push(heading(2, "Successive halving"), halving);
     parts.push(heading(2, "Diverged trials"), divergedTable(sw.trials));
   }
   const fin = sw.summary?.final;
@@ -323,9 +486,11 @@ export function hyperScatterSection(
 export function sweepSubtitle(sw: LoadedSweep): string {
   const stages = stageSummaries(sw);
   const div = sw.trials.filter((t) => t.status === "diverged").length;
+  const stopped = sw.trials.filter((t) => t.status === "stopped").length;
   const parts = [
     `${int(sw.trials.length)} trials in ${stages.length} stage${stages.length === 1 ? "" : "s"}`,
     `${int(div)} diverged`,
+    ...(stopped ? [`${int(stopped)} stopped at rungs`] : []),
   ];
   const best = rankTrials(sw.trials)[0];
   if (best) {

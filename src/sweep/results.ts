@@ -148,6 +148,29 @@ export function topEntry(t: TrialRecord): TopEntry {
 }
 
 /**
+ * The rungs of a halving stage as text: at each rung, how many trials were training and how
+ * many went on (`rung 1 at step 900: 81 → 27`), summed over the stage's populations.
+ */
+export function formatRungs(stage: string, rungs: number[], trials: TrialRecord[]): string {
+  const parts = rungs.map((step, i) => {
+    const rung = i + 1;
+    const training = trials.filter((t) =>
+      !(t.stopped && t.stopped.rung < rung) && !(t.diverged && t.diverged.step < step)
+    );
+    const on = training.filter((t) =>
+      t.stopped?.rung !== rung && !(t.diverged && t.diverged.step <= step)
+    );
+    return `rung ${rung} at step ${step}: ${training.length} → ${on.length}`;
+  });
+  const stopped = trials.filter((t) => t.status === "stopped").length;
+  return `stage ${stage}: ${stopped} of ${trials.length} trials stopped by successive halving (` +
+    parts.join(", ") +
+    `); the table ranks the ${
+      trials.filter((t) => t.status === "completed").length
+    } that completed`;
+}
+
+/**
  * A top-k table as text: each trial's λ and its value in every other dimension of the stage,
  * its validation accuracy (final and best) and cost.
  */

@@ -11,7 +11,7 @@
 import { basename, dirname, join, resolve } from "node:path";
 import { type Config, dropoutLayers, parseConfig } from "../config.ts";
 import { envInfo } from "../env.ts";
-import { UserError } from "../errors.ts";
+import { clip, UserError } from "../errors.ts";
 import { canonicalJson, readJsonIfExists } from "../io/json.ts";
 import { parseRecord, RUN_FORMAT, SWEEP_FORMAT } from "../io/records.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
@@ -30,7 +30,8 @@ import { getGpu } from "../gpu/device.ts";
 import { writeReport } from "../report/mod.ts";
 import type { RunMetrics } from "../train/metrics.ts";
 import { formatDuration, formatPopulation } from "../train/progress.ts";
-import type { PopulationSpec, Progress } from "../train/trainer.ts";
+import type { PopulationSpec, Progress, RungEvent } from "../train/trainer.ts";
+import { halvingSpec } from "../train/halving.ts";
 import {
   configHash,
   configSizes,
@@ -45,7 +46,7 @@ import {
   trainPopulation,
   type TrainResult,
 } from "../train/trainer.ts";
-import { appendTrials, formatTop, readTrials, topK } from "./results.ts";
+import { appendTrials, formatRungs, formatTop, readTrials, topK } from "./results.ts";
 import { ownsTrial, type Shard, trialsFile } from "./shard.ts";
 import { POPULATION_FORMAT, populationFileName, type PopulationProgress } from "./population.ts";
 import { writeSweepLogs } from "../io/logs.ts";
@@ -294,12 +295,13 @@ export function trialRecord(plan: TrialPlan, m: ModelResult, shard: Shard | null
     lambda: plan.lambda,
     ...(plan.hyper ? { hyper: plan.hyper } : {}),
     seed: plan.seed,
-    status: m.diverged ? "diverged" : "completed",
+    status: m.diverged ? "diverged" : m.stopped ? "stopped" : "completed",
     bestVal: best.accuracy < 0 ? { accuracy: 0, step: 0 } : best,
     curves: m.curves,
   };
   if (!m.diverged && m.final?.val) rec.final = { train: m.final.train, val: m.final.val };
   if (m.diverged) rec.diverged = m.diverged;
+  else if (m.stopped) rec.stopped = { ...m.stopped };
   if (shard) rec.shard = shard.label;
   return rec;
 }
@@ -487,6 +489,12 @@ function summarise(
       trials: trials.length,
       completed: trials.filter((t) => t.status === "completed").length,
       diverged: trials.filter((t) => t.status === "diverged").length,
+      ...(stage.halving
+        ? {
+          stopped: trials.filter((t) => t.status === "stopped").length,
+          halving: halvingSpec(stage.halving, stageConfig(cfg, stage)),
+        }
+        : {}),
       top,
     });
   }
@@ -759,7 +767,15 @@ async function trainStage(
   const data = s.data ??= await prepareData(s.cfg);
   const scfg = stageConfig(s.cfg, stage);
   let at = 0;
-  for (const chunk of groupPopulations(todo, s.population)) {
+  const chunks = groupPopulations(todo, s.population);
+  if (stage.halving && chunks.length > 1) {
+    s.log(
+      `stage ${stage.name}: successive halving ranks each population on its own: ` +
+        `${todo.length} trials train in ${chunks.length} populations (search.population ` +
+        `${s.population}, grouped by shared values)`,
+    );
+  }
+  for (const chunk of chunks) {
     // what the population shares (η, σ, dropout) is in its config; λ and seed are per model
     const pcfg = withHyper(scfg, sharedHyper(chunk[0].hyper ?? {}));
     const result = await trainChunk(s, data, stage, pcfg, chunk, done);
@@ -810,10 +826,11 @@ async function trainChunk(
 ): Promise<TrainResult> {
   const { snapshotFile, options, log } = s;
   const lambdas = chunk.map((c) => c.lambda);
-  const spec = {
+  const spec: PopulationSpec = {
     ...populationSpec(scfg, data.cifar.train.n, lambdas, chunk.map((c) => c.seed)),
     ...perModelValues(scfg, chunk),
   };
+  if (stage.halving) spec.halving = halvingSpec(stage.halving, scfg);
   const snapHash = await configHash(scfg, {
     stage: stage.name,
     trials: chunk.map((c) =>
@@ -858,6 +875,7 @@ async function trainChunk(
       resume: stored?.snapshot,
       onSnapshot: (snap) => writeSnapshot(snapshotFile, snapHash, snap, chunk.map((c) => c.id)),
       snapshotSeconds: options.snapshotSeconds,
+      onRung: (r) => log(formatRung(stage.name, r, chunk)),
     },
   );
   await shown;
@@ -866,11 +884,25 @@ async function trainChunk(
   await Deno.remove(snapshotFile).catch(() => {});
   await Deno.remove(s.populationFile).catch(() => {});
   const diverged = result.models.filter((m) => m.diverged).length;
+  const stopped = result.models.filter((m) => m.stopped).length;
+  const notes = [
+    ...(diverged ? [`${diverged} diverged`] : []),
+    ...(stopped ? [`${stopped} stopped at rungs`] : []),
+  ];
   log(
     `${stage.name}: ${chunk.length} trials done in ${formatDuration(result.trainSeconds)}` +
-      (diverged ? ` (${diverged} diverged)` : "") + ` → ${s.trialsFile}`,
+      (notes.length ? ` (${notes.join(", ")})` : "") + ` → ${s.trialsFile}`,
   );
   return result;
+}
+
+/** A rung as a log line: where it was, who goes on and who stopped (trial indices). */
+export function formatRung(stage: string, r: RungEvent, chunk: TrialPlan[]): string {
+  const ids = (zs: number[]) => clip(zs.map((z) => chunk[z].index).join(", "), 400);
+  const n = r.kept.length + r.stopped.length;
+  return `${stage}: rung ${r.rung} at step ${r.step}: ${r.kept.length} of ${n} go on ` +
+    `(trials ${ids(r.kept)}), ${r.stopped.length} stopped` +
+    (r.stopped.length ? ` (trials ${ids(r.stopped)})` : "");
 }
 
 /**
@@ -922,6 +954,11 @@ async function rankStage(s: SweepState, stage: Stage, plan: TrialPlan[]): Promis
     stage.name,
     topK(trials, Math.max(stage.top, sp.kind === "around" ? sp.top : 1, 3), search.rankBy),
   );
+  if (stage.halving) {
+    log(
+      formatRungs(stage.name, halvingSpec(stage.halving, stageConfig(s.cfg, stage)).rungs, trials),
+    );
+  }
   log(formatTop(stage.name, topK(trials, stage.top, search.rankBy)));
   return true;
 }

@@ -29,16 +29,24 @@ export interface TrialRecord {
   hyper?: Hyper;
   /** Seed of the weight initialisation. */
   seed: number;
-  /** `diverged` when its loss or weights became NaN/Inf. */
-  status: "completed" | "diverged";
+  /**
+   * `diverged` when its loss or weights became NaN/Inf; `stopped` when its stage's successive
+   * halving stopped it at a rung (only `completed` trials are ranked).
+   */
+  status: "completed" | "diverged" | "stopped";
   /** Highest validation accuracy over the evaluation points, and where it was. */
   bestVal: { accuracy: number; step: number };
-  /** Metrics at the end of training (NaN-free; absent for a diverged trial). */
+  /**
+   * Metrics at the end of training — for a stopped trial, at its rung (NaN-free; absent for a
+   * diverged trial).
+   */
   final?: { train: SplitMetrics; val: SplitMetrics };
-  /** Evaluation points, in step order (up to divergence). */
+  /** Evaluation points, in step order (up to divergence, or up to the rung that stopped it). */
   curves: EvalPoint[];
   /** For a diverged trial: the evaluation step that saw NaN/Inf, and why. */
   diverged?: { step: number; reason: string };
+  /** For a stopped trial: the rung of successive halving that stopped it (1-based) and its step. */
+  stopped?: { rung: number; step: number };
   /** Shard that produced it, as `i/n` (absent when unsharded). */
   shard?: string;
 }
@@ -71,6 +79,10 @@ export interface StageSummary {
   completed: number;
   /** How many diverged. */
   diverged: number;
+  /** With successive halving: how many its rungs stopped (neither completed nor diverged). */
+  stopped?: number;
+  /** With successive halving: its rungs (update steps) and reduction factor η_r. */
+  halving?: { rungs: number[]; reduction: number };
   /** The stage's best trials, best first. */
   top: TopEntry[];
 }

@@ -47,7 +47,8 @@ export function formatProgress(p: Progress, model = 0): string {
 
 /**
  * One line about a population at an evaluation point: the best and median validation accuracy
- * (training accuracy without validation), and how many models diverged.
+ * (training accuracy without validation), and how many models diverged (and, with successive
+ * halving, how many its rungs stopped).
  */
 export function formatPopulation(stage: string, p: Progress, lambdas: number[]): string {
   const alive = p.points.map((pt, z) => ({ pt, z })).filter((e) => e.pt);
@@ -58,10 +59,13 @@ export function formatPopulation(stage: string, p: Progress, lambdas: number[]):
   const head = `${stage} step ${String(p.step).padStart(String(p.total).length)}/${p.total} ${
     String(Math.floor((100 * p.step) / Math.max(1, p.total))).padStart(3)
   }%  η ${p.eta.toExponential(2)}`;
+  const stopped = p.stopped ?? 0;
+  const training = p.points.length - stopped;
   const body = alive.length
-    ? `${p.points.length} models: val acc best ${(100 * accs[bestAt]).toFixed(1)}% (λ ${
+    ? `${training} models: val acc best ${(100 * accs[bestAt]).toFixed(1)}% (λ ${
       lambdas[alive[bestAt].z].toExponential(2)
-    }) median ${(100 * median).toFixed(1)}%, ${p.points.length - alive.length} diverged`
+    }) median ${(100 * median).toFixed(1)}%, ${training - alive.length} diverged` +
+      (p.stopped !== undefined ? `, ${stopped} stopped` : "")
     : "all diverged";
   const tail = p.step > 0
     ? `${p.stepsPerSecond.toFixed(1)} steps/s  ETA ${formatDuration(p.remainingSeconds)}`

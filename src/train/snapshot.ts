@@ -2,7 +2,9 @@
  * Resumable snapshots of a population in training: the raw contents of every GPU buffer that
  * carries state from one step to the next (weights, biases, batch normalisation's γ, β and running
  * statistics, Adam's moments), the step reached, and each model's curves so far — everything
- * else a step reads (shuffles, dropout masks, augmentation, η) is a function of the step.
+ * else a step reads (shuffles, dropout masks, augmentation, η) is a function of the step. With
+ * successive halving it also holds the population's members and the rungs passed: the buffers
+ * are those of the compacted population of the members.
  *
  * On disk a snapshot is one safetensors file whose metadata holds the JSON state and a hash of
  * what it belongs to (the resolved config, and for sweeps the trials), written atomically.
@@ -30,6 +32,13 @@ export interface Snapshot {
   models: ModelResult[];
   /** Raw contents of the state buffers by label (see `stateBuffers` in trainer.ts). */
   buffers: Record<string, Float32Array>;
+  /**
+   * With halving: the models in the population (indices in the spec, increasing), whose blocks
+   * the buffers hold in that order (absent: every model).
+   */
+  members?: number[];
+  /** With halving: how many rungs the population has passed (absent: none). */
+  rung?: number;
 }
 
 /** SHA-256 (hex) of a value's JSON. */
@@ -54,7 +63,12 @@ export function writeSnapshot(
   for (const [name, data] of Object.entries(s.buffers)) {
     tensors[name] = { shape: [data.length], data };
   }
-  const state = { step: s.step, trainSeconds: s.trainSeconds, models: s.models };
+  const state = {
+    step: s.step,
+    trainSeconds: s.trainSeconds,
+    models: s.models,
+    ...(s.members ? { members: s.members, rung: s.rung ?? 0 } : {}),
+  };
   try {
     writeFileAtomicSync(
       path,
@@ -105,7 +119,13 @@ export async function readSnapshot(path: string, restart: string): Promise<Store
   if (metadata.format !== SNAPSHOT_FORMAT || typeof metadata.hash !== "string") {
     throw new UserError(`${path} is not a snapshot of this tool: ${restart}`);
   }
-  let state: { step: number; trainSeconds: number; models: ModelResult[] };
+  let state: {
+    step: number;
+    trainSeconds: number;
+    models: ModelResult[];
+    members?: unknown;
+    rung?: unknown;
+  };
   try {
     state = JSON.parse(metadata.state);
   } catch {
@@ -116,6 +136,16 @@ export async function readSnapshot(path: string, restart: string): Promise<Store
     typeof state.trainSeconds !== "number"
   ) {
     throw new UserError(`${path} is damaged (its state is incomplete): ${restart}`);
+  }
+  const halved = z.strictObject({
+    members: z.array(z.number().int().min(0)).min(1).optional(),
+    rung: z.number().int().min(0).optional(),
+  }).safeParse({ members: state.members, rung: state.rung });
+  if (!halved.success) {
+    const issue = halved.error.issues[0];
+    throw new UserError(
+      `${path} is damaged (${issue.path.join(".")}: ${issue.message}): ${restart}`,
+    );
   }
   const models = z.array(snapshotModelSchema).safeParse(state.models);
   if (!models.success) {
@@ -140,6 +170,7 @@ export async function readSnapshot(path: string, restart: string): Promise<Store
       trainSeconds: state.trainSeconds,
       models: models.data as ModelResult[],
       buffers,
+      ...(halved.data.members ? { members: halved.data.members, rung: halved.data.rung ?? 0 } : {}),
     },
   };
 }

@@ -43,6 +43,8 @@ import { kernel, type PlacementOptions, placeOps, storageOf } from "../kernels/p
 import type { Augment } from "../nn/shared.ts";
 import type { Snapshot } from "./snapshot.ts";
 import { UserError } from "../errors.ts";
+import { type HalvingSpec, rungsProblem, selectModels, survivors } from "./halving.ts";
+import { encodeCompaction } from "./compact.ts";
 
 /** Steps encoded per submission, at most. */
 export const STEP_CHUNK = ETA_ROWS;
@@ -89,6 +91,11 @@ export interface PopulationSpec {
   optimizer?: { kind: "sgd" } | { kind: "adam"; beta1: number; beta2: number; eps: number };
   /** Random flips and translations of training samples in the gather kernel. */
   augment?: Augment;
+  /**
+   * Successive halving: at each rung (an evaluation point) the worst models stop and the
+   * survivors go on as a narrower population, their state compacted on the GPU (`halving.ts`).
+   */
+  halving?: HalvingSpec;
 }
 
 /** The splits of a resident dataset to train and evaluate on. */
@@ -119,6 +126,8 @@ export interface ModelResult {
   test?: TestMetrics;
   /** Set when an evaluation saw NaN/Inf: that evaluation's step, and a message. */
   diverged?: { step: number; reason: string };
+  /** Set when successive halving stopped it: the rung (1-based) and its step. */
+  stopped?: { rung: number; step: number };
 }
 
 /** A progress report at an evaluation point. */
@@ -137,16 +146,37 @@ export interface Progress {
   stepsPerSecond: number;
   /** Estimated seconds left. */
   remainingSeconds: number;
-  /** The point for each model (null for a model that has diverged). */
+  /** The point for each model (null for a model that has diverged or been stopped). */
   points: (EvalPoint | null)[];
+  /** With halving: how many models its rungs have stopped so far. */
+  stopped?: number;
+}
+
+/** What happened at a rung of successive halving (see {@link TrainOptions.onRung}). */
+export interface RungEvent {
+  /** The rung, 1-based. */
+  rung: number;
+  /** Its update step. */
+  step: number;
+  /** The models that go on (indices in the spec), increasing. */
+  kept: number[];
+  /** The models it stopped, increasing (diverged models are dropped without being listed). */
+  stopped: number[];
+  /** Copies the compaction encoded (0 when no model left the population). */
+  copies: number;
 }
 
 /** The outcome of {@link trainPopulation}. */
 export interface TrainResult {
   /** Curves, final and test metrics of each model, in `spec.lambdas` order. */
   models: ModelResult[];
-  /** Final parameters of every model (float32 values). */
+  /** Final parameters of the models in `members`, in that order (float32 values). */
   params: Params[];
+  /**
+   * The models `params` holds (indices in the spec): every model, or with halving those its
+   * last rung kept.
+   */
+  members: number[];
   /** Update steps done (less than `totalSteps` when interrupted or every model diverged). */
   steps: number;
   /** floor(train n / batchSize): steps in one epoch. */
@@ -182,6 +212,8 @@ export interface TrainOptions {
   onSnapshot?: (s: Snapshot) => Promise<void>;
   /** Seconds of training between timed snapshots (default {@link SNAPSHOT_SECONDS}). */
   snapshotSeconds?: number;
+  /** With halving: called at each rung, once it has been ranked and the population compacted. */
+  onRung?: (r: RungEvent) => void;
 }
 
 /** Default seconds of training between two timed snapshots. */
@@ -440,36 +472,29 @@ export async function trainPopulation(
   const stepsPerEpoch = Math.floor(data.train.n / B);
   if (stepsPerEpoch < 1) throw new Error(`batch ${B} larger than the training set ${data.train.n}`);
   const total = totalSteps(spec.schedule, stepsPerEpoch);
-  const points = evalSteps(total, spec.evalEvery);
+  const rungs = rungSteps(spec, total);
+  const points = withRungs(evalSteps(total, spec.evalEvery), rungs);
+  const slots = metricSlots(points.length);
   checkPerModel(spec, stepsPerEpoch);
 
-  const params = new GpuParams(device, spec.sizes, spec.lambdas, spec.bn);
   const resume = options.resume;
+  // the models in the population now, as indices in the spec (fewer after a rung of halving)
+  let members = resume ? resumedMembers(resume, P, rungs) : [...Array(P).keys()];
+  let live = livePopulation(gpu, data, selectModels(spec, members), slots.count);
   if (!resume) {
     const initial = options.initial ??
       spec.seeds.map((seed, z) =>
         initParams(spec.sizes, spec.init, spec.sigmas?.[z] ?? spec.sigma, seed, spec.bn)
       );
-    initial.forEach((p, z) => params.upload(z, p));
+    initial.forEach((p, z) => live.params.upload(z, p));
+  } else {
+    try {
+      restoreState(device, live.state, resume, P);
+    } catch (e) {
+      live.destroy();
+      throw e;
+    }
   }
-
-  const step = trainingStep(params, data, spec, {
-    textures: gpu.prefersTextures,
-    profile: gpu.kernelProfile,
-  });
-  const { ops: stepOps, prologue, steps } = step;
-  const state = { ...params.state(), ...step.state };
-  if (resume) restoreState(device, state, resume, P);
-
-  const slots = metricSlots(points.length);
-  const splits: Record<string, SplitRange> = { train: data.train };
-  if (data.val) splits.val = data.val;
-  if (data.test) splits.test = data.test;
-  const evaluator = new Evaluator(params, data.dataset, splits, slots.count, {
-    bnL2: !!spec.net?.bnL2,
-    textures: gpu.prefersTextures,
-    profile: gpu.kernelProfile,
-  });
 
   const regular = new Set(points);
   const models: ModelResult[] = resume
@@ -481,25 +506,23 @@ export async function trainPopulation(
   const trainedBefore = resume?.trainSeconds ?? 0;
   const started = performance.now() - 1000 * trainedBefore;
   const seconds = () => (performance.now() - started) / 1000;
-  let alive = models.filter((m) => !m.diverged).length;
+  let alive = members.filter((z) => !models[z].diverged).length;
+  const stoppedCount = () => models.filter((m) => m.stopped).length;
 
-  const finish = (at: number, sums: SlotSums[][]) => {
+  // the sums of an evaluation of the population `who` (models' indices, in population order)
+  const finish = (at: number, who: number[], sums: SlotSums[][]) => {
     const elapsed = seconds();
-    const report: (EvalPoint | null)[] = [];
-    for (let z = 0; z < P; z++) {
+    const report: (EvalPoint | null)[] = new Array(P).fill(null);
+    who.forEach((z, j) => {
       const m = models[z];
-      if (m.diverged) {
-        report.push(null);
-        continue;
-      }
-      const l2 = sums[0][z].sumSquares;
-      const train = splitMetrics(sums[0][z], l2, spec.lambdas[z]);
-      const val = data.val ? splitMetrics(sums[1][z], l2, spec.lambdas[z]) : undefined;
+      if (m.diverged) return;
+      const l2 = sums[0][j].sumSquares;
+      const train = splitMetrics(sums[0][j], l2, spec.lambdas[z]);
+      const val = data.val ? splitMetrics(sums[1][j], l2, spec.lambdas[z]) : undefined;
       if (!isFiniteMetrics(train) || (val && !isFiniteMetrics(val)) || !Number.isFinite(l2)) {
         m.diverged = { step: at, reason: `loss or weights became NaN/Inf by step ${at}` };
         alive--;
-        report.push(null);
-        continue;
+        return;
       }
       const point: EvalPoint = {
         step: at,
@@ -510,8 +533,8 @@ export async function trainPopulation(
       };
       m.curves.push(point);
       m.final = { train, ...(val ? { val } : {}) };
-      report.push(point);
-    }
+      report[z] = point;
+    });
     const rate = (at - (resume?.step ?? 0)) / Math.max(elapsed - trainedBefore, 1e-9);
     options.onEval?.({
       step: at,
@@ -522,6 +545,7 @@ export async function trainPopulation(
       stepsPerSecond: rate,
       remainingSeconds: at > 0 ? (total - at) / rate : NaN,
       points: report,
+      ...(spec.halving ? { stopped: stoppedCount() } : {}),
     });
   };
 
@@ -537,10 +561,11 @@ export async function trainPopulation(
       { split: "train", slot: pair.train },
       ...(data.val ? [{ split: "val", slot: pair.val }] : []),
     ];
-    evaluator.encode(pass, requests, pair.train);
+    live.evaluator.encode(pass, requests, pair.train);
     pass.end();
-    const read = evaluator.readSlots(enc, pair.train, 2);
-    return () => read().then((sums) => finish(at, sums));
+    const read = live.evaluator.readSlots(enc, pair.train, 2);
+    const who = members;
+    return () => read().then((sums) => finish(at, who, sums));
   };
 
   // Evaluations whose results are still being read back, in step order (settled ones are dropped
@@ -555,7 +580,11 @@ export async function trainPopulation(
   let lastSnapshot = performance.now(), snappedAt = -1;
   const snapshotEvery = 1000 * (options.snapshotSeconds ?? SNAPSHOT_SECONDS);
   const takeSnapshot = (enc: GPUCommandEncoder, at: number): () => void => {
-    const read = readState(device, enc, state);
+    const read = readState(device, enc, live.state);
+    // with halving, who is in the population and how many rungs it has passed
+    const halved = spec.halving
+      ? { members: [...members], rung: rungs.filter((r) => r <= at).length }
+      : {};
     lastSnapshot = performance.now();
     snappedAt = at;
     return () => {
@@ -569,6 +598,7 @@ export async function trainPopulation(
           trainSeconds: seconds(),
           models: models.map((m) => modelsAt(m, at, regular)),
           buffers,
+          ...halved,
         });
         snapshotCost.count++;
         snapshotCost.bytes += Object.values(buffers).reduce((n, b) => n + b.byteLength, 0);
@@ -577,6 +607,38 @@ export async function trainPopulation(
         snapshotError ??= e;
       });
     };
+  };
+
+  // A rung at step `at` (its evaluation read back): the worst models stop, and the survivors'
+  // state is copied together on the GPU into a population of their own, which trains from here.
+  const halve = (at: number) => {
+    const rung = rungs.indexOf(at) + 1;
+    const ranked = members.filter((z) => !models[z].diverged).map((z) => {
+      const last = models[z].final!;
+      return { index: z, accuracy: (last.val ?? last.train).accuracy };
+    });
+    const kept = survivors(ranked, spec.halving!.reduction);
+    const stopped = ranked.map((m) => m.index).filter((z) => !kept.includes(z));
+    for (const z of stopped) models[z].stopped = { rung, step: at };
+    let copies = 0;
+    if (kept.length > 0 && kept.length < members.length) {
+      const next = livePopulation(gpu, data, selectModels(spec, kept), slots.count);
+      const enc = device.createCommandEncoder();
+      const positions = kept.map((z) => members.indexOf(z));
+      copies = encodeCompaction(
+        enc,
+        live.state,
+        live.params.layers,
+        next.state,
+        next.params.layers,
+        positions,
+      );
+      device.queue.submit([enc.finish()]);
+      live.destroy();
+      live = next;
+      members = kept;
+    }
+    options.onRung?.({ rung, step: at, kept, stopped, copies });
   };
 
   let s = resume?.step ?? 0, k = points.findIndex((t) => t > s), interrupted = false;
@@ -599,7 +661,8 @@ export async function trainPopulation(
       break;
     }
     const end = Math.min(points[k], s + STEP_CHUNK);
-    writeStepChunk(params, steps, spec, stepsPerEpoch, s, end);
+    const { ops: stepOps, prologue, steps } = live.step;
+    writeStepChunk(live.params, steps, live.spec, stepsPerEpoch, s, end);
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
     for (const op of prologue) encodeOp(pass, op);
@@ -607,8 +670,10 @@ export async function trainPopulation(
     let after: (() => Promise<void>) | null = null;
     if (end === points[k]) after = submitEval(enc, pass, end, slots.point(k++));
     else pass.end();
+    const atRung = rungs.includes(end);
     const timed = performance.now() - lastSnapshot >= snapshotEvery;
-    const snap = options.onSnapshot && end < total && (after || timed)
+    // a rung's snapshot is taken once the population is compacted, below
+    const snap = options.onSnapshot && end < total && !atRung && (after || timed)
       ? takeSnapshot(enc, end)
       : null;
     device.queue.submit([enc.finish()]);
@@ -617,6 +682,19 @@ export async function trainPopulation(
     if (after) pending.push({ step: end, done: after() });
     snap?.();
     queued.push(device.queue.onSubmittedWorkDone());
+    if (atRung) {
+      // the one readback a rung waits for: every evaluation up to it, the rung's last
+      await Promise.all(pending.splice(0).map((e) => e.done));
+      await Promise.all(queued.splice(0));
+      halve(end);
+      if (options.onSnapshot) {
+        const enc = device.createCommandEncoder();
+        const take = takeSnapshot(enc, end);
+        device.queue.submit([enc.finish()]);
+        take();
+      }
+      gpu.check();
+    }
     while (queued.length > 1) await queued.shift();
     // keep at most two evaluations in flight: the CPU runs ahead, but not unboundedly
     while (pending.length > 2) await pending.shift()!.done;
@@ -634,9 +712,7 @@ export async function trainPopulation(
   await Promise.all(pending.map((e) => e.done));
   await snapshots;
   if (snapshotError) {
-    evaluator.destroy();
-    step.destroy();
-    params.destroy();
+    live.destroy();
     throw snapshotError;
   }
   const trainSeconds = seconds();
@@ -645,25 +721,24 @@ export async function trainPopulation(
   if (data.test && alive > 0 && !interrupted) {
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
-    evaluator.encode(pass, [{ split: "test", slot: slots.test, confusion: true }]);
+    live.evaluator.encode(pass, [{ split: "test", slot: slots.test, confusion: true }]);
     pass.end();
-    const readSums = evaluator.readSlots(enc, slots.test, 1);
-    const readCounts = evaluator.readConfusion(enc);
+    const readSums = live.evaluator.readSlots(enc, slots.test, 1);
+    const readCounts = live.evaluator.readConfusion(enc);
     device.queue.submit([enc.finish()]);
     const [sums, counts] = await Promise.all([readSums(), readCounts()]);
-    for (let z = 0; z < P; z++) {
-      if (models[z].diverged) continue;
-      models[z].test = testMetrics(sums[0][z], counts[z]);
-    }
+    members.forEach((z, j) => {
+      if (models[z].diverged) return;
+      models[z].test = testMetrics(sums[0][j], counts[j]);
+    });
   }
-  const finalParams = await params.download();
+  const finalParams = await live.params.download();
   gpu.check();
-  evaluator.destroy();
-  step.destroy();
-  params.destroy();
+  live.destroy();
   return {
     models,
     params: finalParams,
+    members,
     steps: s,
     stepsPerEpoch,
     totalSteps: total,
@@ -671,6 +746,94 @@ export async function trainPopulation(
     interrupted,
     snapshots: snapshotCost,
   };
+}
+
+/** The GPU side of a population in training: what a rung of halving replaces by a narrower one. */
+interface LivePopulation {
+  /** The spec of its models (the run's spec, {@link selectModels} of its members). */
+  spec: PopulationSpec;
+  params: GpuParams;
+  step: TrainingStep;
+  evaluator: Evaluator;
+  /** Every buffer that carries state from one step to the next, by label (what a snapshot holds). */
+  state: Record<string, GPUBuffer>;
+  destroy(): void;
+}
+
+/** Build a population's parameters (zeroed), training step and evaluator. */
+function livePopulation(
+  gpu: Gpu,
+  data: TrainData,
+  spec: PopulationSpec,
+  slots: number,
+): LivePopulation {
+  const params = new GpuParams(gpu.device, spec.sizes, spec.lambdas, spec.bn);
+  const step = trainingStep(params, data, spec, {
+    textures: gpu.prefersTextures,
+    profile: gpu.kernelProfile,
+  });
+  const splits: Record<string, SplitRange> = { train: data.train };
+  if (data.val) splits.val = data.val;
+  if (data.test) splits.test = data.test;
+  const evaluator = new Evaluator(params, data.dataset, splits, slots, {
+    bnL2: !!spec.net?.bnL2,
+    textures: gpu.prefersTextures,
+    profile: gpu.kernelProfile,
+  });
+  return {
+    spec,
+    params,
+    step,
+    evaluator,
+    state: { ...params.state(), ...step.state },
+    destroy() {
+      evaluator.destroy();
+      step.destroy();
+      params.destroy();
+    },
+  };
+}
+
+/** The rungs of a spec's halving (none without), checked against the schedule's `total` steps. */
+function rungSteps(spec: PopulationSpec, total: number): number[] {
+  if (!spec.halving) return [];
+  const { rungs, reduction } = spec.halving;
+  const problem = rungsProblem(rungs, spec.schedule, total);
+  if (problem) throw new Error(problem);
+  if (!(reduction > 1)) throw new Error(`halving: the reduction factor ${reduction} is not > 1`);
+  return rungs;
+}
+
+/** Evaluation points with the rungs among them (every rung is evaluated). */
+function withRungs(points: number[], rungs: number[]): number[] {
+  return [...new Set([...points, ...rungs])].sort((a, b) => a - b);
+}
+
+/**
+ * The members of a resumed population: the snapshot's (every model when it has none, as
+ * without halving), which must be the models its rungs up to its step left.
+ */
+function resumedMembers(snap: Snapshot, P: number, rungs: number[]): number[] {
+  const bad = (what: string) =>
+    new UserError(
+      `the snapshot to resume from does not fit this run (${what}): pass --restart to start afresh`,
+    );
+  const passed = rungs.filter((r) => r <= snap.step).length;
+  if ((snap.rung ?? 0) !== passed) {
+    throw bad(
+      `it has passed ${snap.rung ?? 0} rungs of halving, this run ${passed} by step ${snap.step}`,
+    );
+  }
+  const members = snap.members ?? [...Array(P).keys()];
+  if (
+    members.length === 0 || members.some((z, j) =>
+      !Number.isInteger(z) || z < 0 || z >= P ||
+      (j > 0 && z <= members[j - 1])
+    )
+  ) {
+    throw bad(`its members ${members.join(", ")} are not models of a population of ${P}`);
+  }
+  return members;
 }
 
 /** Model m as it stood after step `at`: its regular evaluation points up to `at` only. */
@@ -684,6 +847,7 @@ function modelsAt(m: ModelResult, at: number, regular: Set<number>): ModelResult
   if (m.diverged && m.diverged.step <= at && regular.has(m.diverged.step)) {
     out.diverged = { ...m.diverged };
   }
+  if (m.stopped && m.stopped.step <= at) out.stopped = { ...m.stopped };
   return out;
 }
 
