@@ -126,6 +126,9 @@ Deno.test("compaction copies the kept models' blocks of every state buffer toget
 for (
   const [what, extra] of [
     ["SGD", {}],
+    ["SGD, each model with its own η_max and σ", {
+      model: { hidden: [16], init: "gaussian" },
+    }],
     ["Adam, batch normalisation", {
       model: { hidden: [16, 12], bn: [true, false] },
       train: {
@@ -139,7 +142,16 @@ for (
     const cfg = config(extra);
     const data = await prepareData(cfg);
     try {
-      const spec = populationSpec(cfg, data.cifar.train.n, LAMBDAS, SEEDS);
+      const base = populationSpec(cfg, data.cifar.train.n, LAMBDAS, SEEDS);
+      // per-model values must follow their models through the compaction (selectModels); not
+      // dropout, whose masks depend on a model's place in its population
+      const spec: PopulationSpec = what.includes("own")
+        ? {
+          ...base,
+          schedules: LAMBDAS.map((_, z) => ({ ...base.schedule, etaMax: 0.02 + 0.01 * z })),
+          sigmas: LAMBDAS.map((_, z) => 0.005 * (z + 1)),
+        }
+        : base;
       const rungEvents: RungEvent[] = [];
       const halved = await train(data, { ...spec, halving: { rungs: [20, 40], reduction: 2 } }, {
         onRung: (r: RungEvent) => rungEvents.push(r),
