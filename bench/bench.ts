@@ -25,7 +25,7 @@ import { which } from "./peers/registry.ts";
 import { runPeers } from "./peers/run.ts";
 import { printReport } from "./report.ts";
 import { type BenchResults, resultBase, writeResults } from "./results.ts";
-import { openContext } from "./setup.ts";
+import { BENCH_LAMBDA, BenchNet, benchSpec, netName, openContext } from "./setup.ts";
 import { itemLabel, OursRunner, type StepOptions, workItems } from "./steps.ts";
 import { logLambdas, measureSweep, type SweepConfig } from "./sweep.ts";
 import { type AshaConfig, measureAsha } from "./asha.ts";
@@ -219,6 +219,20 @@ async function main(): Promise<void> {
       log(
         "dispatches per training step (B=100): " +
           results.dispatches.map((d) => `${d.net} ${d.perStep}`).join(", "),
+      );
+      // the same steps as the other profile would build them (built, not run)
+      const other: KernelProfile = gpu.kernelProfile === "gpu" ? "cpu" : "gpu";
+      results.dispatchesOther = { profile: other, nets: [] };
+      for (const sizes of [NET2, NET3]) {
+        const net = new BenchNet(ctx, benchSpec(ctx, sizes, 100, [BENCH_LAMBDA]), {
+          profile: other,
+        });
+        results.dispatchesOther.nets.push({ net: netName(sizes), perStep: net.step.ops.length });
+        net.destroy();
+      }
+      log(
+        `dispatches per training step under the ${other} profile (B=100): ` +
+          results.dispatchesOther.nets.map((d) => `${d.net} ${d.perStep}`).join(", "),
       );
       log("tail: the step with its top layers in one dispatch, against the products it replaces…");
       results.tail = [];

@@ -103,6 +103,8 @@ export interface BenchResults {
   square?: SquareResult;
   /** Dispatches per training step of the 2- and 3-layer nets. */
   dispatches?: StepDispatches[];
+  /** Dispatches per step of the same nets as the other kernel profile builds them. */
+  dispatchesOther?: { profile: KernelProfile; nets: { net: string; perStep: number }[] };
   /** The step with its top layers in the tail against the products it replaces. */
   tail?: TailComparison[];
   kernels?: { net: string; batch: number; results: KernelResult[] };

@@ -7,7 +7,7 @@
  */
 
 import { parseConfig } from "../src/config.ts";
-import { getGpu, type Gpu } from "../src/gpu/device.ts";
+import { getGpu, type Gpu, type KernelProfile } from "../src/gpu/device.ts";
 import { encodeOp } from "../src/kernels/op.ts";
 import { GpuParams } from "../src/model/gpu_params.ts";
 import { initParams } from "../src/model/init.ts";
@@ -106,7 +106,11 @@ export class BenchNet {
   /** Index of the next step to run (selects the epoch's permutation and the batch position). */
   t = 0;
 
-  constructor(ctx: BenchContext, spec: PopulationSpec, opts: { tail?: boolean } = {}) {
+  constructor(
+    ctx: BenchContext,
+    spec: PopulationSpec,
+    opts: { tail?: boolean; profile?: KernelProfile } = {},
+  ) {
     this.ctx = ctx;
     this.spec = spec;
     const device = ctx.gpu.device;
@@ -117,7 +121,7 @@ export class BenchNet {
     this.step = trainingStep(this.params, ctx.train, spec, {
       textures: ctx.gpu.prefersTextures,
       tail: opts.tail,
-      profile: ctx.gpu.kernelProfile,
+      profile: opts.profile ?? ctx.gpu.kernelProfile,
     });
     this.stepsPerEpoch = Math.floor(ctx.train.train.n / spec.batchSize);
   }

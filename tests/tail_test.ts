@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { readFloats, stepTable, writeBuffer } from "../src/gpu/buffers.ts";
 import { runOps } from "../src/kernels/op.ts";
 import { initParams } from "../src/model/init.ts";
-import { placeOps, writeRows } from "../src/kernels/placement.ts";
+import { placeOps, TAIL_LAYERS, writeRows } from "../src/kernels/placement.ts";
 import { GpuParams } from "../src/model/gpu_params.ts";
 import { backwardPass, createWorkspace, forwardPass, lossOf } from "../src/train/graph.ts";
 import { assertClose, download, downloadTexture, gpuDevice, Rng, upload } from "./helpers.ts";
@@ -31,6 +31,8 @@ interface StepCase {
   textures?: boolean;
   longRows?: number;
   steps?: number;
+  /** Layers the tail may take (default 2, the gpu profile's; the cpu profile's is 1). */
+  tailLayers?: 1 | 2;
 }
 
 /** Parameters (W and b of every layer) after a few SGD steps, with the tail on or off. */
@@ -52,7 +54,7 @@ async function train(
     ...forwardPass(params, ws, { mode: "train", steps, net }),
     lossOf(params, ws, "train"),
     ...backwardPass(params, ws, { kind: "sgd", steps }, { net }),
-  ], { tail, textures: c.textures, longRows: c.longRows });
+  ], { tail, textures: c.textures, longRows: c.longRows, tailLayers: c.tailLayers ?? 2 });
   writeRows(device, ws.X, X, R, sizes[0]);
   writeBuffer(device, ws.y, 0, y);
   for (let t = 0; t < (c.steps ?? 3); t++) {
@@ -241,6 +243,21 @@ Deno.test("tail: two layers match their float64 twin on awkward shapes, dropout 
     await assertTwin({ R, P, nIn, hidden, out, dropout: 0.3, inputDropout: 0.2, texture: R === 7 });
     await assertTwin({ R, P, nIn, hidden, out, dropout: 0.1, haStorage: true });
   }
+});
+
+Deno.test("tail: the cpu profile fuses the output layer alone, the gpu profile two layers", async () => {
+  const one = await train({ sizes: [20, 30, 16, 10], R: 33, P: 2, steps: 1, tailLayers: 1 }, true);
+  assert.deepEqual(one.labels, [
+    "forward1",
+    "forward2",
+    "tail(forward3+softmax_ce_train,backward_input3,backward_weights3)",
+    "backward_input2",
+    "backward_weights2",
+    "backward_weights1",
+  ]);
+  const two = await train({ sizes: [20, 30, 16, 10], R: 33, P: 2, steps: 1 }, true);
+  assert.equal(two.labels.length, 3);
+  assert.deepEqual(TAIL_LAYERS, { cpu: 1, gpu: 2 });
 });
 
 Deno.test("tail: chosen only where it fits a workgroup", async () => {

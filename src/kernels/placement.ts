@@ -25,10 +25,11 @@
  * - the output layer's product and the softmax cross-entropy that follows it
  *   (`bias_softmax_ce`, when one invocation can hold a row);
  * - in an SGD step, the top of the network into one tail dispatch (src/kernels/tail.ts): the
- *   output layer's forward with its loss, input gradient and update, and the same three of the
- *   hidden layer under it when that layer's input is per model (not layer 1) and the two fit one
- *   workgroup ({@link tailFits}). A 2- or 3-layer step is then gather, forward₁, tail,
- *   backward_weights₁: 4 dispatches.
+ *   output layer's forward with its loss, input gradient and update, and — on the gpu profile
+ *   ({@link TAIL_LAYERS}) — the same three of the hidden layer under it when that layer's input
+ *   is per model (not layer 1) and the two fit one workgroup ({@link tailFits}). A 2-layer step is
+ *   then gather, forward₁, tail, backward_weights₁: 4 dispatches; a 3-layer one 4 on the gpu
+ *   profile, 7 on the cpu profile.
  *
  * Where a matrix lives, and what is fused, does not change a single bit of the results (tested).
  *
@@ -199,7 +200,21 @@ export interface PlacementOptions {
   fuse?: boolean;
   /** With `fuse`, also fuse the top layers into a tail dispatch (default true; tests turn it off). */
   tail?: boolean;
+  /**
+   * How many layers a tail may take: 1 (the output layer) or 2 (and the hidden layer under it).
+   * Default by profile: 2 on the gpu profile, 1 on the cpu profile — see {@link TAIL_LAYERS}.
+   */
+  tailLayers?: 1 | 2;
 }
+
+/**
+ * Layers a tail takes by default, per kernel profile. A tail is one workgroup per model, so on a
+ * CPU adapter it runs on one core what the products it replaces spread over every core: measured
+ * on llvmpipe (2 cores, 3072-…-10 at batch 100, P = 1 / 4 / 16), the output layer alone was neutral
+ * (0.96 / 1.01 / 0.97× the products' step time) but the two-layer tail of 3072-50-50-10 slower
+ * (0.84 / 0.94 / 0.91×). On a GPU, where these small products are launch-bound, both pay.
+ */
+export const TAIL_LAYERS: Record<KernelProfile, 1 | 2> = { cpu: 1, gpu: 2 };
 
 /** What {@link placeOps} built. */
 export interface PlacedOps {
@@ -288,7 +303,11 @@ function layerTriple(
  * update), and the hidden layer's under it when that fits too — 3 or 6 dispatches as one, the
  * same numbers to the bit. Layer 1, whose input is shared by the models, stays as it is.
  */
-function fuseTail(device: GPUDevice, nodes: Node[], wg?: number): Node[] {
+function fuseTail(
+  device: GPUDevice,
+  nodes: Node[],
+  { wg, layers }: { wg?: number; layers: 1 | 2 },
+): Node[] {
   const f = nodes.findIndex((n) => n.kind === "product" && n.spec.epilogue === "bias_softmax_ce");
   if (f < 0) return nodes;
   const outSpec = (nodes[f] as { spec: ProductSpec }).spec;
@@ -297,7 +316,7 @@ function fuseTail(device: GPUDevice, nodes: Node[], wg?: number): Node[] {
   const R = outSpec.M;
   const hiddenFwd = nodes[f - 1];
   let hidden: TailLayerNodes | null = null;
-  if (hiddenFwd?.kind === "product" && hiddenFwd.spec.c === outSpec.a) {
+  if (layers === 2 && hiddenFwd?.kind === "product" && hiddenFwd.spec.c === outSpec.a) {
     const h = layerTriple(hiddenFwd, nodes[f + 3], nodes[f + 4], out.input.c);
     const epi = hiddenFwd.spec.epilogue;
     if (
@@ -395,9 +414,10 @@ export function placeOps(
   opts: PlacementOptions = {},
 ): PlacedOps {
   const fused = opts.fuse === false ? listed : fuseLosses(listed);
-  const nodes = opts.fuse === false || opts.tail === false
-    ? fused
-    : fuseTail(device, fused, opts.profile === "gpu" ? TAIL_GPU_WG : undefined);
+  const nodes = opts.fuse === false || opts.tail === false ? fused : fuseTail(device, fused, {
+    wg: opts.profile === "gpu" ? TAIL_GPU_WG : undefined,
+    layers: opts.tailLayers ?? TAIL_LAYERS[opts.profile ?? "cpu"],
+  });
   const products = nodes.flatMap((n) => n.kind === "product" ? [n.spec] : []);
   const kernels = nodes.flatMap((n) => n.kind === "kernel" ? [n] : []);
   const maxSide = device.limits.maxTextureDimension2D;
