@@ -70,6 +70,13 @@ export interface TailSpec {
   label?: string;
 }
 
+/**
+ * Most classes a tail takes: each invocation holds a row's scores and 4 rows of W_o's quads. At 32
+ * classes (8 quads) SwiftShader's compiler ran out of memory on the tail (past 3 GB and growing;
+ * 16 compile at once), while the fused product handles 32; CIFAR-10 has 10.
+ */
+export const TAIL_MAX_CLASSES = 16;
+
 /** Most loop iterations one invocation may run: far below llvmpipe's silent cap of 65 535. */
 export const TAIL_MAX_ITERATIONS = 16384;
 
@@ -136,7 +143,7 @@ export interface TailShape {
 export function tailFits(device: GPUDevice, s: TailShape): boolean {
   const wg = s.wg ?? 64;
   const haStorage = !!s.haStorage && s.hidden !== undefined;
-  return s.out <= SOFTMAX_MAX_N &&
+  return s.out <= Math.min(SOFTMAX_MAX_N, TAIL_MAX_CLASSES) &&
     tailWorkgroupBytes(s.R, s.out, s.hidden, haStorage) <=
       device.limits.maxComputeWorkgroupStorageSize &&
     storageBuffers(s.hidden !== undefined, s.gBuffer, haStorage) <=
