@@ -1,7 +1,8 @@
 /**
- * Buffer-to-texture copy (`shaders/copy.wgsl`): a row-major matrix of floats into an rgba32float
+ * Copies: buffer to texture (`shaders/copy.wgsl`), a row-major matrix of floats into an rgba32float
  * texture of one texel per quad, for rows of any length (`copyBufferToTexture` needs rows of a
- * multiple of 256 bytes).
+ * multiple of 256 bytes); and models' blocks within a population's state buffer
+ * (`shaders/blocks.wgsl`), for population-based training.
  *
  * @module
  */
@@ -55,6 +56,64 @@ export function copyToTextureOp(device: GPUDevice, s: CopyToTextureSpec): Op {
       flops: 0,
       bytes: 2 * 4 * F32 * s.width * s.height,
       shape: `${s.height}×${4 * s.width} → texture`,
+    },
+  });
+}
+
+/** Arguments of {@link copyBlocksOp}. */
+export interface CopyBlocksSpec {
+  /** A copy of `dst` taken before the dispatch (a kernel cannot read and write one buffer). */
+  src: GPUBuffer;
+  /** The state buffer: `rows` rows of `ld` floats, model m's block of `pout` at column m·pout. */
+  dst: GPUBuffer;
+  /** P u32s: the model whose block model m takes (m itself to keep its own). */
+  origin: GPUBuffer;
+  rows: number;
+  ld: number;
+  pout: number;
+  /** Models in the population. */
+  P: number;
+  label?: string;
+}
+
+/**
+ * Prepare a block copy within a population's state buffer (`shaders/blocks.wgsl`): model m's
+ * block of every row becomes model origin[m]'s, as `src` holds them.
+ *
+ * @example Model 0 takes model 2's weights (a 3-model population, one row of 4 floats each)
+ * ```ts ignore
+ * const op = copyBlocksOp(device, { src: scratch, dst: W, origin, rows: 1, ld: 12, pout: 4, P: 3 });
+ * // origin holds [2, 1, 2]; encode a copy of W into scratch, then the op
+ * ```
+ */
+export function copyBlocksOp(device: GPUDevice, s: CopyBlocksSpec): Op {
+  const label = s.label ?? "copy_blocks";
+  if (s.P * s.pout > s.ld) {
+    throw new Error(`${label}: ${s.P} blocks of ${s.pout} exceed ld ${s.ld}`);
+  }
+  if (4 * s.rows * s.ld > s.dst.size || s.src.size < s.dst.size) {
+    throw new Error(`${label}: ${s.rows} rows of ${s.ld} floats exceed its buffers`);
+  }
+  if (s.origin.size < 4 * s.P) throw new Error(`${label}: origin holds fewer than ${s.P} models`);
+  return kernelOp(device, {
+    shader: "blocks",
+    entryPoint: "copy_blocks",
+    constants: { WG },
+    label,
+    resources: {
+      src: s.src,
+      dst: s.dst,
+      origin: s.origin,
+      p: { rows: s.rows, ld: s.ld, pout: s.pout, P: s.P },
+      st: noSteps(device),
+    },
+    workgroups: [checkGroups(label, Math.ceil((s.P * s.pout) / WG)), checkGroups(label, s.rows), 1],
+    stepped: false,
+    // no arithmetic; every float of the P blocks read once and written once
+    cost: {
+      flops: 0,
+      bytes: 2 * F32 * s.P * s.pout * s.rows,
+      shape: `${s.rows}×${s.P}·${s.pout} blocks`,
     },
   });
 }

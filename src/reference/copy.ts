@@ -20,3 +20,24 @@ export function copyToTextureRef(
   }
   return out;
 }
+
+/**
+ * Float64 twin of `shaders/blocks.wgsl`: `buf` (`rows` rows of `ld` floats, model m's block of
+ * `pout` floats at column m·pout) with model m's block of every row replaced by model
+ * `origin[m]`'s, read before any is replaced; columns past origin.length·pout kept.
+ */
+export function copyBlocksRef(
+  buf: ArrayLike<number>,
+  rows: number,
+  ld: number,
+  pout: number,
+  origin: readonly number[],
+): Float64Array {
+  const out = Float64Array.from(buf);
+  for (let i = 0; i < rows; i++) {
+    origin.forEach((o, m) => {
+      for (let j = 0; j < pout; j++) out[i * ld + m * pout + j] = buf[i * ld + o * pout + j];
+    });
+  }
+  return out;
+}

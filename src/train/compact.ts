@@ -1,9 +1,10 @@
 /**
- * Compaction of a population on the GPU: the state of the models that go on at a rung —
+ * Copies of models' state on the GPU. Compaction of a population: the state of the models that go on at a rung —
  * weights, biases, batch normalisation's γ, β and running statistics, Adam's moments: every
  * buffer a snapshot holds — copied together into the buffers of a narrower population, one
  * `copyBufferToBuffer` per row of each run of adjacent blocks, in a command encoder. Nothing
- * goes through the CPU.
+ * goes through the CPU. And {@link BlockCopier}: copies between the models of one population, for
+ * population-based training.
  *
  * Every state buffer is laid out like its layer's parameters (`gpu_params.ts`): rows of P·pout
  * floats, model p's block at column p·pout. A buffer's layer is the number its label ends with
@@ -12,6 +13,8 @@
  * @module
  */
 
+import { copyBlocksOp } from "../kernels/copy.ts";
+import { encodeOp, type Op } from "../kernels/op.ts";
 import type { LayerLayout } from "../model/gpu_params.ts";
 
 /** The layer (0-based) of a state buffer, from the number its label ends with. */
@@ -81,4 +84,91 @@ export function encodeCompaction(
     }
   }
   return copies;
+}
+
+/**
+ * Copies between the models of one population, for population-based training: model m's block
+ * of every state buffer becomes model origin[m]'s. For each buffer, one `copyBufferToBuffer`
+ * into a scratch buffer, then one dispatch of `copy_blocks` back into it (kernels and bind
+ * groups built on first use, once per population).
+ */
+export class BlockCopier {
+  readonly #device: GPUDevice;
+  readonly #state: Record<string, GPUBuffer>;
+  readonly #layers: LayerLayout[];
+  #ready: { scratch: GPUBuffer; origin: GPUBuffer; ops: [GPUBuffer, Op][] } | null = null;
+
+  /** Copies within the state buffers `state` of a population laid out by `layers`. */
+  constructor(device: GPUDevice, state: Record<string, GPUBuffer>, layers: LayerLayout[]) {
+    this.#device = device;
+    this.#state = state;
+    this.#layers = layers;
+  }
+
+  /**
+   * Encode the copies that give model m the state of model origin[m] (one entry per model of
+   * the population; origin[m] = m keeps it). Returns the dispatches encoded.
+   */
+  encode(enc: GPUCommandEncoder, origin: readonly number[]): number {
+    const ready = this.#build(origin.length);
+    if (origin.some((o) => !Number.isInteger(o) || o < 0 || o >= origin.length)) {
+      throw new Error(
+        `block copy: origins ${origin.join(", ")} are not models of ${origin.length}`,
+      );
+    }
+    this.#device.queue.writeBuffer(ready.origin, 0, new Uint32Array(origin));
+    for (const [buffer, op] of ready.ops) {
+      enc.copyBufferToBuffer(buffer, 0, ready.scratch, 0, buffer.size);
+      const pass = enc.beginComputePass();
+      encodeOp(pass, op);
+      pass.end();
+    }
+    return ready.ops.length;
+  }
+
+  /** Free the scratch and origin buffers (the state buffers are the population's). */
+  destroy(): void {
+    this.#ready?.scratch.destroy();
+    this.#ready?.origin.destroy();
+    this.#ready = null;
+  }
+
+  #build(P: number) {
+    if (this.#ready) return this.#ready;
+    const device = this.#device;
+    const buffers = Object.entries(this.#state);
+    const size = Math.max(...buffers.map(([, b]) => b.size));
+    const scratch = device.createBuffer({
+      label: "pbt-scratch",
+      size,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+    });
+    const origin = device.createBuffer({
+      label: "pbt-origin",
+      size: 4 * Math.max(P, 1),
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+    });
+    const ops = buffers.map(([label, dst]): [GPUBuffer, Op] => {
+      const L = this.#layers[stateLayer(label)];
+      if (!L) throw new Error(`block copy: ${label}: no layer ${stateLayer(label) + 1}`);
+      const rows = dst.size / (4 * L.ld);
+      if (!Number.isInteger(rows) || L.ld !== P * L.pout) {
+        throw new Error(`block copy: ${label}: not rows of ${P} blocks of ${L.pout}`);
+      }
+      return [
+        dst,
+        copyBlocksOp(device, {
+          src: scratch,
+          dst,
+          origin,
+          rows,
+          ld: L.ld,
+          pout: L.pout,
+          P,
+          label: `copy_blocks ${label}`,
+        }),
+      ];
+    });
+    return this.#ready = { scratch, origin, ops };
+  }
 }
