@@ -18,6 +18,7 @@ import type { Config, ConfigOverrides, SpaceDim } from "./config/types.ts";
 import { dimProblem, spaceDims, spaceProblem } from "./sweep/space.ts";
 import { configValue, stageConfig } from "./sweep/hyper.ts";
 import { configSteps, rungsProblem } from "./train/halving.ts";
+import { pbtStageProblem } from "./sweep/pbt.ts";
 
 export { configSchema, SPACE_DIMS, spaceSchema } from "./config/schema.ts";
 export type {
@@ -36,6 +37,7 @@ export type {
   LogUniformSpace,
   ModelConfig,
   OptimizerConfig,
+  PbtConfig,
   RandomSpace,
   SearchConfig,
   SpaceConfig,
@@ -360,6 +362,8 @@ function checkSearch(cfg: Config, source: string): void {
       const problem = rungsProblem(stage.halving.rungs, scfg.train.schedule, configSteps(scfg));
       if (problem) throw new UserError(`config ${source}: ${at}.${problem}`);
     }
+    const pbtProblem = pbtStageProblem(stage, cfg);
+    if (pbtProblem) throw new UserError(`config ${source}: ${at}.${pbtProblem}`);
     dimsOfStage.set(stage.name, spaceDims(sp) ?? around);
     seen.push(stage.name);
   });

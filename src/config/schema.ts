@@ -227,6 +227,27 @@ const halvingSchema = z.strictObject({
   reduction: z.number().gt(1).finite().default(3),
 });
 
+/**
+ * Population-based training of a stage's populations: every `interval` steps the bottom
+ * quantile copies the state of models of the top one and explores new values (see
+ * src/train/pbt.ts); the checks against the schedule and the space are in `../config.ts`.
+ */
+const pbtSchema = z.strictObject({
+  /** Update steps between two exploits (each at an evaluation point before the last step). */
+  interval: int(1),
+  /** Fraction replaced at each exploit, in (0, 0.5]. */
+  quantile: z.number().gt(0).max(0.5).default(0.25),
+  /** Factors a perturbation multiplies a value by (one drawn each time), each > 0. */
+  perturb: z.array(z.number().gt(0).finite()).min(1).max(16).default([0.8, 1.2]),
+  /** Probability that a value is redrawn from the space instead of perturbed. */
+  resample: z.number().min(0).max(1).default(0.25),
+  /** Seed of the exploit draws. */
+  seed: int(0, 2 ** 32 - 1).default(0),
+  /** The dimensions of the space to explore (default: each one but σ). */
+  dims: z.array(z.enum(["lambda", "etaMax", "etaMin", "eta", "dropout"])).min(1).max(5)
+    .optional(),
+});
+
 const stageSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/).max(50),
   space: spaceSchema,
@@ -235,6 +256,8 @@ const stageSchema = z.strictObject({
   train: trainOverrideSchema.optional(),
   /** Successive halving inside the stage's populations. */
   halving: halvingSchema.optional(),
+  /** Population-based training of the stage's populations. */
+  pbt: pbtSchema.optional(),
 });
 
 const finalSchema = z.strictObject({

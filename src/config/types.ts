@@ -252,6 +252,26 @@ export interface HalvingConfig {
   reduction: number;
 }
 
+/**
+ * Population-based training of a stage's populations (`search.stages[i].pbt`): every
+ * `interval` steps the models are ranked by validation accuracy, the bottom quantile copies
+ * the state of models of the top quantile and goes on with values explored from theirs.
+ */
+export interface PbtConfig {
+  /** Update steps between exploits (every multiple of it before the last step). */
+  interval: number;
+  /** Fraction of the population that copies at each exploit, in (0, 0.5] (default 0.25). */
+  quantile: number;
+  /** Factors a perturbation multiplies a value by, each > 0 (default [0.8, 1.2]). */
+  perturb: number[];
+  /** Probability in [0, 1] that a value is redrawn from the space instead (default 0.25). */
+  resample: number;
+  /** Seed of the exploit draws (default 0). */
+  seed: number;
+  /** The dimensions of the space to explore (default: each one but σ, fixed at initialisation). */
+  dims?: ("lambda" | "etaMax" | "etaMin" | "eta" | "dropout")[];
+}
+
 /** One stage of a λ search. */
 export interface StageConfig {
   /** Stage name (letters, digits, `._-`), unique in the config. */
@@ -264,6 +284,8 @@ export interface StageConfig {
   train?: TrainOverride;
   /** Successive halving inside the stage's populations. */
   halving?: HalvingConfig;
+  /** Population-based training of the stage's populations (not with `halving`). */
+  pbt?: PbtConfig;
 }
 
 /** The final training of a sweep, with the best trial of its last stage (every dimension). */

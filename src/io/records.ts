@@ -90,6 +90,30 @@ const divergedSchema = z.strictObject({ step: count(), reason: z.string() });
 /** Where successive halving stopped a model: its rung (1-based) and the rung's step. */
 const stoppedSchema = z.strictObject({ rung: z.number().int().min(1), step: count() });
 
+/** Values of the hyperparameters PBT changes during training. */
+const pbtValuesSchema = z.strictObject({
+  lambda: nonNegative().optional(),
+  etaMax: z.number().positive().optional(),
+  etaMin: z.number().positive().optional(),
+  eta: z.number().positive().optional(),
+  dropout: z.number().min(0).lt(1).optional(),
+});
+/** How each value of an exploit came: `×f`, `up`/`down` in a list, or `resample`. */
+const pbtHowSchema = z.strictObject({
+  lambda: z.string().optional(),
+  etaMax: z.string().optional(),
+  etaMin: z.string().optional(),
+  eta: z.string().optional(),
+  dropout: z.string().optional(),
+});
+/** One exploit of a model of population-based training (`PbtEvent`; `from` a model index). */
+const pbtEventSchema = z.strictObject({
+  step: count(),
+  from: count(),
+  values: pbtValuesSchema,
+  how: pbtHowSchema,
+});
+
 /** One model's state in a snapshot (`ModelResult` of the trainer, before its test). */
 export const snapshotModelSchema = z.strictObject({
   curves: z.array(evalPointSchema),
@@ -97,6 +121,7 @@ export const snapshotModelSchema = z.strictObject({
     .nullable(),
   diverged: divergedSchema.optional(),
   stopped: stoppedSchema.optional(),
+  lineage: z.array(pbtEventSchema).optional(),
 });
 
 /** A file name inside a directory: no separator, not hidden, not `.` or `..`. */
@@ -170,6 +195,15 @@ export const trialRecordSchema = z.strictObject({
   final: z.strictObject({ train: splitMetricsSchema, val: splitMetricsSchema }).optional(),
   diverged: divergedSchema.optional(),
   stopped: stoppedSchema.optional(),
+  pbt: z.strictObject({
+    lineage: z.array(z.strictObject({
+      step: count(),
+      from: z.string(),
+      values: pbtValuesSchema,
+      how: pbtHowSchema,
+    })),
+    end: hyperSchema,
+  }).optional(),
   shard: z.string().regex(/^[1-9]\d*\/[1-9]\d*$/).optional(),
 }).superRefine((t, ctx) => {
   const id = `${t.stage}/${t.index}`;

@@ -137,10 +137,12 @@ export function topK(trials: TrialRecord[], k: number, rankBy: "final" | "best")
 
 /** A completed trial (one with final metrics) as an entry of a top-k table. */
 export function topEntry(t: TrialRecord): TopEntry {
+  // a PBT trial is ranked with the values it ended with (those it trained with last)
+  const hyper = t.pbt?.end ?? t.hyper;
   return {
     id: t.id,
-    lambda: t.lambda,
-    ...(t.hyper ? { hyper: t.hyper } : {}),
+    lambda: hyper?.lambda ?? t.lambda,
+    ...(hyper ? { hyper } : {}),
     bestValAccuracy: t.bestVal.accuracy,
     finalValAccuracy: t.final!.val.accuracy,
     finalValCost: t.final!.val.cost,

@@ -100,6 +100,17 @@ function lambdaSpec(space: Space): DimSpec | null {
   }
 }
 
+/**
+ * The spec of dimension `d` in a space that draws its own points (the λ forms, `grid` and
+ * `random`), or null: an around space, or a dimension the space does not search.
+ */
+export function spaceDimSpec(space: Space, d: SpaceDim): DimSpec | null {
+  const legacy = lambdaSpec(space);
+  if (legacy) return d === "lambda" ? legacy : null;
+  if (space.kind === "grid" || space.kind === "random") return space.dims?.[d] ?? null;
+  return null;
+}
+
 /** The half-width of an around space in dimension `d`. */
 function aroundWidth(space: Extract<Space, { kind: "around" }>, d: SpaceDim): number {
   const w = space.dims?.[d]?.width ?? (DIM_INFO[d].scale === "log" ? space.width : undefined);

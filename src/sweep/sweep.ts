@@ -30,8 +30,9 @@ import { getGpu } from "../gpu/device.ts";
 import { writeReport } from "../report/mod.ts";
 import type { RunMetrics } from "../train/metrics.ts";
 import { formatDuration, formatPopulation } from "../train/progress.ts";
-import type { PopulationSpec, Progress, RungEvent } from "../train/trainer.ts";
+import type { ExploitEvent, PopulationSpec, Progress, RungEvent } from "../train/trainer.ts";
 import { halvingSpec } from "../train/halving.ts";
+import { pbtSpec } from "./pbt.ts";
 import {
   configHash,
   configSizes,
@@ -282,7 +283,12 @@ export function centrePoints(cfg: Config, stage: Stage, top: TopEntry[]): Hyper[
 }
 
 /** Turn a trained model's result into a trial record. */
-export function trialRecord(plan: TrialPlan, m: ModelResult, shard: Shard | null): TrialRecord {
+export function trialRecord(
+  plan: TrialPlan,
+  m: ModelResult,
+  shard: Shard | null,
+  population: TrialPlan[] = [plan],
+): TrialRecord {
   let best = { accuracy: -1, step: 0 };
   for (const p of m.curves) {
     if (p.val && p.val.accuracy > best.accuracy) best = { accuracy: p.val.accuracy, step: p.step };
@@ -302,6 +308,11 @@ export function trialRecord(plan: TrialPlan, m: ModelResult, shard: Shard | null
   if (!m.diverged && m.final?.val) rec.final = { train: m.final.train, val: m.final.val };
   if (m.diverged) rec.diverged = m.diverged;
   else if (m.stopped) rec.stopped = { ...m.stopped };
+  if (m.lineage) {
+    const lineage = m.lineage.map((e) => ({ ...structuredClone(e), from: population[e.from].id }));
+    const end = { ...(plan.hyper ?? { lambda: plan.lambda }), ...(lineage.at(-1)?.values ?? {}) };
+    rec.pbt = { lineage, end };
+  }
   if (shard) rec.shard = shard.label;
   return rec;
 }
@@ -768,9 +779,11 @@ async function trainStage(
   const scfg = stageConfig(s.cfg, stage);
   let at = 0;
   const chunks = groupPopulations(todo, s.population);
-  if (stage.halving && chunks.length > 1) {
+  if ((stage.halving || stage.pbt) && chunks.length > 1) {
     s.log(
-      `stage ${stage.name}: successive halving ranks each population on its own: ` +
+      `stage ${stage.name}: ${
+        stage.halving ? "successive halving" : "population-based training"
+      } ranks each population on its own: ` +
         `${todo.length} trials train in ${chunks.length} populations (search.population ` +
         `${s.population}, grouped by shared values)`,
     );
@@ -831,6 +844,7 @@ async function trainChunk(
     ...perModelValues(scfg, chunk),
   };
   if (stage.halving) spec.halving = halvingSpec(stage.halving, scfg);
+  if (stage.pbt) spec.pbt = pbtSpec(stage, scfg);
   const snapHash = await configHash(scfg, {
     stage: stage.name,
     trials: chunk.map((c) =>
@@ -876,11 +890,15 @@ async function trainChunk(
       onSnapshot: (snap) => writeSnapshot(snapshotFile, snapHash, snap, chunk.map((c) => c.id)),
       snapshotSeconds: options.snapshotSeconds,
       onRung: (r) => log(formatRung(stage.name, r, chunk)),
+      onExploit: (e) => log(formatExploit(stage.name, e, chunk)),
     },
   );
   await shown;
   if (result.interrupted) return result;
-  await appendTrials(s.trialsFile, chunk.map((c, z) => trialRecord(c, result.models[z], s.shard)));
+  await appendTrials(
+    s.trialsFile,
+    chunk.map((c, z) => trialRecord(c, result.models[z], s.shard, chunk)),
+  );
   await Deno.remove(snapshotFile).catch(() => {});
   await Deno.remove(s.populationFile).catch(() => {});
   const diverged = result.models.filter((m) => m.diverged).length;
@@ -894,6 +912,20 @@ async function trainChunk(
       (notes.length ? ` (${notes.join(", ")})` : "") + ` → ${s.trialsFile}`,
   );
   return result;
+}
+
+/**
+ * An exploit of PBT as a log line: each trial that copied another (trial indices), and the
+ * values it goes on with.
+ */
+export function formatExploit(stage: string, e: ExploitEvent, chunk: TrialPlan[]): string {
+  const moves = e.moves.map(({ model, event }) =>
+    `${chunk[model].index} ← ${chunk[event.from].index} (${formatHyper(event.values)})`
+  );
+  return `${stage}: exploit at step ${e.step}: ` +
+    (moves.length
+      ? `${moves.length} trials copy: ${clip(moves.join(", "), 600)}`
+      : "nobody copies");
 }
 
 /** A rung as a log line: where it was, who goes on and who stopped (trial indices). */

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { PbtDimName, PbtValues } from "../train/pbt.ts";
 import type { EnvInfo, EvalPoint, SplitMetrics, Timings } from "../train/metrics.ts";
 import type { Hyper } from "./hyper.ts";
 
@@ -47,8 +48,26 @@ export interface TrialRecord {
   diverged?: { step: number; reason: string };
   /** For a stopped trial: the rung of successive halving that stopped it (1-based) and its step. */
   stopped?: { rung: number; step: number };
+  /**
+   * With population-based training: each exploit of the trial (the step, the trial whose state
+   * it copied, the values it went on with and how each came), and its values at the end in
+   * every dimension of the space (`hyper` holds those it started with).
+   */
+  pbt?: { lineage: PbtTrialEvent[]; end: Hyper };
   /** Shard that produced it, as `i/n` (absent when unsharded). */
   shard?: string;
+}
+
+/** One exploit of a PBT trial (`TrialRecord.pbt`): `PbtEvent` with the source as a trial id. */
+export interface PbtTrialEvent {
+  /** Update step of the exploit. */
+  step: number;
+  /** The trial whose state it copied (`<stage>/<index>`). */
+  from: string;
+  /** Its values from this step on, in every dimension PBT explores. */
+  values: PbtValues;
+  /** How each value came: `×f` (the source's times f), `up`/`down` (a list's neighbour), `resample`. */
+  how: Partial<Record<PbtDimName, string>>;
 }
 
 /** One row of a stage's top-k table. */

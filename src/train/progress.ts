@@ -47,7 +47,8 @@ export function formatProgress(p: Progress, model = 0): string {
 
 /**
  * One line about a population at an evaluation point: the best and median validation accuracy
- * (training accuracy without validation), and how many models diverged (and, with successive
+ * (training accuracy without validation), the best model's λ (its value now, with PBT) and its
+ * η where it differs from model 0's, and how many models diverged (and, with successive
  * halving, how many its rungs stopped).
  */
 export function formatPopulation(stage: string, p: Progress, lambdas: number[]): string {
@@ -63,7 +64,9 @@ export function formatPopulation(stage: string, p: Progress, lambdas: number[]):
   const training = p.points.length - stopped;
   const body = alive.length
     ? `${training} models: val acc best ${(100 * accs[bestAt]).toFixed(1)}% (λ ${
-      lambdas[alive[bestAt].z].toExponential(2)
+      (p.lambdas?.[alive[bestAt].z] ?? lambdas[alive[bestAt].z]).toExponential(2)
+    }${
+      alive[bestAt].pt!.eta !== p.eta ? `, η ${alive[bestAt].pt!.eta.toExponential(2)}` : ""
     }) median ${(100 * median).toFixed(1)}%, ${training - alive.length} diverged` +
       (p.stopped !== undefined ? `, ${stopped} stopped` : "")
     : "all diverged";

@@ -44,7 +44,18 @@ import type { Augment } from "../nn/shared.ts";
 import type { Snapshot } from "./snapshot.ts";
 import { UserError } from "../errors.ts";
 import { type HalvingSpec, rungsProblem, selectModels, survivors } from "./halving.ts";
-import { encodeCompaction } from "./compact.ts";
+import { BlockCopier, encodeCompaction } from "./compact.ts";
+import {
+  exploit,
+  type PbtEvent,
+  type PbtMove,
+  pbtProblem,
+  pbtReady,
+  type PbtSpec,
+  replayed,
+  valuesOf,
+  withValues,
+} from "./pbt.ts";
 
 /** Steps encoded per submission, at most. */
 export const STEP_CHUNK = ETA_ROWS;
@@ -96,6 +107,12 @@ export interface PopulationSpec {
    * survivors go on as a narrower population, their state compacted on the GPU (`halving.ts`).
    */
   halving?: HalvingSpec;
+  /**
+   * Population-based training: at each of its steps (evaluation points) the worst models copy
+   * the state of some of the best on the GPU and explore new values of λ, η or dropout
+   * (`pbt.ts`). Not with `halving`.
+   */
+  pbt?: PbtSpec;
 }
 
 /** The splits of a resident dataset to train and evaluate on. */
@@ -128,6 +145,8 @@ export interface ModelResult {
   diverged?: { step: number; reason: string };
   /** Set when successive halving stopped it: the rung (1-based) and its step. */
   stopped?: { rung: number; step: number };
+  /** With PBT: each exploit of the model, in step order (absent while it has none). */
+  lineage?: PbtEvent[];
 }
 
 /** A progress report at an evaluation point. */
@@ -150,6 +169,8 @@ export interface Progress {
   points: (EvalPoint | null)[];
   /** With halving: how many models its rungs have stopped so far. */
   stopped?: number;
+  /** With PBT: each model's λ now (after the exploits so far). */
+  lambdas?: number[];
 }
 
 /** What happened at a rung of successive halving (see {@link TrainOptions.onRung}). */
@@ -164,6 +185,16 @@ export interface RungEvent {
   stopped: number[];
   /** Copies the compaction encoded (0 when no model left the population). */
   copies: number;
+}
+
+/** What happened at an exploit of population-based training (see {@link TrainOptions.onExploit}). */
+export interface ExploitEvent {
+  /** Its update step. */
+  step: number;
+  /** Who copied whom, and the values they go on with (indices in the spec). */
+  moves: PbtMove[];
+  /** Dispatches the copies encoded (0 when no model copied). */
+  dispatches: number;
 }
 
 /** The outcome of {@link trainPopulation}. */
@@ -214,6 +245,8 @@ export interface TrainOptions {
   snapshotSeconds?: number;
   /** With halving: called at each rung, once it has been ranked and the population compacted. */
   onRung?: (r: RungEvent) => void;
+  /** With PBT: called at each exploit, once the state has been copied and the values changed. */
+  onExploit?: (e: ExploitEvent) => void;
 }
 
 /** Default seconds of training between two timed snapshots. */
@@ -473,14 +506,18 @@ export async function trainPopulation(
   if (stepsPerEpoch < 1) throw new Error(`batch ${B} larger than the training set ${data.train.n}`);
   const total = totalSteps(spec.schedule, stepsPerEpoch);
   const rungs = rungSteps(spec, total);
-  const points = withRungs(evalSteps(total, spec.evalEvery), rungs);
+  const exploits = pbtSteps(spec, total);
+  const points = withRungs(evalSteps(total, spec.evalEvery), [...rungs, ...exploits]);
   const slots = metricSlots(points.length);
   checkPerModel(spec, stepsPerEpoch);
 
   const resume = options.resume;
   // the models in the population now, as indices in the spec (fewer after a rung of halving)
   let members = resume ? resumedMembers(resume, P, rungs) : [...Array(P).keys()];
-  let live = livePopulation(gpu, data, selectModels(spec, members), slots.count);
+  // the values each model trains with now: with PBT they change at each exploit
+  let current = spec.pbt ? pbtReady(spec, spec.pbt.dims) : spec;
+  if (resume && spec.pbt) current = replayed(current, resume.models.map((m) => m.lineage));
+  let live = livePopulation(gpu, data, selectModels(current, members), slots.count);
   if (!resume) {
     const initial = options.initial ??
       spec.seeds.map((seed, z) =>
@@ -502,7 +539,7 @@ export async function trainPopulation(
     : Array.from({ length: P }, () => ({ curves: [], final: null }));
   // η of model z at step t (its own schedule, if it has one)
   const eta = (t: number, z = 0) =>
-    learningRate(spec.schedules?.[z] ?? spec.schedule, t, stepsPerEpoch);
+    learningRate(current.schedules?.[z] ?? current.schedule, t, stepsPerEpoch);
   const trainedBefore = resume?.trainSeconds ?? 0;
   const started = performance.now() - 1000 * trainedBefore;
   const seconds = () => (performance.now() - started) / 1000;
@@ -517,8 +554,8 @@ export async function trainPopulation(
       const m = models[z];
       if (m.diverged) return;
       const l2 = sums[0][j].sumSquares;
-      const train = splitMetrics(sums[0][j], l2, spec.lambdas[z]);
-      const val = data.val ? splitMetrics(sums[1][j], l2, spec.lambdas[z]) : undefined;
+      const train = splitMetrics(sums[0][j], l2, current.lambdas[z]);
+      const val = data.val ? splitMetrics(sums[1][j], l2, current.lambdas[z]) : undefined;
       if (!isFiniteMetrics(train) || (val && !isFiniteMetrics(val)) || !Number.isFinite(l2)) {
         m.diverged = { step: at, reason: `loss or weights became NaN/Inf by step ${at}` };
         alive--;
@@ -546,6 +583,7 @@ export async function trainPopulation(
       remainingSeconds: at > 0 ? (total - at) / rate : NaN,
       points: report,
       ...(spec.halving ? { stopped: stoppedCount() } : {}),
+      ...(spec.pbt ? { lambdas: [...current.lambdas] } : {}),
     });
   };
 
@@ -641,6 +679,33 @@ export async function trainPopulation(
     options.onRung?.({ rung, step: at, kept, stopped, copies });
   };
 
+  // An exploit of PBT at step `at` (its evaluation read back): the bottom quantile copies the
+  // state of models of the top one on the GPU, and goes on with values explored from theirs.
+  const explore = (at: number) => {
+    const pbt = spec.pbt!;
+    const ranked = members.filter((z) => !models[z].diverged).map((z) => {
+      const last = models[z].final!;
+      return { index: z, accuracy: (last.val ?? last.train).accuracy };
+    });
+    const moves = exploit(ranked, (z) => valuesOf(current, z, pbt.dims), pbt, at);
+    let dispatches = 0;
+    if (moves.length > 0) {
+      const origin = members.map((_, j) => j);
+      for (const { model, event } of moves) origin[model] = event.from;
+      const enc = device.createCommandEncoder();
+      dispatches = live.copier.encode(enc, origin);
+      device.queue.submit([enc.finish()]);
+      for (const { model, event } of moves) {
+        current = withValues(current, model, event.values);
+        (models[model].lineage ??= []).push(event);
+      }
+      live.spec = current;
+      writeBuffer(device, live.params.lambda, 0, new Float32Array(current.lambdas));
+      if (current.dropouts) live.params.setDropout(current.dropouts);
+    }
+    options.onExploit?.({ step: at, moves, dispatches });
+  };
+
   let s = resume?.step ?? 0, k = points.findIndex((t) => t > s), interrupted = false;
   if (k < 0) k = points.length;
   if (!resume) {
@@ -670,7 +735,8 @@ export async function trainPopulation(
     let after: (() => Promise<void>) | null = null;
     if (end === points[k]) after = submitEval(enc, pass, end, slots.point(k++));
     else pass.end();
-    const atRung = rungs.includes(end);
+    // a rung or an exploit: the population changes there, once its evaluation is read back
+    const atRung = rungs.includes(end) || exploits.includes(end);
     const timed = performance.now() - lastSnapshot >= snapshotEvery;
     // a rung's snapshot is taken once the population is compacted, below
     const snap = options.onSnapshot && end < total && !atRung && (after || timed)
@@ -686,7 +752,8 @@ export async function trainPopulation(
       // the one readback a rung waits for: every evaluation up to it, the rung's last
       await Promise.all(pending.splice(0).map((e) => e.done));
       await Promise.all(queued.splice(0));
-      halve(end);
+      if (rungs.includes(end)) halve(end);
+      else explore(end);
       if (options.onSnapshot) {
         const enc = device.createCommandEncoder();
         const take = takeSnapshot(enc, end);
@@ -757,6 +824,8 @@ interface LivePopulation {
   evaluator: Evaluator;
   /** Every buffer that carries state from one step to the next, by label (what a snapshot holds). */
   state: Record<string, GPUBuffer>;
+  /** Copies between its models (PBT's exploits; built on first use). */
+  copier: BlockCopier;
   destroy(): void;
 }
 
@@ -780,13 +849,17 @@ function livePopulation(
     textures: gpu.prefersTextures,
     profile: gpu.kernelProfile,
   });
+  const state = { ...params.state(), ...step.state };
+  const copier = new BlockCopier(gpu.device, state, params.layers);
   return {
     spec,
     params,
     step,
     evaluator,
-    state: { ...params.state(), ...step.state },
+    state,
+    copier,
     destroy() {
+      copier.destroy();
       evaluator.destroy();
       step.destroy();
       params.destroy();
@@ -802,6 +875,15 @@ function rungSteps(spec: PopulationSpec, total: number): number[] {
   if (problem) throw new Error(problem);
   if (!(reduction > 1)) throw new Error(`halving: the reduction factor ${reduction} is not > 1`);
   return rungs;
+}
+
+/** The exploit steps of a spec's PBT (none without), checked against the schedule's `total` steps. */
+function pbtSteps(spec: PopulationSpec, total: number): number[] {
+  if (!spec.pbt) return [];
+  if (spec.halving) throw new Error(`a population takes successive halving or PBT, not both`);
+  const problem = pbtProblem(spec.pbt, total);
+  if (problem) throw new Error(problem);
+  return spec.pbt.steps;
 }
 
 /** Evaluation points with the rungs among them (every rung is evaluated). */
@@ -848,6 +930,8 @@ function modelsAt(m: ModelResult, at: number, regular: Set<number>): ModelResult
     out.diverged = { ...m.diverged };
   }
   if (m.stopped && m.stopped.step <= at) out.stopped = { ...m.stopped };
+  const lineage = m.lineage?.filter((e) => e.step <= at);
+  if (lineage?.length) out.lineage = structuredClone(lineage);
   return out;
 }
 
