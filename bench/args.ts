@@ -56,8 +56,11 @@ bench/results/<adapter>-<date>.json and .html.
                      by one, 200 steps each, training steps alone and through trainPopulation
                      (with evaluation); numpy too with --peers; and successive halving: 27 λ
                      over 3 cycles of n_s = 100 (27 → 9 → 3 models) against the same 27 trained
-                     to the end. Without --sweep the default run times a short sweep (50 steps,
-                     training steps only) and a short halving (9 λ, 150 steps: 9 → 3 → 1)
+                     to the end; and PBT against random search at equal compute: 16 trials of
+                     (λ, η_max) over 3 cycles of n_s = 100, exploiting every 100 steps. Without
+                     --sweep the default run times a short sweep (50 steps, training steps
+                     only), a short halving (9 λ, 150 steps: 9 → 3 → 1) and a short PBT (8
+                     trials, 150 steps)
   --tiles            tile sweep of every matmul shape (prints the best {tm,tn4,wg} per shape)
   --only=LIST        just these sections: ${SECTIONS.join(",")}
   --no-write         print only; write no files

@@ -29,6 +29,7 @@ import { BENCH_LAMBDA, BenchNet, benchSpec, netName, openContext } from "./setup
 import { itemLabel, OursRunner, type StepOptions, workItems } from "./steps.ts";
 import { logLambdas, measureSweep, type SweepConfig } from "./sweep.ts";
 import { type AshaConfig, measureAsha } from "./asha.ts";
+import { measurePbt, type PbtBenchConfig } from "./pbt.ts";
 import { TILE_GRID, tileSweep } from "./tiles.ts";
 import { fmtMs } from "./stats.ts";
 import { GpuTimer } from "./timing.ts";
@@ -122,6 +123,26 @@ function settings(args: BenchArgs, profile: KernelProfile) {
       reduction: 3,
       trainImages: 10000,
     } satisfies AshaConfig,
+    // PBT against random search at equal compute: 8 trials over 3 short cycles by default,
+    // 16 over 3 cycles of n_s = 100 with --sweep, exploiting every half cycle
+    pbt: {
+      sizes: NET2,
+      batch: 100,
+      trials: args.sweepFull ? 16 : 8,
+      lambdaRange: [1e-5, 1e-1],
+      etaMaxRange: [0.01, 0.2],
+      seed: 1,
+      schedule: {
+        kind: "cyclic" as const,
+        etaMin: 1e-5,
+        etaMax: 0.1,
+        stepSize: args.sweepFull ? 100 : 25,
+        cycles: 3,
+      },
+      interval: args.sweepFull ? 100 : 25,
+      quantile: 0.25,
+      trainImages: 10000,
+    } satisfies PbtBenchConfig,
     peerTimeoutS: args.timeout,
     verifySteps: 20,
   };
@@ -320,6 +341,12 @@ async function main(): Promise<void> {
           `${2 * a.schedule.stepSize * a.schedule.cycles} steps…`,
       );
       results.asha = await measureAsha(ctx, a, log);
+      const p = opts.pbt;
+      log(
+        `PBT: ${p.trials} trials as a random search vs with PBT, ` +
+          `${2 * p.schedule.stepSize * p.schedule.cycles} steps each…`,
+      );
+      results.pbt = await measurePbt(ctx, p, log);
     }
     if (has("tiles")) {
       log("tiles: every matmul shape × the tile grid…");

@@ -287,6 +287,44 @@ function sweepSection(b: ReportBuilder, r: BenchResults): string {
     `population time in the same round.</p></div></div>`;
 }
 
+/** PBT against random search at equal compute: a table. */
+function pbtSection(r: BenchResults): string {
+  const p = r.pbt;
+  if (!p) return "";
+  const c = p.config;
+  const best = (x: { trial: number; lambda: number; etaMax: number; valAccuracy: number }) =>
+    `${(100 * x.valAccuracy).toFixed(2)} % (trial ${x.trial}, λ ${x.lambda.toExponential(2)}, ` +
+    `η_max ${x.etaMax.toExponential(2)})`;
+  const table = htmlTable(
+    ["search", n("time"), n("model-steps"), "best validation accuracy", n("median")],
+    [
+      [
+        "random search",
+        n(`${p.randomSeconds.toFixed(1)} s`),
+        n(String(p.modelSteps)),
+        best(p.randomBest),
+        n(`${(100 * p.median.random).toFixed(2)} %`),
+      ],
+      [
+        "population-based training",
+        n(`${p.pbtSeconds.toFixed(1)} s`),
+        n(String(p.modelSteps)),
+        best(p.pbtBest),
+        n(`${(100 * p.median.pbt).toFixed(2)} %`),
+      ],
+    ],
+  );
+  return `<h2>Population-based training</h2><p class="sub">${
+    escapeHtml(
+      `${c.trials} trials of ${c.sizes.join("-")}, B=${c.batch}, ${c.steps} steps on ` +
+        `${c.trainImages} images, λ and η_max log-uniform from seed ${c.seed}, exploits at ` +
+        `${c.exploits.join(", ")} (quantile ${c.quantile}): ${p.copies} copies. PBT's best is ` +
+        `${p.gainPoints.toFixed(2)} points from random search's at equal compute, in ` +
+        `×${(p.pbtSeconds / p.randomSeconds).toFixed(2)} the time (one seed).`,
+    )
+  }</p><div class="scroll">${table}</div>`;
+}
+
 /** Successive halving against every trial to the end: a table. */
 function ashaSection(r: BenchResults): string {
   const a = r.asha;
@@ -476,7 +514,7 @@ export function renderBenchHtml(r: BenchResults): string {
       ? `<h2>Targets</h2><ul>${targets.map((t) => `<li>${escapeHtml(t)}</li>`).join("")}</ul>`
       : "") +
     probesSection(r) + itemsSection(b, r) + kernelsSection(b, r) + sweepSection(b, r) +
-    ashaSection(r) + tilesSection(r) + peers;
+    ashaSection(r) + pbtSection(r) + tilesSection(r) + peers;
   return renderPage({
     title: `Benchmark — ${adapter}`,
     subtitleHtml: `webgpu-mlp <code>deno task bench</code>, ${

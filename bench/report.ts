@@ -12,6 +12,7 @@ import { fmtMs, fmtRatio } from "./stats.ts";
 import { itemLabel } from "./steps.ts";
 import { sweepVariants } from "./sweep.ts";
 import { ashaLines } from "./asha.ts";
+import { pbtLines } from "./pbt.ts";
 import { tileName } from "./tiles.ts";
 
 /**
@@ -169,6 +170,10 @@ export function printReport(r: BenchResults, log: (line: string) => void): void 
   if (r.asha) {
     log("");
     for (const line of ashaLines(r.asha)) log(line);
+  }
+  if (r.pbt) {
+    log("");
+    for (const line of pbtLines(r.pbt)) log(line);
   }
   if (r.tiles?.length) {
     log("");

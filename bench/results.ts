@@ -23,6 +23,7 @@ import type { ProbeResults } from "./probes.ts";
 import type { OursItem, PeerItem, WorkItem } from "./steps.ts";
 import type { SweepResult } from "./sweep.ts";
 import type { AshaResult } from "./asha.ts";
+import type { PbtBenchResult } from "./pbt.ts";
 import type { TileShapeResult } from "./tiles.ts";
 import type { VerifyResult } from "./verify.ts";
 
@@ -113,6 +114,8 @@ export interface BenchResults {
   sweep?: SweepResult;
   /** Successive halving against every trial trained to the end (the sweep section). */
   asha?: AshaResult;
+  /** Population-based training against random search at equal compute (the sweep section). */
+  pbt?: PbtBenchResult;
   tiles?: TileShapeResult[];
   peers: PeerRecord[];
   seconds?: number;

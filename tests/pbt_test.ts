@@ -337,14 +337,14 @@ const byId = (m: Map<string, TrialRecord>) =>
 Deno.test("a PBT sweep records each trial's lineage and end values, ranks by them, logs and draws the exploits", async () => {
   const out = await Deno.makeTempDir({ prefix: "pbt_test_" });
   try {
-    const cfg = pbtSweep(out, { interval: 20, quantile: 0.34 });
+    const cfg = pbtSweep(out, { interval: 20, quantile: 0.33 });
     const { lines, log } = logger();
     const summary = await runSweep(cfg, { log, report: true });
     const exploits = lines.filter((l) => /^a: exploit at step/.test(l));
     assert.equal(exploits.length, 3, lines.join("\n"));
     assert.match(
       exploits[0],
-      /^a: exploit at step 20: 2 trials copy: \d ← \d \(λ [\d.e+-]+  η_max [\d.e+-]+\), \d ← \d/,
+      /^a: exploit at step 20: 2 trials copy: \d ← \d \(λ [\d.e+-]+ {2}η_max [\d.e+-]+\), \d ← \d/,
     );
     const trials = byId(readTrials(join(out, "pbt")));
     assert.equal(trials.length, 6);
@@ -373,7 +373,7 @@ Deno.test("a PBT sweep records each trial's lineage and end values, ranks by the
 Deno.test("a PBT sweep interrupted at an exploit or between exploits resumes to what an uninterrupted one records", async () => {
   const out = await Deno.makeTempDir({ prefix: "pbt_resume_" });
   try {
-    const pbt = { interval: 20, quantile: 0.34, resample: 0.5 };
+    const pbt = { interval: 20, quantile: 0.33, resample: 0.5 };
     const ref = await runSweep(pbtSweep(join(out, "ref"), pbt, 10), { log: quiet, report: false });
     const want = byId(readTrials(join(out, "ref", "pbt")));
     assert.ok(want.some((t) => t.pbt));

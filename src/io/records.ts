@@ -272,6 +272,13 @@ const stageSummarySchema = z.strictObject({
   diverged: count(),
   stopped: count().optional(),
   halving: z.strictObject({ rungs: z.array(count()), reduction: z.number().gt(1) }).optional(),
+  pbt: z.strictObject({
+    steps: z.array(count()),
+    quantile: z.number().gt(0).max(0.5),
+    perturb: z.array(z.number().gt(0)),
+    resample: fraction(),
+    dims: z.array(z.enum(["lambda", "etaMax", "etaMin", "eta", "dropout"])),
+  }).optional(),
   top: z.array(topEntrySchema),
 });
 

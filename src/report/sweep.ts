@@ -4,7 +4,7 @@
  * space searched), for stages searching two or more dimensions scatters of two of them coloured
  * by validation accuracy (`scatter.ts`), the curves of the best trials overlaid, the rungs of
  * successive halving (a rung table and every trial's curve ending where it stopped), the
- * diverged trials, and the final training's full run report.
+ * hyperparameters and lineage of population-based training (`pbt.ts`), the diverged trials, and the final training's full run report.
  *
  * @module
  */
@@ -19,6 +19,7 @@ import { type Cell, escapeHtml, htmlCell, htmlTable, keyValueTable } from "./htm
 import type { LoadedSweep } from "./load.ts";
 import { renderPage } from "./page.ts";
 import { curvesFigure, heading, numCell, renderRunSections, runSummaryHtml } from "./run.ts";
+import { pbtSections } from "./pbt.ts";
 import { hyperScatterSections, sweepRankBy } from "./scatter.ts";
 
 /** Trials shown in the overlaid-curves figures. */
@@ -205,7 +206,7 @@ export function topCurvesFigures(b: ReportBuilder, trials: TrialRecord[]): strin
       const ys = t.curves.map((p) => p.val?.[key]);
       if (!ys.some((v) => typeof v === "number" && Number.isFinite(v))) return;
       series.push({
-        label: `#${i + 1} ${t.id} (λ=${sci(t.lambda)})`,
+        label: `#${i + 1} ${t.id} (λ=${sci(t.pbt?.end.lambda ?? t.lambda)})`,
         x: b.column(t.curves.map((p) => p.step), `tr.${t.id}.step`),
         y: b.column(ys, `tr.${t.id}.${key}`),
         color: paletteColor(i),
@@ -445,6 +446,8 @@ export function renderSweepSections(b: ReportBuilder, sw: LoadedSweep): string {
     parts.push(heading(2, "Curves of the best trials"), topCurvesFigures(b, sw.trials));
     const halving = halvingSections(b, stages, sw.trials, 3);
     if (halving) parts.push(heading(2, "Successive halving"), halving);
+    const pbt = pbtSections(b, stages, sw.trials, 3);
+    if (pbt) parts.push(heading(2, "Population-based training"), pbt);
     parts.push(heading(2, "Diverged trials"), divergedTable(sw.trials));
   }
   const fin = sw.summary?.final;

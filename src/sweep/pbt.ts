@@ -11,6 +11,7 @@ import type { Config, PbtConfig, StageConfig } from "../config.ts";
 import { configSteps } from "../train/halving.ts";
 import { exploitSteps, type PbtDim, type PbtDimName, type PbtSpec } from "../train/pbt.ts";
 import { DIM_INFO, type SpaceDim, stageConfig } from "./hyper.ts";
+import type { StageSummary } from "./types.ts";
 import { dimValues, spaceDims, spaceDimSpec, spaceSize } from "./space.ts";
 
 /** The dimensions a stage's PBT explores: its `dims`, or each of the space's but σ. */
@@ -83,5 +84,17 @@ export function pbtSpec(stage: StageConfig, scfg: Config): PbtSpec {
     resample: pbt.resample,
     seed: pbt.seed,
     dims,
+  };
+}
+
+/** What a stage summary records of its PBT (`StageSummary.pbt`). */
+export function pbtSummary(stage: StageConfig, cfg: Config): NonNullable<StageSummary["pbt"]> {
+  const spec = pbtSpec(stage, stageConfig(cfg, stage));
+  return {
+    steps: spec.steps,
+    quantile: spec.quantile,
+    perturb: spec.factors,
+    resample: spec.resample,
+    dims: spec.dims.map((d) => d.name),
   };
 }

@@ -32,7 +32,7 @@ import type { RunMetrics } from "../train/metrics.ts";
 import { formatDuration, formatPopulation } from "../train/progress.ts";
 import type { ExploitEvent, PopulationSpec, Progress, RungEvent } from "../train/trainer.ts";
 import { halvingSpec } from "../train/halving.ts";
-import { pbtSpec } from "./pbt.ts";
+import { pbtSpec, pbtSummary } from "./pbt.ts";
 import {
   configHash,
   configSizes,
@@ -506,6 +506,7 @@ function summarise(
           halving: halvingSpec(stage.halving, stageConfig(cfg, stage)),
         }
         : {}),
+      ...(stage.pbt ? { pbt: pbtSummary(stage, cfg) } : {}),
       top,
     });
   }
@@ -866,7 +867,7 @@ async function trainChunk(
       format: POPULATION_FORMAT,
       stage: stage.name,
       trials: chunk.map((c) => c.id),
-      lambdas,
+      lambdas: p.lambdas ?? lambdas, // with PBT, their values now
       step: p.step,
       totalSteps: p.total,
       stepsPerSecond: p.stepsPerSecond,

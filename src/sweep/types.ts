@@ -102,6 +102,17 @@ export interface StageSummary {
   stopped?: number;
   /** With successive halving: its rungs (update steps) and reduction factor η_r. */
   halving?: { rungs: number[]; reduction: number };
+  /**
+   * With population-based training: its exploit steps, quantile, perturbation factors,
+   * resample probability and the dimensions it explored.
+   */
+  pbt?: {
+    steps: number[];
+    quantile: number;
+    perturb: number[];
+    resample: number;
+    dims: PbtDimName[];
+  };
   /** The stage's best trials, best first. */
   top: TopEntry[];
 }
