@@ -39,6 +39,7 @@ export {
   type ModelConfig,
   type OptimizerConfig,
   parseConfig,
+  type PbtConfig,
   type RandomSpace,
   type SearchConfig,
   SPACE_DIMS,
@@ -72,7 +73,13 @@ export { checkName, nameProblem, RESERVED_NAMES } from "./src/io/names.ts";
 export { runVariants } from "./src/train/variants.ts";
 export { mergeSweep, runSweep, type SweepOptions } from "./src/sweep/sweep.ts";
 export { parseShard, resolveShard, type Shard } from "./src/sweep/shard.ts";
-export type { StageSummary, SweepSummary, TopEntry, TrialRecord } from "./src/sweep/types.ts";
+export type {
+  PbtTrialEvent,
+  StageSummary,
+  SweepSummary,
+  TopEntry,
+  TrialRecord,
+} from "./src/sweep/types.ts";
 export {
   DIM_INFO,
   type DimInfo,
@@ -130,6 +137,7 @@ export { Rng } from "./src/model/rng.ts";
 
 // training
 export {
+  type ExploitEvent,
   type ModelResult,
   type PopulationSpec,
   type Progress,
@@ -148,7 +156,21 @@ export {
   selectModels,
   survivors,
 } from "./src/train/halving.ts";
-export { encodeCompaction } from "./src/train/compact.ts";
+export { BlockCopier, encodeCompaction } from "./src/train/compact.ts";
+export {
+  exploit,
+  exploitSteps,
+  PBT_DIMS,
+  type PbtDim,
+  type PbtDimName,
+  type PbtEvent,
+  type PbtMove,
+  type PbtSpec,
+  type PbtValues,
+  quantileCount,
+  valuesOf,
+  withValues,
+} from "./src/train/pbt.ts";
 export {
   type ConstantSchedule,
   type CyclicSchedule,

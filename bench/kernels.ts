@@ -15,7 +15,7 @@ import { matmulOp, selectTile, type Tile } from "../src/kernels/matmul.ts";
 import { encodeOp, type Op } from "../src/kernels/op.ts";
 import { STEP_CHUNK, stepRecords } from "../src/train/trainer.ts";
 import { BENCH_LAMBDA, type BenchContext, BenchNet, benchSpec } from "./setup.ts";
-import { summarise, type Summary } from "./stats.ts";
+import { median, summarise, type Summary } from "./stats.ts";
 import type { GpuTimer } from "./timing.ts";
 
 /** Throughput of one kernel of the step. */
@@ -120,10 +120,6 @@ export async function compareTail(
   } finally {
     for (const n of Object.values(nets)) n.destroy();
   }
-  const median = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-  };
   const ms = { tail: median(times.tail), products: median(times.products) };
   return {
     net: sizes.join("-"),

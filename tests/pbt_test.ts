@@ -505,4 +505,40 @@ Deno.test("bad PBT keys get one line naming the key, before any work", async () 
     { pbt: { interval: 100 }, space: { kind: "list", values: [0.1] } },
     /pbt: the space gives 1 trial; population-based training needs at least 2/,
   );
+  // the command: one error line, exit 1, nothing written
+  const dir = await Deno.makeTempDir({ prefix: "pbt_bad_" });
+  try {
+    const file = join(dir, "bad.json");
+    await Deno.writeTextFile(
+      file,
+      JSON.stringify({
+        out: join(dir, "runs"),
+        data: { train: [1], val: { holdout: 1000 } },
+        train: {
+          schedule: { kind: "cyclic", etaMin: 1e-5, etaMax: 0.1, stepSize: 100, cycles: 3 },
+        },
+        search: {
+          stages: [{
+            name: "a",
+            space: { kind: "logUniform", min: 1e-4, max: 0.1, count: 8 },
+            pbt: { interval: 10, quantile: 0.6 },
+          }],
+        },
+      }),
+    );
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "src/cli/train.ts", "--config", file],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const err = new TextDecoder().decode(r.stderr).trim();
+    assert.equal(r.code, 1, err);
+    assert.match(
+      err,
+      /^error: config \S+bad\.json: search\.stages\.0\.pbt\.quantile must be <= 0\.5, got 0\.6$/,
+    );
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["bad.json"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -30,6 +30,7 @@ export type PbtValues = Partial<Record<PbtDimName, number>>;
 
 /** One dimension PBT searches: what a resample draws from, and the range perturbations stay in. */
 export interface PbtDim {
+  /** The hyperparameter. */
   name: PbtDimName;
   /** `log`/`linear`: a draw is log-uniform/uniform over `range`; `values`: one of them. */
   kind: "log" | "linear" | "values";
@@ -117,6 +118,7 @@ export function exploitRng(seed: number, step: number): Rng {
 export interface PbtMove {
   /** The model that copies (index in the spec). */
   model: number;
+  /** Whom it copied, and the values it goes on with. */
   event: PbtEvent;
 }
 
