@@ -57,10 +57,10 @@ bench/results/<adapter>-<date>.json and .html.
                      (with evaluation); numpy too with --peers; and successive halving: 27 λ
                      over 3 cycles of n_s = 100 (27 → 9 → 3 models) against the same 27 trained
                      to the end; and PBT against random search at equal compute: 16 trials of
-                     (λ, η_max) over 3 cycles of n_s = 100, exploiting every 100 steps. Without
+                     (λ, η_max) over 6 cycles of n_s = 50, exploiting at each cycle end. Without
                      --sweep the default run times a short sweep (50 steps, training steps
                      only), a short halving (9 λ, 150 steps: 9 → 3 → 1) and a short PBT (8
-                     trials, 150 steps)
+                     trials, 156 steps)
   --tiles            tile sweep of every matmul shape (prints the best {tm,tn4,wg} per shape)
   --only=LIST        just these sections: ${SECTIONS.join(",")}
   --no-write         print only; write no files

@@ -123,8 +123,9 @@ function settings(args: BenchArgs, profile: KernelProfile) {
       reduction: 3,
       trainImages: 10000,
     } satisfies AshaConfig,
-    // PBT against random search at equal compute: 8 trials over 3 short cycles by default,
-    // 16 over 3 cycles of n_s = 100 with --sweep, exploiting every half cycle
+    // PBT against random search at equal compute: 8 trials over 6 short cycles by default,
+    // 16 over 6 cycles of n_s = 50 with --sweep, exploiting at the end of each cycle but the
+    // last (where every model's η is η_min, so that the ranking compares like with like)
     pbt: {
       sizes: NET2,
       batch: 100,
@@ -136,10 +137,10 @@ function settings(args: BenchArgs, profile: KernelProfile) {
         kind: "cyclic" as const,
         etaMin: 1e-5,
         etaMax: 0.1,
-        stepSize: args.sweepFull ? 100 : 25,
-        cycles: 3,
+        stepSize: args.sweepFull ? 50 : 13,
+        cycles: 6,
       },
-      interval: args.sweepFull ? 100 : 25,
+      interval: args.sweepFull ? 100 : 26,
       quantile: 0.25,
       trainImages: 10000,
     } satisfies PbtBenchConfig,
