@@ -13,6 +13,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type Config, parseConfig } from "../src/config.ts";
 import type { Params } from "../src/model/init.ts";
+import { getGpu } from "../src/gpu/device.ts";
+import { resolveDataDir } from "../src/data/data_dir.ts";
+import { evaluateCheckpoint } from "../src/train/eval_checkpoint.ts";
 import { renderSweepReport } from "../src/report/sweep.ts";
 import { loadSweep } from "../src/report/load.ts";
 import { readTrials } from "../src/sweep/results.ts";
@@ -348,13 +351,32 @@ Deno.test("a PBT sweep records each trial's lineage and end values, ranks by the
     );
     const trials = byId(readTrials(join(out, "pbt")));
     assert.equal(trials.length, 6);
-    const copied = trials.filter((t) => t.pbt);
+    const copied = trials.filter((t) => t.pbt && t.pbt.lineage.length > 0);
     assert.ok(copied.length >= 2, "at least the two of the first exploit");
     for (const t of copied) {
       const last = t.pbt!.lineage.at(-1)!;
       assert.deepEqual(t.pbt!.end, { ...t.hyper, ...last.values });
       assert.ok(t.pbt!.lineage.every((e) => /^a\/\d$/.test(e.from) && e.from !== t.id));
     }
+    // the best member by final validation accuracy keeps its weights as trained, and says so
+    const best = [...trials].sort((a, b) =>
+      b.final!.val.accuracy - a.final!.val.accuracy || a.index - b.index
+    )[0];
+    assert.ok(
+      trials.every((t) =>
+        t.pbt
+      ),
+      "every trial of a PBT stage has its pbt block",
+    );
+    assert.deepEqual(trials.filter((t) => t.pbt!.checkpoint).map((t) => t.id), [best.id]);
+    const file = join(out, "pbt", best.pbt!.checkpoint!);
+    assert.equal(best.pbt!.checkpoint, `${best.id.replace("/", "-")}.weights.safetensors`);
+    assert.ok(
+      lines.some((l) => l.includes(`its best member, trial ${best.id}`) && l.includes(file)),
+    );
+    const ev = await evaluateCheckpoint(await getGpu(), file, resolveDataDir(), "data_batch_1.bin");
+    assert.equal(ev.samples, 10000);
+    assert.ok(ev.accuracy > 0.2, `trained weights: ${ev.accuracy}`);
     // the top table shows the values the trials ended with
     const top = summary!.stages[0].top;
     const first = trials.find((t) => t.id === top[0].id)!;
@@ -363,6 +385,7 @@ Deno.test("a PBT sweep records each trial's lineage and end values, ranks by the
     const html = await Deno.readTextFile(join(out, "pbt", "report.html"));
     assert.match(html, /Population-based training/);
     assert.match(html, /copied a\/\d/);
+    assert.match(html, /Weights of the best member as trained: <code>a-\d\.weights\.safetensors/);
     const sw = await loadSweep(join(out, "pbt"));
     assert.match(renderSweepReport(sw), /λ over training/);
   } finally {
@@ -376,7 +399,7 @@ Deno.test("a PBT sweep interrupted at an exploit or between exploits resumes to 
     const pbt = { interval: 20, quantile: 0.33, resample: 0.5 };
     const ref = await runSweep(pbtSweep(join(out, "ref"), pbt, 10), { log: quiet, report: false });
     const want = byId(readTrials(join(out, "ref", "pbt")));
-    assert.ok(want.some((t) => t.pbt));
+    assert.ok(want.some((t) => t.pbt!.lineage.length > 0));
     for (
       const [what, when] of [["at exploit 1", /exploit at step 20/], [
         "after step 30",

@@ -203,6 +203,7 @@ export const trialRecordSchema = z.strictObject({
       how: pbtHowSchema,
     })),
     end: hyperSchema,
+    checkpoint: plainName().optional(),
   }).optional(),
   shard: z.string().regex(/^[1-9]\d*\/[1-9]\d*$/).optional(),
 }).superRefine((t, ctx) => {

@@ -179,6 +179,15 @@ function stageSection(
       )
     }.</p>`
     : "";
+  const kept = trials.filter((t) => t.pbt?.checkpoint).map((t) =>
+    `<code>${escapeHtml(t.pbt!.checkpoint!)}</code> (trial <code>${escapeHtml(t.id)}</code>)`
+  );
+  const weights = kept.length
+    ? `<p>Weights of the best member as trained: ${
+      kept.join(", ")
+    } — <code>deno task eval</code> ` +
+      `evaluates them on the test set.</p>`
+    : "";
   const shown = events.slice(0, MAX_EXPLOIT_ROWS);
   const table = events.length
     ? htmlTable(
@@ -205,7 +214,7 @@ function stageSection(
     int(events.length)
   } copies among ${int(trials.length)} trials${
     escapeHtml(how)
-  }</p>${lineage}<div class="grid wide">${figures.join("")}</div>${table}`;
+  }</p>${lineage}${weights}<div class="grid wide">${figures.join("")}</div>${table}`;
 }
 
 /** Every value of `d` the trials took (positive ones), for a log axis's bounds. */

@@ -27,6 +27,7 @@ import {
 import { checkOutDir, preflight } from "../train/preflight.ts";
 import { readSnapshot, type StoredSnapshot, writeSnapshot } from "../train/snapshot.ts";
 import { getGpu } from "../gpu/device.ts";
+import { encodeCheckpoint } from "../model/checkpoint.ts";
 import { writeReport } from "../report/mod.ts";
 import type { RunMetrics } from "../train/metrics.ts";
 import { formatDuration, formatPopulation } from "../train/progress.ts";
@@ -288,6 +289,7 @@ export function trialRecord(
   m: ModelResult,
   shard: Shard | null,
   population: TrialPlan[] = [plan],
+  pbt?: { checkpoint?: string },
 ): TrialRecord {
   let best = { accuracy: -1, step: 0 };
   for (const p of m.curves) {
@@ -308,10 +310,13 @@ export function trialRecord(
   if (!m.diverged && m.final?.val) rec.final = { train: m.final.train, val: m.final.val };
   if (m.diverged) rec.diverged = m.diverged;
   else if (m.stopped) rec.stopped = { ...m.stopped };
-  if (m.lineage) {
-    const lineage = m.lineage.map((e) => ({ ...structuredClone(e), from: population[e.from].id }));
+  if (m.lineage || pbt) {
+    const lineage = (m.lineage ?? []).map((e) => ({
+      ...structuredClone(e),
+      from: population[e.from].id,
+    }));
     const end = { ...(plan.hyper ?? { lambda: plan.lambda }), ...(lineage.at(-1)?.values ?? {}) };
-    rec.pbt = { lineage, end };
+    rec.pbt = { lineage, end, ...(pbt?.checkpoint ? { checkpoint: pbt.checkpoint } : {}) };
   }
   if (shard) rec.shard = shard.label;
   return rec;
@@ -896,10 +901,28 @@ async function trainChunk(
   );
   await shown;
   if (result.interrupted) return result;
+  // PBT's result is its best member as trained: its weights, written before its trials are
+  // recorded (a kill in between retrains the population from its snapshot and writes them again)
+  const best = stage.pbt ? await saveBestMember(s, data, scfg, chunk, result) : null;
   await appendTrials(
     s.trialsFile,
-    chunk.map((c, z) => trialRecord(c, result.models[z], s.shard, chunk)),
+    chunk.map((c, z) =>
+      trialRecord(
+        c,
+        result.models[z],
+        s.shard,
+        chunk,
+        stage.pbt ? (z === best?.z ? { checkpoint: best.file } : {}) : undefined,
+      )
+    ),
   );
+  if (best) {
+    log(
+      `${stage.name}: its best member, trial ${chunk[best.z].id} (val acc ${
+        (100 * best.accuracy).toFixed(2)
+      }%), as trained → ${join(s.dir, best.file)} (deno task eval ${join(s.dir, best.file)})`,
+    );
+  }
   await Deno.remove(snapshotFile).catch(() => {});
   await Deno.remove(s.populationFile).catch(() => {});
   const diverged = result.models.filter((m) => m.diverged).length;
@@ -913,6 +936,41 @@ async function trainChunk(
       (notes.length ? ` (${notes.join(", ")})` : "") + ` → ${s.trialsFile}`,
   );
   return result;
+}
+
+/**
+ * The weights of a PBT population's best member by final validation accuracy (diverged members
+ * aside), as trained, in the sweep directory as `<stage>-<index>.weights.safetensors` with the
+ * values it ended with; null when every member diverged.
+ */
+async function saveBestMember(
+  s: SweepState,
+  data: PreparedData,
+  scfg: Config,
+  chunk: TrialPlan[],
+  result: TrainResult,
+): Promise<{ z: number; file: string; accuracy: number } | null> {
+  let z = -1, accuracy = -Infinity;
+  result.models.forEach((m, i) => {
+    const acc = m.diverged ? -Infinity : (m.final?.val ?? m.final?.train)?.accuracy ?? -Infinity;
+    if (acc > accuracy) [z, accuracy] = [i, acc];
+  });
+  const j = result.members.indexOf(z);
+  if (z < 0 || j < 0) return null;
+  const plan = chunk[z];
+  const end = { ...(plan.hyper ?? {}), ...(result.models[z].lineage?.at(-1)?.values ?? {}) };
+  const lambda = end.lambda ?? plan.lambda;
+  const file = `${plan.id.replace("/", "-")}.weights.safetensors`;
+  await writeFileAtomic(
+    join(s.dir, file),
+    encodeCheckpoint(result.params[j], data.stats, {
+      config: JSON.stringify(withHyper(scfg, { ...end, lambda })),
+      classNames: JSON.stringify(data.cifar.classNames),
+      lambda: String(lambda),
+      trial: plan.id,
+    }),
+  );
+  return { z, file, accuracy };
 }
 
 /**

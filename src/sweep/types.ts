@@ -50,10 +50,15 @@ export interface TrialRecord {
   stopped?: { rung: number; step: number };
   /**
    * With population-based training: each exploit of the trial (the step, the trial whose state
-   * it copied, the values it went on with and how each came), and its values at the end in
-   * every dimension of the space (`hyper` holds those it started with).
+   * it copied, the values it went on with and how each came; none if it never copied), and its
+   * values at the end in every dimension of the space (`hyper` holds those it started with).
    */
-  pbt?: { lineage: PbtTrialEvent[]; end: Hyper };
+  pbt?: {
+    lineage: PbtTrialEvent[];
+    end: Hyper;
+    /** For its population's best member: its weights as trained, a file in the sweep directory. */
+    checkpoint?: string;
+  };
   /** Shard that produced it, as `i/n` (absent when unsharded). */
   shard?: string;
 }
