@@ -185,7 +185,7 @@ function stageSection(
   const weights = kept.length
     ? `<p>Weights of the best member as trained: ${
       kept.join(", ")
-    } — <code>deno task eval</code> ` +
+    } — <code>deno task eval --checkpoint FILE</code> ` +
       `evaluates them on the test set.</p>`
     : "";
   const shown = events.slice(0, MAX_EXPLOIT_ROWS);

@@ -920,7 +920,9 @@ async function trainChunk(
     log(
       `${stage.name}: its best member, trial ${chunk[best.z].id} (val acc ${
         (100 * best.accuracy).toFixed(2)
-      }%), as trained → ${join(s.dir, best.file)} (deno task eval ${join(s.dir, best.file)})`,
+      }%), as trained → ${join(s.dir, best.file)} (deno task eval --checkpoint ${
+        join(s.dir, best.file)
+      })`,
     );
   }
   await Deno.remove(snapshotFile).catch(() => {});
