@@ -19,6 +19,8 @@ import { evaluateCheckpoint } from "../src/train/eval_checkpoint.ts";
 import { renderSweepReport } from "../src/report/sweep.ts";
 import { loadSweep } from "../src/report/load.ts";
 import { readTrials } from "../src/sweep/results.ts";
+import { trialsCsv } from "../src/io/csv.ts";
+import { readSweepTrials } from "../src/io/hparams.ts";
 import { runSweep } from "../src/sweep/sweep.ts";
 import type { TrialRecord } from "../src/sweep/types.ts";
 import {
@@ -377,6 +379,16 @@ Deno.test("a PBT sweep records each trial's lineage and end values, ranks by the
     const ev = await evaluateCheckpoint(await getGpu(), file, resolveDataDir(), "data_batch_1.bin");
     assert.equal(ev.samples, 10000);
     assert.ok(ev.accuracy > 0.2, `trained weights: ${ev.accuracy}`);
+    // trials.csv (and TensorBoard's HParams) carry the copies and the end values
+    const csv = trialsCsv(readSweepTrials(join(out, "pbt")));
+    const header = csv.split("\n")[0].split(",");
+    assert.ok(
+      ["pbt.copies", "pbt.end.lambda", "pbt.end.etaMax"].every((c) => header.includes(c)),
+      csv,
+    );
+    const row = csv.split("\n").find((l) => l.startsWith(`${copied[0].id},`))!.split(",");
+    assert.equal(Number(row[header.indexOf("pbt.copies")]), copied[0].pbt!.lineage.length);
+    assert.equal(Number(row[header.indexOf("pbt.end.lambda")]), copied[0].pbt!.end.lambda);
     // the top table shows the values the trials ended with
     const top = summary!.stages[0].top;
     const first = trials.find((t) => t.id === top[0].id)!;

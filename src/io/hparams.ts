@@ -46,7 +46,8 @@ export interface SweepTrials {
   trials: TrialRecord[];
   /**
    * Its hyperparameters: always lambda, stage and seed, then every other dimension a stage's
-   * space searches, then the training keys stages change.
+   * space searches, then (for PBT trials) `pbt.copies` and the values each ended with
+   * (`pbt.end.lambda`, …), then the training keys stages change.
    */
   hparams: HParamColumn[];
   /** Each trial's hyperparameters, by trial id. */
@@ -126,6 +127,11 @@ export function readSweepTrials(dir: string): SweepTrials {
       const x = t.hyper?.[d] ?? (scfg ? configValue(scfg, d) : undefined);
       if (x !== undefined) v[d] = x;
       delete own[`train.schedule.${d}`]; // the same value, in the column of its dimension
+    }
+    // a PBT trial: how many times it copied another, and the values it ended with
+    if (t.pbt) {
+      v["pbt.copies"] = t.pbt.lineage.length;
+      for (const [d, x] of Object.entries(t.pbt.end)) if (x !== undefined) v[`pbt.end.${d}`] = x;
     }
     values.set(t.id, { ...v, ...own });
   }
