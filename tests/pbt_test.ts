@@ -43,6 +43,7 @@ import {
   type TrainResult,
 } from "../src/train/trainer.ts";
 import { assertUserError } from "./assert_user_error.ts";
+import { Browser, fileUrl, findChromium } from "./browser.ts";
 
 const quiet = () => {};
 
@@ -400,6 +401,35 @@ Deno.test("a PBT sweep records each trial's lineage and end values, ranks by the
     assert.match(html, /Weights of the best member as trained: <code>a-\d\.weights\.safetensors/);
     const sw = await loadSweep(join(out, "pbt"));
     assert.match(renderSweepReport(sw), /λ over training/);
+    // in Chromium (where there is one; CI has it): the PBT charts draw, offline, without errors
+    const chromium = findChromium();
+    if (chromium) {
+      const browser = await Browser.launch(chromium);
+      try {
+        const v = await browser.visit(fileUrl(join(out, "pbt", "report.html")), {
+          evaluate: "window.__report",
+        });
+        assert.deepEqual(v.errors, []);
+        assert.deepEqual(v.blocked, []);
+        assert.ok(v.ready);
+        const state = v.value as {
+          charts: { title: string; datasets: { label: string; points: number }[] }[];
+        };
+        for (
+          const title of [
+            "Stage a: λ over training",
+            "Stage a: η_max over training",
+            "Stage a: validation accuracy of every trial",
+          ]
+        ) {
+          const chart = state.charts.find((c) => c.title === title);
+          assert.ok(chart, `${title}: ${state.charts.map((c) => c.title)}`);
+          assert.ok(chart.datasets.length >= 6 && chart.datasets.every((d) => d.points > 0), title);
+        }
+      } finally {
+        await browser.close();
+      }
+    }
   } finally {
     await Deno.remove(out, { recursive: true });
   }
