@@ -54,10 +54,11 @@ bench/results/<adapter>-<date>.json and .html.
                      (LIST: ${PEER_NAMES.join(",")}; default all)
   --sweep            the full λ-sweep benchmark: 16 models trained as one population vs one
                      by one, 200 steps each, training steps alone and through trainPopulation
-                     (with evaluation); numpy too with --peers; and successive halving: 27 λ
-                     over 3 cycles of n_s = 100 (27 → 9 → 3 models) against the same 27 trained
-                     to the end; and PBT against random search at equal compute: 16 trials of
-                     (λ, η_max) over 6 cycles of n_s = 50, exploiting at each cycle end. Without
+                     (with evaluation); numpy too with --peers; and successive halving: 81 λ
+                     over 3 cycles of n_s = 100 (81 → 27 → 9 models) against the same 81 trained
+                     to the end, each search's best trained again and tested; and PBT
+                     against random search at equal compute: 16 trials of (λ, η_max) over 6
+                     cycles of n_s = 50, exploiting at each cycle end. Without
                      --sweep the default run times a short sweep (50 steps, training steps
                      only), a short halving (9 λ, 150 steps: 9 → 3 → 1) and a short PBT (8
                      trials, 156 steps)

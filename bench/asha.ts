@@ -3,7 +3,8 @@
  * schedule of several cycles) trained as one population twice in one run — every trial to the
  * end, then with successive halving at the end of each cycle but the last — reporting the
  * wall-time ratio, the model-steps each trained, and whether halving's best trial lands within
- * 0.5 points of the full search's best validation accuracy. Halving's survivors train
+ * 0.5 points of the full search's best validation accuracy, and — each best trial trained again
+ * as the final model and evaluated on the test set — of its test accuracy. Halving's survivors train
  * bit-identically to the same trials in the full run, so the check also says whether their
  * curves are equal.
  *
@@ -11,6 +12,7 @@
  */
 
 import { defaultRungs, keepCount } from "../src/train/halving.ts";
+import { evaluateCheckpoint } from "../src/train/eval_checkpoint.ts";
 import type { Schedule } from "../src/train/schedule.ts";
 import { type TrainData, trainPopulation, type TrainResult } from "../src/train/trainer.ts";
 import { type BenchContext, benchSpec } from "./setup.ts";
@@ -60,6 +62,12 @@ export interface AshaResult {
   within: boolean;
   /** Whether every survivor's curves equal, bit for bit, its curves in the full run. */
   survivorsIdentical: boolean;
+  /**
+   * Each search's best trial trained again as the final model (alone, its λ and seed, the same
+   * data and schedule) and evaluated on the 10 000 test images: the accuracies, the gap in
+   * percentage points (full − ASHA) and whether it is within 0.5.
+   */
+  test?: { full: number; asha: number; gapPoints: number; within: boolean };
 }
 
 /** The best trial among `models` (indices) by final validation accuracy (ties: the first). */
@@ -110,6 +118,28 @@ export async function measureAsha(
   const all = [...Array(N).keys()];
   const fullBest = bestOf(full, c.lambdas, all);
   const ashaBest = bestOf(asha, c.lambdas, asha.members);
+  // the final model of each search: its best trial trained alone, then the test set
+  const finalTest = async (z: number): Promise<number> => {
+    const one = await trainPopulation(ctx.gpu, data, {
+      ...spec,
+      lambdas: [spec.lambdas[z]],
+      seeds: [spec.seeds[z]],
+    });
+    const r = await evaluateCheckpoint(ctx.gpu, {
+      params: one.params[0],
+      mean: ctx.data.stats.mean,
+      std: ctx.data.stats.std,
+      metadata: {},
+    }, ctx.data.dataDir);
+    return r.accuracy;
+  };
+  const fullTest = await finalTest(fullBest.trial);
+  const ashaTest = ashaBest.trial === fullBest.trial ? fullTest : await finalTest(ashaBest.trial);
+  log(
+    `  ASHA bench: final models on the test set: ${(100 * fullTest).toFixed(2)} % (full), ` +
+      `${(100 * ashaTest).toFixed(2)} % (ASHA)`,
+  );
+  const testGap = 100 * (fullTest - ashaTest);
   const bounds = [0, ...rungs, steps];
   const gapPoints = 100 * (fullBest.valAccuracy - ashaBest.valAccuracy);
   return {
@@ -129,6 +159,7 @@ export async function measureAsha(
     survivorsIdentical: asha.members.every((z) =>
       JSON.stringify(asha.models[z].curves) === JSON.stringify(full.models[z].curves)
     ),
+    test: { full: fullTest, asha: ashaTest, gapPoints: testGap, within: testGap <= 0.5 },
   };
 }
 
@@ -148,5 +179,14 @@ export function ashaLines(a: AshaResult): string[] {
     `  ${a.speedup.toFixed(2)}× faster; its best is ${a.gapPoints.toFixed(2)} points below the ` +
     `full search's (within 0.5: ${a.within ? "yes" : "no"}); survivors' curves equal the full ` +
     `run's: ${a.survivorsIdentical ? "yes" : "no"}`,
+    ...(a.test
+      ? [
+        `  each best trial trained as the final model, on the test set: full search ` +
+        `${(100 * a.test.full).toFixed(2)} %, ASHA ${(100 * a.test.asha).toFixed(2)} % ` +
+        `(${a.test.gapPoints.toFixed(2)} points below; within 0.5: ${
+          a.test.within ? "yes" : "no"
+        })`,
+      ]
+      : []),
   ];
 }

@@ -108,11 +108,11 @@ function settings(args: BenchArgs, profile: KernelProfile) {
       variants: args.sweepFull ? ["steps", "trainPopulation"] : ["steps"],
     } satisfies SweepConfig,
     // successive halving against every trial to the end: 9 → 3 → 1 models over 3 short cycles
-    // by default (about half a minute here), 27 → 9 → 3 over 3 cycles of n_s = 100 with --sweep
+    // by default (about half a minute here), 81 → 27 → 9 over 3 cycles of n_s = 100 with --sweep
     asha: {
       sizes: NET2,
       batch: 100,
-      lambdas: logLambdas(args.sweepFull ? 27 : 9),
+      lambdas: logLambdas(args.sweepFull ? 81 : 9),
       schedule: {
         kind: "cyclic" as const,
         etaMin: 1e-5,

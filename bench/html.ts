@@ -356,7 +356,12 @@ function ashaSection(r: BenchResults): string {
         `${a.population.join(" → ")} models. ${a.speedup.toFixed(2)}× faster; its best is ` +
         `${a.gapPoints.toFixed(2)} points below the full search's (within 0.5: ${
           a.within ? "yes" : "no"
-        }); the survivors' curves equal the full run's: ${a.survivorsIdentical ? "yes" : "no"}.`,
+        }); the survivors' curves equal the full run's: ${a.survivorsIdentical ? "yes" : "no"}.` +
+        (a.test
+          ? ` Each best trial trained as the final model, on the test set: full search ` +
+            `${(100 * a.test.full).toFixed(2)} %, ASHA ${(100 * a.test.asha).toFixed(2)} % ` +
+            `(within 0.5: ${a.test.within ? "yes" : "no"}).`
+          : ""),
     )
   }</p><div class="scroll">${table}</div>`;
 }
