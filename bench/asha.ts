@@ -183,9 +183,11 @@ export function ashaLines(a: AshaResult): string[] {
       ? [
         `  each best trial trained as the final model, on the test set: full search ` +
         `${(100 * a.test.full).toFixed(2)} %, ASHA ${(100 * a.test.asha).toFixed(2)} % ` +
-        `(${a.test.gapPoints.toFixed(2)} points below; within 0.5: ${
-          a.test.within ? "yes" : "no"
-        })`,
+        `(${
+          a.test.gapPoints >= 0
+            ? `${a.test.gapPoints.toFixed(2)} points below`
+            : `${(-a.test.gapPoints).toFixed(2)} points above`
+        } the full search's; within 0.5: ${a.test.within ? "yes" : "no"})`,
       ]
       : []),
   ];
