@@ -116,6 +116,8 @@ const listSpace = z.strictObject({
 });
 /** The hyperparameters a search space may span, in the order their values are drawn. */
 export const SPACE_DIMS = ["lambda", "etaMax", "etaMin", "eta", "sigma", "dropout"] as const;
+/** The dimensions population-based training can change during training (σ is fixed at init). */
+export const PBT_DIMS = ["lambda", "etaMax", "etaMin", "eta", "dropout"] as const;
 
 const interval = () => z.tuple([z.number().finite(), z.number().finite()]);
 /**
@@ -244,8 +246,7 @@ const pbtSchema = z.strictObject({
   /** Seed of the exploit draws. */
   seed: int(0, 2 ** 32 - 1).default(0),
   /** The dimensions of the space to explore (default: each one but σ). */
-  dims: z.array(z.enum(["lambda", "etaMax", "etaMin", "eta", "dropout"])).min(1).max(5)
-    .optional(),
+  dims: z.array(z.enum(PBT_DIMS)).min(1).max(PBT_DIMS.length).optional(),
 });
 
 const stageSchema = z.strictObject({

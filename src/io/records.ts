@@ -13,6 +13,7 @@ import { z } from "zod";
 import { clip, shown, UserError } from "../errors.ts";
 import { getPath, isObject } from "./json.ts";
 import { boundOf } from "../config/messages.ts";
+import { PBT_DIMS } from "../config/schema.ts";
 import type { Hyper, StageSummary, SweepSummary, TopEntry, TrialRecord } from "../sweep/types.ts";
 import type {
   EnvInfo,
@@ -90,14 +91,18 @@ const divergedSchema = z.strictObject({ step: count(), reason: z.string() });
 /** Where successive halving stopped a model: its rung (1-based) and the rung's step. */
 const stoppedSchema = z.strictObject({ rung: z.number().int().min(1), step: count() });
 
-/** Values of the hyperparameters PBT changes during training. */
-const pbtValuesSchema = z.strictObject({
+/** A trial's values per dimension of its space (`Hyper` in src/sweep/hyper.ts). */
+const hyperSchema = z.strictObject({
   lambda: nonNegative().optional(),
   etaMax: z.number().positive().optional(),
   etaMin: z.number().positive().optional(),
   eta: z.number().positive().optional(),
+  sigma: z.number().positive().optional(),
   dropout: z.number().min(0).lt(1).optional(),
 });
+
+/** Values of the hyperparameters PBT changes during training: a trial's values but σ. */
+const pbtValuesSchema = hyperSchema.omit({ sigma: true });
 /** How each value of an exploit came: `×f`, `up`/`down` in a list, or `resample`. */
 const pbtHowSchema = z.strictObject({
   lambda: z.string().optional(),
@@ -168,16 +173,6 @@ export const runMetricsSchema = z.strictObject({
       message: `holds null: only a diverged run has no final metrics`,
     });
   }
-});
-
-/** A trial's values per dimension of its space (`Hyper` in src/sweep/hyper.ts). */
-const hyperSchema = z.strictObject({
-  lambda: nonNegative().optional(),
-  etaMax: z.number().positive().optional(),
-  etaMin: z.number().positive().optional(),
-  eta: z.number().positive().optional(),
-  sigma: z.number().positive().optional(),
-  dropout: z.number().min(0).lt(1).optional(),
 });
 
 /** One line of `trials.jsonl` (or of a shard's file), as `trialRecord` in src/sweep/sweep.ts writes it. */
@@ -278,7 +273,7 @@ const stageSummarySchema = z.strictObject({
     quantile: z.number().gt(0).max(0.5),
     perturb: z.array(z.number().gt(0)),
     resample: fraction(),
-    dims: z.array(z.enum(["lambda", "etaMax", "etaMin", "eta", "dropout"])),
+    dims: z.array(z.enum(PBT_DIMS)),
   }).optional(),
   top: z.array(topEntrySchema),
 });

@@ -19,8 +19,10 @@ import { Rng } from "../model/rng.ts";
 import type { Schedule } from "./schedule.ts";
 import type { PopulationSpec } from "./trainer.ts";
 
+import { PBT_DIMS } from "../config/schema.ts";
+
 /** The hyperparameters PBT can change during training (σ only matters at initialisation). */
-export const PBT_DIMS = ["lambda", "etaMax", "etaMin", "eta", "dropout"] as const;
+export { PBT_DIMS };
 
 /** A hyperparameter PBT can change during training. */
 export type PbtDimName = typeof PBT_DIMS[number];
