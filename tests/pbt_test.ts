@@ -28,6 +28,7 @@ import {
   exploitRng,
   exploitSteps,
   type PbtDim,
+  pbtReady,
   type PbtSpec,
   type PbtValues,
   quantileCount,
@@ -176,7 +177,7 @@ Deno.test("an exploit: the bottom ⌈n·q⌉ (at most ⌊n/2⌋) copy the top as
   assert.deepEqual(exploit([{ index: 0, accuracy: 1 }], values, pbt, 20), []);
 });
 
-Deno.test("withValues changes one model's λ, schedule rates and dropout, and keeps η_min ≤ η_max", () => {
+Deno.test("withValues changes one model's λ, schedule rates and dropout, and keeps η_min ≤ η_max; pbtReady keeps each model's values", () => {
   const cfg = config({ model: { hidden: [16, 8] } });
   const spec = populationSpec(cfg, 9000, [0.1, 0.2], [1, 2]);
   const a = withValues(spec, 1, { lambda: 0.5, etaMax: 1e-6, dropout: 0.3 });
@@ -185,6 +186,17 @@ Deno.test("withValues changes one model's λ, schedule rates and dropout, and ke
   assert.equal(a.schedules![0], spec.schedule);
   assert.deepEqual(a.schedules![1], { ...spec.schedule, etaMax: 1e-6, etaMin: 1e-6 });
   assert.deepEqual(a.dropouts, [[0, 0], [0.3, 0.3]]);
+  // made ready for PBT, every model gets its own schedule and dropout, each as the spec gives it
+  const layered = { ...spec, net: { ...spec.net, dropout: [0.1, 0.3] } };
+  const dims: PbtDim[] = [{ name: "etaMax", kind: "log", range: [0.01, 0.1] }, {
+    name: "dropout",
+    kind: "linear",
+    range: [0, 0.5],
+  }];
+  const ready = pbtReady(layered, dims);
+  assert.deepEqual(ready.schedules, [spec.schedule, spec.schedule]);
+  assert.deepEqual(ready.dropouts, [[0.1, 0.3], [0.1, 0.3]]);
+  assert.equal(pbtReady(spec, [DIMS[0]]).schedules, undefined, "λ alone needs no schedules");
 });
 
 for (

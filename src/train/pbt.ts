@@ -217,28 +217,38 @@ export function withValues(spec: PopulationSpec, z: number, values: PbtValues): 
     out.schedules = schedules;
   }
   if (values.dropout !== undefined) {
-    const hidden = spec.sizes.length - 2;
-    const dropouts = (spec.dropouts ?? Array.from({ length: P }, () =>
-      Array.from({ length: hidden }, (_, l) =>
-        spec.net?.dropout?.[l] ?? 0))).map((d) => [...d]);
-    dropouts[z] = Array(hidden).fill(values.dropout);
+    const dropouts = ownDropouts(spec);
+    dropouts[z] = Array(spec.sizes.length - 2).fill(values.dropout);
     out.dropouts = dropouts;
   }
   return out;
 }
 
+/** Each model's dropout per hidden layer, as a fresh array: `spec.dropouts`, else `net.dropout`. */
+function ownDropouts(spec: PopulationSpec): number[][] {
+  const hidden = spec.sizes.length - 2;
+  return spec.dropouts?.map((d) => [...d]) ??
+    Array.from(
+      { length: spec.lambdas.length },
+      () => Array.from({ length: hidden }, (_, l) => spec.net?.dropout?.[l] ?? 0),
+    );
+}
+
 /**
  * `spec` made ready for PBT over `dims`: every model with its own schedule when a learning
- * rate is explored, its own dropout when dropout is (so that the kernels read them per model).
+ * rate is explored, its own dropout when dropout is (so that the kernels read them per model),
+ * each as the spec gives it.
  */
 export function pbtReady(spec: PopulationSpec, dims: PbtDim[]): PopulationSpec {
-  let out = spec;
-  for (let z = 0; z < spec.lambdas.length; z++) {
-    const own = valuesOf(spec, z, dims);
-    delete own.lambda;
-    out = withValues(out, z, own);
-  }
-  return out;
+  const names = new Set(dims.map((d) => d.name));
+  const rates = (["etaMax", "etaMin", "eta"] as const).some((d) => names.has(d));
+  return {
+    ...spec,
+    ...(rates && !spec.schedules
+      ? { schedules: Array(spec.lambdas.length).fill(spec.schedule) }
+      : {}),
+    ...(names.has("dropout") && !spec.dropouts ? { dropouts: ownDropouts(spec) } : {}),
+  };
 }
 
 /** `spec` with every model's last exploit applied (the values it trains with now; for a resume). */
