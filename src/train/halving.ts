@@ -93,6 +93,11 @@ export function keepCount(n: number, reduction: number): number {
   return n === 0 ? 0 : Math.max(1, Math.ceil(n / reduction));
 }
 
+/** Models best first by accuracy, ties to the smaller index (the ranking of rungs and PBT). */
+export function rankByAccuracy<T extends { index: number; accuracy: number }>(models: T[]): T[] {
+  return [...models].sort((a, b) => b.accuracy - a.accuracy || a.index - b.index);
+}
+
 /**
  * The models that go on at a rung, in increasing index: the {@link keepCount} best by accuracy
  * (ties: the smaller index first). `models` are those still training (not diverged).
@@ -101,7 +106,7 @@ export function survivors(
   models: { index: number; accuracy: number }[],
   reduction: number,
 ): number[] {
-  const ranked = [...models].sort((a, b) => b.accuracy - a.accuracy || a.index - b.index);
+  const ranked = rankByAccuracy(models);
   return ranked.slice(0, keepCount(models.length, reduction)).map((m) => m.index).sort((a, b) =>
     a - b
   );

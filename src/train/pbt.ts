@@ -16,6 +16,7 @@
  */
 
 import { Rng } from "../model/rng.ts";
+import { rankByAccuracy } from "./halving.ts";
 import type { Schedule } from "./schedule.ts";
 import type { PopulationSpec } from "./trainer.ts";
 
@@ -136,7 +137,7 @@ export function exploit(
   pbt: PbtSpec,
   step: number,
 ): PbtMove[] {
-  const ranked = [...models].sort((a, b) => b.accuracy - a.accuracy || a.index - b.index);
+  const ranked = rankByAccuracy(models);
   const q = quantileCount(ranked.length, pbt.quantile);
   const top = ranked.slice(0, q), bottom = ranked.slice(ranked.length - q);
   const rng = exploitRng(pbt.seed, step);

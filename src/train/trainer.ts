@@ -649,12 +649,17 @@ export async function trainPopulation(
 
   // A rung at step `at` (its evaluation read back): the worst models stop, and the survivors'
   // state is copied together on the GPU into a population of their own, which trains from here.
-  const halve = (at: number) => {
-    const rung = rungs.indexOf(at) + 1;
-    const ranked = members.filter((z) => !models[z].diverged).map((z) => {
+  // the models still training, with the accuracy a rung or an exploit ranks them by: their last
+  // evaluation's on validation (on training data without a validation split)
+  const standings = () =>
+    members.filter((z) => !models[z].diverged).map((z) => {
       const last = models[z].final!;
       return { index: z, accuracy: (last.val ?? last.train).accuracy };
     });
+
+  const halve = (at: number) => {
+    const rung = rungs.indexOf(at) + 1;
+    const ranked = standings();
     const kept = survivors(ranked, spec.halving!.reduction);
     const stopped = ranked.map((m) => m.index).filter((z) => !kept.includes(z));
     for (const z of stopped) models[z].stopped = { rung, step: at };
@@ -683,11 +688,7 @@ export async function trainPopulation(
   // state of models of the top one on the GPU, and goes on with values explored from theirs.
   const explore = (at: number) => {
     const pbt = spec.pbt!;
-    const ranked = members.filter((z) => !models[z].diverged).map((z) => {
-      const last = models[z].final!;
-      return { index: z, accuracy: (last.val ?? last.train).accuracy };
-    });
-    const moves = exploit(ranked, (z) => valuesOf(current, z, pbt.dims), pbt, at);
+    const moves = exploit(standings(), (z) => valuesOf(current, z, pbt.dims), pbt, at);
     let dispatches = 0;
     if (moves.length > 0) {
       const origin = members.map((_, j) => j);
