@@ -315,11 +315,19 @@ export function trialRecord(
       ...structuredClone(e),
       from: population[e.from].id,
     }));
-    const end = { ...(plan.hyper ?? { lambda: plan.lambda }), ...(lineage.at(-1)?.values ?? {}) };
-    rec.pbt = { lineage, end, ...(pbt?.checkpoint ? { checkpoint: pbt.checkpoint } : {}) };
+    rec.pbt = {
+      lineage,
+      end: pbtEndValues(plan, m),
+      ...(pbt?.checkpoint ? { checkpoint: pbt.checkpoint } : {}),
+    };
   }
   if (shard) rec.shard = shard.label;
   return rec;
+}
+
+/** The values a PBT trial ended with: those it was planned with, then its last exploit's. */
+function pbtEndValues(plan: TrialPlan, m: ModelResult): Hyper {
+  return { ...(plan.hyper ?? { lambda: plan.lambda }), ...(m.lineage?.at(-1)?.values ?? {}) };
 }
 
 /**
@@ -960,7 +968,7 @@ async function saveBestMember(
   const j = result.members.indexOf(z);
   if (z < 0 || j < 0) return null;
   const plan = chunk[z];
-  const end = { ...(plan.hyper ?? {}), ...(result.models[z].lineage?.at(-1)?.values ?? {}) };
+  const end = pbtEndValues(plan, result.models[z]);
   const lambda = end.lambda ?? plan.lambda;
   const file = `${plan.id.replace("/", "-")}.weights.safetensors`;
   await writeFileAtomic(
