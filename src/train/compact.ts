@@ -13,6 +13,7 @@
  * @module
  */
 
+import { storageBuffer, writeBuffer } from "../gpu/buffers.ts";
 import { copyBlocksOp } from "../kernels/copy.ts";
 import { encodeOp, type Op } from "../kernels/op.ts";
 import type { LayerLayout } from "../model/gpu_params.ts";
@@ -116,7 +117,7 @@ export class BlockCopier {
         `block copy: origins ${origin.join(", ")} are not models of ${origin.length}`,
       );
     }
-    this.#device.queue.writeBuffer(ready.origin, 0, new Uint32Array(origin));
+    writeBuffer(this.#device, ready.origin, 0, new Uint32Array(origin));
     for (const [buffer, op] of ready.ops) {
       enc.copyBufferToBuffer(buffer, 0, ready.scratch, 0, buffer.size);
       const pass = enc.beginComputePass();
@@ -138,16 +139,8 @@ export class BlockCopier {
     const device = this.#device;
     const buffers = Object.entries(this.#state);
     const size = Math.max(...buffers.map(([, b]) => b.size));
-    const scratch = device.createBuffer({
-      label: "pbt-scratch",
-      size,
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
-    });
-    const origin = device.createBuffer({
-      label: "pbt-origin",
-      size: 4 * Math.max(P, 1),
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
-    });
+    const scratch = storageBuffer(device, size / 4, "pbt-scratch");
+    const origin = storageBuffer(device, P, "pbt-origin");
     const ops = buffers.map(([label, dst]): [GPUBuffer, Op] => {
       const L = this.#layers[stateLayer(label)];
       if (!L) throw new Error(`block copy: ${label}: no layer ${stateLayer(label) + 1}`);
