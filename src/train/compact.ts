@@ -90,20 +90,61 @@ export function encodeCompaction(
 /**
  * Copies between the models of one population, for population-based training: model m's block
  * of every state buffer becomes model origin[m]'s. For each buffer, one `copyBufferToBuffer`
- * into a scratch buffer, then one dispatch of `copy_blocks` back into it (kernels and bind
- * groups built on first use, once per population).
+ * into a scratch buffer, then one dispatch of `copy_blocks` back into it. The kernels, bind
+ * groups and the two buffers are built with the copier (with the population, so that a shape
+ * the device cannot copy is refused before any training).
  */
 export class BlockCopier {
   readonly #device: GPUDevice;
-  readonly #state: Record<string, GPUBuffer>;
-  readonly #layers: LayerLayout[];
-  #ready: { scratch: GPUBuffer; origin: GPUBuffer; ops: [GPUBuffer, Op][] } | null = null;
+  readonly #P: number;
+  readonly #scratch: GPUBuffer;
+  readonly #origin: GPUBuffer;
+  readonly #ops: [GPUBuffer, Op][];
 
-  /** Copies within the state buffers `state` of a population laid out by `layers`. */
-  constructor(device: GPUDevice, state: Record<string, GPUBuffer>, layers: LayerLayout[]) {
+  /** Copies within the state buffers `state` of a population of P models laid out by `layers`. */
+  constructor(
+    device: GPUDevice,
+    state: Record<string, GPUBuffer>,
+    layers: LayerLayout[],
+    P: number,
+  ) {
     this.#device = device;
-    this.#state = state;
-    this.#layers = layers;
+    this.#P = P;
+    const buffers = Object.entries(state);
+    // the layouts are checked before anything is allocated
+    const shapes = buffers.map(([label, dst]) => {
+      const L = layers[stateLayer(label)];
+      if (!L) throw new Error(`block copy: ${label}: no layer ${stateLayer(label) + 1}`);
+      const rows = dst.size / (4 * L.ld);
+      if (!Number.isInteger(rows) || L.ld !== P * L.pout) {
+        throw new Error(`block copy: ${label}: not rows of ${P} blocks of ${L.pout}`);
+      }
+      return { label, dst, rows, L };
+    });
+    this.#scratch = storageBuffer(
+      device,
+      Math.max(...buffers.map(([, b]) => b.size)) / 4,
+      "pbt-scratch",
+    );
+    this.#origin = storageBuffer(device, P, "pbt-origin");
+    try {
+      this.#ops = shapes.map(({ label, dst, rows, L }): [GPUBuffer, Op] => [
+        dst,
+        copyBlocksOp(device, {
+          src: this.#scratch,
+          dst,
+          origin: this.#origin,
+          rows,
+          ld: L.ld,
+          pout: L.pout,
+          P,
+          label: `copy_blocks ${label}`,
+        }),
+      ]);
+    } catch (e) {
+      this.destroy();
+      throw e;
+    }
   }
 
   /**
@@ -111,57 +152,23 @@ export class BlockCopier {
    * the population; origin[m] = m keeps it). Returns the dispatches encoded.
    */
   encode(enc: GPUCommandEncoder, origin: readonly number[]): number {
-    const ready = this.#build(origin.length);
-    if (origin.some((o) => !Number.isInteger(o) || o < 0 || o >= origin.length)) {
-      throw new Error(
-        `block copy: origins ${origin.join(", ")} are not models of ${origin.length}`,
-      );
+    const P = this.#P;
+    if (origin.length !== P || origin.some((o) => !Number.isInteger(o) || o < 0 || o >= P)) {
+      throw new Error(`block copy: origins ${origin.join(", ")} are not models of ${P}`);
     }
-    writeBuffer(this.#device, ready.origin, 0, new Uint32Array(origin));
-    for (const [buffer, op] of ready.ops) {
-      enc.copyBufferToBuffer(buffer, 0, ready.scratch, 0, buffer.size);
+    writeBuffer(this.#device, this.#origin, 0, new Uint32Array(origin));
+    for (const [buffer, op] of this.#ops) {
+      enc.copyBufferToBuffer(buffer, 0, this.#scratch, 0, buffer.size);
       const pass = enc.beginComputePass();
       encodeOp(pass, op);
       pass.end();
     }
-    return ready.ops.length;
+    return this.#ops.length;
   }
 
   /** Free the scratch and origin buffers (the state buffers are the population's). */
   destroy(): void {
-    this.#ready?.scratch.destroy();
-    this.#ready?.origin.destroy();
-    this.#ready = null;
-  }
-
-  #build(P: number) {
-    if (this.#ready) return this.#ready;
-    const device = this.#device;
-    const buffers = Object.entries(this.#state);
-    const size = Math.max(...buffers.map(([, b]) => b.size));
-    const scratch = storageBuffer(device, size / 4, "pbt-scratch");
-    const origin = storageBuffer(device, P, "pbt-origin");
-    const ops = buffers.map(([label, dst]): [GPUBuffer, Op] => {
-      const L = this.#layers[stateLayer(label)];
-      if (!L) throw new Error(`block copy: ${label}: no layer ${stateLayer(label) + 1}`);
-      const rows = dst.size / (4 * L.ld);
-      if (!Number.isInteger(rows) || L.ld !== P * L.pout) {
-        throw new Error(`block copy: ${label}: not rows of ${P} blocks of ${L.pout}`);
-      }
-      return [
-        dst,
-        copyBlocksOp(device, {
-          src: scratch,
-          dst,
-          origin,
-          rows,
-          ld: L.ld,
-          pout: L.pout,
-          P,
-          label: `copy_blocks ${label}`,
-        }),
-      ];
-    });
-    return this.#ready = { scratch, origin, ops };
+    this.#scratch.destroy();
+    this.#origin.destroy();
   }
 }

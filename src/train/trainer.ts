@@ -694,7 +694,7 @@ export async function trainPopulation(
       const origin = members.map((_, j) => j);
       for (const { model, event } of moves) origin[model] = event.from;
       const enc = device.createCommandEncoder();
-      dispatches = live.copier.encode(enc, origin);
+      dispatches = live.copier!.encode(enc, origin);
       device.queue.submit([enc.finish()]);
       for (const { model, event } of moves) {
         current = withValues(current, model, event.values);
@@ -825,8 +825,8 @@ interface LivePopulation {
   evaluator: Evaluator;
   /** Every buffer that carries state from one step to the next, by label (what a snapshot holds). */
   state: Record<string, GPUBuffer>;
-  /** Copies between its models (PBT's exploits; built on first use). */
-  copier: BlockCopier;
+  /** With PBT: copies between its models (the exploits). */
+  copier: BlockCopier | null;
   destroy(): void;
 }
 
@@ -851,7 +851,8 @@ function livePopulation(
     profile: gpu.kernelProfile,
   });
   const state = { ...params.state(), ...step.state };
-  const copier = new BlockCopier(gpu.device, state, params.layers);
+  // built with the population: a shape the device cannot copy is refused before any training
+  const copier = spec.pbt ? new BlockCopier(gpu.device, state, params.layers, params.P) : null;
   return {
     spec,
     params,
@@ -860,7 +861,7 @@ function livePopulation(
     state,
     copier,
     destroy() {
-      copier.destroy();
+      copier?.destroy();
       evaluator.destroy();
       step.destroy();
       params.destroy();
