@@ -392,6 +392,10 @@ Deno.test("a PBT sweep records each trial's lineage and end values, ranks by the
     const ev = await evaluateCheckpoint(await getGpu(), file, resolveDataDir(), "data_batch_1.bin");
     assert.equal(ev.samples, 10000);
     assert.ok(ev.accuracy > 0.2, `trained weights: ${ev.accuracy}`);
+    // the kept weights are the tool's own: --overwrite replaces the sweep, the same again
+    const again = await runSweep(cfg, { log: quiet, report: true, overwrite: true });
+    assert.deepEqual(again!.stages, summary!.stages);
+    assert.deepEqual(byId(readTrials(join(out, "pbt"))), trials);
     // trials.csv (and TensorBoard's HParams) carry the copies and the end values
     const csv = trialsCsv(readSweepTrials(join(out, "pbt")));
     const header = csv.split("\n")[0].split(",");

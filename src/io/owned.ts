@@ -178,6 +178,8 @@ const FILES: Record<OwnedKind, RegExp> = {
     String.raw`final\.lock`,
     String.raw`trials\.csv`,
     String.raw`population(\.shard-\d+-of-\d+)?\.json`,
+    // a PBT population's best member as trained: `<stage>-<index>.weights.safetensors`
+    String.raw`[A-Za-z0-9][A-Za-z0-9._-]*-\d+\.weights\.safetensors`,
     EVENTS,
   ),
   trial: oneOf(EVENTS),
