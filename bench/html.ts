@@ -11,7 +11,15 @@ import { ReportBuilder } from "../src/report/builder.ts";
 import { paletteColor } from "../src/report/charts.ts";
 import { type Cell, escapeHtml, htmlCell, htmlTable, keyValueTable } from "../src/report/html.ts";
 import { renderPage } from "../src/report/page.ts";
-import { gridName, peerLine, profileText, refusedLines, targetLines } from "./report.ts";
+import {
+  buildText,
+  gridName,
+  LOAD_MEMORY_NAMES,
+  peerLine,
+  profileText,
+  refusedLines,
+  targetLines,
+} from "./report.ts";
 import type { BenchResults } from "./results.ts";
 import { fmtMs, fmtRatio } from "./stats.ts";
 import { itemLabel } from "./steps.ts";
@@ -401,7 +409,7 @@ function probesSection(r: BenchResults): string {
           "CPU check",
         ],
         p.loads.map((l) => [
-          l.memory,
+          LOAD_MEMORY_NAMES[l.memory],
           n(String(l.nsPerLoad)),
           ...(p.cpu ? [n(String(l.nsPerVectorLoad))] : []),
           n(String(l.fmasPerLoad)),
@@ -460,14 +468,27 @@ function tilesSection(r: BenchResults): string {
   if (!r.tiles?.length) return "";
   const refused = refusedLines(r);
   const table = htmlTable(
-    ["shape", "epilogue", "default", n("ms"), "best", n("ms"), n("speed-up"), "used by"],
+    [
+      "shape",
+      "epilogue",
+      "default",
+      n("ms"),
+      n("build ms"),
+      "best",
+      n("ms"),
+      n("build ms"),
+      n("speed-up"),
+      "used by",
+    ],
     r.tiles.map((t) => [
       `${t.variant} ${t.M}×${t.N}×${t.K}`,
       t.epilogue,
       tileName(t.default.tile),
       n(t.default.ms.median.toPrecision(3)),
+      n(buildText(t.default)),
       tileName(t.best.tile),
       n(t.best.ms.median.toPrecision(3)),
+      n(buildText(t.best)),
       n(fmtRatio(t.speedup)),
       t.uses.join("; "),
     ]),

@@ -14,6 +14,7 @@ import { sweepVariants } from "./sweep.ts";
 import { ashaLines } from "./asha.ts";
 import { pbtLines } from "./pbt.ts";
 import { tileName } from "./tiles.ts";
+import type { LoadMemory } from "./probes.ts";
 
 /**
  * Render rows as an aligned text table: the first column and those listed in `left` are
@@ -177,20 +178,36 @@ export function printReport(r: BenchResults, log: (line: string) => void): void 
   }
   if (r.tiles?.length) {
     log("");
-    log("Tile sweep: best {tm, tn4, wg} per matmul shape (median ms per dispatch)");
+    log(
+      "Tile sweep: best {tm, tn4, wg} per matmul shape (median ms per dispatch; build ms: " +
+        "its shader compile and one dispatch)",
+    );
     log(textTable(
-      ["shape", "epilogue", "default", "ms", "best", "ms", "speed-up", "used by"],
+      [
+        "shape",
+        "epilogue",
+        "default",
+        "ms",
+        "build ms",
+        "best",
+        "ms",
+        "build ms",
+        "speed-up",
+        "used by",
+      ],
       r.tiles.map((t) => [
         `${t.variant} ${t.M}×${t.N}×${t.K}`,
         t.epilogue,
         tileName(t.default.tile),
         t.default.ms.median.toPrecision(3),
+        buildText(t.default),
         tileName(t.best.tile),
         t.best.ms.median.toPrecision(3),
+        buildText(t.best),
         fmtRatio(t.speedup),
         t.uses.map((u) => u.replace(/ of /, "@").replace(/ at /, " ")).join("; "),
       ]),
-      [1, 2, 4, 7],
+      [1, 2, 5, 9],
     ));
     for (const line of refusedLines(r)) log(line);
   }
@@ -205,6 +222,19 @@ export function printReport(r: BenchResults, log: (line: string) => void): void 
     log("Targets (2-layer step, B=100):");
     for (const t of targets) log(`  ${t}`);
   }
+}
+
+/** How the load-cost tables name each kind of memory. */
+export const LOAD_MEMORY_NAMES: Record<LoadMemory, string> = {
+  texture: "texel (rgba32float)",
+  buffer: "storage buffer",
+  workgroup: "workgroup memory",
+  uniform: "uniform buffer",
+};
+
+/** A tile's build time (its shader compile and one dispatch) in ms; `–` in results that lack it. */
+export function buildText(t: { buildMs?: number }): string {
+  return t.buildMs === undefined ? "–" : String(t.buildMs);
 }
 
 /** `13×1×1 × 8`: a workgroup grid and the workgroup size (a single dimension when 1-D). */
@@ -276,11 +306,7 @@ export function probeLines(r: BenchResults): string[] {
         "CPU check",
       ],
       p.loads.map((l) => [
-        l.memory === "texture"
-          ? "texel (rgba32float)"
-          : l.memory === "buffer"
-          ? "storage buffer"
-          : "workgroup memory",
+        LOAD_MEMORY_NAMES[l.memory],
         String(l.nsPerLoad),
         ...(p.cpu ? [String(l.nsPerVectorLoad)] : []),
         String(l.fmasPerLoad),

@@ -1,8 +1,11 @@
 /**
  * Tile sweep (`--tiles`): every matmul of the training step on its real layout (the trainer's
- * buffers and strides for a single model), timed with a grid of register tiles {tm, tn4, wg}, to
- * pick `defaultTile` per shape. A quick pass over the whole grid, then the best few and the
- * current default re-timed with repetitions.
+ * buffers, strides and texture operands for a single model, placed as the trainer places them on
+ * this adapter), timed with a grid of register tiles {tm, tn4, wg}, to pick `defaultTile` per
+ * shape. A quick pass over the whole grid, then the best few and the current default re-timed
+ * with repetitions. Each tile's build time (pipeline creation, i.e. the shader compile, and one
+ * dispatch) is recorded beside its speed: a larger register tile is unrolled into more code, and
+ * on llvmpipe over GL its compile grows much faster than its speed-up (see the README).
  *
  * The specs mirror `forwardOps` / `backwardOps` in src/train/graph.ts (same operands, strides and
  * epilogues), with the tile overridden.
@@ -17,6 +20,7 @@ import { GpuParams } from "../src/model/gpu_params.ts";
 import { initParams } from "../src/model/init.ts";
 import { backwardPass, createWorkspace, forwardPass, type Workspace } from "../src/train/graph.ts";
 import { placeOps } from "../src/kernels/placement.ts";
+import type { Gpu } from "../src/gpu/device.ts";
 import type { BenchContext } from "./setup.ts";
 import { summarise, type Summary } from "./stats.ts";
 import type { GpuTimer } from "./timing.ts";
@@ -26,6 +30,8 @@ export interface TileTiming {
   tile: Tile;
   ms: Summary;
   gflops: number;
+  /** Milliseconds to build the op (create its pipeline: the shader compile) and run it once. */
+  buildMs: number;
 }
 
 /** The sweep's verdict on one matmul shape. */
@@ -33,6 +39,8 @@ export interface TileShapeResult {
   /** Where it occurs: `forward1 of 3072-50-10 at B=100`, … */
   uses: string[];
   variant: MatmulSpec["variant"];
+  /** Where its operands live, as the trainer places them here: `A texture, B buffer, C buffer`. */
+  operands: string;
   M: number;
   N: number;
   K: number;
@@ -43,8 +51,10 @@ export interface TileShapeResult {
   speedup: number;
   /** The re-timed finalists, fastest first. */
   finalists: TileTiming[];
-  /** Every tile of the quick pass: [tm, tn4, wg, ms] (NaN: refused, see `refused`). */
-  grid: [number, number, number, number][];
+  /**
+   * Every tile of the quick pass: [tm, tn4, wg, ms, build ms] (ms NaN: refused, see `refused`).
+   */
+  grid: [number, number, number, number, number][];
   /** Tiles of the grid that could not be built or run here, each with the reason. */
   refused: { tile: Tile; reason: string }[];
 }
@@ -93,6 +103,7 @@ interface Shape {
 
 /** The matmul specs of one model's training step, recorded from the graph that builds them. */
 function stepMatmuls(
+  gpu: Gpu,
   params: GpuParams,
   ws: Workspace,
   steps: GPUBuffer,
@@ -111,7 +122,11 @@ function stepMatmuls(
     ...backwardPass(params, ws, { kind: "sgd", steps }),
   ];
   // the inputs' buffer is placement's: freed with the workspace by the caller's cleanup
-  const placed = placeOps(params.device, nodes, { matmul: record });
+  const placed = placeOps(params.device, nodes, {
+    matmul: record,
+    textures: gpu.prefersTextures,
+    profile: gpu.kernelProfile,
+  });
   return { shapes: out, destroy: () => placed.destroy() };
 }
 
@@ -126,7 +141,7 @@ async function tryOp(
   spec: MatmulSpec,
   tile: Tile,
   refused: Map<string, string>,
-): Promise<Op | { reason: string }> {
+): Promise<{ op: Op; buildMs: number } | { reason: string }> {
   const key = `${spec.variant}|${spec.epilogue}|${tile.tm}|${tile.tn4}|${tile.wg}|${tile.ks}`;
   const known = refused.get(key) ??
     tileRefusal(spec.variant, tile, device.limits.maxComputeInvocationsPerWorkgroup);
@@ -135,6 +150,7 @@ async function tryOp(
   for (const s of scopes) device.pushErrorScope(s);
   let op: Op | null = null;
   let reason = "";
+  const t0 = performance.now();
   try {
     op = matmulOp(device, { ...spec, tile, label: `tile_${spec.variant}` });
     const enc = device.createCommandEncoder();
@@ -156,10 +172,12 @@ async function tryOp(
     refused.set(key, reason);
     return { reason };
   }
-  return op;
+  return { op, buildMs: performance.now() - t0 };
 }
 
-function isOp(x: Op | { reason: string }): x is Op {
+function isOp(
+  x: { op: Op; buildMs: number } | { reason: string },
+): x is { op: Op; buildMs: number } {
   return !("reason" in x);
 }
 
@@ -184,7 +202,7 @@ export async function tileSweep(
       const params = new GpuParams(device, sizes, [0.01]);
       params.upload(0, initParams(sizes, "xavier", 0.01, 0));
       const ws = createWorkspace(params, { rows: B, training: true });
-      const recorded = stepMatmuls(params, ws, steps);
+      const recorded = stepMatmuls(ctx.gpu, params, ws, steps);
       cleanup.push(() => (recorded.destroy(), ws.destroy(), params.destroy()));
       for (const s of recorded.shapes) {
         const use = `${s.label} of ${sizes.join("-")} at B=${B}`;
@@ -200,11 +218,22 @@ export async function tileSweep(
     for (const shape of shapes.values()) {
       const { spec } = shape;
       const flops = 2 * spec.M * spec.N * spec.K;
-      const timing = async (op: Op, n: number, reps: number, tile: Tile): Promise<TileTiming> => {
+      const timing = async (
+        op: Op,
+        n: number,
+        reps: number,
+        tile: Tile,
+        buildMs: number,
+      ): Promise<TileTiming> => {
         const xs: number[] = [];
         for (let r = 0; r < reps; r++) xs.push(await timer.perRepeat([op], n));
         const ms = summarise(xs);
-        return { tile, ms, gflops: Number((flops / (ms.median * 1e6)).toPrecision(3)) };
+        return {
+          tile,
+          ms,
+          gflops: Number((flops / (ms.median * 1e6)).toPrecision(3)),
+          buildMs: Math.round(buildMs),
+        };
       };
       // the tile the adapter's kernel profile selects (gpu: a split tile, against the cpu grid)
       const def = selectTile(
@@ -222,25 +251,26 @@ export async function tileSweep(
           `the default tile ${tileName(def)} fails on ${shape.label}: ${defTry.reason}`,
         );
       }
-      const defOp = defTry;
+      const defOp = defTry.op;
       await timer.perRepeat([defOp], 1);
       const nQuick = await timer.calibrate([defOp], opts.quickMs, 2, 2000);
-      const grid: [number, number, number, number][] = [];
-      const candidates: { tile: Tile; op: Op; ms: number }[] = [];
+      const grid: [number, number, number, number, number][] = [];
+      const candidates: { tile: Tile; op: Op; ms: number; buildMs: number }[] = [];
       const shapeRefused: TileShapeResult["refused"] = [];
       for (const tm of opts.tm) {
         for (const tn4 of opts.tn4) {
           for (const wg of opts.wg) {
             const tile = { tm, tn4, wg };
-            const op = await tryOp(device, spec, tile, refused);
-            if (!isOp(op)) {
-              grid.push([tm, tn4, wg, NaN]);
-              shapeRefused.push({ tile, reason: op.reason });
+            const built = await tryOp(device, spec, tile, refused);
+            if (!isOp(built)) {
+              grid.push([tm, tn4, wg, NaN, NaN]);
+              shapeRefused.push({ tile, reason: built.reason });
               continue;
             }
+            const { op, buildMs } = built;
             const ms = await timer.perRepeat([op], nQuick);
-            grid.push([tm, tn4, wg, Number(ms.toPrecision(4))]);
-            candidates.push({ tile, op, ms });
+            grid.push([tm, tn4, wg, Number(ms.toPrecision(4)), Math.round(buildMs)]);
+            candidates.push({ tile, op, ms, buildMs });
           }
         }
       }
@@ -250,15 +280,18 @@ export async function tileSweep(
       const isDef = (t: Tile) =>
         t.tm === def.tm && t.tn4 === def.tn4 && t.wg === def.wg && t.ks === def.ks;
       for (const c of candidates.slice(0, opts.finalists)) {
-        if (!isDef(c.tile)) finalists.push(await timing(c.op, nFinal, opts.reps, c.tile));
+        if (!isDef(c.tile)) {
+          finalists.push(await timing(c.op, nFinal, opts.reps, c.tile, c.buildMs));
+        }
       }
-      const defTiming = await timing(defOp, nFinal, opts.reps, def);
+      const defTiming = await timing(defOp, nFinal, opts.reps, def, defTry.buildMs);
       finalists.push(defTiming);
       finalists.sort((a, b) => a.ms.median - b.ms.median);
       const best = finalists[0];
       const r: TileShapeResult = {
         uses: shape.uses,
         variant: spec.variant,
+        operands: operandsOf(spec),
         M: spec.M,
         N: spec.N,
         K: spec.K,
@@ -276,7 +309,8 @@ export async function tileSweep(
           `${tileName(def)} ${defTiming.ms.median.toPrecision(3)} ms → best ${
             tileName(best.tile)
           } ` +
-          `${best.ms.median.toPrecision(3)} ms (${r.speedup}×)  [${shape.uses.join("; ")}]` +
+          `${best.ms.median.toPrecision(3)} ms (${r.speedup}×; built in ${defTiming.buildMs} → ` +
+          `${best.buildMs} ms)  [${shape.uses.join("; ")}]` +
           (shapeRefused.length ? `; ${shapeRefused.length} tiles refused` : ""),
       );
     }
@@ -285,6 +319,12 @@ export async function tileSweep(
     steps.destroy();
   }
   return results;
+}
+
+/** Where a product's operands live: `A texture, B buffer, C buffer + mirror`. */
+export function operandsOf(spec: MatmulSpec): string {
+  const kind = (o: object) => "texture" in o ? "texture" : "buffer";
+  return `A ${kind(spec.a)}, B ${kind(spec.b)}, C buffer${spec.mirror ? " + mirror" : ""}`;
 }
 
 /** `{tm:8,tn4:2,wg:64}`, with `,ks:32` for a tile of the gpu profile's split kernels. */

@@ -4,7 +4,9 @@
  */
 
 import assert from "node:assert/strict";
-import { TILE_GRID, tileRefusal } from "../bench/tiles.ts";
+import { TILE_GRID, tileRefusal, tileSweep } from "../bench/tiles.ts";
+import { openContext } from "../bench/setup.ts";
+import { GpuTimer } from "../bench/timing.ts";
 
 Deno.test("bench --quick runs and prints the probes, dispatches and step tables", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
@@ -18,7 +20,14 @@ Deno.test("bench --quick runs and prints the probes, dispatches and step tables"
   assert.match(text, /GFLOP\/s/);
   assert.match(text, /peak = FMA ceiling: [\d.]+ GFLOP\/s .*CPU check ✓/);
   assert.match(text, /square product: [\d.]+ GFLOP\/s/);
-  for (const memory of ["texel \\(rgba32float\\)", "storage buffer", "workgroup memory"]) {
+  for (
+    const memory of [
+      "texel \\(rgba32float\\)",
+      "storage buffer",
+      "workgroup memory",
+      "uniform buffer",
+    ]
+  ) {
     assert.match(text, new RegExp(`^${memory}\\s+[\\d.]+\\s.*✓ \\d+$`, "m"));
   }
   assert.match(
@@ -46,4 +55,39 @@ Deno.test("bench tile grid: every tile it offers can be built; tn refuses tm not
   assert.match(tileRefusal("tn", { tm: 2, tn4: 1, wg: 8 }, 256)!, /multiple of 4/);
   assert.match(tileRefusal("tn", { tm: 6, tn4: 1, wg: 8 }, 256)!, /multiple of 4/);
   assert.match(tileRefusal("nn", { tm: 4, tn4: 1, wg: 512 }, 256)!, /exceeds/);
+});
+
+Deno.test("bench tile sweep: times each product on the operands the trainer gives it here, with its build time", async () => {
+  const ctx = await openContext([1]);
+  const timer = new GpuTimer(ctx.gpu);
+  const lines: string[] = [];
+  const effort = { quickMs: 1, finalMs: 1, finalists: 1, reps: 1 };
+  const grid = { tm: [16], tn4: [2], wg: [8] };
+  try {
+    const shapes = await tileSweep(
+      ctx,
+      timer,
+      [[3072, 50, 10]],
+      [100],
+      { ...grid, ...effort },
+      (l) => lines.push(l),
+    );
+    const bw1 = shapes.find((s) => s.variant === "tn" && s.M === 3072);
+    assert.ok(bw1, "layer 1's weight gradient is swept");
+    // on an adapter that loads texels faster (llvmpipe), layer 1 reads X and G as textures and
+    // keeps W₁'s texture copy current: the sweep must time that, not a buffer-only stand-in
+    const kind = ctx.gpu.prefersTextures ? "texture" : "buffer";
+    assert.equal(
+      bw1.operands,
+      `A ${kind}, B ${kind}, C buffer${ctx.gpu.prefersTextures ? " + mirror" : ""}`,
+    );
+    for (const s of shapes) {
+      assert.ok(s.default.buildMs > 0 && s.best.buildMs > 0, `${s.variant} ${s.M}: build time`);
+      for (const g of s.grid) assert.ok(g[4] > 0, `grid entry ${g} has its build time`);
+    }
+    assert.match(lines.join("\n"), /built in \d+ → \d+ ms/);
+  } finally {
+    timer.destroy();
+    ctx.data.dataset.destroy();
+  }
 });
