@@ -27,7 +27,7 @@ import { summarise, type Summary } from "./stats.ts";
 import type { GpuTimer } from "./timing.ts";
 
 /** Where a load probe's loads go. */
-export type LoadMemory = "texture" | "buffer" | "workgroup";
+export type LoadMemory = "texture" | "buffer" | "workgroup" | "uniform";
 
 /** Invocations per workgroup of every probe (probe.wgsl's WG). */
 export const PROBE_WG = 64;
@@ -39,13 +39,20 @@ export const LOAD_CH = 4;
 export const SRC_N = 16384;
 /** Texels per texture row (probe.wgsl's TEX_W). */
 export const TEX_W = 128;
+/** vec4 elements of the uniform buffer (probe.wgsl's UB_N; 64 KiB, WebGPU's default binding limit). */
+export const UB_N = 4096;
 /** vec4 elements in workgroup memory (probe.wgsl's WG_N; 8 KiB). */
 export const WG_N = 512;
 /** The FMA probe's addend: c = 2⁻¹⁰ (lanes c, 2c, c/2, 4c), so that every step is exact. */
 export const FMA_C = 2 ** -10;
 /** Seed of the load probes' hash. */
 export const PROBE_SEED = 0x5eed;
-const MEM: Record<LoadMemory, number> = { buffer: 0, texture: 1, workgroup: 2 };
+const MEM: Record<LoadMemory, number> = { buffer: 0, texture: 1, workgroup: 2, uniform: 3 };
+
+/** The index mask of a load probe's addresses: its memory holds mask + 1 vec4. */
+export function loadMask(memory: LoadMemory): number {
+  return memory === "workgroup" ? WG_N - 1 : memory === "uniform" ? UB_N - 1 : SRC_N - 1;
+}
 
 /** Element k of the probes' source data: a multiple of 2⁻⁸ in [−1, 1), so sums stay exact. */
 export function probeDatum(k: number): number {
@@ -96,7 +103,7 @@ export function fmaExpected(s: FmaSpec, g: number): Float32Array {
 /** out[g] of a load probe, as the CPU computes it (f32 rounding, the shader's order). */
 export function loadExpected(s: LoadSpec, g: number): Float32Array {
   const f = Math.fround;
-  const mask = s.memory === "workgroup" ? WG_N - 1 : SRC_N - 1;
+  const mask = loadMask(s.memory);
   const acc = Array.from({ length: LOAD_CH }, () => [0, 1, 2, 3]);
   for (let i = 0; i < s.iters; i++) {
     const h = probeHash(i, g, PROBE_SEED);
@@ -122,6 +129,8 @@ export class ProbeResources {
   readonly device: GPUDevice;
   readonly src: GPUBuffer;
   readonly tex: GPUTexture;
+  /** The first {@link UB_N} vec4 of the source data as a uniform buffer. */
+  readonly ub: GPUBuffer;
   readonly out: GPUBuffer;
   /** Invocations the output holds (one vec4 each). */
   readonly capacity: number;
@@ -131,6 +140,12 @@ export class ProbeResources {
     const data = new Float32Array(4 * SRC_N);
     for (let k = 0; k < data.length; k++) data[k] = probeDatum(k);
     this.src = uploadBuffer(device, data, "probe.src");
+    this.ub = device.createBuffer({
+      label: "probe.ub",
+      size: UB_N * 16,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    device.queue.writeBuffer(this.ub, 0, data, 0, UB_N * 4);
     this.tex = device.createTexture({
       label: "probe.tex",
       size: [TEX_W, SRC_N / TEX_W],
@@ -171,6 +186,7 @@ export class ProbeResources {
       resources: {
         src: this.src,
         tex: this.tex,
+        ...(constants.UBO ? { ub: this.ub } : {}),
         out: this.out,
         p: { iters: p.iters, mask: p.mask, seed: PROBE_SEED, m: 1, c: FMA_C },
         st: noSteps(this.device),
@@ -203,10 +219,18 @@ export class ProbeResources {
     return this.#op(
       `probe_${s.memory}${s.baseline ? "_base" : ""}`,
       "load_probe",
-      { MEM: MEM[s.memory], LOAD: !s.baseline, CH: LOAD_CH, TEX_W, WG_N },
+      {
+        MEM: MEM[s.memory],
+        LOAD: !s.baseline,
+        CH: LOAD_CH,
+        TEX_W,
+        WG_N,
+        UB_N,
+        UBO: s.memory === "uniform",
+      },
       {
         iters: s.iters,
-        mask: s.memory === "workgroup" ? WG_N - 1 : SRC_N - 1,
+        mask: loadMask(s.memory),
         workgroups: s.workgroups,
       },
       4 * loads,
@@ -218,6 +242,7 @@ export class ProbeResources {
   /** Free the buffers and the texture. */
   destroy(): void {
     this.src.destroy();
+    this.ub.destroy();
     this.tex.destroy();
     this.out.destroy();
   }
@@ -420,7 +445,7 @@ export async function measureProbes(
       check: b.check,
     };
     const loads: LoadCost[] = [];
-    for (const memory of ["texture", "buffer", "workgroup"] as const) {
+    for (const memory of ["texture", "buffer", "workgroup", "uniform"] as const) {
       const spec = (iters: number, baseline: boolean): LoadSpec => ({
         memory,
         baseline,

@@ -1,5 +1,5 @@
 // Bench-only probes of what the adapter can do (bench/probes.ts): the FMA ceiling and the cost of
-// one vec4 load from a texture, a storage buffer and workgroup memory. No training kernel uses
+// one vec4 load from a texture, a storage buffer, workgroup memory and a uniform buffer. No training kernel uses
 // this file. Every probe writes one vec4 per invocation to `out`, which the bench checks against
 // the CPU (bench/probes.ts: fmaExpected, loadExpected), so the work cannot be dropped.
 //
@@ -19,7 +19,8 @@
 //   MEM selects where the loads go: 0 storage buffer `src` (mask + 1 vec4), 1 rgba32float texture
 //   `tex` (TEX_W texels per row, texel idx at (idx % TEX_W, idx / TEX_W)), 2 workgroup memory
 //   (WG_N vec4, filled from src[0..WG_N) before the loop: WG_N / WG buffer loads and workgroup
-//   stores per invocation, in the baseline as well).
+//   stores per invocation, in the baseline as well), 3 uniform buffer `ub` (UB_N vec4, 64 KiB:
+//   the first UB_N of src; compiled in with UBO, since WebGPU allows 64 KiB uniform bindings).
 
 const WG: u32 = 64u; // invocations per workgroup
 const NACC: u32 = 16u; // fma_peak: independent vec4 accumulators per invocation
@@ -29,6 +30,8 @@ const MEM: u32 = 0u; // load_probe: 0 buffer, 1 texture, 2 workgroup memory
 const LOAD: bool = true; // load_probe: false = the baseline twin without loads
 const TEX_W: u32 = 128u; // texels per texture row
 const WG_N: u32 = 512u; // vec4 in workgroup memory (8 KiB)
+const UB_N: u32 = 4096u; // vec4 in the uniform buffer (64 KiB)
+const UBO: bool = false; // MEM 3: the uniform buffer is bound
 
 struct Params { iters: u32, mask: u32, seed: u32, _p0: u32, m: f32, c: f32, _p1: u32, _p2: u32 }
 // @include step
@@ -38,6 +41,12 @@ struct Params { iters: u32, mask: u32, seed: u32, _p0: u32, m: f32, c: f32, _p1:
 @group(0) @binding(2) var<storage, read_write> out: array<vec4f>;
 @group(0) @binding(3) var<uniform> p: Params;
 @group(0) @binding(4) var<uniform> st: Step;
+// @if UBO
+@group(0) @binding(5) var<uniform> ub: array<vec4f, UB_N>;
+fn fetchUniform(idx: u32) -> vec4f { return ub[idx]; }
+// @else
+fn fetchUniform(idx: u32) -> vec4f { return vec4f(0.0); }
+// @endif
 
 var<workgroup> wgm: array<vec4f, WG_N>;
 
@@ -76,6 +85,7 @@ fn fetch(idx: u32) -> vec4f {
   if (!LOAD) { return vec4f(f32(idx & 255u)); }
   if (MEM == 1u) { return textureLoad(tex, vec2u(idx % TEX_W, idx / TEX_W), 0); }
   if (MEM == 2u) { return wgm[idx]; }
+  if (MEM == 3u) { return fetchUniform(idx); }
   return src[idx];
 }
 

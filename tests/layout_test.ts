@@ -214,6 +214,12 @@ Deno.test("layout: a kernel's layout has one dynamic step binding and its unifor
     () => shaderLayout(BINDINGS.replace("struct Params { n: u32 }", "struct Params { n: vec2u }")),
     /struct Params: field n has type vec2u/,
   );
+  // a uniform array (a table a kernel reads whole) has no struct: it is bound to a buffer
+  const table = shaderLayout(
+    BINDINGS + "@group(0) @binding(9) var<uniform> table: array<vec4f, 64>;",
+  );
+  assert.deepEqual(table.bindings.find((b) => b.name === "table")?.kind, "uniform");
+  assert.deepEqual([...table.structs.keys()], ["p", "st"]);
 });
 
 Deno.test("layout: comments are stripped before reflection", () => {

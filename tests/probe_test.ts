@@ -1,6 +1,6 @@
 /**
  * The bench's probes (shaders/probe.wgsl, bench/probes.ts) on small sizes: the FMA probe and each
- * load probe (texture, buffer, workgroup memory; with and without loads) write exactly what the
+ * load probe (texture, buffer, workgroup memory, uniform buffer; with and without loads) write exactly what the
  * CPU computes for every invocation. No timing is asserted.
  */
 
@@ -44,7 +44,7 @@ for (const nacc of [8, 16, 32]) {
   });
 }
 
-for (const memory of ["texture", "buffer", "workgroup"] as const) {
+for (const memory of ["texture", "buffer", "workgroup", "uniform"] as const) {
   for (const baseline of [false, true]) {
     Deno.test(`probe: load_probe ${memory}${baseline ? " baseline" : ""} matches the CPU`, async () => {
       const device = await gpuDevice();

@@ -241,7 +241,10 @@ export function reflectBindings(code: string): Binding[] {
 export interface ShaderLayout {
   /** The declared bindings, in binding order. */
   bindings: readonly Binding[];
-  /** The struct layout of each uniform binding (the step table's included), by variable name. */
+  /**
+   * The struct layout of each uniform binding of a struct type (the step table's included), by
+   * variable name; a uniform array binding has none.
+   */
   structs: ReadonlyMap<string, StructLayout>;
 }
 
@@ -262,7 +265,9 @@ export function shaderLayout(code: string): ShaderLayout {
   }
   const structs = new Map<string, StructLayout>();
   for (const b of bindings) {
-    if (b.kind === "uniform" || b.kind === "dynamic") {
+    // a uniform of another type (a fixed-size array: `array<vec4f, 4096>`) has no struct to pack:
+    // it is given a buffer
+    if (b.kind === "dynamic" || (b.kind === "uniform" && !b.type.startsWith("array<"))) {
       structs.set(b.name, structLayout(code, b.type));
     }
   }

@@ -126,10 +126,11 @@ export function bindResources(
         ? { binding, resource: { buffer: r, offset: 0, size: k.structs.get(name)!.size } }
         : { binding, resource: { buffer: r } };
     }
-    if (kind !== "uniform") {
+    const struct = k.structs.get(name);
+    if (kind !== "uniform" || !struct) {
       throw new Error(`${where}: binding ${name} (${kind}) needs a buffer, not values`);
     }
-    const data = packStruct(k.structs.get(name)!, r, where);
+    const data = packStruct(struct, r, where);
     return { binding, resource: { buffer: uniformBuffer(device, data, `${label}.${name}`) } };
   });
   return device.createBindGroup({ label, layout: k.layout, entries });
