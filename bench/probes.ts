@@ -21,13 +21,22 @@
  */
 
 import { cpus } from "node:os";
-import { noSteps, readFloats, storageBuffer, uploadBuffer } from "../src/gpu/buffers.ts";
+import {
+  noSteps,
+  readFloats,
+  storageBuffer,
+  uniformBuffer,
+  uploadBuffer,
+} from "../src/gpu/buffers.ts";
 import { kernelOp, type Op } from "../src/kernels/op.ts";
 import { summarise, type Summary } from "./stats.ts";
 import type { GpuTimer } from "./timing.ts";
 
+/** Every kind of memory the load probes measure, in the order the bench reports them. */
+export const LOAD_MEMORIES = ["texture", "buffer", "workgroup", "uniform"] as const;
+
 /** Where a load probe's loads go. */
-export type LoadMemory = "texture" | "buffer" | "workgroup" | "uniform";
+export type LoadMemory = typeof LOAD_MEMORIES[number];
 
 /** Invocations per workgroup of every probe (probe.wgsl's WG). */
 export const PROBE_WG = 64;
@@ -140,12 +149,7 @@ export class ProbeResources {
     const data = new Float32Array(4 * SRC_N);
     for (let k = 0; k < data.length; k++) data[k] = probeDatum(k);
     this.src = uploadBuffer(device, data, "probe.src");
-    this.ub = device.createBuffer({
-      label: "probe.ub",
-      size: UB_N * 16,
-      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-    });
-    device.queue.writeBuffer(this.ub, 0, data, 0, UB_N * 4);
+    this.ub = uniformBuffer(device, new Uint32Array(data.buffer, 0, UB_N * 4), "probe.ub");
     this.tex = device.createTexture({
       label: "probe.tex",
       size: [TEX_W, SRC_N / TEX_W],
@@ -445,7 +449,7 @@ export async function measureProbes(
       check: b.check,
     };
     const loads: LoadCost[] = [];
-    for (const memory of ["texture", "buffer", "workgroup", "uniform"] as const) {
+    for (const memory of LOAD_MEMORIES) {
       const spec = (iters: number, baseline: boolean): LoadSpec => ({
         memory,
         baseline,

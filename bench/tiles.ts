@@ -130,6 +130,12 @@ function stepMatmuls(
   return { shapes: out, destroy: () => placed.destroy() };
 }
 
+/** An op built with a tile, and how long building it and its first dispatch took. */
+interface Built {
+  op: Op;
+  buildMs: number;
+}
+
 /**
  * Build an op with a tile and run it once, or return the reason the device or the kernel refuses
  * it: {@link tileRefusal}, or the error that its creation or first dispatch raised. Refusals are
@@ -141,7 +147,7 @@ async function tryOp(
   spec: MatmulSpec,
   tile: Tile,
   refused: Map<string, string>,
-): Promise<{ op: Op; buildMs: number } | { reason: string }> {
+): Promise<Built | { reason: string }> {
   const key = `${spec.variant}|${spec.epilogue}|${tile.tm}|${tile.tn4}|${tile.wg}|${tile.ks}`;
   const known = refused.get(key) ??
     tileRefusal(spec.variant, tile, device.limits.maxComputeInvocationsPerWorkgroup);
@@ -175,9 +181,7 @@ async function tryOp(
   return { op, buildMs: performance.now() - t0 };
 }
 
-function isOp(
-  x: { op: Op; buildMs: number } | { reason: string },
-): x is { op: Op; buildMs: number } {
+function isOp(x: Built | { reason: string }): x is Built {
   return !("reason" in x);
 }
 
@@ -255,7 +259,7 @@ export async function tileSweep(
       await timer.perRepeat([defOp], 1);
       const nQuick = await timer.calibrate([defOp], opts.quickMs, 2, 2000);
       const grid: [number, number, number, number, number][] = [];
-      const candidates: { tile: Tile; op: Op; ms: number; buildMs: number }[] = [];
+      const candidates: (Built & { tile: Tile; ms: number })[] = [];
       const shapeRefused: TileShapeResult["refused"] = [];
       for (const tm of opts.tm) {
         for (const tn4 of opts.tn4) {

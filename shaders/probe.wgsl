@@ -1,7 +1,8 @@
 // Bench-only probes of what the adapter can do (bench/probes.ts): the FMA ceiling and the cost of
-// one vec4 load from a texture, a storage buffer, workgroup memory and a uniform buffer. No training kernel uses
-// this file. Every probe writes one vec4 per invocation to `out`, which the bench checks against
-// the CPU (bench/probes.ts: fmaExpected, loadExpected), so the work cannot be dropped.
+// one vec4 load from a texture, a storage buffer, workgroup memory and a uniform buffer. No
+// training kernel uses this file. Every probe writes one vec4 per invocation to `out`, which the
+// bench checks against the CPU (bench/probes.ts: fmaExpected, loadExpected), so the work cannot be
+// dropped.
 //
 // fma_peak: NACC independent vec4 accumulators per invocation, each updated REP times per loop
 //   iteration by acc = fma(acc, m, c) with m and c from the uniform (unknown to the compiler).
@@ -26,7 +27,7 @@ const WG: u32 = 64u; // invocations per workgroup
 const NACC: u32 = 16u; // fma_peak: independent vec4 accumulators per invocation
 const REP: u32 = 4u; // fma_peak: rounds over the accumulators per loop iteration
 const CH: u32 = 4u; // load_probe: loads (independent accumulators) per loop iteration
-const MEM: u32 = 0u; // load_probe: 0 buffer, 1 texture, 2 workgroup memory
+const MEM: u32 = 0u; // load_probe: 0 buffer, 1 texture, 2 workgroup memory, 3 uniform buffer
 const LOAD: bool = true; // load_probe: false = the baseline twin without loads
 const TEX_W: u32 = 128u; // texels per texture row
 const WG_N: u32 = 512u; // vec4 in workgroup memory (8 KiB)

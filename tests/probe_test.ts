@@ -1,7 +1,7 @@
 /**
  * The bench's probes (shaders/probe.wgsl, bench/probes.ts) on small sizes: the FMA probe and each
- * load probe (texture, buffer, workgroup memory, uniform buffer; with and without loads) write exactly what the
- * CPU computes for every invocation. No timing is asserted.
+ * load probe (texture, buffer, workgroup memory, uniform buffer; with and without loads) write
+ * exactly what the CPU computes for every invocation. No timing is asserted.
  */
 
 import assert from "node:assert/strict";
@@ -9,6 +9,7 @@ import { runOps, workgroupSize } from "../src/kernels/op.ts";
 import {
   checkProbe,
   fmaExpected,
+  LOAD_MEMORIES,
   loadExpected,
   PROBE_WG,
   ProbeResources,
@@ -44,7 +45,7 @@ for (const nacc of [8, 16, 32]) {
   });
 }
 
-for (const memory of ["texture", "buffer", "workgroup", "uniform"] as const) {
+for (const memory of LOAD_MEMORIES) {
   for (const baseline of [false, true]) {
     Deno.test(`probe: load_probe ${memory}${baseline ? " baseline" : ""} matches the CPU`, async () => {
       const device = await gpuDevice();
