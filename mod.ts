@@ -226,7 +226,14 @@ export {
   type TextureOperand,
   type Tile,
 } from "./src/kernels/matmul.ts";
-export { encodeOp, type Op, type OpCost, runOps } from "./src/kernels/op.ts";
+export {
+  encodeOp,
+  type Op,
+  type OpCost,
+  OpEncoder,
+  runOps,
+  type TextureCopy,
+} from "./src/kernels/op.ts";
 export {
   kernel,
   LONG_ROWS,

@@ -12,7 +12,7 @@
 
 import { encodeSteps, storageBuffer, writeBuffer } from "../src/gpu/buffers.ts";
 import { matmulOp, selectTile, type Tile } from "../src/kernels/matmul.ts";
-import { encodeOp, type Op } from "../src/kernels/op.ts";
+import { type Op, OpEncoder } from "../src/kernels/op.ts";
 import { STEP_CHUNK, stepRecords } from "../src/train/trainer.ts";
 import { BENCH_LAMBDA, type BenchContext, BenchNet, benchSpec } from "./setup.ts";
 import { median, summarise, type Summary } from "./stats.ts";
@@ -236,12 +236,12 @@ export async function stepBreakdown(
       encodeSteps(stepRecords(net.spec, net.stepsPerEpoch, net.t, net.t + k)),
     );
     net.t += k;
-    const t = await timer.measure((begin) => {
+    const t = await timer.measure((begin, enc) => {
+      const e = new OpEncoder(enc, begin);
       for (let s = 0; s < k; s++) {
         for (const op of ops) {
-          const pass = begin();
-          encodeOp(pass, op, s);
-          pass.end();
+          e.encode(op, s);
+          e.end();
         }
       }
     }, k * ops.length);

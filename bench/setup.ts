@@ -8,7 +8,7 @@
 
 import { parseConfig } from "../src/config.ts";
 import { getGpu, type Gpu, type KernelProfile } from "../src/gpu/device.ts";
-import { encodeOp } from "../src/kernels/op.ts";
+import { OpEncoder } from "../src/kernels/op.ts";
 import { GpuParams } from "../src/model/gpu_params.ts";
 import { initParams } from "../src/model/init.ts";
 import { populationSpec, prepareData, type PreparedData } from "../src/train/run.ts";
@@ -155,10 +155,10 @@ export class BenchNet {
     const device = this.ctx.gpu.device;
     writeStepChunk(this.params, this.step.steps, this.spec, this.stepsPerEpoch, this.t, this.t + k);
     const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    for (const op of this.step.prologue) encodeOp(pass, op);
-    for (let s = 0; s < k; s++) for (const op of this.step.ops) encodeOp(pass, op, s);
-    pass.end();
+    const ops = new OpEncoder(enc);
+    ops.encodeAll(this.step.prologue);
+    for (let s = 0; s < k; s++) ops.encodeAll(this.step.ops, s);
+    ops.end();
     device.queue.submit([enc.finish()]);
     this.t += k;
   }

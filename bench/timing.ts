@@ -7,7 +7,7 @@
  */
 
 import type { Gpu } from "../src/gpu/device.ts";
-import { encodeOp, type Op } from "../src/kernels/op.ts";
+import { type Op, OpEncoder } from "../src/kernels/op.ts";
 
 /** Wall and (when available) GPU time of one measured submission, in milliseconds. */
 export interface PassTime {
@@ -16,8 +16,14 @@ export interface PassTime {
   gpuMs: number | null;
 }
 
-/** Encodes work into compute passes that it opens itself (`begin` may attach timestamp writes). */
-export type PassEncoder = (begin: () => GPUComputePassEncoder) => void;
+/**
+ * Encodes work into compute passes that it opens itself (`begin` may attach timestamp writes),
+ * and commands between them (a texture copy) into `enc`.
+ */
+export type PassEncoder = (begin: () => GPUComputePassEncoder, enc: GPUCommandEncoder) => void;
+
+/** Queries a WebGPU query set may hold: a submission of more passes is timed by the wall clock. */
+const MAX_QUERIES = 4096;
 
 /** Times submissions, with timestamp queries when the device has them enabled. */
 export class GpuTimer {
@@ -52,7 +58,7 @@ export class GpuTimer {
    */
   async measure(encode: PassEncoder, maxPasses = 1): Promise<PassTime & { passMs: number[] }> {
     const device = this.gpu.device;
-    const ts = this.timestamps;
+    const ts = this.timestamps && 2 * maxPasses <= MAX_QUERIES;
     if (ts) this.#ensure(2 * maxPasses);
     const t0 = performance.now();
     const enc = device.createCommandEncoder();
@@ -68,7 +74,7 @@ export class GpuTimer {
           endOfPassWriteIndex: 2 * i + 1,
         },
       });
-    });
+    }, enc);
     let read: GPUBuffer | null = null;
     if (ts && opened > 0) {
       read = device.createBuffer({
@@ -96,15 +102,17 @@ export class GpuTimer {
   }
 
   /**
-   * Milliseconds per dispatch of `ops` (encoded in order, `n` times, into one pass): GPU time where
-   * timestamps exist, wall time otherwise.
+   * Milliseconds per repeat of `ops` (encoded in order, `n` times, into one pass, or a pass per
+   * repeat where an op ends in a texture copy, the copies between them): GPU time from the first
+   * pass's start to the last one's end where timestamps exist, wall time otherwise.
    */
   async perRepeat(ops: Op[], n: number, record = 0): Promise<number> {
-    const t = await this.measure((begin) => {
-      const pass = begin();
-      for (let i = 0; i < n; i++) for (const op of ops) encodeOp(pass, op, record);
-      pass.end();
-    });
+    const passes = 1 + n * ops.filter((op) => op.copy).length;
+    const t = await this.measure((begin, enc) => {
+      const e = new OpEncoder(enc, begin);
+      for (let i = 0; i < n; i++) e.encodeAll(ops, record);
+      e.end();
+    }, passes);
     return (t.gpuMs ?? t.wallMs) / n;
   }
 

@@ -140,6 +140,11 @@ Deno.test("cost: the benchmark's net keeps the costs its kernel table printed", 
         op,
       ) => [op.label, [op.cost.shape, op.cost.flops, op.cost.bytes]]),
     );
-    assert.deepEqual(got, want, `${textures ? "textures" : "buffers"}, ${profile} profile`);
+    // through textures the gather writes its buffer and its op copies X into the texture after
+    // it (an encoder command, not part of the dispatch's cost)
+    const expect = textures
+      ? { ...want, gather_train: ["100×3072 u8→f32 +copy to texture", 614400, 1536800] }
+      : want;
+    assert.deepEqual(got, expect, `${textures ? "textures" : "buffers"}, ${profile} profile`);
   }
 });

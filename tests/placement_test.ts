@@ -5,16 +5,19 @@
  */
 
 import assert from "node:assert/strict";
-import { readFloats, stepTable, writeBuffer } from "../src/gpu/buffers.ts";
-import { runOps } from "../src/kernels/op.ts";
+import { readFloats, stepTable, storageBuffer, writeBuffer } from "../src/gpu/buffers.ts";
+import { encodeOp, runOps } from "../src/kernels/op.ts";
+import { matmulOp } from "../src/kernels/matmul.ts";
 import { initParams } from "../src/model/init.ts";
 import { IMAGE_BYTES } from "../src/data/format.ts";
 import {
+  kernel,
   type Matrix,
   matrix,
   type Node,
   placeOps,
   product,
+  storageOf,
   writeRows,
 } from "../src/kernels/placement.ts";
 import { GpuParams } from "../src/model/gpu_params.ts";
@@ -27,7 +30,7 @@ import {
   lossOf,
   type Workspace,
 } from "../src/train/graph.ts";
-import { gpuDevice, Rng } from "./helpers.ts";
+import { downloadTexture, gpuDevice, Rng } from "./helpers.ts";
 
 interface Net {
   params: GpuParams;
@@ -175,6 +178,92 @@ Deno.test("placement: nt products never read copies, and A is copied only when s
   assert.deepEqual(nn.copies, ["B2"]);
   nn.destroy();
   for (const x of [A, B, C, A2, B2, C2]) x.buffer?.destroy();
+});
+
+Deno.test("placement: a kernel writing either way writes the buffer and its op copies it into the texture when rows are a multiple of 256 bytes", async () => {
+  const device = await gpuDevice();
+  const rng = new Rng(3);
+  const R = 5, D = 1024, N = 8; // X: 5 rows of 4096 bytes
+  const src = Float32Array.from({ length: 4 * D }, () => rng.normal());
+  const W = Float32Array.from({ length: D * N }, () => rng.normal());
+  const results: Float32Array[] = [];
+  for (const textures of [true, false]) {
+    const m = (label: string, rows: number, ld: number, values?: Float32Array) => {
+      const x = matrix(device, { label, rows, ld, allocate: values ? "now" : "placed" });
+      if (values) writeBuffer(device, x.buffer!, 0, values);
+      return x;
+    };
+    // the writer: X = E·src, E picking rows 0, 1, 2, 3, 0 of src (exact in float32)
+    const E = new Float32Array(R * 4);
+    [0, 1, 2, 3, 0].forEach((k, i) => (E[i * 4 + k] = 1));
+    const Em = m("E", R, 4, E), S = m("S", 4, D, src), X = m("X", R, D);
+    // W a parameter (a buffer of its own): its texture is seeded by the prologue
+    const wBuffer = storageBuffer(device, D * N, "W");
+    writeBuffer(device, wBuffer, 0, W);
+    const Wm = matrix(device, { label: "W", rows: D, ld: N, buffer: wBuffer }), Z = m("Z", R, N);
+    const placed = placeOps(device, [
+      kernel("writer", { writesEither: [X] }, () =>
+        matmulOp(device, {
+          variant: "nn",
+          M: R,
+          N: D,
+          K: 4,
+          a: { buffer: Em.buffer!, ld: 4 },
+          b: { buffer: S.buffer!, ld: D },
+          c: { buffer: storageOf(X) as GPUBuffer, ld: D },
+        })),
+      product({ variant: "nn", M: R, N, K: D, a: X, b: Wm, c: Z }),
+    ], { textures });
+    if (textures) {
+      assert.deepEqual(sorted(placed.copies), ["W", "X"]);
+      assert.ok(X.buffer && X.texture, "X has its buffer and its texture");
+      assert.equal(storageOf(X), X.buffer, "the writer writes the buffer");
+      const copy = placed.ops[0].copy!;
+      assert.deepEqual(
+        { src: copy.src, dst: copy.dst, width: copy.width, height: copy.height },
+        { src: X.buffer, dst: X.texture, width: D / 4, height: R },
+      );
+      assert.match(placed.ops[0].cost.shape, /\+copy to texture$/);
+      const pass = device.createCommandEncoder().beginComputePass();
+      assert.throws(
+        () => encodeOp(pass, placed.ops[0]),
+        /matmul_nn ends in a texture copy: encode it with an OpEncoder/,
+      );
+      pass.end();
+    } else assert.equal(placed.ops[0].copy, undefined);
+    await runOps(device, [...placed.prologue, ...placed.ops]);
+    if (textures) {
+      const seen = await downloadTexture(device, X.texture!, D / 4, R);
+      [0, 1, 2, 3, 0].forEach((k, i) =>
+        assert.deepEqual(seen.subarray(i * D, (i + 1) * D), src.subarray(k * D, (k + 1) * D))
+      );
+    }
+    results.push(await readFloats(device, Z.buffer!));
+    placed.destroy();
+    for (const x of [Em, S, Wm, Z]) x.buffer?.destroy();
+  }
+  assert.deepEqual(results[0], results[1], "Z through the copy = Z through buffers");
+});
+
+Deno.test("placement: narrower rows written either way live in the texture alone", async () => {
+  const device = await gpuDevice();
+  const X = matrix(device, { label: "X", rows: 4, ld: 20, allocate: "placed" });
+  const W = matrix(device, { label: "W", rows: 20, ld: 8 }),
+    Z = matrix(device, {
+      label: "Z",
+      rows: 4,
+      ld: 8,
+    });
+  const placed = placeOps(device, [
+    kernel("writer", { writesEither: [X] }, () => ({ label: "writer" }) as never),
+    product({ variant: "nn", M: 4, N: 8, K: 20, a: X, b: W, c: Z }),
+  ], { textures: true, longRows: 1, matmul: () => ({ label: "unbuilt" }) as never });
+  assert.ok(placed.copies.includes("X"));
+  assert.equal(X.buffer, null);
+  assert.equal(storageOf(X), X.texture);
+  assert.equal(placed.ops[0].copy, undefined);
+  placed.destroy();
+  for (const x of [W, Z]) x.buffer?.destroy();
 });
 
 Deno.test("placement: no copy larger than the device's texture side", async () => {

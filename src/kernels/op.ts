@@ -62,22 +62,118 @@ export interface Op {
   stepped: boolean;
   /** Nominal work of the dispatch. */
   cost: OpCost;
+  /**
+   * After the dispatch, copy what it wrote into a texture (a command of the encoder, outside any
+   * pass): set by src/kernels/placement.ts on a kernel that writes its buffer while the readers
+   * read a texture copy. Such an op is encoded with an {@link OpEncoder}, which ends the pass for
+   * the copy; {@link encodeOp} refuses it.
+   */
+  copy?: TextureCopy;
+}
+
+/**
+ * A copy of rows of a buffer into an rgba32float texture, one texel per quad: texel (x, y) =
+ * floats 4x..4x+3 of row y, rows `4·width` floats apart (a multiple of 256 bytes: width a
+ * multiple of 16, as `copyBufferToTexture` demands).
+ */
+export interface TextureCopy {
+  /** The buffer written by the op. */
+  src: GPUBuffer;
+  /** The texture its readers read. */
+  dst: GPUTexture;
+  /** Texels per row. */
+  width: number;
+  /** Rows. */
+  height: number;
 }
 
 /** Encode `op` into a compute pass; `record` selects the step-table record for stepped ops. */
 export function encodeOp(pass: GPUComputePassEncoder, op: Op, record = 0): void {
+  if (op.copy) {
+    throw new Error(`${op.label} ends in a texture copy: encode it with an OpEncoder`);
+  }
   pass.setPipeline(op.pipeline);
   pass.setBindGroup(0, op.bindGroup, [op.stepped ? record * STEP_STRIDE : 0]);
   const [x, y, z] = op.workgroups;
   if (x > 0 && y > 0 && z > 0) pass.dispatchWorkgroups(x, y, z);
 }
 
-/** Encode ops in order in one pass, submit, and wait for the GPU (for tests and tools). */
+/**
+ * Encodes ops in order into the compute passes of one command encoder: one pass as long as it
+ * can, ended after an op with a {@link Op.copy} (the copy is an encoder command) and opened again
+ * by the next op. Commands of the encoder's own (copies, query resolves) go after {@link end}.
+ *
+ * @example A chunk of training steps, then the evaluation, in one submission
+ * ```ts ignore
+ * const enc = device.createCommandEncoder();
+ * const ops = new OpEncoder(enc);
+ * for (const op of prologue) ops.encode(op);
+ * for (let t = 0; t < steps; t++) for (const op of stepOps) ops.encode(op, t);
+ * ops.end();
+ * device.queue.submit([enc.finish()]);
+ * ```
+ */
+export class OpEncoder {
+  readonly #enc: GPUCommandEncoder;
+  readonly #begin: () => GPUComputePassEncoder;
+  #pass: GPUComputePassEncoder | null = null;
+  #passes = 0;
+
+  /**
+   * Encode into `enc`; `begin` opens each pass (default a plain `beginComputePass`; the bench
+   * gives one with timestamp writes).
+   */
+  constructor(enc: GPUCommandEncoder, begin?: () => GPUComputePassEncoder) {
+    this.#enc = enc;
+    this.#begin = begin ?? (() => enc.beginComputePass());
+  }
+
+  /** Passes opened so far. */
+  get passes(): number {
+    return this.#passes;
+  }
+
+  /** The open pass, opened if there is none: for code that encodes its own commands into it. */
+  pass(): GPUComputePassEncoder {
+    if (!this.#pass) {
+      this.#pass = this.#begin();
+      this.#passes++;
+    }
+    return this.#pass;
+  }
+
+  /** Encode `op` with step record `record` (see {@link encodeOp}), then its copy, if any. */
+  encode(op: Op, record = 0): void {
+    const { copy, ...dispatch } = op;
+    encodeOp(this.pass(), dispatch, record);
+    if (copy) {
+      this.end();
+      this.#enc.copyBufferToTexture(
+        { buffer: copy.src, bytesPerRow: copy.width * 16, rowsPerImage: copy.height },
+        { texture: copy.dst },
+        [copy.width, copy.height],
+      );
+    }
+  }
+
+  /** Encode each of `ops` with step record `record`. */
+  encodeAll(ops: readonly Op[], record = 0): void {
+    for (const op of ops) this.encode(op, record);
+  }
+
+  /** End the open pass, if any. */
+  end(): void {
+    this.#pass?.end();
+    this.#pass = null;
+  }
+}
+
+/** Encode ops in order, submit, and wait for the GPU (for tests and tools). */
 export async function runOps(device: GPUDevice, ops: Op[], record = 0): Promise<void> {
   const enc = device.createCommandEncoder();
-  const pass = enc.beginComputePass();
-  for (const op of ops) encodeOp(pass, op, record);
-  pass.end();
+  const encoder = new OpEncoder(enc);
+  encoder.encodeAll(ops, record);
+  encoder.end();
   device.queue.submit([enc.finish()]);
   await device.queue.onSubmittedWorkDone();
 }

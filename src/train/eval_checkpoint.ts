@@ -11,6 +11,7 @@ import { UserError } from "../errors.ts";
 import type { Gpu } from "../gpu/device.ts";
 import { type Checkpoint, decodeCheckpoint } from "../model/checkpoint.ts";
 import { GpuParams } from "../model/gpu_params.ts";
+import { OpEncoder } from "../kernels/op.ts";
 import { Evaluator, testMetrics } from "./evaluate.ts";
 import type { TestMetrics } from "./metrics.ts";
 
@@ -94,9 +95,9 @@ export async function evaluateCheckpoint(
     profile: gpu.kernelProfile,
   });
   const enc = gpu.device.createCommandEncoder();
-  const pass = enc.beginComputePass();
-  evaluator.encode(pass, [{ split: "eval", slot: 0, confusion: true }]);
-  pass.end();
+  const ops = new OpEncoder(enc);
+  evaluator.encode(ops, [{ split: "eval", slot: 0, confusion: true }]);
+  ops.end();
   const readSums = evaluator.readSlots(enc, 0, 1);
   const readCounts = evaluator.readConfusion(enc);
   gpu.device.queue.submit([enc.finish()]);

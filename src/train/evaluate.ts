@@ -17,7 +17,7 @@ import {
 import type { ResidentDataset, SplitRange } from "../data/resident.ts";
 import type { KernelProfile } from "../gpu/device.ts";
 import { gatherOp } from "../kernels/gather.ts";
-import { encodeOp, type Op } from "../kernels/op.ts";
+import { type Op, type OpEncoder } from "../kernels/op.ts";
 import { confusionOp, METRIC_FLOATS, reduceRowsOp, sumSquaresOp } from "../kernels/reduce.ts";
 import type { GpuParams } from "../model/gpu_params.ts";
 import { createWorkspace, forwardPass, lossOf, type Workspace } from "./graph.ts";
@@ -172,11 +172,11 @@ export class Evaluator {
   }
 
   /**
-   * Write this evaluation's step records and encode it into `pass`: each request's split in
+   * Write this evaluation's step records and encode it with `ops`: each request's split in
    * chunks, and Σ‖W‖² into `l2Slot`. One call per submission: the records are rewritten by the
    * next call (the queue orders the write after the previous submission).
    */
-  encode(pass: GPUComputePassEncoder, requests: EvalRequest[], l2Slot?: number): void {
+  encode(ops: OpEncoder, requests: EvalRequest[], l2Slot?: number): void {
     const records: StepRecord[] = [];
     const plan: { op: Op; record: number; confusion: boolean }[] = [];
     for (const r of requests) {
@@ -192,14 +192,14 @@ export class Evaluator {
     const l2Record = records.length;
     if (l2Slot !== undefined) records.push({ slot: l2Slot });
     writeBuffer(this.params.device, this.#table, 0, encodeSteps(records));
-    for (const op of this.#prologue) encodeOp(pass, op);
+    ops.encodeAll(this.#prologue);
     for (const { op, record, confusion } of plan) {
-      encodeOp(pass, op, record);
-      for (const b of this.#body) encodeOp(pass, b, record);
-      encodeOp(pass, this.#reduce, record);
-      if (confusion) encodeOp(pass, this.#confusion, record);
+      ops.encode(op, record);
+      ops.encodeAll(this.#body, record);
+      ops.encode(this.#reduce, record);
+      if (confusion) ops.encode(this.#confusion, record);
     }
-    if (l2Slot !== undefined) { for (const op of this.#l2) encodeOp(pass, op, l2Record); }
+    if (l2Slot !== undefined) ops.encodeAll(this.#l2, l2Record);
   }
 
   /**

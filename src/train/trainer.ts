@@ -16,7 +16,7 @@ import { ETA_ROWS } from "../model/gpu_params.ts";
 import type { Gpu, KernelProfile } from "../gpu/device.ts";
 import type { ResidentDataset, SplitRange } from "../data/resident.ts";
 import { gatherOp } from "../kernels/gather.ts";
-import { encodeOp, type Op } from "../kernels/op.ts";
+import { type Op, OpEncoder } from "../kernels/op.ts";
 import { GpuParams } from "../model/gpu_params.ts";
 import { initParams, type InitScheme, type Params } from "../model/init.ts";
 import type { EvalPoint, SplitMetrics, TestMetrics } from "./metrics.ts";
@@ -587,11 +587,11 @@ export async function trainPopulation(
     });
   };
 
-  // An evaluation of every model at step `at` into a pair of slots: encoded at the end of `pass`
-  // (which it ends); the returned function, called after the submission, reads it back.
+  // An evaluation of every model at step `at` into a pair of slots: encoded after what `ops` holds
+  // (whose pass it ends); the returned function, called after the submission, reads it back.
   const submitEval = (
     enc: GPUCommandEncoder,
-    pass: GPUComputePassEncoder,
+    ops: OpEncoder,
     at: number,
     pair: SlotPair,
   ): () => Promise<void> => {
@@ -599,8 +599,8 @@ export async function trainPopulation(
       { split: "train", slot: pair.train },
       ...(data.val ? [{ split: "val", slot: pair.val }] : []),
     ];
-    live.evaluator.encode(pass, requests, pair.train);
-    pass.end();
+    live.evaluator.encode(ops, requests, pair.train);
+    ops.end();
     const read = live.evaluator.readSlots(enc, pair.train, 2);
     const who = members;
     return () => read().then((sums) => finish(at, who, sums));
@@ -712,7 +712,7 @@ export async function trainPopulation(
   if (!resume) {
     // point 0: the initial model
     const enc = device.createCommandEncoder();
-    const after = submitEval(enc, enc.beginComputePass(), 0, slots.point(0));
+    const after = submitEval(enc, new OpEncoder(enc), 0, slots.point(0));
     device.queue.submit([enc.finish()]);
     pending.push({ step: 0, done: after() });
   }
@@ -730,12 +730,12 @@ export async function trainPopulation(
     const { ops: stepOps, prologue, steps } = live.step;
     writeStepChunk(live.params, steps, live.spec, stepsPerEpoch, s, end);
     const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    for (const op of prologue) encodeOp(pass, op);
-    for (let t = s; t < end; t++) for (const op of stepOps) encodeOp(pass, op, t - s);
+    const ops = new OpEncoder(enc);
+    ops.encodeAll(prologue);
+    for (let t = s; t < end; t++) ops.encodeAll(stepOps, t - s);
     let after: (() => Promise<void>) | null = null;
-    if (end === points[k]) after = submitEval(enc, pass, end, slots.point(k++));
-    else pass.end();
+    if (end === points[k]) after = submitEval(enc, ops, end, slots.point(k++));
+    else ops.end();
     // a rung or an exploit: the population changes there, once its evaluation is read back
     const atRung = rungs.includes(end) || exploits.includes(end);
     const timed = performance.now() - lastSnapshot >= snapshotEvery;
@@ -771,7 +771,7 @@ export async function trainPopulation(
     // evaluate once at the step reached (reported, not part of the snapshot's curves), and keep a
     // snapshot there unless a timed one just fell on it (evaluation points always have one)
     const enc = device.createCommandEncoder();
-    const after = submitEval(enc, enc.beginComputePass(), s, slots.stop);
+    const after = submitEval(enc, new OpEncoder(enc), s, slots.stop);
     const snap = options.onSnapshot && snappedAt !== s ? takeSnapshot(enc, s) : null;
     device.queue.submit([enc.finish()]);
     pending.push({ step: s, done: after() });
@@ -788,9 +788,9 @@ export async function trainPopulation(
 
   if (data.test && alive > 0 && !interrupted) {
     const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    live.evaluator.encode(pass, [{ split: "test", slot: slots.test, confusion: true }]);
-    pass.end();
+    const ops = new OpEncoder(enc);
+    live.evaluator.encode(ops, [{ split: "test", slot: slots.test, confusion: true }]);
+    ops.end();
     const readSums = live.evaluator.readSlots(enc, slots.test, 1);
     const readCounts = live.evaluator.readConfusion(enc);
     device.queue.submit([enc.finish()]);
