@@ -117,7 +117,6 @@ export class OpEncoder {
   readonly #enc: GPUCommandEncoder;
   readonly #begin: () => GPUComputePassEncoder;
   #pass: GPUComputePassEncoder | null = null;
-  #passes = 0;
 
   /**
    * Encode into `enc`; `begin` opens each pass (default a plain `beginComputePass`; the bench
@@ -128,18 +127,9 @@ export class OpEncoder {
     this.#begin = begin ?? (() => enc.beginComputePass());
   }
 
-  /** Passes opened so far. */
-  get passes(): number {
-    return this.#passes;
-  }
-
   /** The open pass, opened if there is none: for code that encodes its own commands into it. */
   pass(): GPUComputePassEncoder {
-    if (!this.#pass) {
-      this.#pass = this.#begin();
-      this.#passes++;
-    }
-    return this.#pass;
+    return this.#pass ??= this.#begin();
   }
 
   /** Encode `op` with step record `record` (see {@link encodeOp}), then its copy, if any. */
