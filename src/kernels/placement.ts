@@ -11,9 +11,10 @@
  *   of a CIFAR-10 net: K = 3072 in `Z = X·W`, M = 3072 in `dW = Xᵀ·G`) wants copies of both its
  *   operands (of A only when A is shared by every model, as the inputs are);
  * - a matrix gets its copy when every op that writes it during the step can write the copy too:
- *   a product writes it alongside its buffer (the `mirror` of its C), the gather kernel writes the
- *   copy instead of a buffer; any other writer (batch norm's in-place backward pass, Adam's update)
- *   keeps the matrix in its buffer only;
+ *   a product writes it alongside its buffer (the `mirror` of its C), a kernel that writes it
+ *   either way (the gather, the tail) writes the copy, or its buffer with a copy after it (next
+ *   rule); any other writer (batch norm's in-place backward pass, Adam's update) keeps the
+ *   matrix in its buffer only;
  * - a kernel that writes a matrix either way (the gather, the tail) and whose rows are a multiple
  *   of 256 bytes (the inputs X: 3072 floats) writes its buffer, and its op copies the buffer into
  *   the texture after it (`copyBufferToTexture`, {@link Op.copy}): on llvmpipe a texture store
