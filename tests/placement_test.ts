@@ -248,12 +248,8 @@ Deno.test("placement: a kernel writing either way writes the buffer and its op c
 Deno.test("placement: narrower rows written either way live in the texture alone", async () => {
   const device = await gpuDevice();
   const X = matrix(device, { label: "X", rows: 4, ld: 20, allocate: "placed" });
-  const W = matrix(device, { label: "W", rows: 20, ld: 8 }),
-    Z = matrix(device, {
-      label: "Z",
-      rows: 4,
-      ld: 8,
-    });
+  const W = matrix(device, { label: "W", rows: 20, ld: 8 });
+  const Z = matrix(device, { label: "Z", rows: 4, ld: 8 });
   const placed = placeOps(device, [
     kernel("writer", { writesEither: [X] }, () => ({ label: "writer" }) as never),
     product({ variant: "nn", M: 4, N: 8, K: 20, a: X, b: W, c: Z }),

@@ -92,6 +92,11 @@ export function encodeOp(pass: GPUComputePassEncoder, op: Op, record = 0): void 
   if (op.copy) {
     throw new Error(`${op.label} ends in a texture copy: encode it with an OpEncoder`);
   }
+  dispatch(pass, op, record);
+}
+
+/** Set the pipeline and bind group of `op` and dispatch it (its copy, if any, is the caller's). */
+function dispatch(pass: GPUComputePassEncoder, op: Op, record: number): void {
   pass.setPipeline(op.pipeline);
   pass.setBindGroup(0, op.bindGroup, [op.stepped ? record * STEP_STRIDE : 0]);
   const [x, y, z] = op.workgroups;
@@ -127,15 +132,10 @@ export class OpEncoder {
     this.#begin = begin ?? (() => enc.beginComputePass());
   }
 
-  /** The open pass, opened if there is none: for code that encodes its own commands into it. */
-  pass(): GPUComputePassEncoder {
-    return this.#pass ??= this.#begin();
-  }
-
   /** Encode `op` with step record `record` (see {@link encodeOp}), then its copy, if any. */
   encode(op: Op, record = 0): void {
-    const { copy, ...dispatch } = op;
-    encodeOp(this.pass(), dispatch, record);
+    dispatch(this.#pass ??= this.#begin(), op, record);
+    const copy = op.copy;
     if (copy) {
       this.end();
       this.#enc.copyBufferToTexture(
