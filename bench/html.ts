@@ -526,7 +526,8 @@ export function renderBenchHtml(r: BenchResults): string {
     [
       "square product",
       r.square
-        ? `${r.square.gflops} GFLOP/s (matmul nn ${r.square.size}³, ${tileName(r.square.tile)})`
+        ? `${r.square.gflops} GFLOP/s (matmul nn ${r.square.size}³, ${tileName(r.square.tile)}, ` +
+          `A and B ${r.square.operands === "textures" ? "as textures" : "in buffers"})`
         : "–",
     ],
     ["run", `${r.seconds ?? "?"} s, flags ${r.argv.join(" ") || "(none)"}`],

@@ -12,10 +12,12 @@
 
 import { encodeSteps, storageBuffer, writeBuffer } from "../src/gpu/buffers.ts";
 import { matmulOp, selectTile, type Tile } from "../src/kernels/matmul.ts";
+import { LONG_ROWS } from "../src/kernels/placement.ts";
 import { type Op, OpEncoder } from "../src/kernels/op.ts";
 import { STEP_CHUNK, stepRecords } from "../src/train/trainer.ts";
 import { BENCH_LAMBDA, type BenchContext, BenchNet, benchSpec } from "./setup.ts";
 import { median, summarise, type Summary } from "./stats.ts";
+import { tileName } from "./tiles.ts";
 import type { GpuTimer } from "./timing.ts";
 
 /** Throughput of one kernel of the step. */
@@ -284,36 +286,51 @@ export interface SquareResult {
   /** Side of the square product that gave the best GFLOP/s. */
   size: number;
   tile: Tile;
+  /**
+   * Where A and B were read from: rgba32float textures where the trainer would place them so
+   * (an adapter that prefers textures, rows of at least `LONG_ROWS` floats: src/kernels/placement.ts),
+   * storage buffers otherwise.
+   */
+  operands: SquareOperands;
   ms: Summary;
   gflops: number;
   /** Every size and tile tried. */
-  tried: { size: number; tile: Tile; gflops: number }[];
+  tried: { size: number; tile: Tile; operands: SquareOperands; gflops: number }[];
 }
 
+/** Where the square product's operands live. */
+export type SquareOperands = "textures" | "buffers";
+
 /**
- * This project's matmul on square nn products from 512 up, doubling until one dispatch takes
- * `minMs` with the fastest tile (or the side reaches `maxSize`), each with every tile of `tiles`
- * (none: the tile the adapter's kernel profile selects for the size); the best median is the
- * result.
+ * This project's matmul on square nn products from `fromSize` (default 512) up, doubling until one dispatch takes
+ * `minMs` with the fastest tile (or the side reaches `maxSize`), each with the tile the adapter's
+ * kernel profile selects for the size and every tile of `tiles`; the best median is the result.
+ * Its operands live where the trainer's placement would put them: in textures from `LONG_ROWS`
+ * floats a row on an adapter that prefers textures (as layer 1's X and W₁ on llvmpipe), in
+ * buffers otherwise.
  */
 export async function measureSquare(
   ctx: BenchContext,
   timer: GpuTimer,
-  opts: { minMs: number; maxSize: number; reps: number; tiles: Tile[] },
+  opts: { minMs: number; maxSize: number; reps: number; tiles: Tile[]; fromSize?: number },
 ): Promise<SquareResult> {
   const device = ctx.gpu.device;
-  const tried: { size: number; tile: Tile; gflops: number; ms: Summary }[] = [];
-  for (let S = 512;; S *= 2) {
+  const tried: (SquareResult["tried"][number] & { ms: Summary })[] = [];
+  for (let S = opts.fromSize ?? 512;; S *= 2) {
     const data = new Float32Array(S * S);
     for (let i = 0; i < data.length; i++) data[i] = Math.random() - 0.5;
     const [a, b, c] = ["A", "B", "C"].map((x) => storageBuffer(device, S * S, `peak.${x}`));
     writeBuffer(device, a, 0, data);
     writeBuffer(device, b, 0, data);
+    const operands: SquareOperands = ctx.gpu.prefersTextures && S >= LONG_ROWS &&
+        S / 4 <= device.limits.maxTextureDimension2D
+      ? "textures"
+      : "buffers";
+    const textures = operands === "textures" ? [squareTexture(device, S, data)] : [];
     let fastest = Infinity;
     try {
-      const tiles = opts.tiles.length
-        ? opts.tiles
-        : [selectTile(ctx.gpu.kernelProfile, "nn", S, S, S)];
+      const selected = selectTile(ctx.gpu.kernelProfile, "nn", S, S, S);
+      const tiles = [selected, ...opts.tiles.filter((t) => tileName(t) !== tileName(selected))];
       for (const tile of tiles) {
         const op = matmulOp(device, {
           label: `peak_nn_${S}`,
@@ -321,8 +338,8 @@ export async function measureSquare(
           M: S,
           N: S,
           K: S,
-          a: { buffer: a, ld: S },
-          b: { buffer: b, ld: S },
+          a: textures.length ? { texture: textures[0] } : { buffer: a, ld: S },
+          b: textures.length ? { texture: textures[0] } : { buffer: b, ld: S },
           c: { buffer: c, ld: S },
           tile,
         });
@@ -333,10 +350,16 @@ export async function measureSquare(
         for (let r = 0; r < opts.reps; r++) samples.push(await timer.perRepeat([op], n));
         const ms = summarise(samples);
         fastest = Math.min(fastest, ms.median);
-        tried.push({ size: S, tile, ms, gflops: round3(op.cost.flops / (ms.median * 1e6)) });
+        tried.push({
+          size: S,
+          tile,
+          operands,
+          ms,
+          gflops: round3(op.cost.flops / (ms.median * 1e6)),
+        });
       }
     } finally {
-      for (const x of [a, b, c]) x.destroy();
+      for (const x of [a, b, c, ...textures]) x.destroy();
     }
     if (fastest >= opts.minMs || S * 2 > opts.maxSize) break;
   }
@@ -344,10 +367,27 @@ export async function measureSquare(
   return {
     size: best.size,
     tile: best.tile,
+    operands: best.operands,
     ms: best.ms,
     gflops: best.gflops,
-    tried: tried.map(({ size, tile, gflops }) => ({ size, tile, gflops })),
+    tried: tried.map(({ size, tile, operands, gflops }) => ({ size, tile, operands, gflops })),
   };
+}
+
+/** An S×S rgba32float texture holding `data` (row r: texture row r, its quads the texels). */
+function squareTexture(
+  device: GPUDevice,
+  S: number,
+  data: Float32Array<ArrayBuffer>,
+): GPUTexture {
+  const texture = device.createTexture({
+    label: `peak.AB_${S}`,
+    size: [S / 4, S],
+    format: "rgba32float",
+    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
+  });
+  device.queue.writeTexture({ texture }, data, { bytesPerRow: S * 4 }, [S / 4, S]);
+  return texture;
 }
 
 function round3(x: number): number {

@@ -285,7 +285,7 @@ export function probeLines(r: BenchResults): string[] {
     const of = p ? ` = ${pct(s.gflops / p.fma.gflops)} of the ceiling` : "";
     out.push(
       `square product: ${s.gflops} GFLOP/s${of} (this project's matmul nn ${s.size}³, tile ` +
-        `${tileName(s.tile)})`,
+        `${tileName(s.tile)}, A and B ${s.operands === "textures" ? "as textures" : "in buffers"})`,
     );
   }
   if (p?.loads.length) {

@@ -7,6 +7,9 @@ import assert from "node:assert/strict";
 import { TILE_GRID, tileRefusal, tileSweep } from "../bench/tiles.ts";
 import { openContext } from "../bench/setup.ts";
 import { GpuTimer } from "../bench/timing.ts";
+import { measureSquare } from "../bench/kernels.ts";
+import { LONG_ROWS } from "../src/kernels/placement.ts";
+import { selectTile } from "../src/kernels/matmul.ts";
 
 Deno.test("bench --quick runs and prints the probes, dispatches and step tables", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
@@ -86,6 +89,36 @@ Deno.test("bench tile sweep: times each product on the operands the trainer give
       for (const g of s.grid) assert.ok(g[4] > 0, `grid entry ${g} has its build time`);
     }
     assert.match(lines.join("\n"), /built in \d+ → \d+ ms/);
+  } finally {
+    timer.destroy();
+    ctx.data.dataset.destroy();
+  }
+});
+
+Deno.test("bench square product: A and B live where the trainer's placement would put them", async () => {
+  const ctx = await openContext([1]);
+  const timer = new GpuTimer(ctx.gpu);
+  try {
+    const once = { minMs: 1, reps: 1, tiles: [] };
+    // from LONG_ROWS floats a row an adapter that prefers textures reads both as textures, as
+    // layer 1's X and W₁; its kernel profile's tile for the size is always among those tried
+    const long = await measureSquare(ctx, timer, {
+      ...once,
+      fromSize: LONG_ROWS,
+      maxSize: LONG_ROWS,
+    });
+    assert.equal(long.size, LONG_ROWS);
+    assert.equal(long.operands, ctx.gpu.prefersTextures ? "textures" : "buffers");
+    assert.deepEqual(
+      long.tile,
+      selectTile(ctx.gpu.kernelProfile, "nn", LONG_ROWS, LONG_ROWS, LONG_ROWS),
+    );
+    assert.ok(long.gflops > 0);
+    // shorter rows stay in buffers everywhere
+    const short = await measureSquare(ctx, timer, { ...once, fromSize: 512, maxSize: 512 });
+    assert.equal(short.size, 512);
+    assert.equal(short.operands, "buffers");
+    assert.deepEqual(short.tried.map((t) => t.operands), ["buffers"]);
   } finally {
     timer.destroy();
     ctx.data.dataset.destroy();
