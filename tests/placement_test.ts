@@ -245,6 +245,41 @@ Deno.test("placement: a kernel writing either way writes the buffer and its op c
   assert.deepEqual(results[0], results[1], "Z through the copy = Z through buffers");
 });
 
+Deno.test("placement: a product whose C has a copy copies its buffer after the dispatch when rows are a multiple of 256 bytes, else mirrors it", async () => {
+  for (const [hidden, aligned] of [[32, true], [20, false]] as const) {
+    // P = 2: W₁ has 2·pad4(hidden) floats a row, 256 bytes for 32 units, 160 for 20
+    const n = await net([IMAGE_BYTES, hidden, 10], { P: 2 });
+    const device = n.params.device;
+    const mirrors = new Map<string, boolean>();
+    const placed = placeOps(device, n.nodes, {
+      textures: true,
+      matmul: (spec) => {
+        mirrors.set(spec.label!, spec.mirror !== undefined);
+        return matmulOp(device, spec);
+      },
+    });
+    const W1 = n.ws.W[0];
+    assert.ok(placed.copies.includes("W1"));
+    const bw1 = placed.ops.find((op) => op.label === "backward_weights1")!;
+    assert.equal(mirrors.get("backward_weights1"), !aligned, `hidden ${hidden}: mirror`);
+    if (aligned) {
+      const copy = bw1.copy!;
+      assert.deepEqual(
+        { src: copy.src, dst: copy.dst, width: copy.width, height: copy.height },
+        { src: W1.buffer, dst: W1.texture, width: W1.ld / 4, height: IMAGE_BYTES },
+      );
+      assert.match(bw1.cost.shape, /\+copy to texture$/);
+    } else assert.equal(bw1.copy, undefined);
+    // after a step (its SGD epilogue shrinks W₁ by the L2 term) the texture holds the new W₁
+    await runOps(device, [...placed.prologue, ...placed.ops]);
+    const buffer = await readFloats(device, W1.buffer!);
+    const texture = await downloadTexture(device, W1.texture!, W1.ld / 4, IMAGE_BYTES);
+    assert.deepEqual(texture, buffer, `hidden ${hidden}: W₁'s texture = its buffer`);
+    placed.destroy();
+    n.destroy();
+  }
+});
+
 Deno.test("placement: narrower rows written either way live in the texture alone", async () => {
   const device = await gpuDevice();
   const X = matrix(device, { label: "X", rows: 4, ld: 20, allocate: "placed" });

@@ -121,6 +121,8 @@ Deno.test("textures or buffers: Adam, BN, dropout, P > 1, one-layer nets and a c
       [0.001, 0.01],
     ],
     ["BN on layer 1 and dropout, SGD", cfgWith({ hidden: [32], bn: true, dropout: 0.3 }), [0.01]],
+    // W₁ and G₁ of 2·32 floats a row (256 bytes): copied after the products that write them
+    ["3072-32-24-10, SGD, P = 2", cfgWith({}), [0.001, 0.01]],
     ["dropout without BN, P = 3", cfgWith({ hidden: [32], dropout: 0.3 }), [0, 0.001, 0.01]],
     ["softmax regression, SGD, P = 2", cfgWith({ hidden: [] }), [0.001, 0.01]],
     ["softmax regression, Adam", cfgWith({ hidden: [] }, { optimizer: { kind: "adam" } }), [0.01]],

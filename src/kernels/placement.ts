@@ -20,6 +20,10 @@
  *   the texture after it (`copyBufferToTexture`, {@link Op.copy}): on llvmpipe a texture store
  *   costs about twice a buffer store, and the gather of a 100-row batch took 2.88 ms into the
  *   texture against 2.14 into the buffer with the copy;
+ * - likewise a product whose C has a copy: with rows of a multiple of 256 bytes (W₁ of a
+ *   population of 16k models: 832k floats) its op copies C's buffer into the texture after the
+ *   dispatch instead of mirroring it (the mirror was 19 % of layer 1's weight gradient at P = 16:
+ *   83 against 67 ms without it); narrower rows (W₁ of one model: 208 bytes) keep the mirror;
  * - a matrix whose writers all write the copy instead of a buffer and whose readers all read the
  *   copy (narrower rows: a tail's output gradient) lives in the texture alone;
  * - a parameter (written by uploads and resumes, outside the step) with a copy is seeded by the
@@ -402,6 +406,20 @@ function fuseTail(
   return [...nodes.slice(0, first), fused, ...nodes.slice(last + 1)];
 }
 
+/** Whether a matrix's rows can be copied from its buffer into its texture: 256-byte multiples. */
+function aligned(m: Matrix): boolean {
+  return (m.ld * 4) % 256 === 0;
+}
+
+/** The op, followed by a copy of matrix m's buffer into its texture. */
+function withCopy(op: Op, m: Matrix): Op {
+  return {
+    ...op,
+    cost: { ...op.cost, shape: `${op.cost.shape} +copy to texture` },
+    copy: { src: bufferOf(m), dst: m.texture!, width: m.ld / 4, height: m.rows },
+  };
+}
+
 /** The operand of a product that reads its texture copy, if the product can. */
 function readsCopy(spec: ProductSpec, which: "a" | "b"): boolean {
   if (spec.variant === "nt") return false;
@@ -455,7 +473,7 @@ export function placeOps(
   const stage = new Set<Matrix>();
   for (const m of copied) {
     if (!kernels.some((k) => k.writesEither?.includes(m))) continue;
-    if ((m.ld * 4) % 256 === 0) stage.add(m);
+    if (aligned(m)) stage.add(m);
     else if (needsBuffer(m)) copied.delete(m);
   }
   // what this placement gives matrices, taken back by destroy (or if building an op fails): a
@@ -506,23 +524,21 @@ export function placeOps(
         const op = n.build();
         const copies = (n.writesEither ?? []).filter((m) => stage.has(m));
         if (copies.length > 1) throw new Error(`${n.label}: more than one matrix to copy`);
-        if (!copies.length) return op;
-        const m = copies[0];
-        return {
-          ...op,
-          cost: { ...op.cost, shape: `${op.cost.shape} +copy to texture` },
-          copy: { src: bufferOf(m), dst: m.texture!, width: m.ld / 4, height: m.rows },
-        };
+        return copies.length ? withCopy(op, copies[0]) : op;
       }
       const p = n.spec;
-      return build({
+      // C's copy: a mirror the epilogue stores beside C, or (rows of a multiple of 256 bytes)
+      // a copy of C's buffer after the dispatch, which costs far less than texture stores
+      const copy = copied.has(p.c) && aligned(p.c);
+      const op = build({
         ...p,
         profile: p.profile ?? opts.profile,
         a: operand(p, "a"),
         b: operand(p, "b"),
         c: { buffer: bufferOf(p.c), ld: p.c.ld, zStride: p.c.zStride },
-        mirror: copied.has(p.c) ? p.c.texture! : undefined,
+        mirror: copied.has(p.c) && !copy ? p.c.texture! : undefined,
       });
+      return copy ? withCopy(op, p.c) : op;
     });
     const prologue = [...copied].filter((m) => m.parameter).map((m) =>
       copyToTextureOp(device, {
