@@ -108,6 +108,8 @@ export {
   getGpu,
   type Gpu,
   type KernelProfile,
+  type TextureReads,
+  textureReads,
 } from "./src/gpu/device.ts";
 
 // data

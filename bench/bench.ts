@@ -47,7 +47,7 @@ function log(line: string): void {
 function profileLine(gpu: Gpu): string {
   const forced = Deno.env.get("WEBGPU_MLP_KERNELS") ? " (WEBGPU_MLP_KERNELS)" : "";
   return `kernels: ${gpu.kernelProfile} profile${forced}, layer 1 from ${
-    gpu.prefersTextures ? "textures" : "buffers"
+    gpu.prefersTextures ? `textures (${gpu.textureReads})` : "buffers"
   }`;
 }
 
@@ -195,6 +195,7 @@ async function main(): Promise<void> {
       timestamps: gpu.timestamps,
       kernels: gpu.kernelProfile,
       textures: gpu.prefersTextures,
+      textureReads: gpu.textureReads,
       backend: Deno.env.get("DENO_WEBGPU_BACKEND") ?? "default",
       deno: Deno.version,
       os: Deno.build.os,

@@ -384,7 +384,8 @@ function squareTexture(
     label: `peak.AB_${S}`,
     size: [S / 4, S],
     format: "rgba32float",
-    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
+    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST |
+      GPUTextureUsage.STORAGE_BINDING, // read as the trainer's copies are (textureReads)
   });
   device.queue.writeTexture({ texture }, data, { bytesPerRow: S * 4 }, [S / 4, S]);
   return texture;

@@ -29,11 +29,18 @@ import {
   uploadBuffer,
 } from "../src/gpu/buffers.ts";
 import { kernelOp, type Op } from "../src/kernels/op.ts";
+import { textureReads } from "../src/gpu/device.ts";
 import { summarise, type Summary } from "./stats.ts";
 import type { GpuTimer } from "./timing.ts";
 
 /** Every kind of memory the load probes measure, in the order the bench reports them. */
-export const LOAD_MEMORIES = ["texture", "buffer", "workgroup", "uniform"] as const;
+export const LOAD_MEMORIES = [
+  "texture",
+  "storage-texture",
+  "buffer",
+  "workgroup",
+  "uniform",
+] as const;
 
 /** Where a load probe's loads go. */
 export type LoadMemory = typeof LOAD_MEMORIES[number];
@@ -56,7 +63,13 @@ export const WG_N = 512;
 export const FMA_C = 2 ** -10;
 /** Seed of the load probes' hash. */
 export const PROBE_SEED = 0x5eed;
-const MEM: Record<LoadMemory, number> = { buffer: 0, texture: 1, workgroup: 2, uniform: 3 };
+const MEM: Record<LoadMemory, number> = {
+  buffer: 0,
+  texture: 1,
+  workgroup: 2,
+  uniform: 3,
+  "storage-texture": 4,
+};
 
 /** The index mask of a load probe's addresses: its memory holds mask + 1 vec4. */
 export function loadMask(memory: LoadMemory): number {
@@ -154,7 +167,8 @@ export class ProbeResources {
       label: "probe.tex",
       size: [TEX_W, SRC_N / TEX_W],
       format: "rgba32float",
-      usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
+      usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST |
+        GPUTextureUsage.STORAGE_BINDING,
     });
     device.queue.writeTexture(
       { texture: this.tex },
@@ -191,6 +205,7 @@ export class ProbeResources {
         src: this.src,
         tex: this.tex,
         ...(constants.UBO ? { ub: this.ub } : {}),
+        ...(constants.STX ? { stx: this.tex } : {}),
         out: this.out,
         p: { iters: p.iters, mask: p.mask, seed: PROBE_SEED, m: 1, c: FMA_C },
         st: noSteps(this.device),
@@ -231,6 +246,7 @@ export class ProbeResources {
         WG_N,
         UB_N,
         UBO: s.memory === "uniform",
+        STX: s.memory === "storage-texture",
       },
       {
         iters: s.iters,
@@ -449,7 +465,10 @@ export async function measureProbes(
       check: b.check,
     };
     const loads: LoadCost[] = [];
-    for (const memory of LOAD_MEMORIES) {
+    const memories = LOAD_MEMORIES.filter((m) =>
+      m !== "storage-texture" || textureReads() === "storage"
+    );
+    for (const memory of memories) {
       const spec = (iters: number, baseline: boolean): LoadSpec => ({
         memory,
         baseline,

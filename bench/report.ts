@@ -67,7 +67,9 @@ export function peerLine(p: PeerRecord): string {
 export function profileText(r: BenchResults): string {
   const textures = r.env.textures === undefined
     ? ""
-    : `; layer 1 from ${r.env.textures ? "textures" : "buffers"}`;
+    : `; layer 1 from ${
+      r.env.textures ? `textures (read ${r.env.textureReads ?? "sampled"})` : "buffers"
+    }`;
   return `kernels: ${r.env.kernels ?? "cpu"} profile${textures}`;
 }
 
@@ -227,6 +229,7 @@ export function printReport(r: BenchResults, log: (line: string) => void): void 
 /** How the load-cost tables name each kind of memory. */
 export const LOAD_MEMORY_NAMES: Record<LoadMemory, string> = {
   texture: "texel (rgba32float)",
+  "storage-texture": "storage texel (read-only)",
   buffer: "storage buffer",
   workgroup: "workgroup memory",
   uniform: "uniform buffer",

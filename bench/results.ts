@@ -11,7 +11,7 @@
 
 import { join } from "node:path";
 import { writeFileAtomic } from "../src/io/atomic.ts";
-import type { AdapterSummary, KernelProfile } from "../src/gpu/device.ts";
+import type { AdapterSummary, KernelProfile, TextureReads } from "../src/gpu/device.ts";
 import type {
   KernelResult,
   SquareResult,
@@ -87,6 +87,8 @@ export interface BenchResults {
     kernels?: KernelProfile;
     /** Whether layer 1's products read texture copies (`Gpu.prefersTextures`). */
     textures?: boolean;
+    /** How texture operands are read (`Gpu.textureReads`; absent in older results: sampled). */
+    textureReads?: TextureReads;
     backend: string;
     deno: typeof Deno.version;
     os: string;

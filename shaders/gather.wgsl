@@ -24,6 +24,7 @@
 
 const TRAIN: bool = true;
 const X_TEXTURE: bool = false; // write X into a texture instead of a buffer
+const NORM_STORAGE: bool = false; // norm bound as a read-only storage texture (else sampled)
 const AUGMENT: bool = false;
 const AUG_STREAM: u32 = 0x61756721u; // random3 stream of the augmentation decisions ("aug!")
 const WG: u32 = 192u;
@@ -47,10 +48,19 @@ struct Params {
 @group(0) @binding(0) var<storage, read> data0: array<vec4u>;
 @group(0) @binding(1) var<storage, read> data1: array<vec4u>;
 @group(0) @binding(2) var<storage, read> labels: array<u32>;
-@group(0) @binding(3) var norm: texture_2d<f32>; // row 0: WORDS mean quads, row 1: WORDS 1/std quads
+// norm: row 0 holds WORDS mean quads, row 1 WORDS 1/std quads; bound as a read-only storage
+// texture where WGSL allows it (llvmpipe loads those for about half a sampled texel's cost)
+// @if NORM_STORAGE
+@group(0) @binding(3) var norm: texture_storage_2d<rgba32float, read>;
+fn normalise(w: u32, px: vec4f) -> vec4f {
+  return (px - textureLoad(norm, vec2u(w, 0u))) * textureLoad(norm, vec2u(w, 1u));
+}
+// @else
+@group(0) @binding(3) var norm: texture_2d<f32>;
 fn normalise(w: u32, px: vec4f) -> vec4f {
   return (px - textureLoad(norm, vec2u(w, 0u), 0)) * textureLoad(norm, vec2u(w, 1u), 0);
 }
+// @endif
 // X is a storage buffer, or, for matmuls that read it as a texture (see matmul.wgsl's A_TEXTURE),
 // a write-only rgba32float texture of R rows × 768 texels.
 // @if X_TEXTURE

@@ -27,12 +27,14 @@ const WG: u32 = 64u; // invocations per workgroup
 const NACC: u32 = 16u; // fma_peak: independent vec4 accumulators per invocation
 const REP: u32 = 4u; // fma_peak: rounds over the accumulators per loop iteration
 const CH: u32 = 4u; // load_probe: loads (independent accumulators) per loop iteration
-const MEM: u32 = 0u; // load_probe: 0 buffer, 1 texture, 2 workgroup memory, 3 uniform buffer
+const MEM: u32 = 0u; // load_probe: 0 buffer, 1 texture, 2 workgroup memory, 3 uniform buffer,
+// 4 the texture bound as a read-only storage texture
 const LOAD: bool = true; // load_probe: false = the baseline twin without loads
 const TEX_W: u32 = 128u; // texels per texture row
 const WG_N: u32 = 512u; // vec4 in workgroup memory (8 KiB)
 const UB_N: u32 = 4096u; // vec4 in the uniform buffer (64 KiB)
 const UBO: bool = false; // MEM 3: the uniform buffer is bound
+const STX: bool = false; // MEM 4: the storage texture is bound
 
 struct Params { iters: u32, mask: u32, seed: u32, _p0: u32, m: f32, c: f32, _p1: u32, _p2: u32 }
 // @include step
@@ -47,6 +49,12 @@ struct Params { iters: u32, mask: u32, seed: u32, _p0: u32, m: f32, c: f32, _p1:
 fn fetchUniform(idx: u32) -> vec4f { return ub[idx]; }
 // @else
 fn fetchUniform(idx: u32) -> vec4f { return vec4f(0.0); }
+// @endif
+// @if STX
+@group(0) @binding(6) var stx: texture_storage_2d<rgba32float, read>;
+fn fetchStorage(idx: u32) -> vec4f { return textureLoad(stx, vec2u(idx % TEX_W, idx / TEX_W)); }
+// @else
+fn fetchStorage(idx: u32) -> vec4f { return vec4f(0.0); }
 // @endif
 
 var<workgroup> wgm: array<vec4f, WG_N>;
@@ -87,6 +95,7 @@ fn fetch(idx: u32) -> vec4f {
   if (MEM == 1u) { return textureLoad(tex, vec2u(idx % TEX_W, idx / TEX_W), 0); }
   if (MEM == 2u) { return wgm[idx]; }
   if (MEM == 3u) { return fetchUniform(idx); }
+  if (MEM == 4u) { return fetchStorage(idx); }
   return src[idx];
 }
 

@@ -61,6 +61,11 @@ export interface Case {
   tex?: boolean;
   /** B read from an rgba32float texture (shared or side layout). */
   btex?: boolean;
+  /**
+   * Texture operands made without `STORAGE_BINDING` usage, so bound for sampling; otherwise they
+   * are read as read-only storage textures where this process reads textures so (`textureReads`).
+   */
+  sampled?: boolean;
   /** C also stored into a mirror texture, which must equal C afterwards. */
   mirror?: boolean;
   /** λ per block of this many columns of C (models side by side in one product, Z = 1). */
@@ -141,10 +146,10 @@ export async function check(
   const op = matmulOp(device, {
     ...common,
     a: c.tex
-      ? { texture: uploadTexture(device, a.data, a.ld / 4, aRows) }
+      ? { texture: uploadTexture(device, a.data, a.ld / 4, aRows, c) }
       : { buffer: upload(device, a.data), ld: a.ld, zStride: a.zStride },
     b: c.btex
-      ? { texture: uploadTexture(device, b.data, b.ld / 4, bRows), zStride: b.zStride }
+      ? { texture: uploadTexture(device, b.data, b.ld / 4, bRows, c), zStride: b.zStride }
       : { buffer: upload(device, b.data), ld: b.ld, zStride: b.zStride },
     c: { buffer: cBuf, ld: cm.ld, zStride: cm.zStride },
     mirror,
@@ -213,20 +218,26 @@ export async function assertMirror(
 /** The operand kinds of a case, for test names. */
 export function caseTags(c: Case): string {
   return (c.tex ? " (A texture)" : "") + (c.btex ? " (B texture)" : "") +
+    (c.sampled ? " (sampled)" : "") +
     (c.mirror ? " (mirror)" : "") + (c.lamColumns ? ` (λ per ${c.lamColumns} columns)` : "");
 }
 
-/** An rgba32float texture of `rows` rows of `quads` texels holding `data`. */
+/**
+ * An rgba32float texture of `rows` rows of `quads` texels holding `data`, with `STORAGE_BINDING`
+ * usage unless `sampled` (so read as a storage texture where the process reads textures so).
+ */
 export function uploadTexture(
   device: GPUDevice,
   data: Float32Array<ArrayBuffer>,
   quads: number,
   rows: number,
+  opts: { sampled?: boolean } = {},
 ): GPUTexture {
   const texture = device.createTexture({
     size: [quads, rows],
     format: "rgba32float",
-    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
+    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST |
+      (opts.sampled ? 0 : GPUTextureUsage.STORAGE_BINDING),
   });
   device.queue.writeTexture({ texture }, data, { bytesPerRow: quads * 16 }, [quads, rows]);
   return texture;
@@ -272,7 +283,7 @@ export async function checkSoftmax(c: Case, profile?: KernelProfile): Promise<Op
     ...spec,
     epilogue: "bias_softmax_ce",
     a: c.tex
-      ? { texture: uploadTexture(device, a.data, a.ld / 4, c.M) }
+      ? { texture: uploadTexture(device, a.data, a.ld / 4, c.M, c) }
       : { buffer: upload(device, a.data), ld: a.ld, zStride: a.zStride },
     b: { buffer: upload(device, b.data), ld: b.ld, zStride: b.zStride },
     c: { buffer: cBuf, ld: cm.ld, zStride: cm.zStride },

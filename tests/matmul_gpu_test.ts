@@ -12,7 +12,15 @@
 import assert from "node:assert/strict";
 import { IMAGE_BYTES } from "../src/data/format.ts";
 import { storageBuffer } from "../src/gpu/buffers.ts";
-import { acquireGpu, adapterChoices, getGpu } from "../src/gpu/device.ts";
+import {
+  acquireGpu,
+  adapterChoices,
+  getGpu,
+  READONLY_STORAGE_TEXTURES,
+  textureReads,
+  wgslLanguageFeatures,
+} from "../src/gpu/device.ts";
+import { compiledModules } from "../src/gpu/shaders.ts";
 import { UserError } from "../src/errors.ts";
 import {
   defaultTile,
@@ -284,6 +292,54 @@ Deno.test("WEBGPU_MLP_KERNELS: cpu or gpu overrides the adapter's profile, textu
   // this process's device took the adapter's profile (or the override it was started with)
   const gpu = await getGpu();
   assert.ok(gpu.kernelProfile === "cpu" || gpu.kernelProfile === "gpu");
+});
+
+Deno.test("WEBGPU_MLP_TEXTURE_READS: storage where WGSL allows read-only storage textures, sampled otherwise or when asked; a texture without STORAGE_BINDING is sampled", async () => {
+  const available = wgslLanguageFeatures().has(READONLY_STORAGE_TEXTURES);
+  assert.equal(textureReads(""), available ? "storage" : "sampled");
+  assert.equal(textureReads(undefined), available ? "storage" : "sampled");
+  assert.equal(textureReads("sampled"), "sampled");
+  if (available) assert.equal(textureReads("storage"), "storage");
+  else assert.throws(() => textureReads("storage"), UserError);
+  for (const bad of ["Storage", "read", "1"]) {
+    assert.throws(
+      () => textureReads(bad),
+      (e: unknown) =>
+        e instanceof UserError &&
+        /^WEBGPU_MLP_TEXTURE_READS=.* is not one of storage, sampled/.test(e.message),
+    );
+  }
+  // the module built for each operand binds it as the texture allows
+  const gpu = await getGpu();
+  const device = gpu.device;
+  const texture = (storage: boolean) =>
+    device.createTexture({
+      size: [2, 8],
+      format: "rgba32float",
+      usage: GPUTextureUsage.TEXTURE_BINDING |
+        (storage ? GPUTextureUsage.STORAGE_BINDING : 0),
+    });
+  const c = device.createBuffer({ size: 4 * 64, usage: GPUBufferUsage.STORAGE });
+  for (const storage of [true, false]) {
+    const before = compiledModules(device).length;
+    const tile = { tm: 4, tn4: 1, wg: storage ? 3 : 5 }; // a variant no other test builds
+    matmulOp(device, {
+      variant: "nn",
+      M: 4,
+      N: 4,
+      K: 8,
+      a: { texture: texture(storage) },
+      b: { texture: texture(storage) },
+      c: { buffer: c, ld: 4 },
+      tile,
+    });
+    const built = compiledModules(device).slice(before).find((m) => m.constants.WG === tile.wg)!;
+    const read = storage && gpu.textureReads === "storage";
+    assert.equal(built.constants.A_STORAGE, read);
+    assert.equal(built.constants.B_STORAGE, read);
+    assert.equal(/texture_storage_2d<rgba32float, read>/.test(built.code), read);
+    assert.equal(/texture_2d<f32>/.test(built.code), !read);
+  }
 });
 
 Deno.test("gpu profile: a short training (60 steps, P = 2), from textures or from buffers, has the cpu profile's losses and accuracies, to float32 rounding", async () => {

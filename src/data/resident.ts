@@ -112,7 +112,8 @@ export function uploadDataset(
     label: "norm",
     size: [IMAGE_BYTES / 4, 2],
     format: "rgba32float",
-    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
+    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST |
+      GPUTextureUsage.STORAGE_BINDING,
   });
   device.queue.writeTexture({ texture: normTex }, norm, { bytesPerRow: IMAGE_BYTES * 4 }, [
     IMAGE_BYTES / 4,

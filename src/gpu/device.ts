@@ -48,6 +48,8 @@ export interface Gpu {
    * other value is a `UserError`).
    */
   prefersTextures: boolean;
+  /** How kernels read their texture operands here ({@link textureReads}). */
+  textureReads: TextureReads;
   /**
    * The kernel selection of this adapter's products: `cpu` on CPU rasterisers (the adapters
    * {@link Gpu.prefersTextures} recognises), `gpu` elsewhere. `WEBGPU_MLP_KERNELS=cpu|gpu`
@@ -151,6 +153,44 @@ export function adapterChoices(
   };
 }
 
+/**
+ * How kernels read rgba32float texture operands: `storage`, bound as read-only storage textures
+ * (`texture_storage_2d<rgba32float, read>`), or `sampled`, bound as sampled textures
+ * (`texture_2d<f32>`); `textureLoad` either way, the same values to the bit. On llvmpipe a
+ * storage-texture load skips the sampler's per-lane level and bounds arithmetic: layer 1's
+ * forward product ran 1.6–1.9× faster and its weight gradient 1.2× (2026-12-02).
+ */
+export type TextureReads = "storage" | "sampled";
+
+/** The WGSL language feature that allows read-only storage textures. */
+export const READONLY_STORAGE_TEXTURES = "readonly_and_readwrite_storage_textures";
+
+/**
+ * How this process reads texture operands: `storage` where WGSL has
+ * {@link READONLY_STORAGE_TEXTURES}, else `sampled`. `WEBGPU_MLP_TEXTURE_READS=storage|sampled`
+ * overrides; `storage` without the feature, or any other value, is a {@link UserError}. A texture
+ * created without `STORAGE_BINDING` usage is read sampled whatever this says.
+ */
+export function textureReads(
+  override: string | undefined = envValue("WEBGPU_MLP_TEXTURE_READS"),
+): TextureReads {
+  const choice = envChoice("WEBGPU_MLP_TEXTURE_READS", ["storage", "sampled"], override);
+  const available = wgslLanguageFeatures().has(READONLY_STORAGE_TEXTURES);
+  if (choice === "storage" && !available) {
+    throw new UserError(
+      `WEBGPU_MLP_TEXTURE_READS=storage: this WebGPU's WGSL lacks ${READONLY_STORAGE_TEXTURES} ` +
+        "(unset it, or set it to sampled)",
+    );
+  }
+  return choice ?? (available ? "storage" : "sampled");
+}
+
+/** The WGSL language features of this process's WebGPU (`navigator.gpu.wgslLanguageFeatures`). */
+export function wgslLanguageFeatures(): ReadonlySet<string> {
+  const gpu = (navigator as { gpu?: { wgslLanguageFeatures?: ReadonlySet<string> } }).gpu;
+  return gpu?.wgslLanguageFeatures ?? new Set();
+}
+
 function envValue(name: string): string | undefined {
   try {
     return Deno.env.get(name);
@@ -179,6 +219,7 @@ function quietMesa(): void {
 export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
   quietMesa();
   adapterChoices(""); // a bad override fails before an adapter is requested
+  const reads = textureReads();
   if (!("gpu" in navigator) || !navigator.gpu) throw new UserError(NO_ADAPTER);
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) throw new UserError(NO_ADAPTER);
@@ -232,6 +273,7 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
     limits: device.limits,
     timestamps,
     prefersTextures,
+    textureReads: reads,
     kernelProfile,
     check() {
       if (failure) throw new Error(failure);

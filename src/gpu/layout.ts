@@ -49,7 +49,14 @@ export interface StructLayout {
 }
 
 /** Kinds of binding a shader declares; see the module documentation. */
-export type BindingKind = "read" | "write" | "uniform" | "dynamic" | "texture" | "storage-texture";
+export type BindingKind =
+  | "read"
+  | "write"
+  | "uniform"
+  | "dynamic"
+  | "texture"
+  | "storage-texture"
+  | "read-texture";
 
 /** One `@group(0) @binding(N) var …;` declaration. */
 export interface Binding {
@@ -193,6 +200,7 @@ function bindingKind(space: string | undefined, type: string, name: string): Bin
     const t = type.replace(/\s+/g, "");
     if (t === "texture_2d<f32>") return "texture";
     if (t === "texture_storage_2d<rgba32float,write>") return "storage-texture";
+    if (t === "texture_storage_2d<rgba32float,read>") return "read-texture";
   }
   throw new Error(
     `binding ${name}: var${space === undefined ? "" : `<${space}>`} of type ${type} is not a ` +

@@ -293,6 +293,8 @@ function bindGroupLayout(device: GPUDevice, bindings: readonly Binding[]): GPUBi
           ? { texture: { sampleType: "unfilterable-float" as const } }
           : k === "storage-texture"
           ? { storageTexture: { access: "write-only" as const, format: "rgba32float" as const } }
+          : k === "read-texture"
+          ? { storageTexture: { access: "read-only" as const, format: "rgba32float" as const } }
           : {
             buffer: k === "read"
               ? { type: "read-only-storage" as const }

@@ -9,7 +9,7 @@
  */
 
 import { dummyBuffer, noSteps, scratchBuffer } from "../gpu/buffers.ts";
-import type { KernelProfile } from "../gpu/device.ts";
+import { type KernelProfile, textureReads } from "../gpu/device.ts";
 import { checkGroups, F32, kernelOp, type Op, type OpCost, timesZ } from "./op.ts";
 import { type BnDropout, dropThreshold } from "../nn/shared.ts";
 
@@ -49,6 +49,15 @@ export function softmaxFusable(variant: MatmulVariant, N: number): boolean {
   return variant === "nn" && N <= SOFTMAX_MAX_N;
 }
 
+/**
+ * Whether a texture operand is bound as a read-only storage texture: where this process reads
+ * textures so ({@link textureReads}) and the texture allows it (`STORAGE_BINDING` usage).
+ */
+function readsStorage(texture: GPUTexture | null): boolean {
+  return !!texture && (texture.usage & GPUTextureUsage.STORAGE_BINDING) !== 0 &&
+    textureReads() === "storage";
+}
+
 /** A matrix operand inside a buffer. */
 export interface Operand {
   /** Storage buffer of f32 holding the matrix. */
@@ -66,6 +75,9 @@ export interface Operand {
  * row r, its quads the texels, with no offset; `nn` and `tn` only. As A it is shared by every z;
  * as B, batch entry z starts at texel z·zStride/4 of each row (blocks side by side). On llvmpipe
  * texel loads are much cheaper than buffer loads (see `prefersTextures` in src/gpu/device.ts).
+ * A texture with `STORAGE_BINDING` usage is bound as a read-only storage texture where WGSL
+ * allows it (`textureReads` in src/gpu/device.ts), which llvmpipe loads faster still; without
+ * that usage it is bound for sampling.
  */
 export interface TextureOperand {
   /** The texture (width = quads per row, height = rows), bound for sampling. */
@@ -375,6 +387,8 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
       WG: tile.wg,
       A_TEXTURE: !!aTexture,
       B_TEXTURE: !!bTexture,
+      A_STORAGE: readsStorage(aTexture),
+      B_STORAGE: readsStorage(bTexture),
       C_MIRROR: !!spec.mirror,
       EPI: EPILOGUES[epi],
       BIAS: spec.bias ? (spec.bias.mode === "sgd" ? 2 : 1) : 0,
