@@ -150,6 +150,7 @@ struct Step { step: u32 }
 @binding(3) @group(0) var<uniform> p: Params;
 @group(0) @binding(4) var t: texture_2d<f32>;
 @group(0) @binding(6) var o: texture_storage_2d<rgba32float, write>;
+@group(0) @binding(8) var r: texture_storage_2d<rgba32float, read>;
 // @group(0) @binding(7) var<storage, read> commented: array<f32>;
 var<workgroup> part: array<f32, 64>;
 const X: u32 = 1u;
@@ -169,6 +170,7 @@ Deno.test("layout: each binding kind from its declaration, in binding order", ()
       kind: "storage-texture",
       type: "texture_storage_2d<rgba32float, write>",
     },
+    { binding: 8, name: "r", kind: "read-texture", type: "texture_storage_2d<rgba32float, read>" },
   ]);
 });
 

@@ -14,8 +14,9 @@
  *   declarations, each with its kind from the declaration: `var<storage, read>` (or
  *   `var<storage>`) `read`, `var<storage, read_write>` `write`, `var<uniform>` `uniform`, or
  *   `dynamic` for the step table (a uniform of type `Step`, bound with a dynamic offset),
- *   `texture_2d<f32>` `texture` (unfilterable float, read with textureLoad), and
- *   `texture_storage_2d<rgba32float, write>` `storage-texture`. Other declarations, other groups
+ *   `texture_2d<f32>` `texture` (unfilterable float, read with textureLoad),
+ *   `texture_storage_2d<rgba32float, write>` `storage-texture`, and
+ *   `texture_storage_2d<rgba32float, read>` `read-texture`. Other declarations, other groups
  *   and duplicate binding numbers or names are errors.
  *
  * Comments are removed before parsing, so a declaration commented out does not count. Reflect the
@@ -205,7 +206,7 @@ function bindingKind(space: string | undefined, type: string, name: string): Bin
   throw new Error(
     `binding ${name}: var${space === undefined ? "" : `<${space}>`} of type ${type} is not a ` +
       "supported kind (storage read or read_write, uniform, texture_2d<f32>, " +
-      "texture_storage_2d<rgba32float, write>)",
+      "texture_storage_2d<rgba32float, write> or read)",
   );
 }
 

@@ -277,7 +277,7 @@ const layouts = new WeakMap<GPUDevice, Map<string, GPUBindGroupLayout>>();
 /**
  * A bind-group layout for reflected bindings (cached per device and signature): storage buffers
  * read-only or read-write, uniform buffers (the step table's with a dynamic offset), sampled
- * unfilterable-float textures and write-only rgba32float storage textures.
+ * unfilterable-float textures, and write-only and read-only rgba32float storage textures.
  */
 function bindGroupLayout(device: GPUDevice, bindings: readonly Binding[]): GPUBindGroupLayout {
   let perDevice = layouts.get(device);
