@@ -110,6 +110,7 @@ export {
   type KernelProfile,
   type TextureReads,
   textureReads,
+  textureReadsOf,
 } from "./src/gpu/device.ts";
 
 // data

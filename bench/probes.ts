@@ -29,7 +29,7 @@ import {
   uploadBuffer,
 } from "../src/gpu/buffers.ts";
 import { kernelOp, type Op } from "../src/kernels/op.ts";
-import { textureReads } from "../src/gpu/device.ts";
+import { READONLY_STORAGE_TEXTURES, wgslLanguageFeatures } from "../src/gpu/device.ts";
 import { summarise, type Summary } from "./stats.ts";
 import type { GpuTimer } from "./timing.ts";
 
@@ -466,7 +466,7 @@ export async function measureProbes(
     };
     const loads: LoadCost[] = [];
     const memories = LOAD_MEMORIES.filter((m) =>
-      m !== "storage-texture" || textureReads() === "storage"
+      m !== "storage-texture" || wgslLanguageFeatures().has(READONLY_STORAGE_TEXTURES)
     );
     for (const memory of memories) {
       const spec = (iters: number, baseline: boolean): LoadSpec => ({

@@ -10,7 +10,7 @@ import { GpuTimer } from "../bench/timing.ts";
 import { measureSquare } from "../bench/kernels.ts";
 import { LONG_ROWS } from "../src/kernels/placement.ts";
 import { selectTile } from "../src/kernels/matmul.ts";
-import { textureReads } from "../src/gpu/device.ts";
+import { READONLY_STORAGE_TEXTURES, wgslLanguageFeatures } from "../src/gpu/device.ts";
 
 Deno.test("bench --quick runs and prints the probes, dispatches and step tables", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
@@ -27,7 +27,9 @@ Deno.test("bench --quick runs and prints the probes, dispatches and step tables"
   for (
     const memory of [
       "texel \\(rgba32float\\)",
-      ...(textureReads() === "storage" ? ["storage texel \\(read-only\\)"] : []),
+      ...(wgslLanguageFeatures().has(READONLY_STORAGE_TEXTURES)
+        ? ["storage texel \\(read-only\\)"]
+        : []),
       "storage buffer",
       "workgroup memory",
       "uniform buffer",

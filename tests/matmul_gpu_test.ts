@@ -18,7 +18,7 @@ import {
   getGpu,
   READONLY_STORAGE_TEXTURES,
   textureReads,
-  wgslLanguageFeatures,
+  textureReadsOf,
 } from "../src/gpu/device.ts";
 import { compiledModules } from "../src/gpu/shaders.ts";
 import { UserError } from "../src/errors.ts";
@@ -294,23 +294,44 @@ Deno.test("WEBGPU_MLP_KERNELS: cpu or gpu overrides the adapter's profile, textu
   assert.ok(gpu.kernelProfile === "cpu" || gpu.kernelProfile === "gpu");
 });
 
-Deno.test("WEBGPU_MLP_TEXTURE_READS: storage where WGSL allows read-only storage textures, sampled otherwise or when asked; a texture without STORAGE_BINDING is sampled", async () => {
-  const available = wgslLanguageFeatures().has(READONLY_STORAGE_TEXTURES);
-  assert.equal(textureReads(""), available ? "storage" : "sampled");
-  assert.equal(textureReads(undefined), available ? "storage" : "sampled");
-  assert.equal(textureReads("sampled"), "sampled");
-  if (available) assert.equal(textureReads("storage"), "storage");
-  else assert.throws(() => textureReads("storage"), UserError);
+Deno.test("WEBGPU_MLP_TEXTURE_READS: storage on llvmpipe and lavapipe where WGSL allows read-only storage textures, sampled elsewhere or when asked; a texture without STORAGE_BINDING is sampled", async () => {
+  const llvmpipe = "llvmpipe (LLVM 15.0.6, 256 bits)", h100 = "NVIDIA H100 80GB HBM3";
+  const swiftshader = "SwiftShader Device (Subzero)";
+  const has = new Set([READONLY_STORAGE_TEXTURES]), lacks = new Set<string>();
+  assert.equal(textureReads(llvmpipe, undefined, has), "storage");
+  assert.equal(textureReads("lavapipe", "", has), "storage");
+  assert.equal(textureReads(swiftshader, undefined, has), "sampled"); // measured slower there
+  assert.equal(textureReads(h100, undefined, has), "sampled"); // not measured
+  assert.equal(textureReads(llvmpipe, undefined, lacks), "sampled");
+  assert.equal(textureReads(llvmpipe, "sampled", has), "sampled");
+  assert.equal(textureReads(h100, "storage", has), "storage");
+  assert.equal(textureReads(llvmpipe, "sampled", lacks), "sampled");
+  assert.throws(
+    () => textureReads(llvmpipe, "storage", lacks),
+    (e: unknown) =>
+      e instanceof UserError && /lacks readonly_and_readwrite_storage_textures/.test(e.message),
+  );
   for (const bad of ["Storage", "read", "1"]) {
     assert.throws(
-      () => textureReads(bad),
+      () => textureReads(llvmpipe, bad, has),
       (e: unknown) =>
         e instanceof UserError &&
         /^WEBGPU_MLP_TEXTURE_READS=.* is not one of storage, sampled/.test(e.message),
     );
   }
-  // the module built for each operand binds it as the texture allows
+  // read from the environment, before any adapter is requested
+  const before = Deno.env.get("WEBGPU_MLP_TEXTURE_READS");
+  Deno.env.set("WEBGPU_MLP_TEXTURE_READS", "mipmapped");
+  try {
+    await assert.rejects(() => acquireGpu(), UserError);
+  } finally {
+    if (before === undefined) Deno.env.delete("WEBGPU_MLP_TEXTURE_READS");
+    else Deno.env.set("WEBGPU_MLP_TEXTURE_READS", before);
+  }
   const gpu = await getGpu();
+  assert.equal(gpu.textureReads, textureReads(gpu.adapter.description));
+  assert.equal(textureReadsOf(gpu.device), gpu.textureReads);
+  // the module built for each operand binds it as the device reads textures and the texture allows
   const device = gpu.device;
   const texture = (storage: boolean) =>
     device.createTexture({

@@ -48,7 +48,7 @@ export interface Gpu {
    * other value is a `UserError`).
    */
   prefersTextures: boolean;
-  /** How kernels read their texture operands here ({@link textureReads}). */
+  /** How kernels read texture operands on this device ({@link textureReads}). */
   textureReads: TextureReads;
   /**
    * The kernel selection of this adapter's products: `cpu` on CPU rasterisers (the adapters
@@ -156,33 +156,51 @@ export function adapterChoices(
 /**
  * How kernels read rgba32float texture operands: `storage`, bound as read-only storage textures
  * (`texture_storage_2d<rgba32float, read>`), or `sampled`, bound as sampled textures
- * (`texture_2d<f32>`); `textureLoad` either way, the same values to the bit. On llvmpipe a
- * storage-texture load skips the sampler's per-lane level and bounds arithmetic: layer 1's
- * forward product ran 1.6–1.9× faster and its weight gradient 1.2× (2026-12-02).
+ * (`texture_2d<f32>`); `textureLoad` either way, the same values to the bit. Measured on
+ * 2026-12-02: on Mesa's llvmpipe (over GL and as lavapipe) a storage-texture load costs about half
+ * a sampled one, and layer 1's forward product ran 1.6–1.9× faster, its weight gradient 1.5–1.7×;
+ * on SwiftShader storage reads were 1.3× slower.
  */
 export type TextureReads = "storage" | "sampled";
 
 /** The WGSL language feature that allows read-only storage textures. */
 export const READONLY_STORAGE_TEXTURES = "readonly_and_readwrite_storage_textures";
 
+/** Adapters whose texture operands are read as storage textures by default (measured faster). */
+const STORAGE_READS_ADAPTER = /llvmpipe|lavapipe/i;
+
 /**
- * How this process reads texture operands: `storage` where WGSL has
- * {@link READONLY_STORAGE_TEXTURES}, else `sampled`. `WEBGPU_MLP_TEXTURE_READS=storage|sampled`
- * overrides; `storage` without the feature, or any other value, is a {@link UserError}. A texture
- * created without `STORAGE_BINDING` usage is read sampled whatever this says.
+ * How an adapter described as `description` reads texture operands: `storage` on llvmpipe and
+ * lavapipe where WGSL has {@link READONLY_STORAGE_TEXTURES} (in `features`), `sampled` elsewhere
+ * (SwiftShader, where they measured slower, and every other adapter until measured).
+ * `WEBGPU_MLP_TEXTURE_READS=storage|sampled` (`override`) decides instead; `storage` without the
+ * feature, or any other value, is a {@link UserError}.
  */
 export function textureReads(
+  description: string,
   override: string | undefined = envValue("WEBGPU_MLP_TEXTURE_READS"),
+  features: ReadonlySet<string> = wgslLanguageFeatures(),
 ): TextureReads {
   const choice = envChoice("WEBGPU_MLP_TEXTURE_READS", ["storage", "sampled"], override);
-  const available = wgslLanguageFeatures().has(READONLY_STORAGE_TEXTURES);
+  const available = features.has(READONLY_STORAGE_TEXTURES);
   if (choice === "storage" && !available) {
     throw new UserError(
       `WEBGPU_MLP_TEXTURE_READS=storage: this WebGPU's WGSL lacks ${READONLY_STORAGE_TEXTURES} ` +
         "(unset it, or set it to sampled)",
     );
   }
-  return choice ?? (available ? "storage" : "sampled");
+  return choice ?? (available && STORAGE_READS_ADAPTER.test(description) ? "storage" : "sampled");
+}
+
+const deviceReads = new WeakMap<GPUDevice, TextureReads>();
+
+/**
+ * How kernels built on `device` read texture operands: the {@link Gpu.textureReads} of the
+ * {@link acquireGpu} that created it, `sampled` for a device made elsewhere. Kernel builders read
+ * this; a texture without `STORAGE_BINDING` usage is read sampled whatever it says.
+ */
+export function textureReadsOf(device: GPUDevice): TextureReads {
+  return deviceReads.get(device) ?? "sampled";
 }
 
 /** The WGSL language features of this process's WebGPU (`navigator.gpu.wgslLanguageFeatures`). */
@@ -219,7 +237,7 @@ function quietMesa(): void {
 export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
   quietMesa();
   adapterChoices(""); // a bad override fails before an adapter is requested
-  const reads = textureReads();
+  textureReads("");
   if (!("gpu" in navigator) || !navigator.gpu) throw new UserError(NO_ADAPTER);
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) throw new UserError(NO_ADAPTER);
@@ -267,6 +285,8 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
     if (!destroyed) failure ??= `GPU device lost (${info.reason}): ${info.message}`;
   });
   const { prefersTextures, kernelProfile } = adapterChoices(summary.description);
+  const reads = textureReads(summary.description);
+  deviceReads.set(device, reads);
   return {
     device,
     adapter: summary,

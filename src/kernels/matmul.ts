@@ -9,7 +9,7 @@
  */
 
 import { dummyBuffer, noSteps, scratchBuffer } from "../gpu/buffers.ts";
-import { type KernelProfile, textureReads } from "../gpu/device.ts";
+import { type KernelProfile, textureReadsOf } from "../gpu/device.ts";
 import { checkGroups, F32, kernelOp, type Op, type OpCost, timesZ } from "./op.ts";
 import { type BnDropout, dropThreshold } from "../nn/shared.ts";
 
@@ -50,12 +50,12 @@ export function softmaxFusable(variant: MatmulVariant, N: number): boolean {
 }
 
 /**
- * Whether a texture operand is bound as a read-only storage texture: where this process reads
- * textures so ({@link textureReads}) and the texture allows it (`STORAGE_BINDING` usage).
+ * Whether a texture operand is bound as a read-only storage texture: where the device reads
+ * textures so (`textureReadsOf`) and the texture allows it (`STORAGE_BINDING` usage).
  */
-function readsStorage(texture: GPUTexture | null): boolean {
+function readsStorage(device: GPUDevice, texture: GPUTexture | null): boolean {
   return !!texture && (texture.usage & GPUTextureUsage.STORAGE_BINDING) !== 0 &&
-    textureReads() === "storage";
+    textureReadsOf(device) === "storage";
 }
 
 /** A matrix operand inside a buffer. */
@@ -76,7 +76,7 @@ export interface Operand {
  * as B, batch entry z starts at texel z·zStride/4 of each row (blocks side by side). On llvmpipe
  * texel loads are much cheaper than buffer loads (see `prefersTextures` in src/gpu/device.ts).
  * A texture with `STORAGE_BINDING` usage is bound as a read-only storage texture where WGSL
- * allows it (`textureReads` in src/gpu/device.ts), which llvmpipe loads faster still; without
+ * allows it and the adapter reads faster so (`textureReads` in src/gpu/device.ts: llvmpipe); without
  * that usage it is bound for sampling.
  */
 export interface TextureOperand {
@@ -387,8 +387,8 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
       WG: tile.wg,
       A_TEXTURE: !!aTexture,
       B_TEXTURE: !!bTexture,
-      A_STORAGE: readsStorage(aTexture),
-      B_STORAGE: readsStorage(bTexture),
+      A_STORAGE: readsStorage(device, aTexture),
+      B_STORAGE: readsStorage(device, bTexture),
       C_MIRROR: !!spec.mirror,
       EPI: EPILOGUES[epi],
       BIAS: spec.bias ? (spec.bias.mode === "sgd" ? 2 : 1) : 0,
