@@ -108,6 +108,7 @@ export {
   getGpu,
   type Gpu,
   type KernelProfile,
+  READONLY_STORAGE_TEXTURES,
   type TextureReads,
   textureReads,
   textureReadsOf,

@@ -47,7 +47,7 @@ function log(line: string): void {
 function profileLine(gpu: Gpu): string {
   const forced = Deno.env.get("WEBGPU_MLP_KERNELS") ? " (WEBGPU_MLP_KERNELS)" : "";
   return `kernels: ${gpu.kernelProfile} profile${forced}, layer 1 from ${
-    gpu.prefersTextures ? `textures (${gpu.textureReads})` : "buffers"
+    gpu.prefersTextures ? `textures (read ${gpu.textureReads})` : "buffers"
   }`;
 }
 

@@ -281,29 +281,32 @@ export async function stepBreakdown(
   };
 }
 
-/** This project's matmul on large square products (kept beside the FMA ceiling: it has its own target). */
+/**
+ * This project's matmul on large square products (kept beside the FMA ceiling: it has its own
+ * target).
+ */
 export interface SquareResult {
   /** Side of the square product that gave the best GFLOP/s. */
   size: number;
   tile: Tile;
   /**
-   * Where A and B were read from: rgba32float textures where the trainer would place them so
-   * (an adapter that prefers textures, rows of at least `LONG_ROWS` floats: src/kernels/placement.ts),
-   * storage buffers otherwise.
+   * Where A and B were read from: rgba32float textures where the trainer would place them so (an
+   * adapter that prefers textures, rows of at least `LONG_ROWS` floats; see
+   * src/kernels/placement.ts), storage buffers otherwise (absent in older results: buffers).
    */
-  operands: SquareOperands;
+  operands?: SquareOperands;
   ms: Summary;
   gflops: number;
   /** Every size and tile tried. */
-  tried: { size: number; tile: Tile; operands: SquareOperands; gflops: number }[];
+  tried: { size: number; tile: Tile; operands?: SquareOperands; gflops: number }[];
 }
 
 /** Where the square product's operands live. */
 export type SquareOperands = "textures" | "buffers";
 
 /**
- * This project's matmul on square nn products from `fromSize` (default 512) up, doubling until one dispatch takes
- * `minMs` with the fastest tile (or the side reaches `maxSize`), each with the tile the adapter's
+ * This project's matmul on square nn products from `fromSize` (default 512) up, doubling until one
+ * dispatch takes `minMs` with the fastest tile (or the side reaches `maxSize`), each with the tile the adapter's
  * kernel profile selects for the size and every tile of `tiles`; the best median is the result.
  * Its operands live where the trainer's placement would put them: in textures from `LONG_ROWS`
  * floats a row on an adapter that prefers textures (as layer 1's X and W₁ on llvmpipe), in
@@ -323,7 +326,7 @@ export async function measureSquare(
     writeBuffer(device, a, 0, data);
     writeBuffer(device, b, 0, data);
     const operands: SquareOperands = ctx.gpu.prefersTextures && S >= LONG_ROWS &&
-        S / 4 <= device.limits.maxTextureDimension2D
+        S <= device.limits.maxTextureDimension2D
       ? "textures"
       : "buffers";
     const textures = operands === "textures" ? [squareTexture(device, S, data)] : [];

@@ -10,7 +10,12 @@
  */
 
 import { pad4 } from "../src/gpu/buffers.ts";
-import type { KernelProfile } from "../src/gpu/device.ts";
+import {
+  type KernelProfile,
+  READONLY_STORAGE_TEXTURES,
+  type TextureReads,
+  wgslLanguageFeatures,
+} from "../src/gpu/device.ts";
 import { type Epilogue, matmulOp, type MatmulVariant, type Tile } from "../src/kernels/matmul.ts";
 import { type Op, runOps } from "../src/kernels/op.ts";
 import { matmulRef } from "../src/reference/matmul.ts";
@@ -62,8 +67,8 @@ export interface Case {
   /** B read from an rgba32float texture (shared or side layout). */
   btex?: boolean;
   /**
-   * Texture operands made without `STORAGE_BINDING` usage, so bound for sampling; otherwise they
-   * are read as read-only storage textures where this process reads textures so (`textureReads`).
+   * Texture operands made without `STORAGE_BINDING` usage and bound for sampling; otherwise they
+   * are bound as read-only storage textures wherever WGSL has them ({@link readsOf}).
    */
   sampled?: boolean;
   /** C also stored into a mirror texture, which must equal C afterwards. */
@@ -158,6 +163,7 @@ export async function check(
     steps: stepTable(device, [{}, { eta, step: 1 }], "steps"),
     tile: c.tile,
     profile,
+    textureReads: readsOf(c),
     dropout,
     bias: biasMode ? { buffer: biasBuf, mode: biasMode } : undefined,
   });
@@ -213,6 +219,17 @@ export async function assertMirror(
       }
     }
   }
+}
+
+/**
+ * How a case's texture operands are bound: as read-only storage textures wherever WGSL has them
+ * (on every adapter, whatever it reads by default), sampled for `sampled` cases (whose textures
+ * also lack `STORAGE_BINDING`).
+ */
+function readsOf(c: Case): TextureReads {
+  return !c.sampled && wgslLanguageFeatures().has(READONLY_STORAGE_TEXTURES)
+    ? "storage"
+    : "sampled";
 }
 
 /** The operand kinds of a case, for test names. */
@@ -291,6 +308,7 @@ export async function checkSoftmax(c: Case, profile?: KernelProfile): Promise<Op
     aux: { buffer: upload(device, bias) },
     softmax: { labels: upload(device, labels), scale },
     profile,
+    textureReads: readsOf(c),
   });
   await runOps(device, [op]);
   const got = await download(device, cBuf, cm.data.length);

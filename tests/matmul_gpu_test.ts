@@ -17,8 +17,10 @@ import {
   adapterChoices,
   getGpu,
   READONLY_STORAGE_TEXTURES,
+  type TextureReads,
   textureReads,
   textureReadsOf,
+  wgslLanguageFeatures,
 } from "../src/gpu/device.ts";
 import { compiledModules } from "../src/gpu/shaders.ts";
 import { UserError } from "../src/errors.ts";
@@ -298,11 +300,11 @@ Deno.test("WEBGPU_MLP_TEXTURE_READS: storage on llvmpipe and lavapipe where WGSL
   const llvmpipe = "llvmpipe (LLVM 15.0.6, 256 bits)", h100 = "NVIDIA H100 80GB HBM3";
   const swiftshader = "SwiftShader Device (Subzero)";
   const has = new Set([READONLY_STORAGE_TEXTURES]), lacks = new Set<string>();
-  assert.equal(textureReads(llvmpipe, undefined, has), "storage");
+  assert.equal(textureReads(llvmpipe, "", has), "storage");
   assert.equal(textureReads("lavapipe", "", has), "storage");
-  assert.equal(textureReads(swiftshader, undefined, has), "sampled"); // measured slower there
-  assert.equal(textureReads(h100, undefined, has), "sampled"); // not measured
-  assert.equal(textureReads(llvmpipe, undefined, lacks), "sampled");
+  assert.equal(textureReads(swiftshader, "", has), "sampled"); // measured slower there
+  assert.equal(textureReads(h100, "", has), "sampled"); // not measured
+  assert.equal(textureReads(llvmpipe, "", lacks), "sampled");
   assert.equal(textureReads(llvmpipe, "sampled", has), "sampled");
   assert.equal(textureReads(h100, "storage", has), "storage");
   assert.equal(textureReads(llvmpipe, "sampled", lacks), "sampled");
@@ -341,25 +343,43 @@ Deno.test("WEBGPU_MLP_TEXTURE_READS: storage on llvmpipe and lavapipe where WGSL
         (storage ? GPUTextureUsage.STORAGE_BINDING : 0),
     });
   const c = device.createBuffer({ size: 4 * 64, usage: GPUBufferUsage.STORAGE });
-  for (const storage of [true, false]) {
-    const before = compiledModules(device).length;
-    const tile = { tm: 4, tn4: 1, wg: storage ? 3 : 5 }; // a variant no other test builds
-    matmulOp(device, {
-      variant: "nn",
-      M: 4,
-      N: 4,
-      K: 8,
-      a: { texture: texture(storage) },
-      b: { texture: texture(storage) },
-      c: { buffer: c, ld: 4 },
-      tile,
-    });
-    const built = compiledModules(device).slice(before).find((m) => m.constants.WG === tile.wg)!;
-    const read = storage && gpu.textureReads === "storage";
-    assert.equal(built.constants.A_STORAGE, read);
-    assert.equal(built.constants.B_STORAGE, read);
-    assert.equal(/texture_storage_2d<rgba32float, read>/.test(built.code), read);
-    assert.equal(/texture_2d<f32>/.test(built.code), !read);
+  const storageOk = wgslLanguageFeatures().has(READONLY_STORAGE_TEXTURES);
+  const cases: [boolean, TextureReads | undefined, boolean][] = [
+    // [texture has STORAGE_BINDING, the spec's textureReads, bound as storage]
+    [true, undefined, gpu.textureReads === "storage"],
+    [false, undefined, false],
+    [true, "sampled", false],
+    [false, "storage", false],
+    ...(storageOk ? [[true, "storage", true] as [boolean, TextureReads, boolean]] : []),
+  ];
+  const made: GPUTexture[] = [];
+  try {
+    for (const [i, [storage, reads, read]] of cases.entries()) {
+      const before = compiledModules(device).length;
+      const tile = { tm: 4, tn4: 1, wg: 3 + 2 * i }; // variants no other test builds
+      const [a, b] = [texture(storage), texture(storage)];
+      made.push(a, b);
+      matmulOp(device, {
+        variant: "nn",
+        M: 4,
+        N: 4,
+        K: 8,
+        a: { texture: a },
+        b: { texture: b },
+        c: { buffer: c, ld: 4 },
+        tile,
+        textureReads: reads,
+      });
+      const built = compiledModules(device).slice(before).find((m) => m.constants.WG === tile.wg);
+      assert.ok(built, `case ${i}: the variant of wg ${tile.wg} was built by this test`);
+      assert.equal(built.constants.A_STORAGE, read, `case ${i}`);
+      assert.equal(built.constants.B_STORAGE, read, `case ${i}`);
+      assert.equal(/texture_storage_2d<rgba32float, read>/.test(built.code), read, `case ${i}`);
+      assert.equal(/texture_2d<f32>/.test(built.code), !read, `case ${i}`);
+    }
+  } finally {
+    for (const t of made) t.destroy();
+    c.destroy();
   }
 });
 

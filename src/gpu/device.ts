@@ -237,8 +237,8 @@ function quietMesa(): void {
 export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
   quietMesa();
   adapterChoices(""); // a bad override fails before an adapter is requested
-  textureReads("");
   if (!("gpu" in navigator) || !navigator.gpu) throw new UserError(NO_ADAPTER);
+  textureReads(""); // likewise (after the check above: no WebGPU at all says so first)
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) throw new UserError(NO_ADAPTER);
   const info = adapter.info;

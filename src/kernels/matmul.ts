@@ -9,7 +9,7 @@
  */
 
 import { dummyBuffer, noSteps, scratchBuffer } from "../gpu/buffers.ts";
-import { type KernelProfile, textureReadsOf } from "../gpu/device.ts";
+import { type KernelProfile, type TextureReads, textureReadsOf } from "../gpu/device.ts";
 import { checkGroups, F32, kernelOp, type Op, type OpCost, timesZ } from "./op.ts";
 import { type BnDropout, dropThreshold } from "../nn/shared.ts";
 
@@ -50,12 +50,12 @@ export function softmaxFusable(variant: MatmulVariant, N: number): boolean {
 }
 
 /**
- * Whether a texture operand is bound as a read-only storage texture: where the device reads
- * textures so (`textureReadsOf`) and the texture allows it (`STORAGE_BINDING` usage).
+ * Whether a texture operand is bound as a read-only storage texture: where the product reads
+ * textures so (`MatmulSpec.textureReads`) and the texture allows it (`STORAGE_BINDING` usage).
  */
-function readsStorage(device: GPUDevice, texture: GPUTexture | null): boolean {
+function readsStorage(reads: TextureReads, texture: GPUTexture | null): boolean {
   return !!texture && (texture.usage & GPUTextureUsage.STORAGE_BINDING) !== 0 &&
-    textureReadsOf(device) === "storage";
+    reads === "storage";
 }
 
 /** A matrix operand inside a buffer. */
@@ -75,12 +75,15 @@ export interface Operand {
  * row r, its quads the texels, with no offset; `nn` and `tn` only. As A it is shared by every z;
  * as B, batch entry z starts at texel z·zStride/4 of each row (blocks side by side). On llvmpipe
  * texel loads are much cheaper than buffer loads (see `prefersTextures` in src/gpu/device.ts).
- * A texture with `STORAGE_BINDING` usage is bound as a read-only storage texture where WGSL
- * allows it and the adapter reads faster so (`textureReads` in src/gpu/device.ts: llvmpipe); without
- * that usage it is bound for sampling.
+ * A texture with `STORAGE_BINDING` usage is bound as a read-only storage texture where the
+ * product reads textures so ({@link MatmulSpec.textureReads}; by default the device's, storage on
+ * llvmpipe: `textureReads` in src/gpu/device.ts); without that usage it is bound for sampling.
  */
 export interface TextureOperand {
-  /** The texture (width = quads per row, height = rows), bound for sampling. */
+  /**
+   * The texture (width = quads per row, height = rows), bound for sampling or as a read-only
+   * storage texture (see above).
+   */
   texture: GPUTexture;
   /** B only: distance between consecutive batch entries z, in floats (multiple of 4). */
   zStride?: number;
@@ -170,6 +173,12 @@ export interface MatmulSpec {
    * rounding, not to the bit: the sums run in another order.
    */
   profile?: KernelProfile;
+  /**
+   * How texture operands are bound (default: as the device reads them, `textureReadsOf`):
+   * `storage` binds those with `STORAGE_BINDING` usage as read-only storage textures (WGSL must
+   * have `readonly_and_readwrite_storage_textures`), `sampled` binds them for sampling.
+   */
+  textureReads?: TextureReads;
   /** Register tiling (default: {@link selectTile} for the profile, variant and shape). */
   tile?: Tile;
   /** Debug label of the op (default `matmul_<variant>`). */
@@ -374,6 +383,7 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
   const tilesM = Math.ceil(M / tile.tm);
   const tilesN = Math.ceil(N / (4 * tile.tn4));
   const dummy = dummyBuffer(device);
+  const reads = spec.textureReads ?? textureReadsOf(device);
   // the gpu profile's kernels: KS invocations a tile, WG / KS tiles a workgroup
   const tilesPerGroup = tile.wg / ks;
   return kernelOp(device, {
@@ -387,8 +397,8 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
       WG: tile.wg,
       A_TEXTURE: !!aTexture,
       B_TEXTURE: !!bTexture,
-      A_STORAGE: readsStorage(device, aTexture),
-      B_STORAGE: readsStorage(device, bTexture),
+      A_STORAGE: readsStorage(reads, aTexture),
+      B_STORAGE: readsStorage(reads, bTexture),
       C_MIRROR: !!spec.mirror,
       EPI: EPILOGUES[epi],
       BIAS: spec.bias ? (spec.bias.mode === "sgd" ? 2 : 1) : 0,

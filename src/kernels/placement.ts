@@ -11,9 +11,10 @@
  *   of a CIFAR-10 net: K = 3072 in `Z = X·W`, M = 3072 in `dW = Xᵀ·G`) wants copies of both its
  *   operands (of A only when A is shared by every model, as the inputs are);
  * - a matrix gets its copy when every op that writes it during the step can write the copy too:
- *   a product writes it alongside its buffer (the `mirror` of its C), a kernel that writes it
- *   either way (the gather, the tail) writes the copy, or its buffer with a copy after it (next
- *   rule); any other writer (batch norm's in-place backward pass, Adam's update) keeps the
+ *   a product writes it alongside its buffer (the `mirror` of its C) or has its buffer copied
+ *   after it (rows of a multiple of 256 bytes, below), a kernel that writes it either way (the
+ *   gather, the tail) writes the copy, or its buffer with a copy after it (next rule); any other
+ *   writer (batch norm's in-place backward pass, Adam's update) keeps the
  *   matrix in its buffer only;
  * - a kernel that writes a matrix either way (the gather, the tail) and whose rows are a multiple
  *   of 256 bytes (the inputs X: 3072 floats) writes its buffer, and its op copies the buffer into
@@ -21,9 +22,10 @@
  *   costs about twice a buffer store, and the gather of a 100-row batch took 2.88 ms into the
  *   texture against 2.14 into the buffer with the copy;
  * - likewise a product whose C has a copy: with rows of a multiple of 256 bytes (W₁ of a
- *   population of 16k models: 832k floats) its op copies C's buffer into the texture after the
- *   dispatch instead of mirroring it (the mirror was 19 % of layer 1's weight gradient at P = 16:
- *   83 against 67 ms without it); narrower rows (W₁ of one model: 208 bytes) keep the mirror;
+ *   population whose size is a multiple of 16: 52·P floats) its op copies C's buffer into the
+ *   texture after the dispatch instead of mirroring it (the mirror was 19 % of layer 1's weight
+ *   gradient at P = 16: 83 against 67 ms without it); narrower rows (W₁ of one model: 208
+ *   bytes) keep the mirror;
  * - a matrix whose writers all write the copy instead of a buffer and whose readers all read the
  *   copy (narrower rows: a tail's output gradient) lives in the texture alone;
  * - a parameter (written by uploads and resumes, outside the step) with a copy is seeded by the
