@@ -1,7 +1,8 @@
 /**
  * Probes of the adapter (`shaders/probe.wgsl`): the FMA ceiling — the bench's "peak", against
- * which every kernel's GFLOP/s is read — and the cost of one vec4 load from an rgba32float texture,
- * a storage buffer and workgroup memory, each in ns and in FMAs. Every probe's output is checked
+ * which every kernel's GFLOP/s is read — and the cost of one vec4 load from an rgba32float texture
+ * (sampled, and as a read-only storage texture where WGSL has them), a storage buffer, workgroup
+ * memory and a uniform buffer, each in ns and in FMAs. Every probe's output is checked
  * against the CPU ({@link fmaExpected}, {@link loadExpected}) before its time counts, so what is
  * timed is real work.
  *

@@ -105,7 +105,9 @@ fn loadB(zq: u32, row: u32, quad: u32) -> vec4f { return B[zq + row * (p.ldb / 4
 @group(0) @binding(7) var<storage, read_write> bias: array<vec4f>;
 // With C_MIRROR, finish4 also stores each quad of C into a write-only rgba32float texture laid out
 // like a B texture (row i, batch entry z from texel z·cZ/4): a copy that a later product reads
-// as its B texture, e.g. W₁ for the next step's forward pass, kept current by the SGD epilogue.
+// as its B texture, e.g. W₁ for the next step's forward pass, kept current by the SGD epilogue
+// (where C's rows are a multiple of 256 bytes, placement copies C's buffer after the dispatch
+// instead: src/kernels/placement.ts).
 // Padding columns are stored as computed: zero when the padding of the operands is zero.
 // With SOFTMAX, the samples' labels (one u32 per row of C), for EPI_BIAS_SOFTMAX_CE.
 // @if SOFTMAX

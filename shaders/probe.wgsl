@@ -1,5 +1,6 @@
 // Bench-only probes of what the adapter can do (bench/probes.ts): the FMA ceiling and the cost of
-// one vec4 load from a texture, a storage buffer, workgroup memory and a uniform buffer. No
+// one vec4 load from a texture (sampled or as a read-only storage texture), a storage buffer,
+// workgroup memory and a uniform buffer. No
 // training kernel uses this file. Every probe writes one vec4 per invocation to `out`, which the
 // bench checks against the CPU (bench/probes.ts: fmaExpected, loadExpected), so the work cannot be
 // dropped.
@@ -21,7 +22,9 @@
 //   `tex` (TEX_W texels per row, texel idx at (idx % TEX_W, idx / TEX_W)), 2 workgroup memory
 //   (WG_N vec4, filled from src[0..WG_N) before the loop: WG_N / WG buffer loads and workgroup
 //   stores per invocation, in the baseline as well), 3 uniform buffer `ub` (UB_N vec4, 64 KiB:
-//   the first UB_N of src; compiled in with UBO, since WebGPU allows 64 KiB uniform bindings).
+//   the first UB_N of src; compiled in with UBO, since WebGPU allows 64 KiB uniform bindings),
+//   4 the texture `tex` bound again as a read-only storage texture `stx` (compiled in with STX,
+//   where WGSL has readonly_and_readwrite_storage_textures).
 
 const WG: u32 = 64u; // invocations per workgroup
 const NACC: u32 = 16u; // fma_peak: independent vec4 accumulators per invocation

@@ -766,6 +766,11 @@ export async function trainPopulation(
     while (queued.length > 1) await queued.shift();
     // keep at most two evaluations in flight: the CPU runs ahead, but not unboundedly
     while (pending.length > 2) await pending.shift()!.done;
+    // turn the event loop once a chunk, so that a Ctrl-C, a progress line or a readback is seen
+    // here and not only after the last chunk: the promises awaited above may already be settled
+    // (work finished inside submit), and awaiting those runs microtasks only. Seen in CI: a
+    // SIGINT sent just after the step-0 line was handled once all 1200 steps had been submitted.
+    await new Promise((resolve) => setTimeout(resolve, 0));
   }
   if (interrupted && s > 0 && !regular.has(s)) {
     // evaluate once at the step reached (reported, not part of the snapshot's curves), and keep a
