@@ -11,7 +11,13 @@
  */
 
 import { encodeSteps, storageBuffer, writeBuffer } from "../src/gpu/buffers.ts";
-import { matmulOp, selectTile, type Tile } from "../src/kernels/matmul.ts";
+import {
+  matmulOp,
+  type Operand,
+  selectTile,
+  type TextureOperand,
+  type Tile,
+} from "../src/kernels/matmul.ts";
 import { LONG_ROWS } from "../src/kernels/placement.ts";
 import { type Op, OpEncoder } from "../src/kernels/op.ts";
 import { STEP_CHUNK, stepRecords } from "../src/train/trainer.ts";
@@ -322,14 +328,16 @@ export async function measureSquare(
   for (let S = opts.fromSize ?? 512;; S *= 2) {
     const data = new Float32Array(S * S);
     for (let i = 0; i < data.length; i++) data[i] = Math.random() - 0.5;
-    const [a, b, c] = ["A", "B", "C"].map((x) => storageBuffer(device, S * S, `peak.${x}`));
-    writeBuffer(device, a, 0, data);
-    writeBuffer(device, b, 0, data);
     const operands: SquareOperands = ctx.gpu.prefersTextures && S >= LONG_ROWS &&
         S <= device.limits.maxTextureDimension2D
       ? "textures"
       : "buffers";
-    const textures = operands === "textures" ? [squareTexture(device, S, data)] : [];
+    // A = B = data: one texture, or one buffer bound as both
+    const input: TextureOperand | Operand = operands === "textures"
+      ? { texture: squareTexture(device, S, data) }
+      : { buffer: storageBuffer(device, S * S, "peak.AB"), ld: S };
+    if ("buffer" in input) writeBuffer(device, input.buffer, 0, data);
+    const c = storageBuffer(device, S * S, "peak.C");
     let fastest = Infinity;
     try {
       const selected = selectTile(ctx.gpu.kernelProfile, "nn", S, S, S);
@@ -341,8 +349,8 @@ export async function measureSquare(
           M: S,
           N: S,
           K: S,
-          a: textures.length ? { texture: textures[0] } : { buffer: a, ld: S },
-          b: textures.length ? { texture: textures[0] } : { buffer: b, ld: S },
+          a: input,
+          b: input,
           c: { buffer: c, ld: S },
           tile,
         });
@@ -362,7 +370,8 @@ export async function measureSquare(
         });
       }
     } finally {
-      for (const x of [a, b, c, ...textures]) x.destroy();
+      ("texture" in input ? input.texture : input.buffer).destroy();
+      c.destroy();
     }
     if (fastest >= opts.minMs || S * 2 > opts.maxSize) break;
   }

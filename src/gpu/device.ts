@@ -203,6 +203,15 @@ export function textureReadsOf(device: GPUDevice): TextureReads {
   return deviceReads.get(device) ?? "sampled";
 }
 
+/**
+ * Whether a kernel binds `texture` as a read-only storage texture: when it reads textures so
+ * (`reads`) and the texture allows it (`STORAGE_BINDING` usage); otherwise it samples it.
+ */
+export function readsAsStorage(reads: TextureReads, texture: GPUTexture | null): boolean {
+  return reads === "storage" && !!texture &&
+    (texture.usage & GPUTextureUsage.STORAGE_BINDING) !== 0;
+}
+
 /** The WGSL language features of this process's WebGPU (`navigator.gpu.wgslLanguageFeatures`). */
 export function wgslLanguageFeatures(): ReadonlySet<string> {
   const gpu = (navigator as { gpu?: { wgslLanguageFeatures?: ReadonlySet<string> } }).gpu;

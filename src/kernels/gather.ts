@@ -10,7 +10,7 @@
 import type { ResidentDataset, SplitRange } from "../data/resident.ts";
 import { type Augment, checkAugment, feistelHalfBits } from "../nn/shared.ts";
 import { checkGroups, F32, kernelOp, type Op } from "./op.ts";
-import { textureReadsOf } from "../gpu/device.ts";
+import { readsAsStorage, textureReadsOf } from "../gpu/device.ts";
 
 /** Arguments of {@link gatherOp}. */
 export interface GatherSpec {
@@ -58,8 +58,7 @@ export function gatherOp(device: GPUDevice, s: GatherSpec): Op {
     constants: {
       TRAIN: s.mode === "train",
       X_TEXTURE: s.x instanceof GPUTexture,
-      NORM_STORAGE: (ds.norm.usage & GPUTextureUsage.STORAGE_BINDING) !== 0 &&
-        textureReadsOf(device) === "storage",
+      NORM_STORAGE: readsAsStorage(textureReadsOf(device), ds.norm),
       AUGMENT: augment,
       WG,
     },

@@ -9,7 +9,12 @@
  */
 
 import { dummyBuffer, noSteps, scratchBuffer } from "../gpu/buffers.ts";
-import { type KernelProfile, type TextureReads, textureReadsOf } from "../gpu/device.ts";
+import {
+  type KernelProfile,
+  readsAsStorage,
+  type TextureReads,
+  textureReadsOf,
+} from "../gpu/device.ts";
 import { checkGroups, F32, kernelOp, type Op, type OpCost, timesZ } from "./op.ts";
 import { type BnDropout, dropThreshold } from "../nn/shared.ts";
 
@@ -47,15 +52,6 @@ export const SOFTMAX_MAX_N = 32;
  */
 export function softmaxFusable(variant: MatmulVariant, N: number): boolean {
   return variant === "nn" && N <= SOFTMAX_MAX_N;
-}
-
-/**
- * Whether a texture operand is bound as a read-only storage texture: where the product reads
- * textures so (`MatmulSpec.textureReads`) and the texture allows it (`STORAGE_BINDING` usage).
- */
-function readsStorage(reads: TextureReads, texture: GPUTexture | null): boolean {
-  return !!texture && (texture.usage & GPUTextureUsage.STORAGE_BINDING) !== 0 &&
-    reads === "storage";
 }
 
 /** A matrix operand inside a buffer. */
@@ -397,8 +393,8 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
       WG: tile.wg,
       A_TEXTURE: !!aTexture,
       B_TEXTURE: !!bTexture,
-      A_STORAGE: readsStorage(reads, aTexture),
-      B_STORAGE: readsStorage(reads, bTexture),
+      A_STORAGE: readsAsStorage(reads, aTexture),
+      B_STORAGE: readsAsStorage(reads, bTexture),
       C_MIRROR: !!spec.mirror,
       EPI: EPILOGUES[epi],
       BIAS: spec.bias ? (spec.bias.mode === "sgd" ? 2 : 1) : 0,
