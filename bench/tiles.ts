@@ -330,10 +330,10 @@ export async function tileSweep(
   return results;
 }
 
-/** Where a product's operands live: `A texture, B buffer, C buffer + mirror`. */
+/** Where a product's operands live: `A texture, B buffer, C buffer`. */
 export function operandsOf(spec: MatmulSpec): string {
   const kind = (o: object) => "texture" in o ? "texture" : "buffer";
-  return `A ${kind(spec.a)}, B ${kind(spec.b)}, C buffer${spec.mirror ? " + mirror" : ""}`;
+  return `A ${kind(spec.a)}, B ${kind(spec.b)}, C buffer`;
 }
 
 /** `{tm:8,tn4:2,wg:64}`, with `,ks:32` for a tile of the gpu profile's split kernels. */

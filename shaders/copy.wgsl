@@ -1,12 +1,14 @@
 // Copy a row-major matrix from a storage buffer into an rgba32float texture, one texel (a quad of
 // four consecutive floats) per invocation: texel (x, y) = quad x of row y = src[y·ld/4 + x], for
-// x < width and y < height. Used to seed a texture copy of a matrix that kernels then keep
-// current themselves (matmul.wgsl's C_MIRROR), e.g. W₁ read as a texture by the forward pass.
-// copyBufferToTexture cannot do this when a row is not a multiple of 256 bytes.
+// x < width and y < height and the first `quads` quads of the buffer. Used to seed the texture
+// copy of a parameter before a submission, e.g. W₁ read as a texture by the forward pass, for
+// rows of any length (copyBufferToTexture needs a multiple of 256 bytes). A folded texture
+// (several rows of the matrix side by side in each texture row) is the same copy of the buffer
+// read as rows of ld = width·4 floats, the last of them partial (`quads`).
 
 const WG: u32 = 64u;
 
-struct Params { width: u32, height: u32, ld4: u32, _pad: u32 }
+struct Params { width: u32, height: u32, ld4: u32, quads: u32 }
 // @include step
 
 @group(0) @binding(0) var<storage, read> src: array<vec4f>;
@@ -18,6 +20,6 @@ struct Params { width: u32, height: u32, ld4: u32, _pad: u32 }
 fn buffer_to_texture(@builtin(global_invocation_id) gid: vec3u) {
   let x = gid.x;
   let y = gid.y;
-  if (x >= p.width || y >= p.height) { return; }
+  if (x >= p.width || y >= p.height || y * p.ld4 + x >= p.quads) { return; }
   textureStore(dst, vec2u(x, y), src[y * p.ld4 + x]);
 }

@@ -29,7 +29,8 @@ const A_TEXTURE: bool = false; // A read from an rgba32float texture, see aRow/l
 const B_TEXTURE: bool = false; // B read from an rgba32float texture, see bBase/loadB
 const A_STORAGE: bool = false; // A_TEXTURE bound as a read-only storage texture (else sampled)
 const B_STORAGE: bool = false; // B_TEXTURE likewise
-const C_MIRROR: bool = false; // every stored quad of C also goes to a texture, see mirror
+const A_FOLD: u32 = 0u; // A_TEXTURE holds 2^A_FOLD rows of A in each of its rows, see aTexel
+const B_FOLD: u32 = 0u; // B_TEXTURE likewise, see bTexel
 const SOFTMAX: bool = false; // EPI_BIAS_SOFTMAX_CE: the labels are bound, see storeSoftmax
 const SPLIT: bool = false; // the `gpu` profile's entry points (K split in the workgroup), see below
 const TN_TILE: bool = true; // TM is a multiple of 4 (whole row quads of A): matmul_tn(_split) exist
@@ -63,13 +64,20 @@ struct Params {
 // A texture is bound for sampling or, where WGSL allows it (A_STORAGE), as a read-only storage
 // texture, whose loads llvmpipe runs without the sampler's level and bounds arithmetic: layer 1's
 // forward product 1.6–1.9× faster. Both load the same texel.
+// A folded texture (A_FOLD > 0) holds 2^A_FOLD consecutive rows of A in each of its rows, side by
+// side: quad q of row r is texel (r mod 2^A_FOLD)·lda/4 + q of texture row r / 2^A_FOLD. That is
+// where copyBufferToTexture puts a buffer whose rows of lda floats are not a multiple of 256 bytes
+// when it copies 2^A_FOLD of them per texture row (src/kernels/placement.ts).
 // @if A_TEXTURE
+fn aTexel(row: u32, quad: u32) -> vec2u {
+  return vec2u((row & ((1u << A_FOLD) - 1u)) * (p.lda / 4u) + quad, row >> A_FOLD);
+}
 // @if A_STORAGE
 @group(0) @binding(0) var At: texture_storage_2d<rgba32float, read>;
-fn loadA(base: u32, quad: u32) -> vec4f { return textureLoad(At, vec2u(quad, base)); }
+fn loadA(base: u32, quad: u32) -> vec4f { return textureLoad(At, aTexel(base, quad)); }
 // @else
 @group(0) @binding(0) var At: texture_2d<f32>;
-fn loadA(base: u32, quad: u32) -> vec4f { return textureLoad(At, vec2u(quad, base), 0); }
+fn loadA(base: u32, quad: u32) -> vec4f { return textureLoad(At, aTexel(base, quad), 0); }
 // @endif
 fn aRow(z: u32, row: u32) -> u32 { return row; }
 // @else
@@ -81,12 +89,17 @@ fn loadA(base: u32, quad: u32) -> vec4f { return A[base + quad]; }
 // every z side by side (batch entry z starts at texel z·zstride/4). loadB(zq, row, quad) reads quad
 // `quad` of row `row` of batch entry z, zq being bBase(z).
 // @if B_TEXTURE
+// A folded texture (B_FOLD > 0) holds 2^B_FOLD rows of B in each of its rows, side by side, as
+// a copy of B's buffer with rows of ldb floats lands in a texture (see aTexel).
+fn bTexel(zq: u32, row: u32, quad: u32) -> vec2u {
+  return vec2u((row & ((1u << B_FOLD) - 1u)) * (p.ldb / 4u) + zq + quad, row >> B_FOLD);
+}
 // @if B_STORAGE
 @group(0) @binding(1) var Bt: texture_storage_2d<rgba32float, read>;
-fn loadB(zq: u32, row: u32, quad: u32) -> vec4f { return textureLoad(Bt, vec2u(zq + quad, row)); }
+fn loadB(zq: u32, row: u32, quad: u32) -> vec4f { return textureLoad(Bt, bTexel(zq, row, quad)); }
 // @else
 @group(0) @binding(1) var Bt: texture_2d<f32>;
-fn loadB(zq: u32, row: u32, quad: u32) -> vec4f { return textureLoad(Bt, vec2u(zq + quad, row), 0); }
+fn loadB(zq: u32, row: u32, quad: u32) -> vec4f { return textureLoad(Bt, bTexel(zq, row, quad), 0); }
 // @endif
 fn bBase(z: u32) -> u32 { return z * p.bZ / 4u; }
 // @else
@@ -103,21 +116,12 @@ fn loadB(zq: u32, row: u32, quad: u32) -> vec4f { return B[zq + row * (p.ldb / 4
 // gradient, computed by the first row of tiles alongside dW = Aᵀ·B (it reads the same B):
 //   BIAS_STORE: bias[col] = db        BIAS_SGD: bias[col] −= eta · db   (biases carry no L2)
 @group(0) @binding(7) var<storage, read_write> bias: array<vec4f>;
-// With C_MIRROR, finish4 also stores each quad of C into a write-only rgba32float texture laid out
-// like a B texture (row i, batch entry z from texel z·cZ/4): a copy that a later product reads
-// as its B texture, e.g. W₁ for the next step's forward pass, kept current by the SGD epilogue
-// (where C's rows are a multiple of 256 bytes, placement copies C's buffer after the dispatch
-// instead: src/kernels/placement.ts).
-// Padding columns are stored as computed: zero when the padding of the operands is zero.
+// C is a storage buffer; where a later product reads it as a texture (W₁ for the next step's
+// forward pass), placement copies the buffer into the texture after the dispatch
+// (src/kernels/placement.ts). Padding columns are stored as computed: zero when the padding of the operands is zero.
 // With SOFTMAX, the samples' labels (one u32 per row of C), for EPI_BIAS_SOFTMAX_CE.
 // @if SOFTMAX
-@group(0) @binding(9) var<storage, read> labels: array<u32>;
-// @endif
-// @if C_MIRROR
-@group(0) @binding(8) var Cm: texture_storage_2d<rgba32float, write>;
-fn mirror(i: u32, col: u32, v: vec4f) { textureStore(Cm, vec2u(col / 4u, i), v); }
-// @else
-fn mirror(i: u32, col: u32, v: vec4f) {}
+@group(0) @binding(8) var<storage, read> labels: array<u32>;
 // @endif
 const BIAS_NONE: u32 = 0u;
 const BIAS_STORE: u32 = 1u;
@@ -131,6 +135,9 @@ const BIAS_SGD: u32 = 2u;
 // bias is 16-byte aligned (offsets, leading dimensions and block strides are multiples of 4), so
 // the epilogue moves whole vec4s; a partial quad writes its components one by one. `col` is the
 // column within the flattened row of C (z·cZ + j), which indexes bias vectors laid out like a row.
+var<private> sgdModel: u32 = 0xffffffffu;
+var<private> sgdEta: f32;
+var<private> sgdL2: f32;
 fn finish4(acc: vec4f, z: u32, i: u32, j: u32, n: u32) {
   let q = (p.cOff + z * p.cZ + i * p.ldc + j) / 4u;
   let col = z * p.cZ + j;
@@ -151,7 +158,13 @@ fn finish4(acc: vec4f, z: u32, i: u32, j: u32, n: u32) {
     v = select(vec4f(0.0), acc * dropScaleOf(modelOf(z, col)), aux[p.auxOff / 4u + q] > vec4f(0.0));
   } else if (EPI == EPI_SGD) {
     let w = C[q];
-    v = w - etaOf(modelOf(z, col)) * (acc + 2.0 * lamAt(z, col) * w);
+    let model = modelOf(z, col);
+    if (model != sgdModel) {
+      sgdModel = model;
+      sgdEta = etaOf(model);
+      sgdL2 = 2.0 * lam[model * p.lamZ];
+    }
+    v = w - sgdEta * (acc + sgdL2 * w);
   } else if (EPI == EPI_GRAD_L2) {
     v = acc + 2.0 * lamAt(z, col) * aux[p.auxOff / 4u + q];
   }
@@ -226,10 +239,9 @@ fn storeSoftmax(acc: array<array<vec4f, TN4>, TM>, z: u32, o: vec2u) {
   // @endif
 }
 
-// Store the first n (≤ 4) values of quad v at columns j.. of row i of C (and its mirror).
+// Store the first n (≤ 4) values of quad v at columns j.. of row i of C.
 fn storeQuad(v: vec4f, z: u32, i: u32, j: u32, n: u32) {
   let q = (p.cOff + z * p.cZ + i * p.ldc + j) / 4u;
-  if (C_MIRROR) { mirror(i, z * p.cZ + j, v); }
   if (n >= 4u) {
     C[q] = v;
   } else {

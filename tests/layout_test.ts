@@ -342,7 +342,7 @@ Deno.test("layout: a missing, unknown or mismatched resource is an error naming 
     format: "rgba32float",
     usage: GPUTextureUsage.STORAGE_BINDING,
   });
-  const p = { width: 1, height: 1, ld4: 1 };
+  const p = { width: 1, height: 1, ld4: 1, quads: 1 };
   const st = storageBuffer(device, 64, "st");
   const where = /^Error: c \(shader copy, buffer_to_texture\): /;
   const fails = (r: Record<string, unknown>, re: RegExp) =>

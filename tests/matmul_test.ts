@@ -30,13 +30,17 @@ const cases: Case[] = [
   { v: "nn", M: 7, N: 33, K: 33, Z: 2, a: "shared", b: "side", tex: true },
   { v: "tn", M: 3072, N: 50, K: 100, tex: true },
   { v: "tn", M: 33, N: 7, K: 1, Z: 3, a: "shared", b: "side", tex: true },
-  // B from a texture, C mirrored into a texture, λ by column block (layer 1 of a population)
+  // B from a texture, folded textures (several rows in each texture row, the last one partial
+  // where the rows do not divide), λ by column block (layer 1 of a population)
   { v: "nn", M: 100, N: 50, K: 3072, tex: true, btex: true },
   { v: "nn", M: 7, N: 33, K: 33, Z: 2, a: "shared", b: "side", tex: true, btex: true },
-  { v: "nn", M: 33, N: 100, K: 7, btex: true, mirror: true, tile: { tm: 20, tn4: 4, wg: 8 } },
-  { v: "tn", M: 3072, N: 50, K: 100, tex: true, btex: true, mirror: true },
-  { v: "tn", M: 33, N: 7, K: 1, Z: 3, a: "shared", b: "side", btex: true, mirror: true },
-  { v: "tn", M: 7, N: 2 * 36 + 33, K: 33, tex: true, btex: true, mirror: true, lamColumns: 36 },
+  { v: "nn", M: 100, N: 50, K: 3072, tex: true, btex: true, fold: "b" },
+  { v: "nn", M: 7, N: 33, K: 33, Z: 2, a: "shared", b: "side", tex: true, btex: true, fold: "ab" },
+  { v: "nn", M: 33, N: 100, K: 7, btex: true, fold: "b", tile: { tm: 20, tn4: 4, wg: 8 } },
+  { v: "tn", M: 3072, N: 50, K: 100, tex: true, btex: true },
+  { v: "tn", M: 3072, N: 50, K: 100, tex: true, btex: true, fold: "b" },
+  { v: "tn", M: 33, N: 7, K: 1, Z: 3, a: "shared", b: "side", btex: true, fold: "b" },
+  { v: "tn", M: 7, N: 2 * 36 + 33, K: 33, tex: true, btex: true, fold: "ab", lamColumns: 36 },
   // the same texture operands bound for sampling instead of as read-only storage textures
   { v: "nn", M: 100, N: 50, K: 3072, tex: true, btex: true, sampled: true },
   {
@@ -51,7 +55,7 @@ const cases: Case[] = [
     btex: true,
     sampled: true,
   },
-  { v: "tn", M: 3072, N: 50, K: 100, tex: true, btex: true, mirror: true, sampled: true },
+  { v: "tn", M: 3072, N: 50, K: 100, tex: true, btex: true, fold: "b", sampled: true },
   { v: "tn", M: 33, N: 7, K: 1, Z: 3, a: "shared", b: "side", tex: true, sampled: true },
   { v: "nn", M: 1, N: 2 * 8 + 7, K: 100, lamColumns: 8 },
   { v: "nt", M: 100, N: 50, K: 10 },
@@ -60,7 +64,7 @@ const cases: Case[] = [
   { v: "nt", M: 33, N: 1, K: 7 },
   { v: "nt", M: 100, N: 50, K: 10, Z: 3, a: "side", b: "side" },
   { v: "nt", M: 7, N: 100, K: 33, Z: 2, a: "side", b: "stacked", tile: { tm: 8, tn4: 3, wg: 16 } },
-  { v: "nt", M: 7, N: 33, K: 10, Z: 3, a: "side", b: "side", mirror: true },
+  { v: "nt", M: 7, N: 33, K: 10, Z: 3, a: "side", b: "side" },
 ];
 
 // The output layer with its loss fused in (bias_softmax_ce: C = (softmax(A·B + bias) − onehot(y))·
@@ -74,7 +78,8 @@ const softmaxCases: Case[] = [
   { v: "nn", M: 100, N: 10, K: 3072, tex: true, sampled: true },
   { v: "nn", M: 100, N: 10, K: 50, Z: 3, a: "side", b: "side" },
   { v: "nn", M: 7, N: 32, K: 33, Z: 2, a: "side", b: "stacked" },
-  { v: "nn", M: 33, N: 3, K: 7, Z: 3, a: "side", b: "side", mirror: true },
+  { v: "nn", M: 33, N: 3, K: 7, Z: 3, a: "side", b: "side" },
+  { v: "nn", M: 7, N: 10, K: 33, tex: true, btex: true, fold: "ab" },
 ];
 
 for (const c of softmaxCases) {

@@ -107,10 +107,13 @@ Deno.test("placement: layer 1's operands are copied when rows reach 1024 floats;
   assert.deepEqual(sorted(placed.copies), ["G1", "W1", "X"]);
   assert.equal(n.ws.X.buffer, null, "X has no buffer");
   assert.ok(n.ws.X.texture && n.ws.W[0].texture && n.ws.G[0].texture);
-  assert.ok(n.ws.W[0].buffer && n.ws.G[0].buffer, "mirrored matrices keep their buffers");
+  assert.ok(
+    n.ws.W[0].buffer && n.ws.G[0].buffer,
+    "matrices copied after their products keep their buffers",
+  );
   assert.equal(n.ws.W[1].texture, null, "layer 2's rows are short");
   // the parameter W1 is seeded before each submission; X and G1 are written within the step
-  assert.deepEqual(placed.prologue.map((op) => op.label), ["mirror_W1"]);
+  assert.deepEqual(placed.prologue.map((op) => op.label), ["seed_W1"]);
   placed.destroy();
   n.destroy();
 });
@@ -155,7 +158,7 @@ Deno.test("placement: evaluation copies X and W1, W1 seeded by the prologue", as
   const n = await net([IMAGE_BYTES, 20, 10], { eval: true, rows: 100 });
   const placed = placeOps(n.params.device, n.nodes, { textures: true });
   assert.deepEqual(sorted(placed.copies), ["W1", "X"]);
-  assert.deepEqual(placed.prologue.map((op) => op.label), ["mirror_W1"]);
+  assert.deepEqual(placed.prologue.map((op) => op.label), ["seed_W1"]);
   placed.destroy();
   n.destroy();
 });
@@ -245,39 +248,144 @@ Deno.test("placement: a kernel writing either way writes the buffer and its op c
   assert.deepEqual(results[0], results[1], "Z through the copy = Z through buffers");
 });
 
-Deno.test("placement: a product whose C has a copy copies its buffer after the dispatch when rows are a multiple of 256 bytes, else mirrors it", async () => {
-  for (const [hidden, aligned] of [[32, true], [20, false]] as const) {
-    // P = 2: W₁ has 2·pad4(hidden) floats a row, 256 bytes for 32 units, 160 for 20
-    const n = await net([IMAGE_BYTES, hidden, 10], { P: 2 });
+/** A matrix's texture copy as rows × ld floats, unfolded (see `Matrix.fold`). */
+async function textureRows(device: GPUDevice, m: Matrix): Promise<Float32Array> {
+  const width = (m.fold * m.ld) / 4, height = Math.ceil(m.rows / m.fold);
+  assert.deepEqual([m.texture!.width, m.texture!.height], [width, height], `${m.label}: its size`);
+  // a folded texture holds the buffer's floats in order, texture row by texture row
+  return (await downloadTexture(device, m.texture!, width, height)).subarray(0, m.rows * m.ld);
+}
+
+Deno.test("placement: a product whose C has a copy copies its buffer after the dispatch, folded where rows are short of 256 bytes", async () => {
+  for (const [hidden, P, fold] of [[32, 2, 1], [20, 2, 8], [50, 1, 16]] as const) {
+    // W₁ has P·pad4(hidden) floats a row: 256 bytes for 2 × 32 units, 160 for 2 × 20 (8 rows of
+    // them make a multiple of 256 bytes), 208 for one model of 50 (16 rows)
+    const n = await net([IMAGE_BYTES, hidden, 10], { P });
     const device = n.params.device;
-    const mirrors = new Map<string, boolean>();
-    const placed = placeOps(device, n.nodes, {
-      textures: true,
-      matmul: (spec) => {
-        mirrors.set(spec.label!, spec.mirror !== undefined);
-        return matmulOp(device, spec);
-      },
-    });
+    for (let p = 0; p < P; p++) {
+      n.params.upload(p, initParams([IMAGE_BYTES, hidden, 10], "xavier", 0.01, p));
+    }
+    const placed = placeOps(device, n.nodes, { textures: true });
     const W1 = n.ws.W[0];
     assert.ok(placed.copies.includes("W1"));
+    assert.equal(W1.fold, fold, `hidden ${hidden}: W₁'s fold`);
     const bw1 = placed.ops.find((op) => op.label === "backward_weights1")!;
-    assert.equal(mirrors.get("backward_weights1"), !aligned, `hidden ${hidden}: mirror`);
-    if (aligned) {
-      const copy = bw1.copy!;
-      assert.deepEqual(
-        { src: copy.src, dst: copy.dst, width: copy.width, height: copy.height },
-        { src: W1.buffer, dst: W1.texture, width: W1.ld / 4, height: IMAGE_BYTES },
-      );
-      assert.match(bw1.cost.shape, /\+copy to texture$/);
-    } else assert.equal(bw1.copy, undefined);
+    const copy = bw1.copy!;
+    assert.deepEqual(
+      { src: copy.src, dst: copy.dst, width: copy.width, height: copy.height, rest: copy.rest },
+      {
+        src: W1.buffer,
+        dst: W1.texture,
+        width: (fold * W1.ld) / 4,
+        height: IMAGE_BYTES / fold,
+        rest: 0,
+      },
+    );
+    assert.match(bw1.cost.shape, /\+copy to texture$/);
     // after a step (its SGD epilogue shrinks W₁ by the L2 term) the texture holds the new W₁
+    const before = await readFloats(device, W1.buffer!);
     await runOps(device, [...placed.prologue, ...placed.ops]);
     const buffer = await readFloats(device, W1.buffer!);
-    const texture = await downloadTexture(device, W1.texture!, W1.ld / 4, IMAGE_BYTES);
-    assert.deepEqual(texture, buffer, `hidden ${hidden}: W₁'s texture = its buffer`);
+    assert.notDeepEqual(buffer, before, "the step changed W₁");
+    assert.deepEqual(await textureRows(device, W1), buffer, `hidden ${hidden}: texture = buffer`);
     placed.destroy();
+    assert.equal(W1.fold, 1, "destroy takes the fold back with the texture");
     n.destroy();
   }
+});
+
+Deno.test("placement: a kernel writing either way a matrix that is also read as a buffer writes the buffer, copied folded, the last texture row partial", async () => {
+  const device = await gpuDevice();
+  const rng = new Rng(5);
+  // X: 21 rows of 20 floats (80 bytes: 16 rows a texture row, so 1 whole row and 5 rows after)
+  const R = 21, D = 20, N = 8;
+  const src = Float32Array.from({ length: 4 * D }, () => rng.normal());
+  const W = Float32Array.from({ length: D * N }, () => rng.normal());
+  const results: Float32Array[] = [];
+  for (const textures of [true, false]) {
+    const m = (label: string, rows: number, ld: number, values?: Float32Array) => {
+      const x = matrix(device, { label, rows, ld, allocate: values ? "now" : "placed" });
+      if (values) writeBuffer(device, x.buffer!, 0, values);
+      return x;
+    };
+    // the writer: X = E·src, E picking row i mod 4 of src (exact in float32)
+    const E = new Float32Array(R * 4);
+    for (let i = 0; i < R; i++) E[i * 4 + (i % 4)] = 1;
+    const Em = m("E", R, 4, E), S = m("S", 4, D, src), X = m("X", R, D);
+    // W a parameter (a buffer of its own): its texture is seeded by the prologue
+    const wBuffer = storageBuffer(device, D * N, "W");
+    writeBuffer(device, wBuffer, 0, W);
+    const Wm = matrix(device, { label: "W", rows: D, ld: N, buffer: wBuffer }), Z = m("Z", R, N);
+    const Y = matrix(device, { label: "Y", rows: R, ld: N });
+    const placed = placeOps(device, [
+      kernel("writer", { writesEither: [X] }, () =>
+        matmulOp(device, {
+          variant: "nn",
+          M: R,
+          N: D,
+          K: 4,
+          a: { buffer: Em.buffer!, ld: 4 },
+          b: { buffer: S.buffer!, ld: D },
+          c: { buffer: storageOf(X) as GPUBuffer, ld: D },
+        })),
+      product({ variant: "nn", M: R, N, K: D, a: X, b: Wm, c: Z }),
+      // a kernel that reads X's buffer: X cannot live in its texture alone
+      kernel("reader", { reads: [X] }, () =>
+        matmulOp(device, {
+          variant: "nn",
+          M: R,
+          N,
+          K: D,
+          a: { buffer: X.buffer!, ld: D },
+          b: { buffer: Wm.buffer!, ld: N },
+          c: { buffer: Y.buffer!, ld: N },
+        })),
+    ], { textures, longRows: 1 });
+    if (textures) {
+      assert.ok(placed.copies.includes("X"));
+      assert.equal(storageOf(X), X.buffer, "the writer writes the buffer");
+      assert.equal(X.fold, 16);
+      const copy = placed.ops[0].copy!;
+      assert.deepEqual(
+        { src: copy.src, dst: copy.dst, width: copy.width, height: copy.height, rest: copy.rest },
+        { src: X.buffer, dst: X.texture, width: (16 * D) / 4, height: 1, rest: (5 * D) / 4 },
+      );
+    } else assert.equal(placed.ops[0].copy, undefined);
+    await runOps(device, [...placed.prologue, ...placed.ops]);
+    if (textures) {
+      const seen = await textureRows(device, X);
+      for (let i = 0; i < R; i++) {
+        const k = i % 4;
+        assert.deepEqual(seen.subarray(i * D, (i + 1) * D), src.subarray(k * D, (k + 1) * D));
+      }
+    }
+    const z = await readFloats(device, Z.buffer!), y = await readFloats(device, Y.buffer!);
+    assert.deepEqual(z, y, "Z through the texture = Y through the buffer");
+    results.push(z);
+    placed.destroy();
+    for (const x of [Em, S, Wm, Z, Y]) x.buffer?.destroy();
+  }
+  assert.deepEqual(results[0], results[1], "Z through the copy = Z through buffers");
+});
+
+Deno.test("placement: writeRows fills a folded texture as its buffer, rows that end in a partial texture row included", async () => {
+  const device = await gpuDevice();
+  const X = matrix(device, { label: "X", rows: 21, ld: 20, allocate: "placed" });
+  const W = matrix(device, { label: "W", rows: 20, ld: 8 });
+  const Z = matrix(device, { label: "Z", rows: 21, ld: 8 });
+  const placed = placeOps(device, [
+    kernel("writer", { writesEither: [X] }, () => ({ label: "writer", cost: {} }) as never),
+    product({ variant: "nn", M: 21, N: 8, K: 20, a: X, b: W, c: Z }),
+    kernel("reader", { reads: [X] }, () => ({ label: "reader", cost: {} }) as never),
+  ], { textures: true, longRows: 1, matmul: () => ({ label: "unbuilt" }) as never });
+  assert.equal(X.fold, 16);
+  const values = Float32Array.from({ length: 21 * 17 }, (_, i) => i + 1);
+  writeRows(device, X, values, 21, 17);
+  const buffer = await readFloats(device, X.buffer!);
+  assert.equal(buffer[20 * 20 + 16], 21 * 17, "the last value in its place");
+  assert.deepEqual(await textureRows(device, X), buffer);
+  placed.destroy();
+  for (const x of [W, Z]) x.buffer?.destroy();
 });
 
 Deno.test("placement: narrower rows written either way live in the texture alone", async () => {

@@ -21,12 +21,17 @@ export interface CopyToTextureSpec {
   width: number;
   /** Rows to copy. */
   height: number;
+  /**
+   * Only the first this many quads of `src` (default all of width × height): the last row of a
+   * folded texture's copy is partial (see `TextureCopy` in src/kernels/op.ts).
+   */
+  quads?: number;
   label?: string;
 }
 
 const WG = 64;
 
-/** Prepare a copy dispatch: texel (x, y) = floats 4x..4x+3 of row y. */
+/** Prepare a copy dispatch: texel (x, y) = floats 4x..4x+3 of row y (rows `ld` floats apart). */
 export function copyToTextureOp(device: GPUDevice, s: CopyToTextureSpec): Op {
   const label = s.label ?? "copy_to_texture";
   if (s.ld % 4 !== 0) throw new Error(`${label}: ld ${s.ld} is not a multiple of 4`);
@@ -42,7 +47,7 @@ export function copyToTextureOp(device: GPUDevice, s: CopyToTextureSpec): Op {
     resources: {
       src: s.src,
       dst: s.dst,
-      p: { width: s.width, height: s.height, ld4: s.ld / 4 },
+      p: { width: s.width, height: s.height, ld4: s.ld / 4, quads: s.quads ?? 0xffffffff },
       st: noSteps(device),
     },
     workgroups: [
@@ -54,7 +59,7 @@ export function copyToTextureOp(device: GPUDevice, s: CopyToTextureSpec): Op {
     // no arithmetic; every quad (4 floats) read once and written once
     cost: {
       flops: 0,
-      bytes: 2 * 4 * F32 * s.width * s.height,
+      bytes: 2 * 4 * F32 * Math.min(s.width * s.height, s.quads ?? Infinity),
       shape: `${s.height}×${4 * s.width} → texture`,
     },
   });

@@ -83,6 +83,14 @@ export interface TextureOperand {
   texture: GPUTexture;
   /** B only: distance between consecutive batch entries z, in floats (multiple of 4). */
   zStride?: number;
+  /**
+   * The matrix's row stride in floats, for a folded texture: one whose rows each hold
+   * R = 4·width / ld consecutive rows of the matrix side by side (R a power of two), row r in
+   * texture row ⌊r / R⌋ from texel (r mod R)·ld/4 — where `copyBufferToTexture` puts a buffer
+   * whose rows are not a multiple of 256 bytes when it copies R of them per texture row
+   * (src/kernels/placement.ts). Without it (or with ld = 4·width) each texture row is one row.
+   */
+  ld?: number;
 }
 
 /**
@@ -124,12 +132,6 @@ export interface MatmulSpec {
   b: Operand | TextureOperand;
   /** Output C, M×N; read too by the `sgd` epilogue (C is then W, updated in place). */
   c: Operand;
-  /**
-   * A write-only rgba32float storage texture that receives every quad stored into C as well,
-   * laid out like a B texture (row i, batch entry z from texel z·c.zStride/4; c.offset 0): a
-   * copy of C that later products read as a texture (e.g. W₁, kept current by the `sgd` epilogue).
-   */
-  mirror?: GPUTexture;
   /** What is done with each dot product before it is stored (default `store`). */
   epilogue?: Epilogue;
   /** Bias (`bias`, `bias_relu`: indexed by z·c.zStride + col), mask H (`relu_mask`) or W (`grad_l2`), laid out like C. */
@@ -290,6 +292,22 @@ export function selectTile(
     : defaultTile(variant, M, N, epilogue);
 }
 
+/**
+ * log2 of the rows a texture operand holds per texture row (see {@link TextureOperand.ld}): 0 for
+ * one row each; an error unless 4·width / ld is a power of two.
+ */
+function foldOf(label: string, which: "a" | "b", t: TextureOperand): number {
+  if (t.ld === undefined || t.ld === 4 * t.texture.width) return 0;
+  const r = (4 * t.texture.width) / t.ld;
+  if (!(t.ld > 0 && t.ld % 4 === 0 && Number.isInteger(r) && r >= 1 && (r & (r - 1)) === 0)) {
+    throw new Error(
+      `${label}: ${which}'s texture of ${t.texture.width} texels a row does not hold a power ` +
+        `of two of its rows of ${t.ld} floats`,
+    );
+  }
+  return Math.log2(r);
+}
+
 function check4(label: string, what: string, v: number): void {
   if (v % 4 !== 0) throw new Error(`${label}: ${what} ${v} is not a multiple of 4`);
 }
@@ -326,13 +344,14 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
   if (aTexture && (spec.a as TextureOperand).zStride) {
     throw new Error(`${label}: a texture A is shared by every z (zStride 0)`);
   }
-  const aLayout = aBuf ?? { ld: 0, offset: 0, zStride: 0 };
+  const aFold = "texture" in spec.a ? foldOf(label, "a", spec.a) : 0;
+  const aLayout = aBuf ?? { ld: aFold ? (spec.a as TextureOperand).ld! : 0, offset: 0, zStride: 0 };
   const bTexture = "texture" in spec.b ? spec.b.texture : null;
   if (bTexture && variant === "nt") throw new Error(`${label}: a texture B needs nn or tn`);
-  const bLayout = "texture" in spec.b ? { ld: 0, offset: 0, zStride: spec.b.zStride ?? 0 } : spec.b;
-  if (spec.mirror && (spec.c.offset ?? 0) !== 0) {
-    throw new Error(`${label}: a mirrored C needs offset 0`);
-  }
+  const bFold = "texture" in spec.b ? foldOf(label, "b", spec.b) : 0;
+  const bLayout = "texture" in spec.b
+    ? { ld: bFold ? spec.b.ld! : 0, offset: 0, zStride: spec.b.zStride ?? 0 }
+    : spec.b;
   for (const [name, op] of [["a", aLayout], ["b", bLayout], ["c", spec.c]] as const) {
     check4(label, `${name}.offset`, op.offset ?? 0);
     check4(label, `${name}.ld`, op.ld);
@@ -395,7 +414,8 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
       B_TEXTURE: !!bTexture,
       A_STORAGE: readsAsStorage(reads, aTexture),
       B_STORAGE: readsAsStorage(reads, bTexture),
-      C_MIRROR: !!spec.mirror,
+      ...(aFold ? { A_FOLD: aFold } : {}),
+      ...(bFold ? { B_FOLD: bFold } : {}),
       EPI: EPILOGUES[epi],
       BIAS: spec.bias ? (spec.bias.mode === "sgd" ? 2 : 1) : 0,
       SOFTMAX: softmax,
@@ -435,7 +455,6 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
       lam: spec.lambda?.buffer ?? dummy,
       st: spec.steps ?? noSteps(device),
       bias: spec.bias?.buffer ?? scratchBuffer(device, 2),
-      ...(spec.mirror ? { Cm: spec.mirror } : {}),
       ...(spec.softmax ? { labels: spec.softmax.labels } : {}),
     },
     workgroups: [
@@ -459,7 +478,7 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
  *   texture, else Z times), B K·N (likewise), C M·N·Z written (and read too by `sgd`), aux a
  *   bias row N·Z or a matrix like C (`relu_mask` H, `grad_l2` W), bias sums N·Z written (read
  *   too by `sgd`), the labels M (`bias_softmax_ce`, whose loss adds 4 flops per score, as the
- *   softmax_ce kernel counts it). The per-model λ and the mirror texture copy of C are not counted.
+ *   softmax_ce kernel counts it). The per-model λ is not counted.
  * - the same for either kernel profile: the `gpu` profile's split kernels add KS − 1 partial sums
  *   per element of C in workgroup memory, (KS − 1)/(2K) of the product's flops (under 1/32: each
  *   slice keeps ≥ 16 rows or quads of K), not counted either.

@@ -72,19 +72,23 @@ export interface Op {
 }
 
 /**
- * A copy of rows of a buffer into an rgba32float texture, one texel per quad: texel (x, y) =
- * floats 4x..4x+3 of row y, rows `4·width` floats apart (a multiple of 256 bytes: width a
- * multiple of 16, as `copyBufferToTexture` demands).
+ * A copy of a buffer into an rgba32float texture, one texel per quad, row by row of the texture:
+ * texel (x, y) = floats 4(y·width + x)..+3 of the buffer. Texture rows are `4·width` floats apart
+ * in the buffer (a multiple of 256 bytes: width a multiple of 16, as `copyBufferToTexture`
+ * demands); a matrix whose own rows are shorter fills each texture row with several of them
+ * (a folded texture, see `TextureOperand.ld` in src/kernels/matmul.ts).
  */
 export interface TextureCopy {
   /** The buffer written by the op. */
   src: GPUBuffer;
   /** The texture its readers read. */
   dst: GPUTexture;
-  /** Texels per row. */
+  /** Texels per texture row. */
   width: number;
-  /** Rows. */
+  /** Whole texture rows. */
   height: number;
+  /** Texels of one more, partial row after them (default 0), copied by a second command. */
+  rest?: number;
 }
 
 /** Encode `op` into a compute pass; `record` selects the step-table record for stepped ops. */
@@ -138,11 +142,20 @@ export class OpEncoder {
     const copy = op.copy;
     if (copy) {
       this.end();
-      this.#enc.copyBufferToTexture(
-        { buffer: copy.src, bytesPerRow: copy.width * 16, rowsPerImage: copy.height },
-        { texture: copy.dst },
-        [copy.width, copy.height],
-      );
+      if (copy.height > 0) {
+        this.#enc.copyBufferToTexture(
+          { buffer: copy.src, bytesPerRow: copy.width * 16, rowsPerImage: copy.height },
+          { texture: copy.dst },
+          [copy.width, copy.height],
+        );
+      }
+      if (copy.rest) {
+        this.#enc.copyBufferToTexture(
+          { buffer: copy.src, offset: copy.width * copy.height * 16 },
+          { texture: copy.dst, origin: [0, copy.height] },
+          [copy.rest, 1],
+        );
+      }
     }
   }
 

@@ -3,7 +3,7 @@
  * dispatches that read and write them ({@link Node}); {@link placeOps} decides where every operand
  * lives and builds the ops. On CPU adapters (llvmpipe, lavapipe, SwiftShader) a texel load costs a
  * fraction of a storage-buffer load, so the products that stream long rows read their operands
- * from rgba32float texture copies: this module owns those copies, the mirrors that keep them
+ * from rgba32float texture copies: this module owns those copies, the copies that keep them
  * current and the prologue that seeds them. Nothing outside it knows they exist.
  *
  * The rule (the products and its measurements: see shaders/matmul.wgsl and the README):
@@ -11,23 +11,23 @@
  *   of a CIFAR-10 net: K = 3072 in `Z = X·W`, M = 3072 in `dW = Xᵀ·G`) wants copies of both its
  *   operands (of A only when A is shared by every model, as the inputs are);
  * - a matrix gets its copy when every op that writes it during the step can write the copy too:
- *   a product writes it alongside its buffer (the `mirror` of its C) or has its buffer copied
- *   after it (rows of a multiple of 256 bytes, below), a kernel that writes it either way (the
- *   gather, the tail) writes the copy, or its buffer with a copy after it (next rule); any other
- *   writer (batch norm's in-place backward pass, Adam's update) keeps the
- *   matrix in its buffer only;
- * - a kernel that writes a matrix either way (the gather, the tail) and whose rows are a multiple
- *   of 256 bytes (the inputs X: 3072 floats) writes its buffer, and its op copies the buffer into
- *   the texture after it (`copyBufferToTexture`, {@link Op.copy}): on llvmpipe a texture store
- *   costs about twice a buffer store, and the gather of a 100-row batch took 2.88 ms into the
- *   texture against 2.14 into the buffer with the copy;
- * - likewise a product whose C has a copy: with rows of a multiple of 256 bytes (W₁ of a
- *   population whose size is a multiple of 16: 52·P floats) its op copies C's buffer into the
- *   texture after the dispatch instead of mirroring it (the mirror was 19 % of layer 1's weight
- *   gradient at P = 16: 83 against 67 ms without it); narrower rows (W₁ of one model: 208
- *   bytes) keep the mirror;
- * - a matrix whose writers all write the copy instead of a buffer and whose readers all read the
- *   copy (narrower rows: a tail's output gradient) lives in the texture alone;
+ *   a product (its op copies C's buffer into the texture after the dispatch,
+ *   `copyBufferToTexture`, {@link Op.copy}), or a kernel that writes it either way (the gather,
+ *   the tail: next rule); any other writer (batch norm's in-place backward pass, Adam's update)
+ *   keeps the matrix in its buffer only;
+ * - a kernel that writes a matrix either way writes its buffer, and its op copies the buffer into
+ *   the texture after it, when the rows are a multiple of 256 bytes (the inputs X: 3072 floats)
+ *   or something needs the buffer: on llvmpipe a texture store costs about twice a buffer store
+ *   (the gather of a 100-row batch took 2.88 ms into the texture against 2.14 into the buffer with
+ *   the copy); otherwise (narrower rows that only products read as a texture: a tail's output
+ *   gradient) the matrix lives in the texture alone, which the kernel writes;
+ * - `copyBufferToTexture` copies rows of a multiple of 256 bytes, so a texture filled from a
+ *   buffer whose rows are shorter (W₁ of one model: 52 floats, 208 bytes) is folded
+ *   ({@link Matrix.fold}, {@link foldOf}): each texture row holds the fewest consecutive rows of
+ *   the matrix that make a multiple of 256 bytes (16 for W₁), which the products read through
+ *   `TextureOperand.ld`. This replaced a mirror (the product's epilogue storing every quad of C
+ *   into the texture too), which took 0.9 ms of layer 1's 5.3 ms weight gradient, against about
+ *   0.15 ms for the copy;
  * - a parameter (written by uploads and resumes, outside the step) with a copy is seeded by the
  *   {@link PlacedOps.prologue}, to be encoded before each submission;
  * - nothing is copied when the adapter does not prefer textures or the copy would exceed
@@ -80,6 +80,13 @@ export interface Matrix {
   buffer: GPUBuffer | null;
   /** The texture copy, when {@link placeOps} made one (for tools and tests to inspect). */
   texture: GPUTexture | null;
+  /**
+   * Rows of the matrix in each row of its texture, side by side (a power of two; 1 until
+   * {@link placeOps} folds a copy): row r sits in texture row ⌊r / fold⌋ from texel
+   * (r mod fold)·ld/4, so that a copy of the buffer fills whole texture rows of a multiple of
+   * 256 bytes, as `copyBufferToTexture` needs.
+   */
+  fold: number;
 }
 
 /** Options of {@link matrix}. */
@@ -122,6 +129,7 @@ export function matrix(device: GPUDevice, o: MatrixOptions): Matrix {
     parameter: !!o.buffer,
     buffer: o.buffer ?? (own ? storageBuffer(device, o.rows * o.ld, o.label) : null),
     texture: null,
+    fold: 1,
   };
 }
 
@@ -145,7 +153,7 @@ export function storageOf(m: Matrix): GPUBuffer | GPUTexture {
 }
 
 /** A product whose operands are matrices of the graph; the rest as in {@link MatmulSpec}. */
-export interface ProductSpec extends Omit<MatmulSpec, "a" | "b" | "c" | "mirror"> {
+export interface ProductSpec extends Omit<MatmulSpec, "a" | "b" | "c"> {
   /** Left operand A: M×K, or K×M for `tn`. */
   a: Matrix;
   /** Right operand B: K×N, or N×K for `nt`. */
@@ -413,12 +421,30 @@ function aligned(m: Matrix): boolean {
   return (m.ld * 4) % 256 === 0;
 }
 
-/** The op, followed by a copy of matrix m's buffer into its texture. */
+/**
+ * The fold of a matrix copied from its buffer (see {@link Matrix.fold}): the fewest rows, a power
+ * of two, that make a multiple of 256 bytes (1 for aligned rows; at most 16, ld being a multiple
+ * of 4).
+ */
+export function foldOf(m: { ld: number }): number {
+  let r = 1;
+  while ((r * m.ld * 4) % 256 !== 0) r *= 2;
+  return r;
+}
+
+/** The op, followed by a copy of matrix m's buffer into its (folded) texture. */
 function withCopy(op: Op, m: Matrix): Op {
+  const width = (m.fold * m.ld) / 4;
   return {
     ...op,
     cost: { ...op.cost, shape: `${op.cost.shape} +copy to texture` },
-    copy: { src: bufferOf(m), dst: m.texture!, width: m.ld / 4, height: m.rows },
+    copy: {
+      src: bufferOf(m),
+      dst: m.texture!,
+      width,
+      height: Math.floor(m.rows / m.fold),
+      rest: ((m.rows % m.fold) * m.ld) / 4,
+    },
   };
 }
 
@@ -458,10 +484,12 @@ export function placeOps(
     }
   }
   const copied = new Set<Matrix>();
+  // the texture fits either way it may be laid out: one row of the matrix a row, or folded
+  const fitsAs = (m: Matrix, r: number) =>
+    (r * m.ld) / 4 <= maxSide && Math.ceil(m.rows / r) <= maxSide;
   for (const m of wanted) {
     const other = kernels.some((k) => k.writes?.includes(m));
-    const fits = m.ld / 4 <= maxSide && m.rows <= maxSide;
-    if (!other && fits) copied.add(m);
+    if (!other && fitsAs(m, 1) && fitsAs(m, foldOf(m))) copied.add(m);
   }
   // a matrix its kernels write either way cannot be both: keep the copy only if nothing needs
   // the buffer (no product writes or reads it as a buffer, no kernel reads it)
@@ -470,30 +498,37 @@ export function placeOps(
       p.c === m || (p.a === m && !(copied.has(m) && readsCopy(p, "a"))) ||
       (p.b === m && !(copied.has(m) && readsCopy(p, "b")))
     ) || kernels.some((k) => k.reads?.includes(m) || k.writes?.includes(m));
-  // a matrix its kernels write either way: through its buffer and a copy where the rows allow
-  // one, else into the texture alone, so only if nothing needs the buffer
+  // a matrix its kernels write either way: through its buffer and a copy after them where the
+  // rows are a multiple of 256 bytes or something needs the buffer (the copy folded), else into
+  // the texture alone
   const stage = new Set<Matrix>();
   for (const m of copied) {
     if (!kernels.some((k) => k.writesEither?.includes(m))) continue;
-    if (aligned(m)) stage.add(m);
-    else if (needsBuffer(m)) copied.delete(m);
+    if (aligned(m) || needsBuffer(m)) stage.add(m);
   }
+  // what is copied from its buffer after the op that writes it is folded; a texture that kernels
+  // write themselves, or that nothing writes during the step, keeps a row of the matrix a row
+  const folded = (m: Matrix) => stage.has(m) || products.some((p) => p.c === m);
   // what this placement gives matrices, taken back by destroy (or if building an op fails): a
   // matrix placed again later gets fresh storage, never a destroyed buffer or texture
   const owned: { destroy(): void }[] = [];
   const given: { m: Matrix; field: "buffer" | "texture" }[] = [];
   const destroy = () => {
     for (const o of owned) o.destroy();
-    for (const { m, field } of given) m[field] = null;
+    for (const { m, field } of given) {
+      m[field] = null;
+      if (field === "texture") m.fold = 1;
+    }
     for (const m of stage) staged.delete(m);
     owned.length = 0;
     given.length = 0;
   };
   try {
     for (const m of copied) {
+      m.fold = folded(m) ? foldOf(m) : 1;
       const texture = device.createTexture({
         label: m.label,
-        size: [m.ld / 4, m.rows],
+        size: [(m.fold * m.ld) / 4, Math.ceil(m.rows / m.fold)],
         format: "rgba32float",
         usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING |
           GPUTextureUsage.COPY_SRC | GPUTextureUsage.COPY_DST,
@@ -518,7 +553,7 @@ export function placeOps(
     const operand = (p: ProductSpec, which: "a" | "b"): Operand | TextureOperand => {
       const m = p[which];
       return copied.has(m) && readsCopy(p, which)
-        ? { texture: m.texture!, zStride: which === "b" ? m.zStride : undefined }
+        ? { texture: m.texture!, zStride: which === "b" ? m.zStride : undefined, ld: m.ld }
         : { buffer: bufferOf(m), ld: m.ld, zStride: m.zStride };
     };
     const ops = nodes.map((n): Op => {
@@ -529,27 +564,25 @@ export function placeOps(
         return copies.length ? withCopy(op, copies[0]) : op;
       }
       const p = n.spec;
-      // C's copy: a mirror the epilogue stores beside C, or (rows of a multiple of 256 bytes)
-      // a copy of C's buffer after the dispatch, which costs far less than texture stores
-      const copy = copied.has(p.c) && aligned(p.c);
+      // C's copy: C's buffer copied into the (folded) texture after the dispatch
       const op = build({
         ...p,
         profile: p.profile ?? opts.profile,
         a: operand(p, "a"),
         b: operand(p, "b"),
         c: { buffer: bufferOf(p.c), ld: p.c.ld, zStride: p.c.zStride },
-        mirror: copied.has(p.c) && !copy ? p.c.texture! : undefined,
       });
-      return copy ? withCopy(op, p.c) : op;
+      return copied.has(p.c) ? withCopy(op, p.c) : op;
     });
     const prologue = [...copied].filter((m) => m.parameter).map((m) =>
       copyToTextureOp(device, {
-        label: `mirror_${m.label}`,
+        label: `seed_${m.label}`,
         src: bufferOf(m),
-        ld: m.ld,
+        ld: m.fold * m.ld,
         dst: m.texture!,
-        width: m.ld / 4,
-        height: m.rows,
+        width: (m.fold * m.ld) / 4,
+        height: Math.ceil(m.rows / m.fold),
+        quads: (m.rows * m.ld) / 4,
       })
     );
     return { ops, prologue, copies: [...copied].map((m) => m.label), destroy };
@@ -573,9 +606,17 @@ export function writeRows(
   for (let i = 0; i < n; i++) for (let k = 0; k < d; k++) data[i * m.ld + k] = values[i * d + k];
   if (m.buffer) writeBuffer(device, m.buffer, 0, data);
   if (m.texture) {
-    device.queue.writeTexture({ texture: m.texture }, data, { bytesPerRow: m.ld * 4 }, [
-      m.ld / 4,
-      n,
-    ]);
+    // whole texture rows of `fold` rows each, then the rows left in part of one more
+    const width = (m.fold * m.ld) / 4, whole = Math.floor(n / m.fold);
+    const q = device.queue;
+    if (whole) {
+      q.writeTexture({ texture: m.texture }, data, { bytesPerRow: width * 16 }, [width, whole]);
+    }
+    const rest = ((n % m.fold) * m.ld) / 4;
+    if (rest) {
+      q.writeTexture({ texture: m.texture, origin: [0, whole] }, data, {
+        offset: whole * width * 16,
+      }, [rest, 1]);
+    }
   }
 }
