@@ -29,8 +29,8 @@ const A_TEXTURE: bool = false; // A read from an rgba32float texture, see aRow/l
 const B_TEXTURE: bool = false; // B read from an rgba32float texture, see bBase/loadB
 const A_STORAGE: bool = false; // A_TEXTURE bound as a read-only storage texture (else sampled)
 const B_STORAGE: bool = false; // B_TEXTURE likewise
-const A_FOLD: u32 = 0u; // A_TEXTURE holds 2^A_FOLD rows of A in each of its rows, see aTexel
-const B_FOLD: u32 = 0u; // B_TEXTURE likewise, see bTexel
+const A_WRAP: u32 = 0u; // A_TEXTURE holds A's quads in order, 2^A_WRAP a row (0: a row of A), see aTexel
+const B_WRAP: u32 = 0u; // B_TEXTURE likewise, see bTexel
 const SOFTMAX: bool = false; // EPI_BIAS_SOFTMAX_CE: the labels are bound, see storeSoftmax
 const SPLIT: bool = false; // the `gpu` profile's entry points (K split in the workgroup), see below
 const TN_TILE: bool = true; // TM is a multiple of 4 (whole row quads of A): matmul_tn(_split) exist
@@ -64,13 +64,15 @@ struct Params {
 // A texture is bound for sampling or, where WGSL allows it (A_STORAGE), as a read-only storage
 // texture, whose loads llvmpipe runs without the sampler's level and bounds arithmetic: layer 1's
 // forward product 1.6–1.9× faster. Both load the same texel.
-// A folded texture (A_FOLD > 0) holds 2^A_FOLD consecutive rows of A in each of its rows, side by
-// side: quad q of row r is texel (r mod 2^A_FOLD)·lda/4 + q of texture row r / 2^A_FOLD. That is
-// where copyBufferToTexture puts a buffer whose rows of lda floats are not a multiple of 256 bytes
-// when it copies 2^A_FOLD of them per texture row (src/kernels/placement.ts).
+// A wrapped texture (A_WRAP > 0) holds A's quads in the order of its buffer, wrapped at 2^A_WRAP
+// texels a texture row: quad q of row r, t = r·lda/4 + q, is texel (t mod 2^A_WRAP, t / 2^A_WRAP).
+// That is what copyBufferToTexture makes of a buffer whose rows of lda floats are not a multiple
+// of 256 bytes (src/kernels/placement.ts). Otherwise texture row r is row r of A.
 // @if A_TEXTURE
 fn aTexel(row: u32, quad: u32) -> vec2u {
-  return vec2u((row & ((1u << A_FOLD) - 1u)) * (p.lda / 4u) + quad, row >> A_FOLD);
+  if (A_WRAP == 0u) { return vec2u(quad, row); }
+  let t = row * (p.lda / 4u) + quad;
+  return vec2u(t & ((1u << A_WRAP) - 1u), t >> A_WRAP);
 }
 // @if A_STORAGE
 @group(0) @binding(0) var At: texture_storage_2d<rgba32float, read>;
@@ -89,10 +91,12 @@ fn loadA(base: u32, quad: u32) -> vec4f { return A[base + quad]; }
 // every z side by side (batch entry z starts at texel z·zstride/4). loadB(zq, row, quad) reads quad
 // `quad` of row `row` of batch entry z, zq being bBase(z).
 // @if B_TEXTURE
-// A folded texture (B_FOLD > 0) holds 2^B_FOLD rows of B in each of its rows, side by side, as
-// a copy of B's buffer with rows of ldb floats lands in a texture (see aTexel).
+// A wrapped texture (B_WRAP > 0) holds B's quads in the order of its buffer (rows of ldb floats,
+// entry z from float z·bZ), 2^B_WRAP a texture row, as for A (see aTexel).
 fn bTexel(zq: u32, row: u32, quad: u32) -> vec2u {
-  return vec2u((row & ((1u << B_FOLD) - 1u)) * (p.ldb / 4u) + zq + quad, row >> B_FOLD);
+  if (B_WRAP == 0u) { return vec2u(zq + quad, row); }
+  let t = zq + row * (p.ldb / 4u) + quad;
+  return vec2u(t & ((1u << B_WRAP) - 1u), t >> B_WRAP);
 }
 // @if B_STORAGE
 @group(0) @binding(1) var Bt: texture_storage_2d<rgba32float, read>;

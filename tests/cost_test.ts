@@ -141,7 +141,7 @@ Deno.test("cost: the benchmark's net keeps the costs its kernel table printed", 
       ) => [op.label, [op.cost.shape, op.cost.flops, op.cost.bytes]]),
     );
     // through textures the gather writes its buffer and its op copies X into the texture after
-    // it, and layer 1's update copies W₁ into its (folded) texture (encoder commands, not part
+    // it, and layer 1's update copies W₁ into its (wrapped) texture (encoder commands, not part
     // of the dispatch's cost)
     const copied = (k: string): [string, number, number] => [
       `${want[k][0]} +copy to texture`,

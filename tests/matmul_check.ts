@@ -1,7 +1,7 @@
 /**
  * Checks of shaders/matmul.wgsl against its float64 twin (src/reference/matmul.ts), shared by the
  * cpu profile's tests (matmul_test.ts) and the gpu profile's (matmul_gpu_test.ts): operands with
- * zero padding and garbage beyond, every epilogue, bias sums, texture operands, plain and folded.
+ * zero padding and garbage beyond, every epilogue, bias sums, texture operands, plain and wrapped.
  *
  * Tolerance: |gpu − ref| ≤ 1e-5·Σ_k|a_ik·b_kj|·s + 1e-6·|ref| + 1e-30, where s is the factor the
  * epilogue applies to the product (η for sgd, 1 otherwise). float32 rounding of a K-term dot
@@ -17,7 +17,6 @@ import {
   wgslLanguageFeatures,
 } from "../src/gpu/device.ts";
 import { type Epilogue, matmulOp, type MatmulVariant, type Tile } from "../src/kernels/matmul.ts";
-import { foldOf } from "../src/kernels/placement.ts";
 import { type Op, runOps } from "../src/kernels/op.ts";
 import { matmulRef } from "../src/reference/matmul.ts";
 import { stepTable } from "../src/gpu/buffers.ts";
@@ -73,11 +72,11 @@ export interface Case {
    */
   sampled?: boolean;
   /**
-   * These texture operands folded as placement folds a copy of a buffer (src/kernels/placement.ts
-   * `foldOf`): each texture row holds the fewest rows of the operand that make a multiple of 256
-   * bytes, the last texture row partial where the rows do not divide.
+   * These texture operands wrapped as placement wraps a copy of a buffer (src/kernels/placement.ts
+   * `wrapOf`): the buffer's quads in order, 16 a texture row, the last texture row partial where
+   * they do not divide.
    */
-  fold?: "a" | "b" | "ab";
+  wrap?: "a" | "b" | "ab";
   /** λ per block of this many columns of C (models side by side in one product, Z = 1). */
   lamColumns?: number;
 }
@@ -195,9 +194,10 @@ export async function check(
 }
 
 /**
- * A texture operand holding `rows` rows of `m` (the first block of a side-by-side layout and the
- * ones beside it): one row a texture row, or with `c.fold` folded as placement folds a copy of a
- * buffer (`foldOf`), whose last texture row may be partial.
+ * A texture operand holding `rows` rows of `m` (with the blocks side by side in them): a row of
+ * `m` a texture row, or, where `c.wrap` names it, the quads of `m`'s buffer in order, 16 a texture
+ * row (as placement wraps a copy of a buffer), the last texture row partial where they do not
+ * divide.
  */
 export function textureOperand(
   device: GPUDevice,
@@ -206,16 +206,18 @@ export function textureOperand(
   c: Case,
   which: "a" | "b",
 ): { texture: GPUTexture; ld: number } {
-  const folds = c.fold?.includes(which) ?? false;
-  const fold = folds ? foldOf(m) : 1;
-  if (folds) assert.ok(fold > 1, `fold cases need rows short of 256 bytes (ld ${m.ld})`);
-  const data = new Float32Array(Math.ceil(rows / fold) * fold * m.ld);
+  const quads = (rows * m.ld) / 4;
+  const width = c.wrap?.includes(which) ? WRAP : m.ld / 4;
+  const data = new Float32Array(Math.ceil(quads / width) * width * 4);
   data.set(m.data.subarray(0, rows * m.ld));
   return {
-    texture: uploadTexture(device, data, (fold * m.ld) / 4, Math.ceil(rows / fold), c),
+    texture: uploadTexture(device, data, width, Math.ceil(quads / width), c),
     ld: m.ld,
   };
 }
+
+/** Texels a row of a wrapped texture operand in the checks: placement's smallest (256 bytes). */
+const WRAP = 16;
 
 /**
  * How a case's texture operands are bound: as read-only storage textures wherever WGSL has them
@@ -232,7 +234,7 @@ function readsOf(c: Case): TextureReads {
 export function caseTags(c: Case): string {
   return (c.tex ? " (A texture)" : "") + (c.btex ? " (B texture)" : "") +
     (c.sampled ? " (sampled)" : "") +
-    (c.fold ? ` (${c.fold.split("").join(", ").toUpperCase()} folded)` : "") +
+    (c.wrap ? ` (${c.wrap.split("").join(", ").toUpperCase()} wrapped)` : "") +
     (c.lamColumns ? ` (λ per ${c.lamColumns} columns)` : "");
 }
 

@@ -1,6 +1,6 @@
 /**
  * The `gpu` kernel profile (src/kernels/matmul.ts `gpuTile`, shaders/matmul.wgsl `matmul_*_split`):
- * every variant and epilogue, bias sums stored and SGD-applied, texture operands (plain and folded), Z > 1
+ * every variant and epilogue, bias sums stored and SGD-applied, texture operands (plain and wrapped), Z > 1
  * and λ by column block, against the float64 twin on awkward shapes (M, N, K among 1, 7, 33, 100,
  * 3072, where llvmpipe's per-invocation loop budget bites), with the tolerance of
  * tests/matmul_check.ts (1e-5·Σ|a·b|·s + 1e-6·|ref|: float32 rounding of a K-term dot product, in
@@ -72,20 +72,20 @@ const cases: Case[] = [
   { v: "nt", M: 3072, N: 7, K: 100 },
   { v: "nt", M: 100, N: 50, K: 10, Z: 3, a: "side", b: "side" },
   { v: "nt", M: 7, N: 100, K: 33, Z: 2, a: "side", b: "stacked" },
-  // texture operands, plain and folded, λ by column block (layer 1 of a population)
+  // texture operands, plain and wrapped, λ by column block (layer 1 of a population)
   { v: "nn", M: 100, N: 50, K: 3072, tex: true },
   { v: "nn", M: 7, N: 33, K: 33, Z: 2, a: "shared", b: "side", tex: true },
   { v: "nn", M: 100, N: 50, K: 3072, tex: true, btex: true },
   { v: "nn", M: 7, N: 33, K: 3072, Z: 2, a: "shared", b: "side", tex: true, btex: true },
-  { v: "nn", M: 100, N: 50, K: 3072, tex: true, btex: true, fold: "b" },
-  { v: "nn", M: 33, N: 100, K: 7, btex: true, fold: "b" },
-  { v: "nn", M: 100, N: 2 * 36 + 33, K: 3072, tex: true, btex: true, fold: "b", lamColumns: 36 },
+  { v: "nn", M: 100, N: 50, K: 3072, tex: true, btex: true, wrap: "b" },
+  { v: "nn", M: 33, N: 100, K: 7, btex: true, wrap: "b" },
+  { v: "nn", M: 100, N: 2 * 36 + 33, K: 3072, tex: true, btex: true, wrap: "b", lamColumns: 36 },
   { v: "nn", M: 1, N: 2 * 8 + 7, K: 100, lamColumns: 8 },
   { v: "tn", M: 3072, N: 50, K: 100, tex: true },
   { v: "tn", M: 33, N: 7, K: 1, Z: 3, a: "shared", b: "side", tex: true },
-  { v: "tn", M: 3072, N: 50, K: 100, tex: true, btex: true, fold: "b" },
-  { v: "tn", M: 33, N: 7, K: 1, Z: 3, a: "shared", b: "side", btex: true, fold: "b" },
-  { v: "tn", M: 7, N: 2 * 36 + 33, K: 33, tex: true, btex: true, fold: "ab", lamColumns: 36 },
+  { v: "tn", M: 3072, N: 50, K: 100, tex: true, btex: true, wrap: "b" },
+  { v: "tn", M: 33, N: 7, K: 1, Z: 3, a: "shared", b: "side", btex: true, wrap: "b" },
+  { v: "tn", M: 7, N: 2 * 36 + 33, K: 33, tex: true, btex: true, wrap: "ab", lamColumns: 36 },
 ];
 
 /** The grid facts of an op the gpu profile built: its workgroup size is in range. */
@@ -118,7 +118,7 @@ const softmaxCases: Case[] = [
   { v: "nn", M: 100, N: 10, K: 50, Z: 3, a: "side", b: "side" },
   { v: "nn", M: 7, N: 32, K: 33, Z: 2, a: "side", b: "stacked" },
   { v: "nn", M: 33, N: 3, K: 7, Z: 3, a: "side", b: "side" },
-  { v: "nn", M: 7, N: 10, K: 33, tex: true, btex: true, fold: "ab" },
+  { v: "nn", M: 7, N: 10, K: 33, tex: true, btex: true, wrap: "ab" },
 ];
 
 for (const c of softmaxCases) {

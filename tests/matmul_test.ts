@@ -30,17 +30,17 @@ const cases: Case[] = [
   { v: "nn", M: 7, N: 33, K: 33, Z: 2, a: "shared", b: "side", tex: true },
   { v: "tn", M: 3072, N: 50, K: 100, tex: true },
   { v: "tn", M: 33, N: 7, K: 1, Z: 3, a: "shared", b: "side", tex: true },
-  // B from a texture, folded textures (several rows in each texture row, the last one partial
-  // where the rows do not divide), λ by column block (layer 1 of a population)
+  // B from a texture, wrapped textures (the buffer's quads in order, 16 a texture row, the last
+  // one partial), λ by column block (layer 1 of a population)
   { v: "nn", M: 100, N: 50, K: 3072, tex: true, btex: true },
   { v: "nn", M: 7, N: 33, K: 33, Z: 2, a: "shared", b: "side", tex: true, btex: true },
-  { v: "nn", M: 100, N: 50, K: 3072, tex: true, btex: true, fold: "b" },
-  { v: "nn", M: 7, N: 33, K: 33, Z: 2, a: "shared", b: "side", tex: true, btex: true, fold: "ab" },
-  { v: "nn", M: 33, N: 100, K: 7, btex: true, fold: "b", tile: { tm: 20, tn4: 4, wg: 8 } },
+  { v: "nn", M: 100, N: 50, K: 3072, tex: true, btex: true, wrap: "b" },
+  { v: "nn", M: 7, N: 33, K: 33, Z: 2, a: "shared", b: "side", tex: true, btex: true, wrap: "ab" },
+  { v: "nn", M: 33, N: 100, K: 7, btex: true, wrap: "b", tile: { tm: 20, tn4: 4, wg: 8 } },
   { v: "tn", M: 3072, N: 50, K: 100, tex: true, btex: true },
-  { v: "tn", M: 3072, N: 50, K: 100, tex: true, btex: true, fold: "b" },
-  { v: "tn", M: 33, N: 7, K: 1, Z: 3, a: "shared", b: "side", btex: true, fold: "b" },
-  { v: "tn", M: 7, N: 2 * 36 + 33, K: 33, tex: true, btex: true, fold: "ab", lamColumns: 36 },
+  { v: "tn", M: 3072, N: 50, K: 100, tex: true, btex: true, wrap: "b" },
+  { v: "tn", M: 33, N: 7, K: 1, Z: 3, a: "shared", b: "side", btex: true, wrap: "b" },
+  { v: "tn", M: 7, N: 2 * 36 + 33, K: 33, tex: true, btex: true, wrap: "ab", lamColumns: 36 },
   // the same texture operands bound for sampling instead of as read-only storage textures
   { v: "nn", M: 100, N: 50, K: 3072, tex: true, btex: true, sampled: true },
   {
@@ -55,7 +55,7 @@ const cases: Case[] = [
     btex: true,
     sampled: true,
   },
-  { v: "tn", M: 3072, N: 50, K: 100, tex: true, btex: true, fold: "b", sampled: true },
+  { v: "tn", M: 3072, N: 50, K: 100, tex: true, btex: true, wrap: "b", sampled: true },
   { v: "tn", M: 33, N: 7, K: 1, Z: 3, a: "shared", b: "side", tex: true, sampled: true },
   { v: "nn", M: 1, N: 2 * 8 + 7, K: 100, lamColumns: 8 },
   { v: "nt", M: 100, N: 50, K: 10 },
@@ -79,7 +79,7 @@ const softmaxCases: Case[] = [
   { v: "nn", M: 100, N: 10, K: 50, Z: 3, a: "side", b: "side" },
   { v: "nn", M: 7, N: 32, K: 33, Z: 2, a: "side", b: "stacked" },
   { v: "nn", M: 33, N: 3, K: 7, Z: 3, a: "side", b: "side" },
-  { v: "nn", M: 7, N: 10, K: 33, tex: true, btex: true, fold: "ab" },
+  { v: "nn", M: 7, N: 10, K: 33, tex: true, btex: true, wrap: "ab" },
 ];
 
 for (const c of softmaxCases) {

@@ -18,6 +18,7 @@ import {
   placeOps,
   product,
   storageOf,
+  wrapOf,
   writeRows,
 } from "../src/kernels/placement.ts";
 import { GpuParams } from "../src/model/gpu_params.ts";
@@ -248,18 +249,18 @@ Deno.test("placement: a kernel writing either way writes the buffer and its op c
   assert.deepEqual(results[0], results[1], "Z through the copy = Z through buffers");
 });
 
-/** A matrix's texture copy as rows × ld floats, unfolded (see `Matrix.fold`). */
+/** A matrix's texture copy as rows × ld floats, unwrapped (see `Matrix.wrap`). */
 async function textureRows(device: GPUDevice, m: Matrix): Promise<Float32Array> {
-  const width = (m.fold * m.ld) / 4, height = Math.ceil(m.rows / m.fold);
+  const width = m.wrap, height = Math.ceil((m.rows * m.ld) / 4 / width);
   assert.deepEqual([m.texture!.width, m.texture!.height], [width, height], `${m.label}: its size`);
-  // a folded texture holds the buffer's floats in order, texture row by texture row
+  // a wrapped texture holds the buffer's floats in order, texture row by texture row
   return (await downloadTexture(device, m.texture!, width, height)).subarray(0, m.rows * m.ld);
 }
 
-Deno.test("placement: a product whose C has a copy copies its buffer after the dispatch, folded where rows are short of 256 bytes", async () => {
-  for (const [hidden, P, fold] of [[32, 2, 1], [20, 2, 8], [50, 1, 16]] as const) {
-    // W₁ has P·pad4(hidden) floats a row: 256 bytes for 2 × 32 units, 160 for 2 × 20 (8 rows of
-    // them make a multiple of 256 bytes), 208 for one model of 50 (16 rows)
+Deno.test("placement: a product whose C has a copy copies its buffer after the dispatch, wrapped where rows are not a multiple of 256 bytes", async () => {
+  for (const [hidden, P, wrap] of [[32, 2, 16], [20, 2, 16], [50, 1, 16], [50, 3, 16]] as const) {
+    // W₁ has P·pad4(hidden) floats a row: 256 bytes for 2 × 32 units (a row of W₁ a texture row),
+    // 160 for 2 × 20, 208 for one model of 50 and 624 for three (16 quads a texture row)
     const n = await net([IMAGE_BYTES, hidden, 10], { P });
     const device = n.params.device;
     for (let p = 0; p < P; p++) {
@@ -268,7 +269,8 @@ Deno.test("placement: a product whose C has a copy copies its buffer after the d
     const placed = placeOps(device, n.nodes, { textures: true });
     const W1 = n.ws.W[0];
     assert.ok(placed.copies.includes("W1"));
-    assert.equal(W1.fold, fold, `hidden ${hidden}: W₁'s fold`);
+    assert.equal(W1.wrap, wrap, `hidden ${hidden}: W₁'s texture width`);
+    const quads = (IMAGE_BYTES * W1.ld) / 4;
     const bw1 = placed.ops.find((op) => op.label === "backward_weights1")!;
     const copy = bw1.copy!;
     assert.deepEqual(
@@ -276,9 +278,9 @@ Deno.test("placement: a product whose C has a copy copies its buffer after the d
       {
         src: W1.buffer,
         dst: W1.texture,
-        width: (fold * W1.ld) / 4,
-        height: IMAGE_BYTES / fold,
-        rest: 0,
+        width: wrap,
+        height: Math.floor(quads / wrap),
+        rest: quads % wrap,
       },
     );
     assert.match(bw1.cost.shape, /\+copy to texture$/);
@@ -289,15 +291,15 @@ Deno.test("placement: a product whose C has a copy copies its buffer after the d
     assert.notDeepEqual(buffer, before, "the step changed W₁");
     assert.deepEqual(await textureRows(device, W1), buffer, `hidden ${hidden}: texture = buffer`);
     placed.destroy();
-    assert.equal(W1.fold, 1, "destroy takes the fold back with the texture");
+    assert.equal(W1.wrap, W1.ld / 4, "destroy takes the wrap back with the texture");
     n.destroy();
   }
 });
 
-Deno.test("placement: a kernel writing either way a matrix that is also read as a buffer writes the buffer, copied folded, the last texture row partial", async () => {
+Deno.test("placement: a kernel writing either way a matrix that is also read as a buffer writes the buffer, copied wrapped, the last texture row partial", async () => {
   const device = await gpuDevice();
   const rng = new Rng(5);
-  // X: 21 rows of 20 floats (80 bytes: 16 rows a texture row, so 1 whole row and 5 rows after)
+  // X: 21 rows of 20 floats (80 bytes), 105 quads: 6 texture rows of 16 and 9 quads after
   const R = 21, D = 20, N = 8;
   const src = Float32Array.from({ length: 4 * D }, () => rng.normal());
   const W = Float32Array.from({ length: D * N }, () => rng.normal());
@@ -344,11 +346,11 @@ Deno.test("placement: a kernel writing either way a matrix that is also read as 
     if (textures) {
       assert.ok(placed.copies.includes("X"));
       assert.equal(storageOf(X), X.buffer, "the writer writes the buffer");
-      assert.equal(X.fold, 16);
+      assert.equal(X.wrap, 16);
       const copy = placed.ops[0].copy!;
       assert.deepEqual(
         { src: copy.src, dst: copy.dst, width: copy.width, height: copy.height, rest: copy.rest },
-        { src: X.buffer, dst: X.texture, width: (16 * D) / 4, height: 1, rest: (5 * D) / 4 },
+        { src: X.buffer, dst: X.texture, width: 16, height: 6, rest: 9 },
       );
     } else assert.equal(placed.ops[0].copy, undefined);
     await runOps(device, [...placed.prologue, ...placed.ops]);
@@ -368,7 +370,7 @@ Deno.test("placement: a kernel writing either way a matrix that is also read as 
   assert.deepEqual(results[0], results[1], "Z through the copy = Z through buffers");
 });
 
-Deno.test("placement: writeRows fills a folded texture as its buffer, rows that end in a partial texture row included", async () => {
+Deno.test("placement: writeRows fills a wrapped texture as its buffer, the last texture row partial", async () => {
   const device = await gpuDevice();
   const X = matrix(device, { label: "X", rows: 21, ld: 20, allocate: "placed" });
   const W = matrix(device, { label: "W", rows: 20, ld: 8 });
@@ -378,7 +380,7 @@ Deno.test("placement: writeRows fills a folded texture as its buffer, rows that 
     product({ variant: "nn", M: 21, N: 8, K: 20, a: X, b: W, c: Z }),
     kernel("reader", { reads: [X] }, () => ({ label: "reader", cost: {} }) as never),
   ], { textures: true, longRows: 1, matmul: () => ({ label: "unbuilt" }) as never });
-  assert.equal(X.fold, 16);
+  assert.equal(X.wrap, 16);
   const values = Float32Array.from({ length: 21 * 17 }, (_, i) => i + 1);
   writeRows(device, X, values, 21, 17);
   const buffer = await readFloats(device, X.buffer!);
@@ -405,7 +407,7 @@ Deno.test("placement: narrower rows written either way live in the texture alone
   for (const x of [W, Z]) x.buffer?.destroy();
 });
 
-Deno.test("placement: no copy larger than the device's texture side", async () => {
+Deno.test("placement: rows wider than the device's texture side are copied wrapped; no copy larger than a texture holds", async () => {
   const device = await gpuDevice();
   const side = device.limits.maxTextureDimension2D;
   const A = matrix(device, { label: "A", rows: 1, ld: 1024 });
@@ -414,9 +416,20 @@ Deno.test("placement: no copy larger than the device's texture side", async () =
   const placed = placeOps(device, [
     product({ variant: "nn", M: 1, N: 4 * side + 1, K: 1024, a: A, b: B, c: C }),
   ], { textures: true, matmul: () => ({ label: "unbuilt" }) as never });
-  assert.deepEqual(placed.copies, ["A"]);
+  assert.deepEqual(sorted(placed.copies), ["A", "B"]);
+  // B: 1024 rows of side + 1 quads, wrapped at the fewest texels that keep it within side rows
+  assert.equal(B.wrap, wrapOf(B, side));
+  assert.ok(B.texture!.width <= side && B.texture!.height <= side);
+  assert.ok(B.wrap * B.texture!.height >= (B.rows * B.ld) / 4);
   placed.destroy();
   for (const x of [A, B, C]) x.buffer?.destroy();
+  // rows of a multiple of 256 bytes keep a row a texture row; others wrap at 16 texels and more
+  assert.equal(wrapOf({ ld: 64, rows: 10 }, 8192), 16);
+  assert.equal(wrapOf({ ld: 3072, rows: 100 }, 8192), 768);
+  assert.equal(wrapOf({ ld: 52, rows: 3072 }, 8192), 16);
+  assert.equal(wrapOf({ ld: 4 * 8192 + 4, rows: 1024 }, 8192), 2048);
+  assert.equal(wrapOf({ ld: 3072, rows: 100 }, 512), 256, "aligned rows wider than the side wrap");
+  assert.equal(wrapOf({ ld: 52, rows: 3072 }, 64), 0, "39 936 quads exceed 64 × 64 texels");
 });
 
 Deno.test("placement: the loss fused into the output layer's product changes no bit", async () => {

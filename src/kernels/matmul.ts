@@ -84,11 +84,12 @@ export interface TextureOperand {
   /** B only: distance between consecutive batch entries z, in floats (multiple of 4). */
   zStride?: number;
   /**
-   * The matrix's row stride in floats, for a folded texture: one whose rows each hold
-   * R = 4·width / ld consecutive rows of the matrix side by side (R a power of two), row r in
-   * texture row ⌊r / R⌋ from texel (r mod R)·ld/4 — where `copyBufferToTexture` puts a buffer
-   * whose rows are not a multiple of 256 bytes when it copies R of them per texture row
-   * (src/kernels/placement.ts). Without it (or with ld = 4·width) each texture row is one row.
+   * The matrix's row stride in floats, for a wrapped texture: one that holds the matrix's quads in
+   * the order of a buffer with rows of `ld` floats (batch entry z of B from float z·zStride),
+   * `width` a texture row, a power of two: quad t of the buffer is texel (t mod width,
+   * ⌊t / width⌋). That is what `copyBufferToTexture` makes of a buffer whose rows are not a
+   * multiple of 256 bytes (src/kernels/placement.ts). Without it (or with ld = 4·width) texture
+   * row r is row r of the matrix.
    */
   ld?: number;
 }
@@ -293,19 +294,19 @@ export function selectTile(
 }
 
 /**
- * log2 of the rows a texture operand holds per texture row (see {@link TextureOperand.ld}): 0 for
- * one row each; an error unless 4·width / ld is a power of two.
+ * log2 of a wrapped texture operand's width (see {@link TextureOperand.ld}); 0 for a texture whose
+ * rows are the matrix's (no ld, or ld = 4·width); an error for a width that is not a power of two.
  */
-function foldOf(label: string, which: "a" | "b", t: TextureOperand): number {
+function wrapOf(label: string, which: "a" | "b", t: TextureOperand): number {
   if (t.ld === undefined || t.ld === 4 * t.texture.width) return 0;
-  const r = (4 * t.texture.width) / t.ld;
-  if (!(t.ld > 0 && t.ld % 4 === 0 && Number.isInteger(r) && r >= 1 && (r & (r - 1)) === 0)) {
+  const w = t.texture.width;
+  if (!(t.ld > 0 && t.ld % 4 === 0 && w >= 2 && (w & (w - 1)) === 0)) {
     throw new Error(
-      `${label}: ${which}'s texture of ${t.texture.width} texels a row does not hold a power ` +
-        `of two of its rows of ${t.ld} floats`,
+      `${label}: ${which}'s texture of ${w} texels a row holds neither its rows of ${t.ld} ` +
+        `floats nor its quads wrapped at a power of two`,
     );
   }
-  return Math.log2(r);
+  return Math.log2(w);
 }
 
 function check4(label: string, what: string, v: number): void {
@@ -344,13 +345,13 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
   if (aTexture && (spec.a as TextureOperand).zStride) {
     throw new Error(`${label}: a texture A is shared by every z (zStride 0)`);
   }
-  const aFold = "texture" in spec.a ? foldOf(label, "a", spec.a) : 0;
-  const aLayout = aBuf ?? { ld: aFold ? (spec.a as TextureOperand).ld! : 0, offset: 0, zStride: 0 };
+  const aWrap = "texture" in spec.a ? wrapOf(label, "a", spec.a) : 0;
+  const aLayout = aBuf ?? { ld: aWrap ? (spec.a as TextureOperand).ld! : 0, offset: 0, zStride: 0 };
   const bTexture = "texture" in spec.b ? spec.b.texture : null;
   if (bTexture && variant === "nt") throw new Error(`${label}: a texture B needs nn or tn`);
-  const bFold = "texture" in spec.b ? foldOf(label, "b", spec.b) : 0;
+  const bWrap = "texture" in spec.b ? wrapOf(label, "b", spec.b) : 0;
   const bLayout = "texture" in spec.b
-    ? { ld: bFold ? spec.b.ld! : 0, offset: 0, zStride: spec.b.zStride ?? 0 }
+    ? { ld: bWrap ? spec.b.ld! : 0, offset: 0, zStride: spec.b.zStride ?? 0 }
     : spec.b;
   for (const [name, op] of [["a", aLayout], ["b", bLayout], ["c", spec.c]] as const) {
     check4(label, `${name}.offset`, op.offset ?? 0);
@@ -414,8 +415,8 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
       B_TEXTURE: !!bTexture,
       A_STORAGE: readsAsStorage(reads, aTexture),
       B_STORAGE: readsAsStorage(reads, bTexture),
-      ...(aFold ? { A_FOLD: aFold } : {}),
-      ...(bFold ? { B_FOLD: bFold } : {}),
+      ...(aWrap ? { A_WRAP: aWrap } : {}),
+      ...(bWrap ? { B_WRAP: bWrap } : {}),
       EPI: EPILOGUES[epi],
       BIAS: spec.bias ? (spec.bias.mode === "sgd" ? 2 : 1) : 0,
       SOFTMAX: softmax,

@@ -22,12 +22,11 @@
  *   the copy); otherwise (narrower rows that only products read as a texture: a tail's output
  *   gradient) the matrix lives in the texture alone, which the kernel writes;
  * - `copyBufferToTexture` copies rows of a multiple of 256 bytes, so a texture filled from a
- *   buffer whose rows are shorter (W₁ of one model: 52 floats, 208 bytes) is folded
- *   ({@link Matrix.fold}, {@link foldOf}): each texture row holds the fewest consecutive rows of
- *   the matrix that make a multiple of 256 bytes (16 for W₁), which the products read through
- *   `TextureOperand.ld`. This replaced a mirror (the product's epilogue storing every quad of C
- *   into the texture too), which took 0.9 ms of layer 1's 5.3 ms weight gradient, against about
- *   0.15 ms for the copy;
+ *   buffer whose rows are shorter (W₁ of one model: 52 floats, 208 bytes) is wrapped
+ *   ({@link Matrix.wrap}, {@link wrapOf}): it holds the buffer's quads in order, a power of two of
+ *   them (16 for W₁) a texture row, which the products read through `TextureOperand.ld`. This
+ *   replaced a mirror (the product's epilogue storing every quad of C into the texture too), which
+ *   took 0.9 ms of layer 1's 5.3 ms weight gradient, against about 0.15 ms for the copy;
  * - a parameter (written by uploads and resumes, outside the step) with a copy is seeded by the
  *   {@link PlacedOps.prologue}, to be encoded before each submission;
  * - nothing is copied when the adapter does not prefer textures or the copy would exceed
@@ -81,12 +80,12 @@ export interface Matrix {
   /** The texture copy, when {@link placeOps} made one (for tools and tests to inspect). */
   texture: GPUTexture | null;
   /**
-   * Rows of the matrix in each row of its texture, side by side (a power of two; 1 until
-   * {@link placeOps} folds a copy): row r sits in texture row ⌊r / fold⌋ from texel
-   * (r mod fold)·ld/4, so that a copy of the buffer fills whole texture rows of a multiple of
-   * 256 bytes, as `copyBufferToTexture` needs.
+   * Texels a row of its texture: ld/4, texture row r holding row r of the matrix, or (a wrapped
+   * copy, see {@link wrapOf}) a power of two, the texture holding the quads of the buffer in
+   * order: quad t at texel (t mod wrap, ⌊t / wrap⌋), so that a copy of the buffer fills texture
+   * rows of a multiple of 256 bytes, as `copyBufferToTexture` needs.
    */
-  fold: number;
+  wrap: number;
 }
 
 /** Options of {@link matrix}. */
@@ -129,7 +128,7 @@ export function matrix(device: GPUDevice, o: MatrixOptions): Matrix {
     parameter: !!o.buffer,
     buffer: o.buffer ?? (own ? storageBuffer(device, o.rows * o.ld, o.label) : null),
     texture: null,
-    fold: 1,
+    wrap: o.ld / 4,
   };
 }
 
@@ -421,29 +420,35 @@ function aligned(m: Matrix): boolean {
   return (m.ld * 4) % 256 === 0;
 }
 
-/**
- * The fold of a matrix copied from its buffer (see {@link Matrix.fold}): the fewest rows, a power
- * of two, that make a multiple of 256 bytes (1 for aligned rows; at most 16, ld being a multiple
- * of 4).
- */
-export function foldOf(m: { ld: number }): number {
-  let r = 1;
-  while ((r * m.ld * 4) % 256 !== 0) r *= 2;
-  return r;
+/** Whether a matrix's texture can hold a row of it in each of its rows. */
+function fitsRows(m: Matrix, maxSide: number): boolean {
+  return m.ld / 4 <= maxSide && m.rows <= maxSide;
 }
 
-/** The op, followed by a copy of matrix m's buffer into its (folded) texture. */
+/**
+ * The width of a matrix's texture copied from its buffer (see {@link Matrix.wrap}): its rows'
+ * ld/4 where they are a multiple of 256 bytes and fit, else the fewest texels, a power of two of
+ * at least 16 (256 bytes), that hold the whole matrix within `maxSide` texture rows; 0 if none.
+ */
+export function wrapOf(m: { ld: number; rows: number }, maxSide: number): number {
+  if ((m.ld * 4) % 256 === 0 && m.ld / 4 <= maxSide && m.rows <= maxSide) return m.ld / 4;
+  const quads = (m.rows * m.ld) / 4;
+  for (let w = 16; w <= maxSide; w *= 2) if (Math.ceil(quads / w) <= maxSide) return w;
+  return 0;
+}
+
+/** The op, followed by a copy of matrix m's buffer into its (wrapped) texture. */
 function withCopy(op: Op, m: Matrix): Op {
-  const width = (m.fold * m.ld) / 4;
+  const quads = (m.rows * m.ld) / 4;
   return {
     ...op,
     cost: { ...op.cost, shape: `${op.cost.shape} +copy to texture` },
     copy: {
       src: bufferOf(m),
       dst: m.texture!,
-      width,
-      height: Math.floor(m.rows / m.fold),
-      rest: ((m.rows % m.fold) * m.ld) / 4,
+      width: m.wrap,
+      height: Math.floor(quads / m.wrap),
+      rest: quads % m.wrap,
     },
   };
 }
@@ -484,12 +489,9 @@ export function placeOps(
     }
   }
   const copied = new Set<Matrix>();
-  // the texture fits either way it may be laid out: one row of the matrix a row, or folded
-  const fitsAs = (m: Matrix, r: number) =>
-    (r * m.ld) / 4 <= maxSide && Math.ceil(m.rows / r) <= maxSide;
   for (const m of wanted) {
     const other = kernels.some((k) => k.writes?.includes(m));
-    if (!other && fitsAs(m, 1) && fitsAs(m, foldOf(m))) copied.add(m);
+    if (!other && wrapOf(m, maxSide) > 0) copied.add(m);
   }
   // a matrix its kernels write either way cannot be both: keep the copy only if nothing needs
   // the buffer (no product writes or reads it as a buffer, no kernel reads it)
@@ -499,16 +501,17 @@ export function placeOps(
       (p.b === m && !(copied.has(m) && readsCopy(p, "b")))
     ) || kernels.some((k) => k.reads?.includes(m) || k.writes?.includes(m));
   // a matrix its kernels write either way: through its buffer and a copy after them where the
-  // rows are a multiple of 256 bytes or something needs the buffer (the copy folded), else into
-  // the texture alone
+  // rows are a multiple of 256 bytes or something needs the buffer (the copy wrapped), else into
+  // the texture alone, a row of the matrix a texture row (if that fits)
   const stage = new Set<Matrix>();
   for (const m of copied) {
     if (!kernels.some((k) => k.writesEither?.includes(m))) continue;
     if (aligned(m) || needsBuffer(m)) stage.add(m);
+    else if (!fitsRows(m, maxSide)) copied.delete(m);
   }
-  // what is copied from its buffer after the op that writes it is folded; a texture that kernels
-  // write themselves, or that nothing writes during the step, keeps a row of the matrix a row
-  const folded = (m: Matrix) => stage.has(m) || products.some((p) => p.c === m);
+  // a texture that kernels write themselves holds a row of the matrix a row; one filled from
+  // the buffer (by the copies after its writers, or the prologue) is wrapped where it must be
+  const wrapped = (m: Matrix) => !kernels.some((k) => k.writesEither?.includes(m)) || stage.has(m);
   // what this placement gives matrices, taken back by destroy (or if building an op fails): a
   // matrix placed again later gets fresh storage, never a destroyed buffer or texture
   const owned: { destroy(): void }[] = [];
@@ -517,7 +520,7 @@ export function placeOps(
     for (const o of owned) o.destroy();
     for (const { m, field } of given) {
       m[field] = null;
-      if (field === "texture") m.fold = 1;
+      if (field === "texture") m.wrap = m.ld / 4;
     }
     for (const m of stage) staged.delete(m);
     owned.length = 0;
@@ -525,10 +528,10 @@ export function placeOps(
   };
   try {
     for (const m of copied) {
-      m.fold = folded(m) ? foldOf(m) : 1;
+      m.wrap = wrapped(m) ? wrapOf(m, maxSide) : m.ld / 4;
       const texture = device.createTexture({
         label: m.label,
-        size: [(m.fold * m.ld) / 4, Math.ceil(m.rows / m.fold)],
+        size: [m.wrap, Math.ceil((m.rows * m.ld) / 4 / m.wrap)],
         format: "rgba32float",
         usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING |
           GPUTextureUsage.COPY_SRC | GPUTextureUsage.COPY_DST,
@@ -564,7 +567,7 @@ export function placeOps(
         return copies.length ? withCopy(op, copies[0]) : op;
       }
       const p = n.spec;
-      // C's copy: C's buffer copied into the (folded) texture after the dispatch
+      // C's copy: C's buffer copied into the (wrapped) texture after the dispatch
       const op = build({
         ...p,
         profile: p.profile ?? opts.profile,
@@ -578,10 +581,10 @@ export function placeOps(
       copyToTextureOp(device, {
         label: `seed_${m.label}`,
         src: bufferOf(m),
-        ld: m.fold * m.ld,
+        ld: 4 * m.wrap,
         dst: m.texture!,
-        width: (m.fold * m.ld) / 4,
-        height: Math.ceil(m.rows / m.fold),
+        width: m.wrap,
+        height: Math.ceil((m.rows * m.ld) / 4 / m.wrap),
         quads: (m.rows * m.ld) / 4,
       })
     );
@@ -606,13 +609,13 @@ export function writeRows(
   for (let i = 0; i < n; i++) for (let k = 0; k < d; k++) data[i * m.ld + k] = values[i * d + k];
   if (m.buffer) writeBuffer(device, m.buffer, 0, data);
   if (m.texture) {
-    // whole texture rows of `fold` rows each, then the rows left in part of one more
-    const width = (m.fold * m.ld) / 4, whole = Math.floor(n / m.fold);
+    // whole texture rows of `wrap` quads each, then the quads left in part of one more
+    const width = m.wrap, quads = (n * m.ld) / 4, whole = Math.floor(quads / width);
     const q = device.queue;
     if (whole) {
       q.writeTexture({ texture: m.texture }, data, { bytesPerRow: width * 16 }, [width, whole]);
     }
-    const rest = ((n % m.fold) * m.ld) / 4;
+    const rest = quads % width;
     if (rest) {
       q.writeTexture({ texture: m.texture, origin: [0, whole] }, data, {
         offset: whole * width * 16,
