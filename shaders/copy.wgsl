@@ -2,9 +2,9 @@
 // four consecutive floats) per invocation: texel (x, y) = quad x of row y = src[y·ld/4 + x], for
 // x < width and y < height and the first `quads` quads of the buffer. Used to seed the texture
 // copy of a parameter before a submission, e.g. W₁ read as a texture by the forward pass, for
-// rows of any length (copyBufferToTexture needs a multiple of 256 bytes). A folded texture
-// (several rows of the matrix side by side in each texture row) is the same copy of the buffer
-// read as rows of ld = width·4 floats, the last of them partial (`quads`).
+// rows of any length (copyBufferToTexture needs a multiple of 256 bytes). A wrapped texture (the
+// buffer's quads in order, `width` a texture row: src/kernels/placement.ts) is the same copy of
+// the buffer read as rows of ld = 4·width floats, the last of them partial (`quads`).
 
 const WG: u32 = 64u;
 

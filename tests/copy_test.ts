@@ -17,10 +17,15 @@ const cases = [
   { width: 7, height: 33, ld: 36 }, // texture narrower than the rows: the tail is not copied
   { width: 13, height: 3072, ld: 52 }, // W₁ of a 3072-50-… net
   { width: 208, height: 100, ld: 832 }, // G₁ of a 16-model population, batch 100
+  // the seed of a wrapped texture: the buffer read as rows of 4·width floats, the first `quads`
+  { width: 16, height: 2496, ld: 64, quads: 39936 }, // W₁ of one 3072-50-… model, 16 quads a row
+  { width: 16, height: 82, ld: 64, quads: 1300 }, // 100 rows of 52 floats: the last row 4 quads
+  { width: 7, height: 3, ld: 28, quads: 1 },
 ];
 
 for (const c of cases) {
-  Deno.test(`copy_to_texture ${c.width}x${c.height} (ld ${c.ld}) matches float64 exactly`, async () => {
+  const first = "quads" in c ? `, the first ${c.quads} quads` : "";
+  Deno.test(`copy_to_texture ${c.width}x${c.height} (ld ${c.ld}${first}) matches float64 exactly`, async () => {
     const device = await gpuDevice();
     const src = randomArray(new Rng(c.width * 7919 + c.height), c.ld * c.height);
     const dst = device.createTexture({
@@ -31,7 +36,7 @@ for (const c of cases) {
     const op = copyToTextureOp(device, { ...c, src: upload(device, src), dst });
     await runOps(device, [op]);
     const got = await downloadTexture(device, dst, c.width, c.height);
-    const want = copyToTextureRef(src, c.ld, c.width, c.height);
+    const want = copyToTextureRef(src, c.ld, c.width, c.height, "quads" in c ? c.quads : undefined);
     assert.deepEqual(Array.from(got), Array.from(want));
   });
 }

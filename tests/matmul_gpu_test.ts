@@ -77,6 +77,7 @@ const cases: Case[] = [
   { v: "nn", M: 7, N: 33, K: 33, Z: 2, a: "shared", b: "side", tex: true },
   { v: "nn", M: 100, N: 50, K: 3072, tex: true, btex: true },
   { v: "nn", M: 7, N: 33, K: 3072, Z: 2, a: "shared", b: "side", tex: true, btex: true },
+  { v: "nn", M: 7, N: 33, K: 33, Z: 2, a: "shared", b: "side", tex: true, btex: true, wrap: "ab" },
   { v: "nn", M: 100, N: 50, K: 3072, tex: true, btex: true, wrap: "b" },
   { v: "nn", M: 33, N: 100, K: 7, btex: true, wrap: "b" },
   { v: "nn", M: 100, N: 2 * 36 + 33, K: 3072, tex: true, btex: true, wrap: "b", lamColumns: 36 },

@@ -258,9 +258,16 @@ async function textureRows(device: GPUDevice, m: Matrix): Promise<Float32Array> 
 }
 
 Deno.test("placement: a product whose C has a copy copies its buffer after the dispatch, wrapped where rows are not a multiple of 256 bytes", async () => {
-  for (const [hidden, P, wrap] of [[32, 2, 16], [20, 2, 16], [50, 1, 16], [50, 3, 16]] as const) {
+  const side = (await gpuDevice()).limits.maxTextureDimension2D;
+  const cases = [[32, 2, 16], [20, 2, 16], [50, 1, 16], [50, 3, 16], [
+    50,
+    4,
+    side < 9984 ? 32 : 16,
+  ]];
+  for (const [hidden, P, wrap] of cases) {
     // W₁ has P·pad4(hidden) floats a row: 256 bytes for 2 × 32 units (a row of W₁ a texture row),
-    // 160 for 2 × 20, 208 for one model of 50 and 624 for three (16 quads a texture row)
+    // 160 for 2 × 20, 208 for one model of 50 and 624 for three (16 quads a texture row), 832 for
+    // four (3072 · 52 quads need 9984 rows of 16, more than 8192: 32 a row)
     const n = await net([IMAGE_BYTES, hidden, 10], { P });
     const device = n.params.device;
     for (let p = 0; p < P; p++) {
@@ -403,8 +410,58 @@ Deno.test("placement: narrower rows written either way live in the texture alone
   assert.equal(X.buffer, null);
   assert.equal(storageOf(X), X.texture);
   assert.equal(placed.ops[0].copy, undefined);
+  // the writer stores rows: a row of X a texture row, not wrapped
+  assert.equal(X.wrap, 5);
+  assert.deepEqual([X.texture!.width, X.texture!.height], [5, 4]);
   placed.destroy();
   for (const x of [W, Z]) x.buffer?.destroy();
+});
+
+Deno.test("placement: a matrix written either way whose rows would not fit a texture row goes through its buffer and a wrapped copy", async () => {
+  const device = await gpuDevice();
+  const side = device.limits.maxTextureDimension2D;
+  const ld = 4 * side + 4; // one quad more than a texture row holds, and not 256 bytes' multiple
+  const X = matrix(device, { label: "X", rows: 2, ld, allocate: "placed" });
+  const W = matrix(device, { label: "W", rows: ld, ld: 4 });
+  const Z = matrix(device, { label: "Z", rows: 2, ld: 4 });
+  const placed = placeOps(device, [
+    kernel("writer", { writesEither: [X] }, () => ({ label: "writer", cost: {} }) as never),
+    product({ variant: "nn", M: 2, N: 4, K: ld, a: X, b: W, c: Z }),
+  ], { textures: true, matmul: () => ({ label: "unbuilt" }) as never });
+  assert.ok(placed.copies.includes("X"));
+  assert.ok(X.buffer, "X has its buffer");
+  assert.equal(storageOf(X), X.buffer, "the writer writes the buffer");
+  assert.equal(X.wrap, 16);
+  const copy = placed.ops[0].copy!;
+  assert.deepEqual([copy.width, copy.height, copy.rest], [16, Math.floor(ld / 32), (ld / 2) % 16]);
+  placed.destroy();
+  for (const x of [W, Z]) x.buffer?.destroy();
+});
+
+Deno.test("placement: a product's wrapped copy ends in a partial texture row where the quads do not divide (G₁ of a 3-layer step)", async () => {
+  // 3072-50-50-10 with the output layer's tail alone: layer 2's input-gradient product writes G₁
+  // (8 rows of 52 floats: 104 quads, 6 texture rows of 16 and 8 quads), which layer 1's update
+  // reads through its texture
+  const n = await net([IMAGE_BYTES, 50, 50, 10], { P: 1 });
+  const device = n.params.device;
+  n.params.upload(0, initParams([IMAGE_BYTES, 50, 50, 10], "xavier", 0.01, 4));
+  const placed = placeOps(device, n.nodes, { textures: true, tailLayers: 1 });
+  const G1 = n.ws.G[0];
+  assert.ok(placed.copies.includes("G1"));
+  assert.equal(G1.wrap, 16);
+  const writer = placed.ops.find((op) => op.copy?.dst === G1.texture)!;
+  assert.equal(writer.label, "backward_input2");
+  assert.deepEqual([writer.copy!.width, writer.copy!.height, writer.copy!.rest], [16, 6, 8]);
+  // the step's inputs (the graph's nodes start after the gather): random rows into X
+  const rng = new Rng(11);
+  const x = Float32Array.from({ length: 8 * IMAGE_BYTES }, () => rng.normal());
+  writeRows(device, n.ws.X, x, 8, IMAGE_BYTES);
+  await runOps(device, [...placed.prologue, ...placed.ops]);
+  const buffer = await readFloats(device, G1.buffer!);
+  assert.ok(buffer.some((x) => x !== 0), "the step wrote G₁");
+  assert.deepEqual(await textureRows(device, G1), buffer, "G₁'s texture = its buffer");
+  placed.destroy();
+  n.destroy();
 });
 
 Deno.test("placement: rows wider than the device's texture side are copied wrapped; no copy larger than a texture holds", async () => {

@@ -23,7 +23,7 @@ export interface CopyToTextureSpec {
   height: number;
   /**
    * Only the first this many quads of `src` (default all of width × height): the last row of a
-   * folded texture's copy is partial (see `TextureCopy` in src/kernels/op.ts).
+   * wrapped texture's seed is partial (see `Matrix.wrap` in src/kernels/placement.ts).
    */
   quads?: number;
   label?: string;
@@ -60,7 +60,7 @@ export function copyToTextureOp(device: GPUDevice, s: CopyToTextureSpec): Op {
     cost: {
       flops: 0,
       bytes: 2 * 4 * F32 * Math.min(s.width * s.height, s.quads ?? Infinity),
-      shape: `${s.height}×${4 * s.width} → texture`,
+      shape: `${s.height}×${4 * s.width} → texture`, // texture rows × their floats
     },
   });
 }

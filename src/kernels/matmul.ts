@@ -68,7 +68,8 @@ export interface Operand {
 
 /**
  * An operand read from an rgba32float texture instead of a buffer: row r of the matrix is texture
- * row r, its quads the texels, with no offset; `nn` and `tn` only. As A it is shared by every z;
+ * row r, its quads the texels, with no offset — or, wrapped ({@link TextureOperand.ld}), the quads
+ * of its buffer in order, `width` a texture row; `nn` and `tn` only. As A it is shared by every z;
  * as B, batch entry z starts at texel z·zStride/4 of each row (blocks side by side). On llvmpipe
  * texel loads are much cheaper than buffer loads (see `prefersTextures` in src/gpu/device.ts).
  * A texture with `STORAGE_BINDING` usage is bound as a read-only storage texture where the
@@ -77,8 +78,8 @@ export interface Operand {
  */
 export interface TextureOperand {
   /**
-   * The texture (width = quads per row, height = rows), bound for sampling or as a read-only
-   * storage texture (see above).
+   * The texture (width = quads per row, height = rows; wrapped, a power of two of quads a row),
+   * bound for sampling or as a read-only storage texture (see above).
    */
   texture: GPUTexture;
   /** B only: distance between consecutive batch entries z, in floats (multiple of 4). */
@@ -338,7 +339,7 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
       );
     }
   }
-  // a texture A has no offset, leading dimension or batch stride: zeros in the params
+  // a texture A has no offset or batch stride, and a leading dimension only when wrapped
   const aTexture = "texture" in spec.a ? spec.a.texture : null;
   const aBuf = "texture" in spec.a ? null : spec.a;
   if (aTexture && variant === "nt") throw new Error(`${label}: a texture A needs nn or tn`);

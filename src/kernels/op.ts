@@ -75,8 +75,9 @@ export interface Op {
  * A copy of a buffer into an rgba32float texture, one texel per quad, row by row of the texture:
  * texel (x, y) = floats 4(y·width + x)..+3 of the buffer. Texture rows are `4·width` floats apart
  * in the buffer (a multiple of 256 bytes: width a multiple of 16, as `copyBufferToTexture`
- * demands); a matrix whose own rows are shorter fills each texture row with several of them
- * (a folded texture, see `TextureOperand.ld` in src/kernels/matmul.ts).
+ * demands). Where that is not a row of the matrix, the matrix's rows straddle texture rows (a
+ * wrapped texture: `Matrix.wrap` in src/kernels/placement.ts, `TextureOperand.ld` in
+ * src/kernels/matmul.ts).
  */
 export interface TextureCopy {
   /** The buffer written by the op. */

@@ -3,8 +3,8 @@
  * dispatches that read and write them ({@link Node}); {@link placeOps} decides where every operand
  * lives and builds the ops. On CPU adapters (llvmpipe, lavapipe, SwiftShader) a texel load costs a
  * fraction of a storage-buffer load, so the products that stream long rows read their operands
- * from rgba32float texture copies: this module owns those copies, the copies that keep them
- * current and the prologue that seeds them. Nothing outside it knows they exist.
+ * from rgba32float texture copies: this module owns those textures, the buffer-to-texture copies
+ * that keep them current and the prologue that seeds them. Nothing outside it knows they exist.
  *
  * The rule (the products and its measurements: see shaders/matmul.wgsl and the README):
  * - a product `nn` or `tn` whose A operand has rows of at least {@link LONG_ROWS} floats (layer 1
@@ -29,8 +29,8 @@
  *   took 0.9 ms of layer 1's 5.3 ms weight gradient, against about 0.15 ms for the copy;
  * - a parameter (written by uploads and resumes, outside the step) with a copy is seeded by the
  *   {@link PlacedOps.prologue}, to be encoded before each submission;
- * - nothing is copied when the adapter does not prefer textures or the copy would exceed
- *   `maxTextureDimension2D`.
+ * - nothing is copied when the adapter does not prefer textures; a copy is wrapped to stay within
+ *   `maxTextureDimension2D`, and none is made that no power-of-two width can hold.
  *
  * It also fuses what runs better as one dispatch:
  * - the output layer's product and the softmax cross-entropy that follows it
@@ -144,8 +144,10 @@ const staged = new WeakSet<Matrix>();
 /**
  * Where a kernel that writes a matrix either way (`writesEither`: the gather, the tail) writes
  * it: its buffer when it has one and no texture copy, or when placement copies the buffer into
- * the texture after the kernel (rows of a multiple of 256 bytes: the inputs X); otherwise its
- * texture (such a matrix then lives in the texture alone). Valid once {@link placeOps} has run.
+ * the texture after the kernel (rows of a multiple of 256 bytes, as the inputs X's, or a buffer
+ * that something else reads, or rows too long for a texture row: the copy then wrapped);
+ * otherwise its texture, a row of the matrix a texture row (such a matrix then lives in the
+ * texture alone). Valid once {@link placeOps} has run.
  */
 export function storageOf(m: Matrix): GPUBuffer | GPUTexture {
   return staged.has(m) ? bufferOf(m) : m.texture ?? bufferOf(m);
@@ -501,13 +503,12 @@ export function placeOps(
       (p.b === m && !(copied.has(m) && readsCopy(p, "b")))
     ) || kernels.some((k) => k.reads?.includes(m) || k.writes?.includes(m));
   // a matrix its kernels write either way: through its buffer and a copy after them where the
-  // rows are a multiple of 256 bytes or something needs the buffer (the copy wrapped), else into
-  // the texture alone, a row of the matrix a texture row (if that fits)
+  // rows are a multiple of 256 bytes, something needs the buffer or a row would not fit a texture
+  // row (the copy wrapped), else into the texture alone, a row of the matrix a texture row
   const stage = new Set<Matrix>();
   for (const m of copied) {
     if (!kernels.some((k) => k.writesEither?.includes(m))) continue;
-    if (aligned(m) || needsBuffer(m)) stage.add(m);
-    else if (!fitsRows(m, maxSide)) copied.delete(m);
+    if (aligned(m) || needsBuffer(m) || !fitsRows(m, maxSide)) stage.add(m);
   }
   // a texture that kernels write themselves holds a row of the matrix a row; one filled from
   // the buffer (by the copies after its writers, or the prologue) is wrapped where it must be
@@ -528,16 +529,17 @@ export function placeOps(
   };
   try {
     for (const m of copied) {
-      m.wrap = wrapped(m) ? wrapOf(m, maxSide) : m.ld / 4;
+      const wrap = wrapped(m) ? wrapOf(m, maxSide) : m.ld / 4;
       const texture = device.createTexture({
         label: m.label,
-        size: [m.wrap, Math.ceil((m.rows * m.ld) / 4 / m.wrap)],
+        size: [wrap, Math.ceil((m.rows * m.ld) / 4 / wrap)],
         format: "rgba32float",
         usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING |
           GPUTextureUsage.COPY_SRC | GPUTextureUsage.COPY_DST,
       });
-      m.texture = texture;
       owned.push(texture);
+      m.texture = texture;
+      m.wrap = wrap;
       given.push({ m, field: "texture" });
     }
     const all = new Set<Matrix>([

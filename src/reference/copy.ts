@@ -13,10 +13,14 @@ export function copyToTextureRef(
   ld: number,
   width: number,
   height: number,
+  quads = Infinity,
 ): Float64Array {
   const out = new Float64Array(4 * width * height);
   for (let y = 0; y < height; y++) {
-    for (let i = 0; i < 4 * width; i++) out[y * 4 * width + i] = src[y * ld + i];
+    for (let i = 0; i < 4 * width; i++) {
+      // quads past the first `quads` of src are not copied (the texture keeps its zeros)
+      if ((y * ld) / 4 + Math.floor(i / 4) < quads) out[y * 4 * width + i] = src[y * ld + i];
+    }
   }
   return out;
 }
