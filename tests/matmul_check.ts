@@ -73,8 +73,8 @@ export interface Case {
   sampled?: boolean;
   /**
    * These texture operands wrapped as placement wraps a copy of a buffer (src/kernels/placement.ts
-   * `wrapOf`): the buffer's quads in order, 16 a texture row, the last texture row partial where
-   * they do not divide.
+   * `wrapOf`): the buffer's quads in order, 16 (A) or 32 (B) a texture row, the last texture row
+   * partial where they do not divide.
    */
   wrap?: "a" | "b" | "ab";
   /** λ per block of this many columns of C (models side by side in one product, Z = 1). */
@@ -195,9 +195,9 @@ export async function check(
 
 /**
  * A texture operand holding `rows` rows of `m` (with the blocks side by side in them): a row of
- * `m` a texture row, or, where `c.wrap` names it, the quads of `m`'s buffer in order, 16 a texture
- * row (as placement wraps a copy of a buffer), the last texture row partial where they do not
- * divide.
+ * `m` a texture row, or, where `c.wrap` names it, the quads of `m`'s buffer in order, {@link WRAP}
+ * a texture row (as placement wraps a copy of a buffer), the last texture row partial where they
+ * do not divide.
  */
 export function textureOperand(
   device: GPUDevice,
@@ -207,7 +207,7 @@ export function textureOperand(
   which: "a" | "b",
 ): { texture: GPUTexture; ld: number } {
   const quads = (rows * m.ld) / 4;
-  const width = c.wrap?.includes(which) ? WRAP : m.ld / 4;
+  const width = c.wrap?.includes(which) ? WRAP[which] : m.ld / 4;
   const data = new Float32Array(Math.ceil(quads / width) * width * 4);
   data.set(m.data.subarray(0, rows * m.ld));
   return {
@@ -216,8 +216,11 @@ export function textureOperand(
   };
 }
 
-/** Texels a row of a wrapped texture operand in the checks: placement's smallest (256 bytes). */
-const WRAP = 16;
+/**
+ * Texels a row of a wrapped texture operand in the checks: placement's smallest (256 bytes) for
+ * A, the next for B (placement's W₁ of 4 models of 50 units), so that two shifts are exercised.
+ */
+const WRAP = { a: 16, b: 32 };
 
 /**
  * How a case's texture operands are bound: as read-only storage textures wherever WGSL has them

@@ -30,8 +30,8 @@ const cases: Case[] = [
   { v: "nn", M: 7, N: 33, K: 33, Z: 2, a: "shared", b: "side", tex: true },
   { v: "tn", M: 3072, N: 50, K: 100, tex: true },
   { v: "tn", M: 33, N: 7, K: 1, Z: 3, a: "shared", b: "side", tex: true },
-  // B from a texture, wrapped textures (the buffer's quads in order, 16 a texture row, the last
-  // one partial), λ by column block (layer 1 of a population)
+  // B from a texture, wrapped textures (the buffer's quads in order, 16 or 32 a texture row, the
+  // last one partial), λ by column block (layer 1 of a population)
   { v: "nn", M: 100, N: 50, K: 3072, tex: true, btex: true },
   { v: "nn", M: 7, N: 33, K: 33, Z: 2, a: "shared", b: "side", tex: true, btex: true },
   { v: "nn", M: 100, N: 50, K: 3072, tex: true, btex: true, wrap: "b" },
