@@ -139,9 +139,6 @@ const BIAS_SGD: u32 = 2u;
 // bias is 16-byte aligned (offsets, leading dimensions and block strides are multiples of 4), so
 // the epilogue moves whole vec4s; a partial quad writes its components one by one. `col` is the
 // column within the flattened row of C (z·cZ + j), which indexes bias vectors laid out like a row.
-var<private> sgdModel: u32 = 0xffffffffu;
-var<private> sgdEta: f32;
-var<private> sgdL2: f32;
 fn finish4(acc: vec4f, z: u32, i: u32, j: u32, n: u32) {
   let q = (p.cOff + z * p.cZ + i * p.ldc + j) / 4u;
   let col = z * p.cZ + j;
@@ -162,13 +159,7 @@ fn finish4(acc: vec4f, z: u32, i: u32, j: u32, n: u32) {
     v = select(vec4f(0.0), acc * dropScaleOf(modelOf(z, col)), aux[p.auxOff / 4u + q] > vec4f(0.0));
   } else if (EPI == EPI_SGD) {
     let w = C[q];
-    let model = modelOf(z, col);
-    if (model != sgdModel) {
-      sgdModel = model;
-      sgdEta = etaOf(model);
-      sgdL2 = 2.0 * lam[model * p.lamZ];
-    }
-    v = w - sgdEta * (acc + sgdL2 * w);
+    v = w - etaOf(modelOf(z, col)) * (acc + 2.0 * lamAt(z, col) * w);
   } else if (EPI == EPI_GRAD_L2) {
     v = acc + 2.0 * lamAt(z, col) * aux[p.auxOff / 4u + q];
   }
