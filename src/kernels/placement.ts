@@ -418,13 +418,18 @@ function fuseTail(
 }
 
 /** Whether a matrix's rows can be copied from its buffer into its texture: 256-byte multiples. */
-function aligned(m: Matrix): boolean {
+function aligned(m: { ld: number }): boolean {
   return (m.ld * 4) % 256 === 0;
 }
 
 /** Whether a matrix's texture can hold a row of it in each of its rows. */
-function fitsRows(m: Matrix, maxSide: number): boolean {
+function fitsRows(m: { ld: number; rows: number }, maxSide: number): boolean {
   return m.ld / 4 <= maxSide && m.rows <= maxSide;
+}
+
+/** The quads (texels) of a matrix's buffer: rows × ld/4. */
+function quadsOf(m: { ld: number; rows: number }): number {
+  return (m.rows * m.ld) / 4;
 }
 
 /**
@@ -433,15 +438,15 @@ function fitsRows(m: Matrix, maxSide: number): boolean {
  * at least 16 (256 bytes), that hold the whole matrix within `maxSide` texture rows; 0 if none.
  */
 export function wrapOf(m: { ld: number; rows: number }, maxSide: number): number {
-  if ((m.ld * 4) % 256 === 0 && m.ld / 4 <= maxSide && m.rows <= maxSide) return m.ld / 4;
-  const quads = (m.rows * m.ld) / 4;
+  if (aligned(m) && fitsRows(m, maxSide)) return m.ld / 4;
+  const quads = quadsOf(m);
   for (let w = 16; w <= maxSide; w *= 2) if (Math.ceil(quads / w) <= maxSide) return w;
   return 0;
 }
 
 /** The op, followed by a copy of matrix m's buffer into its (wrapped) texture. */
 function withCopy(op: Op, m: Matrix): Op {
-  const quads = (m.rows * m.ld) / 4;
+  const quads = quadsOf(m);
   return {
     ...op,
     cost: { ...op.cost, shape: `${op.cost.shape} +copy to texture` },
@@ -532,7 +537,7 @@ export function placeOps(
       const wrap = wrapped(m) ? wrapOf(m, maxSide) : m.ld / 4;
       const texture = device.createTexture({
         label: m.label,
-        size: [wrap, Math.ceil((m.rows * m.ld) / 4 / wrap)],
+        size: [wrap, Math.ceil(quadsOf(m) / wrap)],
         format: "rgba32float",
         usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING |
           GPUTextureUsage.COPY_SRC | GPUTextureUsage.COPY_DST,
@@ -586,8 +591,8 @@ export function placeOps(
         ld: 4 * m.wrap,
         dst: m.texture!,
         width: m.wrap,
-        height: Math.ceil((m.rows * m.ld) / 4 / m.wrap),
-        quads: (m.rows * m.ld) / 4,
+        height: m.texture!.height,
+        quads: quadsOf(m),
       })
     );
     return { ops, prologue, copies: [...copied].map((m) => m.label), destroy };
