@@ -115,7 +115,7 @@ export async function compareTail(
 ): Promise<TailComparison> {
   const spec = benchSpec(ctx, sizes, batch, [BENCH_LAMBDA]);
   const nets = {
-    tail: new BenchNet(ctx, spec),
+    tail: new BenchNet(ctx, spec, { tail: true }),
     products: new BenchNet(ctx, spec, { tail: false }),
   };
   const times: { tail: number[]; products: number[] } = { tail: [], products: [] };

@@ -120,7 +120,7 @@ export class BenchNet {
     );
     this.step = trainingStep(this.params, ctx.train, spec, {
       textures: ctx.gpu.prefersTextures,
-      tail: opts.tail,
+      tail: opts.tail ?? ctx.gpu.fuseTail,
       profile: opts.profile ?? ctx.gpu.kernelProfile,
     });
     this.stepsPerEpoch = Math.floor(ctx.train.train.n / spec.batchSize);

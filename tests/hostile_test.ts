@@ -547,6 +547,12 @@ const CASES: Case[] = [
     env: { WEBGPU_MLP_SNAPSHOT_SECONDS: "soon" },
     expect: "WEBGPU_MLP_SNAPSHOT_SECONDS",
   },
+  {
+    name: "WEBGPU_MLP_TAIL that is neither 0 nor 1",
+    setup: async (a) => train(a, await writeConfig(a, "c.json", config())),
+    env: { WEBGPU_MLP_TAIL: "off" },
+    expect: "WEBGPU_MLP_TAIL",
+  },
   // --- files read back ----------------------------------------------------------------------
   {
     name: "a damaged snapshot of an interrupted run",

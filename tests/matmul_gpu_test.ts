@@ -17,6 +17,7 @@ import {
   adapterChoices,
   getGpu,
   READONLY_STORAGE_TEXTURES,
+  tailChoice,
   type TextureReads,
   textureReads,
   textureReadsOf,
@@ -296,6 +297,21 @@ Deno.test("WEBGPU_MLP_KERNELS: cpu or gpu overrides the adapter's profile, textu
   // this process's device took the adapter's profile (or the override it was started with)
   const gpu = await getGpu();
   assert.ok(gpu.kernelProfile === "cpu" || gpu.kernelProfile === "gpu");
+});
+
+Deno.test("WEBGPU_MLP_TAIL: 0 turns the tail off, 1 or unset keeps it, anything else is a one-line UserError", () => {
+  assert.equal(tailChoice(undefined), true);
+  assert.equal(tailChoice(""), true);
+  assert.equal(tailChoice("1"), true);
+  assert.equal(tailChoice("0"), false);
+  for (const bad of ["off", "false", " 0", "2"]) {
+    assert.throws(
+      () => tailChoice(bad),
+      (e: unknown) =>
+        e instanceof UserError && /^WEBGPU_MLP_TAIL=.* is not one of 0, 1/.test(e.message) &&
+        !e.message.includes("\n"),
+    );
+  }
 });
 
 Deno.test("WEBGPU_MLP_TEXTURE_READS: storage on llvmpipe and lavapipe where WGSL allows read-only storage textures, sampled elsewhere or when asked; a texture without STORAGE_BINDING is sampled", async () => {

@@ -108,6 +108,37 @@ Deno.test("inputs through textures or buffers: the same numbers, step for step",
   data.dataset.destroy();
 });
 
+Deno.test("WEBGPU_MLP_TAIL=0 (Gpu.fuseTail false): a whole run without the tail gives the same numbers, step for step, in more dispatches", async () => {
+  const { prepareData, populationSpec } = await import("../src/train/run.ts");
+  const { trainDataOf, trainPopulation, trainingStep } = await import("../src/train/trainer.ts");
+  const { GpuParams } = await import("../src/model/gpu_params.ts");
+  const cfg = config("/tmp/unused", {
+    evalEvery: 30,
+    schedule: { kind: "cyclic", etaMin: 1e-5, etaMax: 0.05, stepSize: 30, cycles: 1 },
+  });
+  const data = await prepareData(cfg);
+  const splits = trainDataOf(data.dataset);
+  const spec = populationSpec(cfg, data.cifar.train.n, [0.01, 0.1], [1, 2]);
+  const dispatches = (fuseTail: boolean) => {
+    const params = new GpuParams(data.gpu.device, spec.sizes, spec.lambdas);
+    const step = trainingStep(params, splits, spec, {
+      textures: data.gpu.prefersTextures,
+      profile: data.gpu.kernelProfile,
+      tail: fuseTail,
+    });
+    const n = step.ops.length;
+    step.destroy();
+    params.destroy();
+    return n;
+  };
+  assert.ok(dispatches(false) > dispatches(true), "the tail saves dispatches");
+  const fused = await trainPopulation({ ...data.gpu, fuseTail: true }, splits, spec);
+  const products = await trainPopulation({ ...data.gpu, fuseTail: false }, splits, spec);
+  assert.deepEqual(fused.models, products.models);
+  assert.deepEqual(fused.params, products.params);
+  data.dataset.destroy();
+});
+
 Deno.test("textures or buffers: Adam, BN, dropout, P > 1, one-layer nets and a checkpoint's evaluation agree bit for bit", async () => {
   const { prepareData, populationSpec } = await import("../src/train/run.ts");
   const { trainDataOf, trainPopulation } = await import("../src/train/trainer.ts");

@@ -56,6 +56,11 @@ export interface Gpu {
    * overrides; textures stay as `WEBGPU_MLP_TEXTURES` (or the adapter) says either way.
    */
   kernelProfile: KernelProfile;
+  /**
+   * Whether training steps fuse their top layers into one tail dispatch where they fit (see
+   * {@link tailChoice}): on by default, `WEBGPU_MLP_TAIL=0` turns it off.
+   */
+  fuseTail: boolean;
   /** Throws if the device was lost or an uncaptured validation/OOM error has occurred (the first one seen, on every later call too). */
   check(): void;
   /** Release the device. */
@@ -154,6 +159,23 @@ export function adapterChoices(
 }
 
 /**
+ * Whether training steps fuse their top layers into one tail dispatch where it fits
+ * (`src/kernels/tail.ts`): yes unless `override` (default `WEBGPU_MLP_TAIL`) is `0`; `1` or unset
+ * keeps it, anything else is a {@link UserError}. The tail saves 2 dispatches a step (5 with two
+ * layers), which is what bounds a small net's step on a GPU; on llvmpipe its workgroup per model
+ * ran 4–11 % slower than the products it replaces (see the README), so there `0` is faster. The
+ * results are the same bits either way.
+ *
+ * @example Train without the tail
+ * ```sh
+ * WEBGPU_MLP_TAIL=0 deno task train --config experiments/cyclic-1.json
+ * ```
+ */
+export function tailChoice(override: string | undefined = envValue("WEBGPU_MLP_TAIL")): boolean {
+  return envChoice("WEBGPU_MLP_TAIL", ["0", "1"], override) !== "0";
+}
+
+/**
  * How kernels read rgba32float texture operands: `storage`, bound as read-only storage textures
  * (`texture_storage_2d<rgba32float, read>`), or `sampled`, bound as sampled textures
  * (`texture_2d<f32>`); `textureLoad` either way, the same values to the bit. Measured on
@@ -248,6 +270,7 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
   adapterChoices(""); // a bad override fails before an adapter is requested
   if (!("gpu" in navigator) || !navigator.gpu) throw new UserError(NO_ADAPTER);
   textureReads(""); // likewise (after the check above: no WebGPU at all says so first)
+  const fuseTail = tailChoice();
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) throw new UserError(NO_ADAPTER);
   const info = adapter.info;
@@ -304,6 +327,7 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
     prefersTextures,
     textureReads: reads,
     kernelProfile,
+    fuseTail,
     check() {
       if (failure) throw new Error(failure);
     },

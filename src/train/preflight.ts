@@ -263,6 +263,7 @@ export async function dryBuild(gpu: Gpu, cfg: Config, P: number): Promise<void> 
       trainingStep(params, { dataset, train, val: null, test: null }, spec, {
         textures: gpu.prefersTextures,
         profile: gpu.kernelProfile,
+        tail: gpu.fuseTail,
       }),
     );
     const splits: Record<string, { base: number; n: number }> = { train };

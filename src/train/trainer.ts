@@ -846,6 +846,7 @@ function livePopulation(
   const step = trainingStep(params, data, spec, {
     textures: gpu.prefersTextures,
     profile: gpu.kernelProfile,
+    tail: gpu.fuseTail,
   });
   const splits: Record<string, SplitRange> = { train: data.train };
   if (data.val) splits.val = data.val;
