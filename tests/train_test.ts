@@ -92,9 +92,10 @@ Deno.test("a diverging run stops with status diverged and no checkpoint", async 
   await Deno.remove(out, { recursive: true });
 });
 
-Deno.test("inputs through textures or buffers: the same numbers, step for step", async () => {
+/** Two models (λ 0.01 and 0.1) of the small config over one 60-step cycle, ready to train. */
+async function twoModels() {
   const { prepareData, populationSpec } = await import("../src/train/run.ts");
-  const { trainDataOf, trainPopulation } = await import("../src/train/trainer.ts");
+  const { trainDataOf } = await import("../src/train/trainer.ts");
   const cfg = config("/tmp/unused", {
     evalEvery: 30,
     schedule: { kind: "cyclic", etaMin: 1e-5, etaMax: 0.05, stepSize: 30, cycles: 1 },
@@ -102,6 +103,12 @@ Deno.test("inputs through textures or buffers: the same numbers, step for step",
   const data = await prepareData(cfg);
   const splits = trainDataOf(data.dataset);
   const spec = populationSpec(cfg, data.cifar.train.n, [0.01, 0.1], [1, 2]);
+  return { data, splits, spec };
+}
+
+Deno.test("inputs through textures or buffers: the same numbers, step for step", async () => {
+  const { trainPopulation } = await import("../src/train/trainer.ts");
+  const { data, splits, spec } = await twoModels();
   const viaTexture = await trainPopulation({ ...data.gpu, prefersTextures: true }, splits, spec);
   const viaBuffer = await trainPopulation({ ...data.gpu, prefersTextures: false }, splits, spec);
   assert.deepEqual(viaTexture.models, viaBuffer.models);
@@ -109,16 +116,9 @@ Deno.test("inputs through textures or buffers: the same numbers, step for step",
 });
 
 Deno.test("WEBGPU_MLP_TAIL=0 (Gpu.fuseTail false): a whole run without the tail gives the same numbers, step for step, in more dispatches", async () => {
-  const { prepareData, populationSpec } = await import("../src/train/run.ts");
-  const { trainDataOf, trainPopulation, trainingStep } = await import("../src/train/trainer.ts");
+  const { trainPopulation, trainingStep } = await import("../src/train/trainer.ts");
   const { GpuParams } = await import("../src/model/gpu_params.ts");
-  const cfg = config("/tmp/unused", {
-    evalEvery: 30,
-    schedule: { kind: "cyclic", etaMin: 1e-5, etaMax: 0.05, stepSize: 30, cycles: 1 },
-  });
-  const data = await prepareData(cfg);
-  const splits = trainDataOf(data.dataset);
-  const spec = populationSpec(cfg, data.cifar.train.n, [0.01, 0.1], [1, 2]);
+  const { data, splits, spec } = await twoModels();
   const dispatches = (fuseTail: boolean) => {
     const params = new GpuParams(data.gpu.device, spec.sizes, spec.lambdas);
     const step = trainingStep(params, splits, spec, {
