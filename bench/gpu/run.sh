@@ -122,3 +122,6 @@ echo "tests: exit ${PIPESTATUS[0]}"
 
 step "summary"
 deno run -A bench/gpu/summary.ts "$out" | tee "$out/summary.md"
+# let tee write the last lines of gpu.log before the device tool collects $OUT
+exec >&- 2>&-
+sleep 1
