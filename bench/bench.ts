@@ -284,6 +284,24 @@ async function main(): Promise<void> {
       }
       const bd = await stepBreakdown(net, timer, ks, opts.breakdown.steps, opts.breakdown.reps);
       results.breakdown = { ...bd, net: "3072-50-10", batch: 100 };
+      const models = opts.sweep.lambdas.length;
+      log(`kernels: each dispatch of a ${models}-model population's step, 3072-50-10 at B=100…`);
+      const pop = new BenchNet(ctx, benchSpec(ctx, NET2, 100, opts.sweep.lambdas));
+      try {
+        const pks = await measureKernels(pop, timer, opts.kernels, {
+          ceiling: results.probes?.fma.gflops ?? null,
+          square: results.square?.gflops ?? null,
+        });
+        results.populationKernels = { net: "3072-50-10", batch: 100, models, results: pks };
+        for (const k of pks) {
+          log(
+            `  ${k.label.padEnd(18)} ${k.ms.median.toPrecision(3).padStart(7)} ms  ` +
+              `${k.gflops === null ? "" : `${k.gflops} GFLOP/s`}`,
+          );
+        }
+      } finally {
+        pop.destroy();
+      }
     }
     const items = workItems(
       has("steps") ? opts.nets : [],

@@ -111,6 +111,11 @@ export interface BenchResults {
   /** The step with its top layers in the tail against the products it replaces. */
   tail?: TailComparison[];
   kernels?: { net: string; batch: number; results: KernelResult[] };
+  /**
+   * Every dispatch of a population's training step (the sweep's models as one population), timed
+   * like `kernels`: the wide products of layer 1 that make a population faster than its models.
+   */
+  populationKernels?: { net: string; batch: number; models: number; results: KernelResult[] };
   breakdown?: StepBreakdown & { net: string; batch: number; stepWallMs?: number };
   items: ItemRecord[];
   sweep?: SweepResult;

@@ -7,7 +7,10 @@ import assert from "node:assert/strict";
 import { TILE_GRID, tileRefusal, tileSweep } from "../bench/tiles.ts";
 import { openContext } from "../bench/setup.ts";
 import { GpuTimer } from "../bench/timing.ts";
-import { measureSquare } from "../bench/kernels.ts";
+import { type KernelResult, measureSquare } from "../bench/kernels.ts";
+import { kernelTargetLines } from "../bench/report.ts";
+import type { BenchResults } from "../bench/results.ts";
+import { fmtMs, fmtRatio } from "../bench/stats.ts";
 import { LONG_ROWS } from "../src/kernels/placement.ts";
 import { selectTile } from "../src/kernels/matmul.ts";
 import { READONLY_STORAGE_TEXTURES, wgslLanguageFeatures } from "../src/gpu/device.ts";
@@ -43,6 +46,39 @@ Deno.test("bench --quick runs and prints the probes, dispatches and step tables"
   );
   assert.match(text, /of ceiling\s+of square\s+of step\s+workgroups × size\s+invocations/);
   assert.match(text, /^forward1\s.*\d+×1×1 × \d+\s+\d+$/m);
+  assert.match(text, /Kernels of one training step of 16 models as one population, 3072-50-10/);
+  assert.match(text, /nn 100×3072·3072×830/);
+  assert.match(text, /Targets of the dispatches and kernels \(this run\):/);
+  assert.match(text, /2-layer step in ≤ 4 dispatches: \d+ [✓✗]/);
+  assert.match(text, /16-model weight gradient ≥ 40 GFLOP\/s: [\d.]+ [✓✗]/);
+});
+
+Deno.test("bench: each dispatch and kernel target is met or not by this run's numbers", () => {
+  const kernel = (label: string, gflops: number) => ({ label, gflops }) as KernelResult;
+  const r = {
+    items: [{ id: "step/3072-50-10/b100", ours: { ms: { median: 2.2 } } }],
+    dispatches: [{ perStep: 4 }, { perStep: 7 }],
+    square: { size: 1024, gflops: 65.2 },
+    kernels: { results: [kernel("forward1", 43.2), kernel("backward_weights1", 28.5)] },
+    populationKernels: {
+      models: 16,
+      results: [kernel("forward1", 59), kernel("backward_weights1", 35)],
+    },
+    sweep: { config: { lambdas: Array(16).fill(0) }, trainOnly: { speedup: { median: 2.18 } } },
+  } as unknown as BenchResults;
+  assert.deepEqual(kernelTargetLines(r), [
+    "2-layer step in ≤ 4 dispatches: 4 ✓",
+    "3-layer step in ≤ 6 dispatches: 7 ✗",
+    "layer 1's weight gradient ≥ 30 GFLOP/s: 28.5 ✗",
+    "square product 1024³ ≥ 40 GFLOP/s: 65.2 ✓",
+    "16-model forward product ≥ 40 GFLOP/s: 59 ✓",
+    "16-model weight gradient ≥ 40 GFLOP/s: 35 ✗",
+    "layer 1's forward ≥ 37 GFLOP/s: 43.2 ✓",
+    `2-layer step ≤ 2.3 ms: ${fmtMs(2.2)} ✓`,
+    `16-model population ≥ 3× one by one: ${fmtRatio(2.18)} ✗`,
+  ]);
+  // what a run did not measure is left out
+  assert.deepEqual(kernelTargetLines({ items: [] } as unknown as BenchResults), []);
 });
 
 Deno.test("bench tile grid: every tile it offers can be built; tn refuses tm not a multiple of 4 with the reason", () => {
