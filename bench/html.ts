@@ -14,6 +14,7 @@ import { renderPage } from "../src/report/page.ts";
 import {
   buildText,
   gridName,
+  kernelTargetLines,
   LOAD_MEMORY_NAMES,
   peerLine,
   profileText,
@@ -229,7 +230,36 @@ function kernelsSection(b: ReportBuilder, r: BenchResults): string {
       n(String(k.invocations)),
     ]),
   );
-  return `<h2>Kernels</h2><div class="grid">${gflops}${share}</div><div class="scroll">${table}</div>`;
+  const pk = r.populationKernels;
+  const population = pk
+    ? `<p>One training step of ${pk.models} models as one population (layer 1's products wide):</p>` +
+      `<div class="scroll">${
+        htmlTable(
+          [
+            "kernel",
+            "shape",
+            n("ms"),
+            n("GFLOP/s"),
+            n("of ceiling"),
+            "workgroups × size",
+            n(
+              "invocations",
+            ),
+          ],
+          pk.results.map((k) => [
+            k.label,
+            k.shape,
+            n(k.ms.median.toPrecision(3)),
+            n(k.gflops === null ? "–" : String(k.gflops)),
+            n(pct(k.ofCeiling)),
+            gridName(k.workgroups, k.workgroupSize),
+            n(String(k.invocations)),
+          ]),
+        )
+      }</div>`
+    : "";
+  return `<h2>Kernels</h2><div class="grid">${gflops}${share}</div><div class="scroll">${table}</div>` +
+    population;
 }
 
 function sweepSection(b: ReportBuilder, r: BenchResults): string {
@@ -532,7 +562,7 @@ export function renderBenchHtml(r: BenchResults): string {
     ],
     ["run", `${r.seconds ?? "?"} s, flags ${r.argv.join(" ") || "(none)"}`],
   ]);
-  const targets = targetLines(r);
+  const targets = [...targetLines(r), ...kernelTargetLines(r)];
   const peers = r.peers.length
     ? `<h2>Peers</h2><ul>${r.peers.map((p) => `<li>${escapeHtml(peerLine(p))}</li>`).join("")}</ul>`
     : "";

@@ -9,6 +9,7 @@ import { openContext } from "../bench/setup.ts";
 import { GpuTimer } from "../bench/timing.ts";
 import { type KernelResult, measureSquare } from "../bench/kernels.ts";
 import { kernelTargetLines } from "../bench/report.ts";
+import { renderBenchHtml } from "../bench/html.ts";
 import type { BenchResults } from "../bench/results.ts";
 import { fmtMs, fmtRatio } from "../bench/stats.ts";
 import { LONG_ROWS } from "../src/kernels/placement.ts";
@@ -162,5 +163,17 @@ Deno.test("bench square product: A and B live where the trainer's placement woul
   } finally {
     timer.destroy();
     ctx.data.dataset.destroy();
+  }
+});
+
+Deno.test("bench HTML of a recorded run lists the population's kernels and every target", async () => {
+  const r = JSON.parse(
+    await Deno.readTextFile("bench/results/llvmpipe-2026-12-02T181440.json"),
+  ) as BenchResults;
+  const html = renderBenchHtml(r);
+  assert.match(html, /One training step of 16 models as one population/);
+  assert.match(html, /nn 100×3072·3072×830/);
+  for (const line of kernelTargetLines(r)) {
+    assert.ok(html.includes(line.replaceAll("'", "&#39;")) || html.includes(line), line);
   }
 });
