@@ -139,7 +139,9 @@ const BIAS_SGD: u32 = 2u;
 // bias is 16-byte aligned (offsets, leading dimensions and block strides are multiples of 4), so
 // the epilogue moves whole vec4s; a partial quad writes its components one by one. `col` is the
 // column within the flattened row of C (z·cZ + j), which indexes bias vectors laid out like a row.
-fn finish4(acc: vec4f, z: u32, i: u32, j: u32, n: u32) {
+// `mv` holds η and 2λ of the model that owns the columns (modelValues), for EPI_SGD and
+// EPI_GRAD_L2.
+fn finish4(acc: vec4f, z: u32, i: u32, j: u32, n: u32, mv: vec2f) {
   let q = (p.cOff + z * p.cZ + i * p.ldc + j) / 4u;
   let col = z * p.cZ + j;
   var v = acc;
@@ -159,17 +161,24 @@ fn finish4(acc: vec4f, z: u32, i: u32, j: u32, n: u32) {
     v = select(vec4f(0.0), acc * dropScaleOf(modelOf(z, col)), aux[p.auxOff / 4u + q] > vec4f(0.0));
   } else if (EPI == EPI_SGD) {
     let w = C[q];
-    v = w - etaOf(modelOf(z, col)) * (acc + 2.0 * lamAt(z, col) * w);
+    v = w - mv.x * (acc + mv.y * w);
   } else if (EPI == EPI_GRAD_L2) {
-    v = acc + 2.0 * lamAt(z, col) * aux[p.auxOff / 4u + q];
+    v = acc + mv.y * aux[p.auxOff / 4u + q];
   }
   storeQuad(v, z, i, j, n);
 }
 
-// λ of the model that owns column `col` of C (the flattened z·cZ + j): per batch entry z, or, when
-// the models sit side by side in one wide product (lamCols > 0), per block of lamCols columns.
-fn lamAt(z: u32, col: u32) -> f32 {
-  return lam[modelOf(z, col) * p.lamZ];
+// η (EPI_SGD) and 2λ (EPI_SGD, EPI_GRAD_L2) of the model that owns column `col` of C, for finish4:
+// a tile computes them once per column quad, not once per quad, because modelOf divides (lane by
+// lane on a CPU adapter) and each value is a load. The same values, so the same bits.
+fn modelValues(z: u32, col: u32) -> vec2f {
+  var mv = vec2f(0.0);
+  if (EPI == EPI_SGD || EPI == EPI_GRAD_L2) {
+    let model = modelOf(z, col);
+    if (EPI == EPI_SGD) { mv.x = etaOf(model); }
+    mv.y = 2.0 * lam[model * p.lamZ];
+  }
+  return mv;
 }
 
 // Dropout's threshold and scale 1/(1−p) for a model: the op's, or with a per-model table (a
@@ -252,12 +261,16 @@ fn tileOrigin(t: u32, rowsPerTile: u32) -> vec2u {
 
 // Store a TM × TN tile of accumulators held as column quads, skipping entries outside C.
 fn storeQuads(acc: array<array<vec4f, TN4>, TM>, z: u32, o: vec2u) {
+  var mv: array<vec2f, TN4>;
+  for (var uc = 0u; uc < TN4; uc++) { // @unroll
+    mv[uc] = modelValues(z, z * p.cZ + min(o.y + uc * 4u, p.N - 1u));
+  }
   for (var ur = 0u; ur < TM; ur++) { // @unroll
     let i = o.x + ur;
     if (i < p.M) {
       for (var uc = 0u; uc < TN4; uc++) { // @unroll
         let j = o.y + uc * 4u;
-        if (j < p.N) { finish4(acc[ur][uc], z, i, j, p.N - j); }
+        if (j < p.N) { finish4(acc[ur][uc], z, i, j, p.N - j, mv[uc]); }
       }
     }
   }
@@ -493,7 +506,7 @@ fn matmul_nt(@builtin(global_invocation_id) gid: vec3u) {
             let s = acc[ur][uc * 4u + ue];
             quad[ue] = (s.x + s.y) + (s.z + s.w);
           }
-          finish4(quad, z, i, j, p.N - j);
+          finish4(quad, z, i, j, p.N - j, modelValues(z, z * p.cZ + j));
         }
       }
     }
