@@ -19,7 +19,13 @@
 //   record  index of this record within its table
 //   models  models of the population whose per-model η table is written beside λ, or 0: every
 //           model takes `eta`
+// The next step's batch, gathered during this step by a tail that carries the gather (tail.wgsl
+// with GATHER; src/kernels/placement.ts fuses them):
+//   next       1: gather the batch of the next step (epoch nextEpoch, position nextPos); 0: the
+//              next step is not in this submission (its prologue gathers it)
+//   nextEpoch  epoch of the next step
+//   nextPos    first sample of the next step's batch within that epoch's permutation
 struct Step {
   step: u32, epoch: u32, pos: u32, eta: f32, base: u32, rows: u32, slot: u32, record: u32,
-  models: u32,
+  models: u32, next: u32, nextEpoch: u32, nextPos: u32,
 }

@@ -131,7 +131,8 @@ export const STEP_STRIDE = 256;
  * One record of a step table, as the shaders' `Step` struct (shaders/step.wgsl, where each field
  * is documented) reads it. Training kernels take `step`, `epoch`, `pos` (first sample of the batch
  * within the epoch) and `eta`; evaluation kernels take `base` (first row of the chunk), `rows`
- * (valid rows) and `slot` (metrics slot); `flags` is reserved. Fields left out are 0.
+ * (valid rows) and `slot` (metrics slot); a tail that carries the gather takes `next`, `nextEpoch`
+ * and `nextPos` (the next step's batch). Fields left out are 0.
  */
 export interface StepRecord {
   step?: number;
@@ -145,6 +146,12 @@ export interface StepRecord {
   record?: number;
   /** Models whose per-model η the kernels read beside λ (0: the record's `eta` for all). */
   models?: number;
+  /** 1: a tail carrying the gather gathers the next step's batch during this step (else 0). */
+  next?: number;
+  /** Epoch of the next step (with `next`). */
+  nextEpoch?: number;
+  /** First sample of the next step's batch within its epoch (with `next`). */
+  nextPos?: number;
 }
 
 let stepLayout: StructLayout | undefined;

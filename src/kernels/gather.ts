@@ -9,7 +9,7 @@
 
 import type { ResidentDataset, SplitRange } from "../data/resident.ts";
 import { type Augment, checkAugment, feistelHalfBits } from "../nn/shared.ts";
-import { checkGroups, F32, kernelOp, type Op } from "./op.ts";
+import { checkGroups, F32, kernelOp, type Op, type OpCost, type Resource } from "./op.ts";
 import { readsAsStorage, textureReadsOf } from "../gpu/device.ts";
 
 /** Arguments of {@link gatherOp}. */
@@ -41,36 +41,41 @@ export interface GatherSpec {
 
 const WG = 192;
 const ROW = 3072; // bytes of an image, floats of a row of X (shaders/gather.wgsl: WORDS·4)
+const VECS = ROW / 16; // 16-byte vectors of an image: what a row's invocations share
 
 /**
- * Prepare a gather dispatch. Throws when `augment.translate` is not an integer in 0..31.
+ * The constants, resources (bindings of shaders/gather_row.wgsl) and cost of a gather's rows, as
+ * the gather kernel and a tail that carries the gather (src/kernels/tail.ts) both bind them.
+ * `wg` invocations fill a row: it must divide 192 (and 768 with augmentation).
  */
-export function gatherOp(device: GPUDevice, s: GatherSpec): Op {
-  const label = s.label ?? `gather_${s.mode}`;
+export function gatherParts(
+  device: GPUDevice,
+  s: GatherSpec,
+  wg: number,
+): { constants: Record<string, boolean>; resources: Record<string, Resource>; cost: OpCost } {
   const ds = s.dataset;
   const aug = s.augment ?? { flip: false, translate: 0 };
   checkAugment(aug);
   const augment = s.mode === "train" && (aug.flip || aug.translate > 0);
+  if (VECS % wg !== 0 || (augment && (ROW / 4) % wg !== 0)) {
+    throw new Error(`${s.label ?? "gather"}: ${wg} invocations cannot share a row`);
+  }
   const R = s.R;
-  return kernelOp(device, {
-    shader: "gather",
-    entryPoint: "gather",
+  return {
     constants: {
       TRAIN: s.mode === "train",
       X_TEXTURE: s.x instanceof GPUTexture,
       NORM_STORAGE: readsAsStorage(textureReadsOf(device), ds.norm),
       AUGMENT: augment,
-      WG,
     },
-    label,
     resources: {
       data0: ds.data0,
       data1: ds.data1,
-      labels: ds.labels,
+      dsLabels: ds.labels,
       norm: ds.norm,
       ...(s.x instanceof GPUTexture ? { Xt: s.x } : { X: s.x }),
       y: s.y,
-      p: {
+      gp: {
         n0: ds.n0,
         splitBase: s.split.base,
         splitN: s.split.n,
@@ -80,10 +85,7 @@ export function gatherOp(device: GPUDevice, s: GatherSpec): Op {
         flip: augment && aug.flip ? 1 : 0,
         shift: augment ? aug.translate : 0,
       },
-      st: s.steps,
     },
-    workgroups: [checkGroups(label, R), 1, 1],
-    stepped: true,
     // per pixel: a subtraction and a multiplication (normalisation); bytes: the u8 images read, X
     // written as f32, a label read and written per row (the normalisation table is not counted)
     cost: {
@@ -91,5 +93,23 @@ export function gatherOp(device: GPUDevice, s: GatherSpec): Op {
       bytes: R * ROW + F32 * R * ROW + 2 * F32 * R,
       shape: `${R}×${ROW} u8→f32${augment ? " +augment" : ""}`,
     },
+  };
+}
+
+/**
+ * Prepare a gather dispatch. Throws when `augment.translate` is not an integer in 0..31.
+ */
+export function gatherOp(device: GPUDevice, s: GatherSpec): Op {
+  const label = s.label ?? `gather_${s.mode}`;
+  const parts = gatherParts(device, s, WG);
+  return kernelOp(device, {
+    shader: "gather",
+    entryPoint: "gather",
+    constants: { ...parts.constants, WG },
+    label,
+    resources: { ...parts.resources, st: s.steps },
+    workgroups: [checkGroups(label, s.R), 1, 1],
+    stepped: true,
+    cost: parts.cost,
   });
 }
