@@ -230,7 +230,11 @@ export {
   type TextureOperand,
   type Tile,
 } from "./src/kernels/matmul.ts";
+export { type GatherSpec } from "./src/kernels/gather.ts";
+export { type TailGather } from "./src/kernels/tail.ts";
 export {
+  type BufferCopy,
+  type Copy,
   encodeOp,
   type Op,
   type OpCost,

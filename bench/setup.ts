@@ -109,7 +109,7 @@ export class BenchNet {
   constructor(
     ctx: BenchContext,
     spec: PopulationSpec,
-    opts: { tail?: boolean; profile?: KernelProfile } = {},
+    opts: { tail?: boolean; gather?: boolean; profile?: KernelProfile } = {},
   ) {
     this.ctx = ctx;
     this.spec = spec;
@@ -121,6 +121,7 @@ export class BenchNet {
     this.step = trainingStep(this.params, ctx.train, spec, {
       textures: ctx.gpu.prefersTextures,
       tail: opts.tail ?? ctx.gpu.fuseTail,
+      gather: opts.gather ?? ctx.gpu.fuseGather,
       profile: opts.profile ?? ctx.gpu.kernelProfile,
     });
     this.stepsPerEpoch = Math.floor(ctx.train.train.n / spec.batchSize);

@@ -22,8 +22,17 @@
 // the same expression. So the fused step gives the same bits as the unfused one (tested). Padding
 // columns in workgroup memory hold zeros, as they do in the buffers.
 //
+// With GATHER, the dispatch also gathers the next step's batch (gather_row.wgsl) into X and the
+// labels' second buffer y, which nothing reads during this step (the products read X's texture
+// copy; placement copies X and y into place after the step's last dispatch): the grid is the P
+// tails, then workgroups of p.rowsPer gather rows each, about a tail's time, so that the
+// contiguous runs of the grid that llvmpipe's threads take hold even work — at P = 1 the gather
+// runs beside the tail instead of after it. (An idle workgroup is no cheaper: llvmpipe spends
+// about 5 µs on each of this shader's.) The record's `next` says whether there is a next step to
+// gather (Step, step.wgsl).
+//
 // Specialised per use (src/kernels/tail.ts): WG, TWO, QO, WS_N, WH_N, G_TEXTURE, DROP_A,
-// HA_STORAGE.
+// HA_STORAGE, GATHER and the gather's NORM_STORAGE, AUGMENT.
 
 const WG: u32 = 64u; // invocations of the workgroup
 const TWO: bool = false; // the tail spans a hidden layer and the output layer, else the output only
@@ -34,6 +43,11 @@ const G_TEXTURE: bool = false; // G_in goes to its rgba32float texture copy inst
 const DROP_A: bool = false; // inverted dropout on H_a (TWO): matmul's bias_relu_dropout epilogue
 const HA_STORAGE: bool = false; // H_a in its workspace buffer instead of workgroup memory (TWO),
 //                                  when the three matrices do not fit workgroup memory together
+const GATHER: bool = false; // also gather the next step's batch (gather_row.wgsl)
+const TRAIN: bool = true; // gather_row.wgsl: a training batch
+const X_TEXTURE: bool = false; // gather_row.wgsl: X is a buffer (copied into its texture later)
+const NORM_STORAGE: bool = false; // gather_row.wgsl: the normalisation table's binding
+const AUGMENT: bool = false; // gather_row.wgsl: augment the batch
 
 struct Params {
   R: u32, nIn: u32, ldIn: u32, zIn: u32, // H_in and G_in: R rows of nIn, stride ldIn, blocks zIn
@@ -42,6 +56,7 @@ struct Params {
   dropSeed: u32, dropLayer: u32, dropThreshold: u32, dropScale: f32, // dropout of H_a (TWO)
   inScale: f32, scale: f32, dropTable: u32, dropScales: u32, // 1/(1−p) of H_in's dropout; the
   inScales: u32, _p1: u32, _p2: u32, _p3: u32, // loss scale 1/R; per-model dropout in lam (0: none)
+  models: u32, rowsPer: u32, _p4: u32, _p5: u32, // GATHER: P, and the rows of a gather workgroup
 }
 
 // @include step
@@ -65,6 +80,9 @@ struct Params {
 
 // @include random
 // @include eta
+// @if GATHER
+// @include gather_row
+// @endif
 
 var<workgroup> wS: array<vec4f, WS_N>; // G_o: R rows of QO quads
 var<workgroup> wG: array<vec4f, WH_N>; // G_a: R rows of qA quads (TWO)
@@ -404,6 +422,16 @@ fn storeW(v: vec4f, q: u32, n: u32, weights: bool) {
 @compute @workgroup_size(WG)
 fn tail(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let z = wid.x;
+  // @if GATHER
+  if (wid.x >= p.models) {
+    if (st.next != 0u) {
+      let first = (wid.x - p.models) * p.rowsPer;
+      let end = min(first + p.rowsPer, gp.R);
+      for (var r = first; r < end; r++) { gatherTrainRow(lid, r, st.nextEpoch, st.nextPos); }
+    }
+    return;
+  }
+  // @endif
   if (TWO) {
     forwardHidden(z, lid);
     storageBarrier();

@@ -160,3 +160,83 @@ Deno.test("gather: train and eval rows match the twin across both dataset buffer
   );
   ds.destroy();
 });
+
+Deno.test("gather carried by a tail: the next step's rows and labels as the twin, augmented, at R 1, 7, 33, 100; nothing when `next` is 0", async () => {
+  const { tailOp } = await import("../src/kernels/tail.ts");
+  const { storageBuffer, uploadBuffer } = await import("../src/gpu/buffers.ts");
+  const device = await gpuDevice();
+  const rng = new Rng(9);
+  const n = 100;
+  const data = [{
+    name: "train",
+    images: syntheticImages(rng, n),
+    labels: Uint8Array.from({ length: n }, () => rng.int(10)),
+  }];
+  const mean = Float32Array.from({ length: 3072 }, () => rng.range(100, 150));
+  const std = Float32Array.from({ length: 3072 }, () => rng.range(40, 80));
+  const ds = uploadDataset(device, data, { mean, std }, 60); // the split straddles the buffers
+  const augment = { flip: true, translate: 2 };
+  const { augmentParams } = await import("../src/reference/gather.ts");
+  for (const [R, rowsPer] of [[1, undefined], [7, 3], [33, undefined], [33, 1], [100, 28]]) {
+    // a small output layer (8 → 10) for the tail; its numbers are the tail tests' business
+    const nIn = 8, ld = 12;
+    const H = uploadBuffer(
+      device,
+      Float32Array.from({ length: R! * nIn }, () => rng.normal()),
+      "H",
+    );
+    const G = storageBuffer(device, R! * nIn, "G");
+    const W = uploadBuffer(
+      device,
+      Float32Array.from({ length: nIn * ld }, () => rng.normal()),
+      "W",
+    );
+    const b = storageBuffer(device, ld, "b");
+    const labels = uploadBuffer(device, Uint32Array.from({ length: R! }, () => rng.int(10)), "l");
+    const lambda = uploadBuffer(device, new Float32Array([0.01]), "lambda");
+    const x = storageBuffer(device, R! * 3072, "X");
+    const y = storageBuffer(device, R!, "y");
+    const records = [{ eta: 0.01, next: 1, nextEpoch: 3, nextPos: 100 - R! }, { next: 0 }];
+    const steps = stepTable(device, records, "steps");
+    const op = tailOp(device, {
+      R: R!,
+      P: 1,
+      input: { buffer: H, nIn, ld: nIn, zStride: nIn },
+      output: G,
+      out: { nOut: 10, ld, pout: ld, W, b },
+      labels,
+      lambda,
+      steps,
+      gather: {
+        spec: {
+          mode: "train",
+          dataset: ds,
+          split: ds.splits.train,
+          R: R!,
+          x,
+          y,
+          seed: 77,
+          steps,
+          augment,
+        },
+        rowsPer,
+      },
+    });
+    await runOps(device, [op], 0);
+    const idx = gatherIndices("train", R!, n, { seed: 77, epoch: 3, pos: 100 - R! });
+    const decisions = idx.map((s) => augmentParams(77, 3, s, augment));
+    const want = gatherRef(data[0].images, idx, mean, std, decisions);
+    const got = await download(device, x, R! * 3072);
+    assertClose(got, want, (i) => 1e-5 * (1 + Math.abs(want[i])), `R ${R} rows ${rowsPer}`);
+    assert.deepEqual(
+      [...new Uint32Array((await download(device, y, R!)).buffer)],
+      idx.map((i) => data[0].labels[i]),
+    );
+    // record 1 (no next step): X is left as it is
+    await device.queue.writeBuffer(x, 0, new Float32Array(R! * 3072));
+    await runOps(device, [op], 1);
+    assert.ok((await download(device, x, R! * 3072)).every((v) => v === 0), `R ${R}: next = 0`);
+    for (const buf of [H, G, W, b, labels, lambda, x, y, steps]) buf.destroy();
+  }
+  ds.destroy();
+});

@@ -139,6 +139,51 @@ Deno.test("WEBGPU_MLP_TAIL=0 (Gpu.fuseTail false): a whole run without the tail 
   data.dataset.destroy();
 });
 
+Deno.test("the tail carries the next step's gather: the same numbers, step for step, across an epoch and submissions of 1 step, augmented, in one dispatch fewer", async () => {
+  const { prepareData, populationSpec } = await import("../src/train/run.ts");
+  const { trainDataOf, trainPopulation, trainingStep } = await import("../src/train/trainer.ts");
+  const { GpuParams } = await import("../src/model/gpu_params.ts");
+  // 120 steps of 100 rows: epoch 1 from step 100; evaluations at 119 and 120 make the last
+  // submission one step
+  const base = config("/tmp/unused", {
+    evalEvery: 119,
+    schedule: { kind: "cyclic", etaMin: 1e-5, etaMax: 0.05, stepSize: 60, cycles: 1 },
+  });
+  // hidden 50: G₁'s rows (2·52 floats) live in its texture alone, so the tail binds 10 storage
+  // buffers with the gather, which every adapter here allows (SwiftShader's limit)
+  const cfg = {
+    ...base,
+    data: { ...base.data, augment: { flip: true, translate: 3 } },
+    model: { ...base.model, hidden: [50] },
+  };
+  const data = await prepareData(cfg);
+  const splits = trainDataOf(data.dataset);
+  const spec = populationSpec(cfg, data.cifar.train.n, [0.01, 0.1], [1, 2]);
+  const gpu = { ...data.gpu, prefersTextures: true, kernelProfile: "cpu" as const };
+  const shape = (gather: boolean) => {
+    const params = new GpuParams(gpu.device, spec.sizes, spec.lambdas);
+    const step = trainingStep(params, splits, spec, { textures: true, profile: "cpu", gather });
+    const labels = step.ops.map((op) => op.label);
+    const prologue = step.prologue.map((op) => op.label);
+    step.destroy();
+    params.destroy();
+    return { labels, prologue };
+  };
+  const carried = shape(true), own = shape(false);
+  assert.equal(own.labels[0], "gather_train");
+  assert.deepEqual(carried.labels.length, own.labels.length - 1, carried.labels.join(" "));
+  assert.ok(
+    carried.labels.some((l) => /^tail\(.*\)\+gather_next$/.test(l)),
+    carried.labels.join(" "),
+  );
+  assert.deepEqual(carried.prologue, [...own.prologue, "gather_train"]);
+  const fused = await trainPopulation(gpu, splits, spec);
+  const plain = await trainPopulation({ ...gpu, fuseGather: false }, splits, spec);
+  assert.deepEqual(fused.models, plain.models);
+  assert.deepEqual(fused.params, plain.params);
+  data.dataset.destroy();
+});
+
 Deno.test("textures or buffers: Adam, BN, dropout, P > 1, one-layer nets and a checkpoint's evaluation agree bit for bit", async () => {
   const { prepareData, populationSpec } = await import("../src/train/run.ts");
   const { trainDataOf, trainPopulation } = await import("../src/train/trainer.ts");

@@ -61,6 +61,11 @@ export interface Gpu {
    * {@link tailChoice}): on by default, `WEBGPU_MLP_TAIL=0` turns it off.
    */
   fuseTail: boolean;
+  /**
+   * Whether a tail that can carries the next step's gather (src/kernels/placement.ts); default
+   * true. Tests and the bench set false to compare; `WEBGPU_MLP_TAIL=0` turns it off with the tail.
+   */
+  fuseGather?: boolean;
   /** Throws if the device was lost or an uncaptured validation/OOM error has occurred (the first one seen, on every later call too). */
   check(): void;
   /** Release the device. */
@@ -285,9 +290,10 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
   if (options.maxLimits !== false) {
     requiredLimits.maxStorageBufferBindingSize = a.maxStorageBufferBindingSize;
     requiredLimits.maxBufferSize = a.maxBufferSize;
+    // a tail that carries the gather binds up to 14 (src/kernels/tail.ts); SwiftShader has 10
     requiredLimits.maxStorageBuffersPerShaderStage = Math.min(
       a.maxStorageBuffersPerShaderStage,
-      10,
+      16,
     );
     requiredLimits.maxComputeWorkgroupsPerDimension = a.maxComputeWorkgroupsPerDimension;
     requiredLimits.maxComputeInvocationsPerWorkgroup = a.maxComputeInvocationsPerWorkgroup;

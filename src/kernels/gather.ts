@@ -16,7 +16,9 @@ import { readsAsStorage, textureReadsOf } from "../gpu/device.ts";
 export interface GatherSpec {
   /** `train`: rows pos..pos+R-1 of the epoch's permutation; `eval`: rows base..base+rows-1. */
   mode: "train" | "eval";
+  /** The dataset resident on the GPU. */
   dataset: ResidentDataset;
+  /** The split the rows come from. */
   split: SplitRange;
   /** Rows of X / y to fill. */
   R: number;
@@ -25,6 +27,7 @@ export interface GatherSpec {
    * and R labels.
    */
   x: GPUBuffer | GPUTexture;
+  /** Output: the R labels. */
   y: GPUBuffer;
   /** Shuffle seed (train); also seeds the augmentation decisions. */
   seed?: number;
@@ -36,6 +39,7 @@ export interface GatherSpec {
   augment?: Augment;
   /** Step table: `epoch` and `pos` (train), `base` and `rows` (eval). */
   steps: GPUBuffer;
+  /** Debug label (default `gather_<mode>`). */
   label?: string;
 }
 

@@ -63,12 +63,25 @@ export interface Op {
   /** Nominal work of the dispatch. */
   cost: OpCost;
   /**
-   * After the dispatch, copy what it wrote into a texture (a command of the encoder, outside any
-   * pass): set by src/kernels/placement.ts on a kernel that writes its buffer while the readers
-   * read a texture copy. Such an op is encoded with an {@link OpEncoder}, which ends the pass for
-   * the copy; {@link encodeOp} refuses it.
+   * After the dispatch, copies in order (commands of the encoder, outside any pass): set by
+   * src/kernels/placement.ts on a kernel that writes its buffer while the readers read a texture
+   * copy, and on a step's last op to move the next step's batch into place. Such an op is encoded
+   * with an {@link OpEncoder}, which ends the pass for the copies; {@link encodeOp} refuses it.
    */
-  copy?: TextureCopy;
+  copies?: Copy[];
+}
+
+/** A copy after a dispatch: a buffer into a texture, or a buffer into another. */
+export type Copy = TextureCopy | BufferCopy;
+
+/** A copy of the first `size` bytes of one buffer into another. */
+export interface BufferCopy {
+  /** The buffer written by the op. */
+  src: GPUBuffer;
+  /** The buffer its readers read. */
+  dst: GPUBuffer;
+  /** Bytes (a multiple of 4). */
+  size: number;
 }
 
 /**
@@ -94,13 +107,13 @@ export interface TextureCopy {
 
 /** Encode `op` into a compute pass; `record` selects the step-table record for stepped ops. */
 export function encodeOp(pass: GPUComputePassEncoder, op: Op, record = 0): void {
-  if (op.copy) {
-    throw new Error(`${op.label} ends in a texture copy: encode it with an OpEncoder`);
+  if (op.copies?.length) {
+    throw new Error(`${op.label} ends in a copy: encode it with an OpEncoder`);
   }
   dispatch(pass, op, record);
 }
 
-/** Set the pipeline and bind group of `op` and dispatch it (its copy, if any, is the caller's). */
+/** Set the pipeline and bind group of `op` and dispatch it (its copies are the caller's). */
 function dispatch(pass: GPUComputePassEncoder, op: Op, record: number): void {
   pass.setPipeline(op.pipeline);
   pass.setBindGroup(0, op.bindGroup, [op.stepped ? record * STEP_STRIDE : 0]);
@@ -110,7 +123,7 @@ function dispatch(pass: GPUComputePassEncoder, op: Op, record: number): void {
 
 /**
  * Encodes ops in order into the compute passes of one command encoder: one pass as long as it
- * can, ended after an op with a {@link Op.copy} (the copy is an encoder command) and opened again
+ * can, ended after an op with {@link Op.copies} (copies are encoder commands) and opened again
  * by the next op. Commands of the encoder's own (copies, query resolves) go after {@link end}.
  *
  * @example A chunk of training steps, then the evaluation, in one submission
@@ -137,26 +150,31 @@ export class OpEncoder {
     this.#begin = begin ?? (() => enc.beginComputePass());
   }
 
-  /** Encode `op` with step record `record` (see {@link encodeOp}), then its copy, if any. */
+  /** Encode `op` with step record `record` (see {@link encodeOp}), then its copies, if any. */
   encode(op: Op, record = 0): void {
     dispatch(this.#pass ??= this.#begin(), op, record);
-    const copy = op.copy;
-    if (copy) {
-      this.end();
-      if (copy.height > 0) {
-        this.#enc.copyBufferToTexture(
-          { buffer: copy.src, bytesPerRow: copy.width * 16, rowsPerImage: copy.height },
-          { texture: copy.dst },
-          [copy.width, copy.height],
-        );
-      }
-      if (copy.rest) {
-        this.#enc.copyBufferToTexture(
-          { buffer: copy.src, offset: copy.width * copy.height * 16 },
-          { texture: copy.dst, origin: [0, copy.height] },
-          [copy.rest, 1],
-        );
-      }
+    if (!op.copies?.length) return;
+    this.end();
+    for (const copy of op.copies) {
+      if ("size" in copy) this.#enc.copyBufferToBuffer(copy.src, 0, copy.dst, 0, copy.size);
+      else this.#copyToTexture(copy);
+    }
+  }
+
+  #copyToTexture(copy: TextureCopy): void {
+    if (copy.height > 0) {
+      this.#enc.copyBufferToTexture(
+        { buffer: copy.src, bytesPerRow: copy.width * 16, rowsPerImage: copy.height },
+        { texture: copy.dst },
+        [copy.width, copy.height],
+      );
+    }
+    if (copy.rest) {
+      this.#enc.copyBufferToTexture(
+        { buffer: copy.src, offset: copy.width * copy.height * 16 },
+        { texture: copy.dst, origin: [0, copy.height] },
+        [copy.rest, 1],
+      );
     }
   }
 

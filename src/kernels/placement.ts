@@ -57,8 +57,9 @@ import {
   softmaxFusable,
   type TextureOperand,
 } from "./matmul.ts";
-import type { Op } from "./op.ts";
-import { tailLayout, tailOp } from "./tail.ts";
+import type { Copy, Op } from "./op.ts";
+import type { GatherSpec } from "./gather.ts";
+import { tailFits, type TailGather, tailLayout, tailOp } from "./tail.ts";
 
 /**
  * A matrix of the graph: `rows` rows of stride `ld` floats, the blocks of the population's models
@@ -182,6 +183,13 @@ export type Node =
      * gradient): {@link placeOps} fuses it into the product that writes them just before.
      */
     loss?: { scores: Matrix; labels: GPUBuffer; scale: number };
+    /**
+     * This kernel is the step's training gather, of this spec (X: its `writesEither` matrix):
+     * {@link placeOps} may move it into the step's tail, gathering the next step's batch.
+     */
+    gather?: Omit<GatherSpec, "x">;
+    /** This kernel is a tail that may carry the gather: its op built with one, or null if it cannot. */
+    withGather?: (g: TailGather) => Op | null;
     build(): Op;
   };
 
@@ -198,6 +206,8 @@ export function kernel(
     writes?: Matrix[];
     writesEither?: Matrix[];
     loss?: { scores: Matrix; labels: GPUBuffer; scale: number };
+    gather?: Omit<GatherSpec, "x">;
+    withGather?: (g: TailGather) => Op | null;
   },
   build: () => Op,
 ): Node {
@@ -224,6 +234,11 @@ export interface PlacementOptions {
   fuse?: boolean;
   /** With `fuse`, also fuse the top layers into a tail dispatch (default true; tests turn it off). */
   tail?: boolean;
+  /**
+   * With a tail, also move the training gather into it, gathering the next step's batch
+   * (default true; tests and the bench turn it off to compare) — see {@link placeOps}.
+   */
+  gather?: boolean;
   /**
    * How many layers a tail may take: 1 (the output layer) or 2 (and the hidden layer under it).
    * Default by profile: 2 on the gpu profile, 1 on the cpu profile — see {@link TAIL_LAYERS}.
@@ -388,13 +403,20 @@ function fuseTail(
   });
   const labels = nodes.slice(first, last + 1).map((n) => (n as { spec: ProductSpec }).spec.label);
   const label = `tail(${labels.join(",")})`;
-  const fused = kernel(label, {
-    reads: [hIn],
-    writes: [outSpec.b, ...(hidden ? [hidden.forward.b] : [])],
-    writesEither: [gIn],
-  }, () =>
+  // whether it can carry the gather too, once placement has put G_in in its buffer or texture
+  const carries = () =>
+    tailFits(device, {
+      R,
+      nIn: lowest.forward.K,
+      out: outSpec.N,
+      hidden: hidden ? hidden.forward.N : undefined,
+      gBuffer: !(storageOf(gIn) instanceof GPUTexture),
+      wg,
+      haStorage: layout.haStorage,
+      gather: true,
+    });
+  const build = (gather?: TailGather) =>
     tailOp(device, {
-      label,
       R,
       P: outSpec.Z ?? 1,
       input: { buffer: bufferOf(hIn), nIn: lowest.forward.K, ld: hIn.ld, zStride: hIn.zStride },
@@ -413,7 +435,15 @@ function fuseTail(
       lambdaStride: out.weights.lambda!.zStride,
       steps: out.weights.steps!,
       wg,
-    }));
+      gather,
+      label: gather ? `${label}+gather_next` : label,
+    });
+  const fused = kernel(label, {
+    reads: [hIn],
+    writes: [outSpec.b, ...(hidden ? [hidden.forward.b] : [])],
+    writesEither: [gIn],
+    withGather: (g) => carries() ? build(g) : null,
+  }, () => build());
   return [...nodes.slice(0, first), fused, ...nodes.slice(last + 1)];
 }
 
@@ -444,20 +474,29 @@ export function wrapOf(m: { ld: number; rows: number }, maxSide: number): number
   return 0;
 }
 
-/** The op, followed by a copy of matrix m's buffer into its (wrapped) texture. */
-function withCopy(op: Op, m: Matrix): Op {
+/** The copy of matrix m's buffer into its (wrapped) texture. */
+function textureCopyOf(m: Matrix): Copy {
   const quads = quadsOf(m);
   return {
-    ...op,
-    cost: { ...op.cost, shape: `${op.cost.shape} +copy to texture` },
-    copy: {
-      src: bufferOf(m),
-      dst: m.texture!,
-      width: m.wrap,
-      height: Math.floor(quads / m.wrap),
-      rest: quads % m.wrap,
-    },
+    src: bufferOf(m),
+    dst: m.texture!,
+    width: m.wrap,
+    height: Math.floor(quads / m.wrap),
+    rest: quads % m.wrap,
   };
+}
+
+/** The op, followed by more copies. */
+function withCopies(op: Op, copies: Copy[]): Op {
+  return { ...op, copies: [...op.copies ?? [], ...copies] };
+}
+
+/** The op, followed by a copy of matrix m's buffer into its (wrapped) texture. */
+function withCopy(op: Op, m: Matrix): Op {
+  return withCopies(
+    { ...op, cost: { ...op.cost, shape: `${op.cost.shape} +copy to texture` } },
+    [textureCopyOf(m)],
+  );
 }
 
 /** The operand of a product that reads its texture copy, if the product can. */
@@ -469,6 +508,56 @@ function readsCopy(spec: ProductSpec, which: "a" | "b"): boolean {
 /** The length of the A operand's rows: K for `nn` and `nt`, M for `tn` (A stored K × M). */
 function rowLength(spec: ProductSpec): number {
   return spec.variant === "tn" ? spec.M : spec.K;
+}
+
+/** A training gather carried by the step's tail (see {@link placeOps}). */
+interface CarriedGather {
+  /** Index of the tail among the nodes, and its op that carries the gather. */
+  tail: number;
+  op: Op;
+  /** The labels of the next step's batch (placement's). */
+  yNext: GPUBuffer;
+  /** After the step's own gather (the prologue's): y into yNext, as the step's end expects. */
+  keep: Copy;
+  /** After the step's last op: X's buffer into its texture, yNext into y. */
+  moves: Copy[];
+}
+
+/**
+ * Move the step's training gather (the first node) into its tail, which then gathers the next
+ * step's batch, when X lives in its buffer only for the gather, copied into the texture every
+ * reader reads (`private(X)`): nothing reads that buffer during the step, so the next batch can
+ * fill it while the products still read this one's texture. The labels go to a second buffer for
+ * the same reason (the tail reads this batch's). Null where it does not apply or fit.
+ */
+function carryGather(
+  device: GPUDevice,
+  nodes: Node[],
+  privateBuffer: (m: Matrix) => boolean,
+): CarriedGather | null {
+  const g = nodes[0];
+  const tail = nodes.findIndex((n) => n.kind === "kernel" && !!n.withGather);
+  if (g?.kind !== "kernel" || g.gather?.mode !== "train" || tail < 1) return null;
+  const X = g.writesEither?.length === 1 ? g.writesEither[0] : null;
+  if (!X || !X.texture || !privateBuffer(X)) return null;
+  if (nodes.some((n, i) => i > 0 && n.kind === "kernel" && n.writesEither?.includes(X))) {
+    return null;
+  }
+  const y = g.gather.y;
+  const yNext = device.createBuffer({ label: "y_next", size: y.size, usage: y.usage });
+  const t = nodes[tail] as Extract<Node, { kind: "kernel" }>;
+  const op = t.withGather!({ spec: { ...g.gather, mode: "train", x: bufferOf(X), y: yNext } });
+  if (!op) {
+    yNext.destroy();
+    return null;
+  }
+  return {
+    tail,
+    op,
+    yNext,
+    keep: { src: y, dst: yNext, size: y.size },
+    moves: [textureCopyOf(X), { src: yNext, dst: y, size: y.size }],
+  };
 }
 
 /**
@@ -566,9 +655,13 @@ export function placeOps(
         ? { texture: m.texture!, zStride: which === "b" ? m.zStride : undefined, ld: m.ld }
         : { buffer: bufferOf(m), ld: m.ld, zStride: m.zStride };
     };
-    const ops = nodes.map((n): Op => {
+    const carried = opts.fuse === false || opts.tail === false || opts.gather === false
+      ? null
+      : carryGather(device, nodes, (m) => stage.has(m) && !needsBuffer(m));
+    if (carried) owned.push(carried.yNext);
+    const ops = nodes.map((n, i): Op => {
       if (n.kind === "kernel") {
-        const op = n.build();
+        const op = i === carried?.tail ? carried.op : n.build();
         const copies = (n.writesEither ?? []).filter((m) => stage.has(m));
         if (copies.length > 1) throw new Error(`${n.label}: more than one matrix to copy`);
         return copies.length ? withCopy(op, copies[0]) : op;
@@ -584,6 +677,14 @@ export function placeOps(
       });
       return copied.has(p.c) ? withCopy(op, p.c) : op;
     });
+    // with the gather carried by the tail, the step's own gather runs once per submission, and
+    // the step's last op moves the next step's batch into place
+    const gathers: Op[] = [];
+    if (carried) {
+      const [first] = ops.splice(0, 1);
+      gathers.push(withCopies(first, [carried.keep]));
+      ops[ops.length - 1] = withCopies(ops[ops.length - 1], carried.moves);
+    }
     const prologue = [...copied].filter((m) => m.parameter).map((m) =>
       copyToTextureOp(device, {
         label: `seed_${m.label}`,
@@ -595,7 +696,12 @@ export function placeOps(
         quads: quadsOf(m),
       })
     );
-    return { ops, prologue, copies: [...copied].map((m) => m.label), destroy };
+    return {
+      ops,
+      prologue: [...prologue, ...gathers],
+      copies: [...copied].map((m) => m.label),
+      destroy,
+    };
   } catch (e) {
     destroy();
     throw e;

@@ -14,6 +14,7 @@
 import { checkGroups, F32, kernelOp, type Op, type OpCost, timesZ } from "./op.ts";
 import { type BnDropout, type DropoutTable, dropThreshold } from "../nn/shared.ts";
 import { SOFTMAX_MAX_N } from "./matmul.ts";
+import { gatherParts, type GatherSpec } from "./gather.ts";
 
 /** One layer of the tail: its weights and bias in the population layout (src/model/gpu_params.ts). */
 export interface TailLayer {
@@ -66,8 +67,25 @@ export interface TailSpec {
   steps: GPUBuffer;
   /** Invocations of each workgroup (default 64). */
   wg?: number;
+  /**
+   * Also gather the next step's training batch (of the record's `nextEpoch`, `nextPos`, when
+   * `next` is set) into `spec.x` (a buffer) and `spec.y`, which nothing in the step may read
+   * (see {@link TailGather}).
+   */
+  gather?: TailGather;
   /** Debug label (default `tail`). */
   label?: string;
+}
+
+/**
+ * The gather a tail carries: a training gather's spec, its X a buffer, and the rows of each of
+ * its workgroups (default {@link gatherRowsPer}).
+ */
+export interface TailGather {
+  /** The training gather, writing X's buffer and the labels' second buffer. */
+  spec: GatherSpec & { mode: "train"; x: GPUBuffer };
+  /** Gather rows of each workgroup (default {@link gatherRowsPer}). */
+  rowsPer?: number;
 }
 
 /**
@@ -77,6 +95,9 @@ export interface TailSpec {
  */
 export const TAIL_MAX_CLASSES = 16;
 
+/** 16-byte vectors of an image: a carried gather's workgroup must share them out evenly. */
+const GATHER_ROW_VECTORS = 192;
+
 /** Most loop iterations one invocation may run: far below llvmpipe's silent cap of 65 535. */
 export const TAIL_MAX_ITERATIONS = 16384;
 
@@ -84,9 +105,18 @@ export const TAIL_MAX_ITERATIONS = 16384;
  * Storage buffers the tail binds: H_in, W and b per layer, G_in (as a buffer), labels and λ, and
  * H_a's buffer when it lives there.
  */
-function storageBuffers(two: boolean, gBuffer: boolean, haStorage: boolean): number {
-  return 1 + (two ? 4 : 2) + (gBuffer ? 1 : 0) + 2 + (haStorage ? 1 : 0);
+function storageBuffers(
+  two: boolean,
+  gBuffer: boolean,
+  haStorage: boolean,
+  gather: boolean,
+): number {
+  return 1 + (two ? 4 : 2) + (gBuffer ? 1 : 0) + 2 + (haStorage ? 1 : 0) +
+    (gather ? GATHER_BUFFERS : 0);
 }
+
+/** Storage buffers a carried gather adds: the dataset's two image buffers and labels, X and y. */
+const GATHER_BUFFERS = 5;
 
 /**
  * Workgroup memory of a tail, in bytes: G_o, and for a hidden layer G_a, with H_a too unless it
@@ -124,6 +154,27 @@ export function tailIterations(
   return n;
 }
 
+/**
+ * Gather rows one tail workgroup takes the time of, per loop iteration of each of its invocations
+ * ({@link tailIterations}), measured on llvmpipe (2 cores): the 50→10 tail at R = 100 (402
+ * iterations) took 0.45 ms, a gather row about 11 µs of one core, so 28 rows. Timed alone, that
+ * tail carrying the gather in 4 workgroups of 28 rows took 0.64 ms against 0.45 + 0.57 for the
+ * two dispatches; in whole steps 0.02–0.25 gave the same times within the machine's noise.
+ */
+export const ROWS_PER_ITERATION = 0.07;
+
+/**
+ * Rows of each gather workgroup of a tail that carries the gather (shaders/tail.wgsl, GATHER):
+ * about as many as take a tail's time, so that the grid is of workgroups of even work, which
+ * llvmpipe's threads share evenly whatever their number. Only speed depends on it.
+ */
+export function gatherRowsPer(
+  s: { R: number; nIn: number; out: number; hidden?: number; wg: number },
+): number {
+  const rows = Math.round(tailIterations(s.R, s.nIn, s.out, s.hidden, s.wg) * ROWS_PER_ITERATION);
+  return Math.min(s.R, Math.max(1, rows));
+}
+
 /** The sizes a tail is asked to fit. */
 export interface TailShape {
   /** Rows, the input's width, the classes and the hidden layer's width (if two layers). */
@@ -137,6 +188,8 @@ export interface TailShape {
   wg?: number;
   /** H_a in its buffer rather than workgroup memory. */
   haStorage?: boolean;
+  /** The tail also carries the next step's gather ({@link TailSpec.gather}). */
+  gather?: boolean;
 }
 
 /** Whether a tail of these sizes fits the device (workgroup memory, bindings, loop budget). */
@@ -146,8 +199,9 @@ export function tailFits(device: GPUDevice, s: TailShape): boolean {
   return s.out <= Math.min(SOFTMAX_MAX_N, TAIL_MAX_CLASSES) &&
     tailWorkgroupBytes(s.R, s.out, s.hidden, haStorage) <=
       device.limits.maxComputeWorkgroupStorageSize &&
-    storageBuffers(s.hidden !== undefined, s.gBuffer, haStorage) <=
+    storageBuffers(s.hidden !== undefined, s.gBuffer, haStorage, !!s.gather) <=
       device.limits.maxStorageBuffersPerShaderStage &&
+    (!s.gather || GATHER_ROW_VECTORS % wg === 0) &&
     wg <= device.limits.maxComputeInvocationsPerWorkgroup &&
     tailIterations(s.R, s.nIn, s.out, s.hidden, wg) <= TAIL_MAX_ITERATIONS;
 }
@@ -179,6 +233,7 @@ export function tailOp(device: GPUDevice, s: TailSpec): Op {
       gBuffer: !gTexture,
       wg,
       haStorage: !!hidden?.activations,
+      gather: !!s.gather,
     })
   ) {
     throw new Error(
@@ -197,10 +252,22 @@ export function tailOp(device: GPUDevice, s: TailSpec): Op {
   for (const pr of [drop.p, inP]) {
     if (!(pr >= 0 && pr < 1)) throw new Error(`${label}: dropout p ${pr} outside [0, 1)`);
   }
+  const gather = s.gather ? gatherParts(device, s.gather.spec, wg) : null;
+  const rowsPer = s.gather
+    ? s.gather.rowsPer ??
+      gatherRowsPer({ R: s.gather.spec.R, nIn: input.nIn, out: out.nOut, hidden: hidden?.nOut, wg })
+    : 1;
+  if (!(Number.isInteger(rowsPer) && rowsPer >= 1)) {
+    throw new Error(`${label}: gather rows per workgroup ${rowsPer} is not a positive integer`);
+  }
+  const groups = s.gather ? P + Math.ceil(s.gather.spec.R / rowsPer) : P;
+  const cost = tailCost(s);
   return kernelOp(device, {
     shader: "tail",
     entryPoint: "tail",
     constants: {
+      ...gather?.constants,
+      GATHER: !!gather,
       WG: wg,
       TWO: !!hidden,
       QO: qo,
@@ -242,12 +309,21 @@ export function tailOp(device: GPUDevice, s: TailSpec): Op {
         dropTable: drop.table?.thresholds ?? 0,
         dropScales: drop.table?.scales ?? 0,
         inScales: s.inputDropout?.table?.scales ?? 0,
+        models: P,
+        rowsPer,
       },
+      ...gather?.resources,
       st: s.steps,
     },
-    workgroups: [checkGroups(label, P), 1, 1],
+    workgroups: [checkGroups(label, groups), 1, 1],
     stepped: true,
-    cost: tailCost(s),
+    cost: gather
+      ? {
+        flops: cost.flops + gather.cost.flops,
+        bytes: cost.bytes + gather.cost.bytes,
+        shape: `${cost.shape} +gather ${gather.cost.shape}`,
+      }
+      : cost,
   });
 }
 

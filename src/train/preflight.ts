@@ -264,6 +264,7 @@ export async function dryBuild(gpu: Gpu, cfg: Config, P: number): Promise<void> 
         textures: gpu.prefersTextures,
         profile: gpu.kernelProfile,
         tail: gpu.fuseTail,
+        gather: gpu.fuseGather,
       }),
     );
     const splits: Record<string, { base: number; n: number }> = { train };

@@ -254,7 +254,10 @@ export const SNAPSHOT_SECONDS = 30;
 
 /** The dispatches of one training step, their workspace and the step table they read. */
 export interface TrainingStep {
-  /** gather → forward → loss → backward with in-place SGD (or gradients, then Adam), in order. */
+  /**
+   * gather → forward → loss → backward with in-place SGD (or gradients, then Adam), in order;
+   * where the tail carries the next step's gather, the step's own gather is in `prologue`.
+   */
   ops: Op[];
   /** Ops to encode once before each run of steps (each submission): see `placeOps`. */
   prologue: Op[];
@@ -280,6 +283,8 @@ export interface TrainingStepOptions {
   matmul?: PlacementOptions["matmul"];
   /** Fuse the top layers into one tail dispatch where they fit (default true; the bench compares). */
   tail?: boolean;
+  /** Let the tail carry the next step's gather where it can (default true; tests compare). */
+  gather?: boolean;
 }
 
 /** Build the dispatches of one training step (once per run; encoded every step). */
@@ -298,19 +303,22 @@ export function trainingStep(
   });
   const net = { ...spec.net, ...(spec.dropouts ? { modelDropout: spec.dropouts } : {}) };
   if (spec.dropouts) params.setDropout(spec.dropouts);
+  const gather = {
+    mode: "train" as const,
+    dataset: data.dataset,
+    split: data.train,
+    R: spec.batchSize,
+    y: ws.y,
+    seed: spec.shuffleSeed,
+    steps,
+    augment: spec.augment,
+  };
   const nodes = [
-    kernel("gather_train", { writesEither: [ws.X] }, () =>
-      gatherOp(device, {
-        mode: "train",
-        dataset: data.dataset,
-        split: data.train,
-        R: spec.batchSize,
-        x: storageOf(ws.X),
-        y: ws.y,
-        seed: spec.shuffleSeed,
-        steps,
-        augment: spec.augment,
-      })),
+    kernel(
+      "gather_train",
+      { writesEither: [ws.X], gather },
+      () => gatherOp(device, { ...gather, x: storageOf(ws.X) }),
+    ),
     ...forwardPass(params, ws, { mode: "train", steps, net }),
     lossOf(params, ws, "train"),
   ];
@@ -380,14 +388,21 @@ export function stepRecords(
 ): StepRecord[] {
   const records: StepRecord[] = [];
   const models = spec.schedules ? spec.lambdas.length : 0;
+  const epoch = (t: number) => Math.floor(t / stepsPerEpoch);
+  const pos = (t: number) => (t % stepsPerEpoch) * spec.batchSize;
   for (let t = from; t < to; t++) {
     records.push({
       step: t,
-      epoch: Math.floor(t / stepsPerEpoch),
-      pos: (t % stepsPerEpoch) * spec.batchSize,
+      epoch: epoch(t),
+      pos: pos(t),
       eta: learningRate(spec.schedule, t, stepsPerEpoch),
       record: t - from,
       models,
+      // the next step's batch, for a tail that gathers it (the table's last step has none: the
+      // next submission's prologue gathers its first batch)
+      next: t + 1 < to ? 1 : 0,
+      nextEpoch: epoch(t + 1),
+      nextPos: pos(t + 1),
     });
   }
   return records;
@@ -847,6 +862,7 @@ function livePopulation(
     textures: gpu.prefersTextures,
     profile: gpu.kernelProfile,
     tail: gpu.fuseTail,
+    gather: gpu.fuseGather,
   });
   const splits: Record<string, SplitRange> = { train: data.train };
   if (data.val) splits.val = data.val;
