@@ -12,6 +12,7 @@ import type { Gpu, KernelProfile } from "../src/gpu/device.ts";
 import { type BenchArgs, BenchArgsError, parseBenchArgs, USAGE } from "./args.ts";
 import { renderBenchHtml } from "./html.ts";
 import {
+  compareCarry,
   compareTail,
   measureKernels,
   measureSquare,
@@ -266,6 +267,17 @@ async function main(): Promise<void> {
           `  ${c.net}: ${c.dispatches.tail} dispatches ${c.ms.tail.toFixed(3)} ms, ` +
             `${c.dispatches.products} dispatches ${c.ms.products.toFixed(3)} ms: ` +
             `the tail ${c.ratio.toFixed(2)}× as fast`,
+        );
+      }
+      log("carry: the step whose tail gathers the next batch, against the step with its own…");
+      results.carry = [];
+      for (const sizes of [NET2, NET3]) {
+        const c = await compareCarry(ctx, sizes, 100, args.quick ? 50 : 200, args.quick ? 3 : 7);
+        results.carry.push(c);
+        log(
+          `  ${c.net}: ${c.dispatches.carried} dispatches ${c.ms.carried.toFixed(3)} ms, ` +
+            `${c.dispatches.own} dispatches ${c.ms.own.toFixed(3)} ms: ` +
+            `carried ${c.ratio.toFixed(2)}× as fast`,
         );
       }
       log("kernels: each dispatch of a 3072-50-10 training step at B=100…");

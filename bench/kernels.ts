@@ -138,6 +138,55 @@ export async function compareTail(
   };
 }
 
+/** A training step whose tail carries the next step's gather, against the step with its own. */
+export interface CarryComparison {
+  /** `3072-50-10`. */
+  net: string;
+  batch: number;
+  /** Dispatches per step, carried and own. */
+  dispatches: { carried: number; own: number };
+  /** Median ms per step, carried and own (runs of `steps` steps, alternating). */
+  ms: { carried: number; own: number };
+  /** own / carried: above 1 when carrying pays. */
+  ratio: number;
+}
+
+/**
+ * Time a net's training step with the gather carried by the tail and with its own gather,
+ * alternating runs of `steps` steps (after one warm-up run each), `reps` pairs.
+ */
+export async function compareCarry(
+  ctx: BenchContext,
+  sizes: number[],
+  batch: number,
+  steps: number,
+  reps: number,
+): Promise<CarryComparison> {
+  const spec = benchSpec(ctx, sizes, batch, [BENCH_LAMBDA]);
+  const nets = {
+    carried: new BenchNet(ctx, spec, { gather: true }),
+    own: new BenchNet(ctx, spec, { gather: false }),
+  };
+  const times: { carried: number[]; own: number[] } = { carried: [], own: [] };
+  try {
+    for (const n of Object.values(nets)) await n.runSteps(steps);
+    for (let r = 0; r < reps; r++) {
+      times.carried.push((await nets.carried.runSteps(steps)) / steps);
+      times.own.push((await nets.own.runSteps(steps)) / steps);
+    }
+  } finally {
+    for (const n of Object.values(nets)) n.destroy();
+  }
+  const ms = { carried: median(times.carried), own: median(times.own) };
+  return {
+    net: sizes.join("-"),
+    batch,
+    dispatches: { carried: nets.carried.step.ops.length, own: nets.own.step.ops.length },
+    ms,
+    ratio: ms.own / ms.carried,
+  };
+}
+
 /** Options of the kernel measurements. */
 export interface KernelOptions {
   /** Milliseconds of work per measurement. */

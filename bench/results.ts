@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { writeFileAtomic } from "../src/io/atomic.ts";
 import type { AdapterSummary, KernelProfile, TextureReads } from "../src/gpu/device.ts";
 import type {
+  CarryComparison,
   KernelResult,
   SquareResult,
   StepBreakdown,
@@ -110,6 +111,8 @@ export interface BenchResults {
   dispatchesOther?: { profile: KernelProfile; nets: { net: string; perStep: number }[] };
   /** The step with its top layers in the tail against the products it replaces. */
   tail?: TailComparison[];
+  /** The step whose tail carries the next step's gather against the step with its own. */
+  carry?: CarryComparison[];
   kernels?: { net: string; batch: number; results: KernelResult[] };
   /**
    * Every dispatch of a population's training step (the sweep's models as one population), timed

@@ -166,8 +166,7 @@ export class BenchNet {
 
   /** Free the GPU buffers. */
   destroy(): void {
-    this.step.ws.destroy();
-    this.step.steps.destroy();
+    this.step.destroy();
     this.params.destroy();
   }
 }

@@ -40,7 +40,11 @@
  *   ({@link TAIL_LAYERS}) — the same three of the hidden layer under it when that layer's input
  *   is per model (not layer 1) and the two fit one workgroup ({@link tailFits}). A 2-layer step is
  *   then gather, forward₁, tail, backward_weights₁: 4 dispatches; a 3-layer one 4 on the gpu
- *   profile, 7 on the cpu profile.
+ *   profile, 7 on the cpu profile;
+ * - where X lives in its buffer only to be copied into its texture, the tail also gathers the
+ *   next step's batch ({@link carryGather}): the step's own gather moves to the prologue (once a
+ *   submission), and its last op copies X and the labels into place — 3 dispatches for a 2-layer
+ *   step, 6 for a 3-layer one on the cpu profile.
  *
  * Where a matrix lives, and what is fused, does not change a single bit of the results (tested).
  *
