@@ -219,7 +219,9 @@ export async function measureKernels(
   await net.runSteps(1);
   primeSteps(net);
   const out: KernelResult[] = [];
-  for (const op of net.step.ops) {
+  for (const stepOp of net.step.ops) {
+    // the kernel and its own copies; the step's moves of the next batch (Op.moves) are the step's
+    const op = { ...stepOp, moves: undefined };
     const n = await timer.calibrate([op], opts.targetMs);
     const samples: number[] = [];
     for (let r = 0; r < opts.reps; r++) samples.push(await timer.perRepeat([op], n));

@@ -107,7 +107,7 @@ export class GpuTimer {
    * pass's start to the last one's end where timestamps exist, wall time otherwise.
    */
   async perRepeat(ops: Op[], n: number, record = 0): Promise<number> {
-    const passes = 1 + n * ops.filter((op) => op.copies?.length).length;
+    const passes = 1 + n * ops.filter((op) => op.copies?.length || op.moves?.length).length;
     const t = await this.measure((begin, enc) => {
       const e = new OpEncoder(enc, begin);
       for (let i = 0; i < n; i++) e.encodeAll(ops, record);

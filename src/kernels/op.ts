@@ -63,12 +63,18 @@ export interface Op {
   /** Nominal work of the dispatch. */
   cost: OpCost;
   /**
-   * After the dispatch, copies in order (commands of the encoder, outside any pass): set by
-   * src/kernels/placement.ts on a kernel that writes its buffer while the readers read a texture
-   * copy, and on a step's last op to move the next step's batch into place. Such an op is encoded
-   * with an {@link OpEncoder}, which ends the pass for the copies; {@link encodeOp} refuses it.
+   * After the dispatch, copies of what it wrote, in order (commands of the encoder, outside any
+   * pass): set by src/kernels/placement.ts on a kernel that writes its buffer while the readers
+   * read a texture copy. Such an op is encoded with an {@link OpEncoder}, which ends the pass for
+   * the copies; {@link encodeOp} refuses it.
    */
   copies?: Copy[];
+  /**
+   * After those, copies that are not this op's work but the step's: on a step's last op, the
+   * next step's batch moved into place (a tail that carries the gather, placement.ts). Encoded as
+   * `copies` are; per-kernel timings leave them out.
+   */
+  moves?: Copy[];
 }
 
 /** A copy after a dispatch: a buffer into a texture, or a buffer into another. */
@@ -107,7 +113,7 @@ export interface TextureCopy {
 
 /** Encode `op` into a compute pass; `record` selects the step-table record for stepped ops. */
 export function encodeOp(pass: GPUComputePassEncoder, op: Op, record = 0): void {
-  if (op.copies?.length) {
+  if (op.copies?.length || op.moves?.length) {
     throw new Error(`${op.label} ends in a copy: encode it with an OpEncoder`);
   }
   dispatch(pass, op, record);
@@ -153,9 +159,10 @@ export class OpEncoder {
   /** Encode `op` with step record `record` (see {@link encodeOp}), then its copies, if any. */
   encode(op: Op, record = 0): void {
     dispatch(this.#pass ??= this.#begin(), op, record);
-    if (!op.copies?.length) return;
+    const copies = [...op.copies ?? [], ...op.moves ?? []];
+    if (!copies.length) return;
     this.end();
-    for (const copy of op.copies) {
+    for (const copy of copies) {
       if ("size" in copy) this.#enc.copyBufferToBuffer(copy.src, 0, copy.dst, 0, copy.size);
       else this.#copyToTexture(copy);
     }

@@ -687,7 +687,8 @@ export function placeOps(
     if (carried) {
       const [first] = ops.splice(0, 1);
       gathers.push(withCopies(first, [carried.keep]));
-      ops[ops.length - 1] = withCopies(ops[ops.length - 1], carried.moves);
+      const last = ops[ops.length - 1];
+      ops[ops.length - 1] = { ...last, moves: [...last.moves ?? [], ...carried.moves] };
     }
     const prologue = [...copied].filter((m) => m.parameter).map((m) =>
       copyToTextureOp(device, {
