@@ -185,7 +185,13 @@ Deno.test("gather carried by a tail: the next step's rows and labels as the twin
       Float32Array.from({ length: R! * nIn }, () => rng.normal()),
       "H",
     );
-    const G = storageBuffer(device, R! * nIn, "G");
+    // G to a texture, as placement writes G₁ for layer 1's products: 10 storage buffers in all,
+    // within every adapter's limit (SwiftShader's is 10)
+    const G = device.createTexture({
+      size: [nIn / 4, R!],
+      format: "rgba32float",
+      usage: GPUTextureUsage.STORAGE_BINDING,
+    });
     const W = uploadBuffer(
       device,
       Float32Array.from({ length: nIn * ld }, () => rng.normal()),
