@@ -12,8 +12,7 @@ import type { Gpu, KernelProfile } from "../src/gpu/device.ts";
 import { type BenchArgs, BenchArgsError, parseBenchArgs, USAGE } from "./args.ts";
 import { renderBenchHtml } from "./html.ts";
 import {
-  compareCarry,
-  compareTail,
+  compareSteps,
   measureKernels,
   measureSquare,
   stepBreakdown,
@@ -258,10 +257,14 @@ async function main(): Promise<void> {
         `dispatches per training step under the ${other} profile (B=100): ` +
           results.dispatchesOther.nets.map((d) => `${d.net} ${d.perStep}`).join(", "),
       );
+      const runs = { steps: args.quick ? 50 : 200, reps: args.quick ? 3 : 7 };
       log("tail: the step with its top layers in one dispatch, against the products it replaces…");
       results.tail = [];
       for (const sizes of [NET2, NET3]) {
-        const c = await compareTail(ctx, sizes, 100, args.quick ? 50 : 200, args.quick ? 3 : 7);
+        const c = await compareSteps(ctx, sizes, 100, runs, ["tail", { tail: true }], [
+          "products",
+          { tail: false },
+        ]);
         results.tail.push(c);
         log(
           `  ${c.net}: ${c.dispatches.tail} dispatches ${c.ms.tail.toFixed(3)} ms, ` +
@@ -272,7 +275,10 @@ async function main(): Promise<void> {
       log("carry: the step whose tail gathers the next batch, against the step with its own…");
       results.carry = [];
       for (const sizes of [NET2, NET3]) {
-        const c = await compareCarry(ctx, sizes, 100, args.quick ? 50 : 200, args.quick ? 3 : 7);
+        const c = await compareSteps(ctx, sizes, 100, runs, ["carried", { gather: true }], [
+          "own",
+          { gather: false },
+        ]);
         results.carry.push(c);
         log(
           `  ${c.net}: ${c.dispatches.carried} dispatches ${c.ms.carried.toFixed(3)} ms, ` +

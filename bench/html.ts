@@ -21,6 +21,7 @@ import {
   refusedLines,
   targetLines,
 } from "./report.ts";
+import type { StepComparison } from "./kernels.ts";
 import type { BenchResults } from "./results.ts";
 import { fmtMs, fmtRatio } from "./stats.ts";
 import { itemLabel } from "./steps.ts";
@@ -469,29 +470,43 @@ function probesSection(r: BenchResults): string {
     }</div>`;
   }
   if (r.tail?.length) {
-    html += `<h2>The tail against the products it replaces</h2><div class="scroll">${
-      htmlTable(
-        [
-          "net",
-          n("dispatches"),
-          n("ms per step"),
-          n("without: dispatches"),
-          n("ms"),
-          n("speed-up"),
-        ],
-        r.tail.map((t) => [
-          `${t.net} B=${t.batch}`,
-          n(String(t.dispatches.tail)),
-          n(t.ms.tail.toFixed(3)),
-          n(String(t.dispatches.products)),
-          n(t.ms.products.toFixed(3)),
-          n(`${t.ratio.toFixed(2)}×`),
-        ]),
-      )
-    }</div><p class="sub">Whole training steps, with the top layers in one tail dispatch and with ` +
-      "their products, in alternating runs of steps (medians).</p>";
+    html += comparisonTable(
+      "The tail against the products it replaces",
+      r.tail.map((t) => ({ ...t, fused: "tail", apart: "products" })),
+      "Whole training steps, with the top layers in one tail dispatch and with their products, " +
+        "in alternating runs of steps (medians).",
+    );
+  }
+  if (r.carry?.length) {
+    html += comparisonTable(
+      "The tail that gathers the next batch against the step's own gather",
+      r.carry.map((c) => ({ ...c, fused: "carried", apart: "own" })),
+      "Whole training steps, with the next step's batch gathered by the tail's dispatch and by " +
+        "a gather dispatch of its own, in alternating runs of steps (medians).",
+    );
   }
   return html;
+}
+
+/** A {@link StepComparison} table: the fused way's dispatches and ms, the other way's, the ratio. */
+function comparisonTable(
+  title: string,
+  rows: (StepComparison<string, string> & { fused: string; apart: string })[],
+  caption: string,
+): string {
+  return `<h2>${escapeHtml(title)}</h2><div class="scroll">${
+    htmlTable(
+      ["net", n("dispatches"), n("ms per step"), n("without: dispatches"), n("ms"), n("speed-up")],
+      rows.map((t) => [
+        `${t.net} B=${t.batch}`,
+        n(String(t.dispatches[t.fused])),
+        n(t.ms[t.fused].toFixed(3)),
+        n(String(t.dispatches[t.apart])),
+        n(t.ms[t.apart].toFixed(3)),
+        n(`${t.ratio.toFixed(2)}×`),
+      ]),
+    )
+  }</div><p class="sub">${escapeHtml(caption)}</p>`;
 }
 
 function tilesSection(r: BenchResults): string {

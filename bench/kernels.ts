@@ -89,101 +89,73 @@ export function stepDispatches(net: BenchNet): StepDispatches {
   };
 }
 
-/** A training step with its top layers fused into the tail and without, timed in pairs. */
-export interface TailComparison {
+/**
+ * A net's training step built two ways, `A` and `B`, timed in alternating runs: what one fusion
+ * pays on this adapter. {@link TailComparison} and {@link CarryComparison} are its two uses.
+ */
+export interface StepComparison<A extends string, B extends string> {
   /** `3072-50-10`. */
   net: string;
   batch: number;
-  /** Dispatches per step with and without the tail. */
-  dispatches: { tail: number; products: number };
-  /** Median ms per step with and without the tail (runs of `steps` steps, alternating). */
-  ms: { tail: number; products: number };
-  /** products / tail: above 1 when the tail pays. */
+  /** Dispatches per step, each way. */
+  dispatches: Record<A | B, number>;
+  /** Median ms per step, each way (runs of `steps` steps, alternating). */
+  ms: Record<A | B, number>;
+  /** ms of B / ms of A: above 1 when A, the fused way, pays. */
   ratio: number;
 }
 
+/** The step with its top layers fused into the tail (`tail`) and with their `products`. */
+export type TailComparison = StepComparison<"tail", "products">;
+
+/** The step whose tail carries the next step's gather (`carried`), and with its `own` gather. */
+export type CarryComparison = StepComparison<"carried", "own">;
+
+/** How a {@link BenchNet} is built: the switches {@link compareSteps} sets apart. */
+export type BenchNetOptions = ConstructorParameters<typeof BenchNet>[2];
+
 /**
- * Time a net's training step with the tail and with the products it replaces, alternating runs
- * of `steps` steps (after one warm-up run each), `reps` pairs: what the fusion pays on this adapter.
+ * Time a net's training step built as `a` and as `b` (one model, λ = {@link BENCH_LAMBDA}),
+ * alternating runs of `steps` steps after one warm-up run each, `reps` pairs.
+ *
+ * @example Does the tail pay?
+ * ```ts ignore
+ * const c = await compareSteps(ctx, [3072, 50, 10], 100, { steps: 200, reps: 7 },
+ *   ["tail", { tail: true }], ["products", { tail: false }]);
+ * console.log(`${c.ratio.toFixed(2)}×`);
+ * ```
  */
-export async function compareTail(
+export async function compareSteps<A extends string, B extends string>(
   ctx: BenchContext,
   sizes: number[],
   batch: number,
-  steps: number,
-  reps: number,
-): Promise<TailComparison> {
+  runs: { steps: number; reps: number },
+  a: [A, BenchNetOptions],
+  b: [B, BenchNetOptions],
+): Promise<StepComparison<A, B>> {
   const spec = benchSpec(ctx, sizes, batch, [BENCH_LAMBDA]);
-  const nets = {
-    tail: new BenchNet(ctx, spec, { tail: true }),
-    products: new BenchNet(ctx, spec, { tail: false }),
-  };
-  const times: { tail: number[]; products: number[] } = { tail: [], products: [] };
+  const nets = [new BenchNet(ctx, spec, a[1]), new BenchNet(ctx, spec, b[1])];
+  const times: number[][] = [[], []];
   try {
-    for (const n of Object.values(nets)) await n.runSteps(steps);
-    for (let r = 0; r < reps; r++) {
-      times.tail.push((await nets.tail.runSteps(steps)) / steps);
-      times.products.push((await nets.products.runSteps(steps)) / steps);
+    for (const n of nets) await n.runSteps(runs.steps);
+    for (let r = 0; r < runs.reps; r++) {
+      for (const [i, n] of nets.entries()) {
+        times[i].push((await n.runSteps(runs.steps)) / runs.steps);
+      }
     }
   } finally {
-    for (const n of Object.values(nets)) n.destroy();
+    for (const n of nets) n.destroy();
   }
-  const ms = { tail: median(times.tail), products: median(times.products) };
+  const [msA, msB] = times.map(median);
   return {
     net: sizes.join("-"),
     batch,
-    dispatches: { tail: nets.tail.step.ops.length, products: nets.products.step.ops.length },
-    ms,
-    ratio: ms.products / ms.tail,
-  };
-}
-
-/** A training step whose tail carries the next step's gather, against the step with its own. */
-export interface CarryComparison {
-  /** `3072-50-10`. */
-  net: string;
-  batch: number;
-  /** Dispatches per step, carried and own. */
-  dispatches: { carried: number; own: number };
-  /** Median ms per step, carried and own (runs of `steps` steps, alternating). */
-  ms: { carried: number; own: number };
-  /** own / carried: above 1 when carrying pays. */
-  ratio: number;
-}
-
-/**
- * Time a net's training step with the gather carried by the tail and with its own gather,
- * alternating runs of `steps` steps (after one warm-up run each), `reps` pairs.
- */
-export async function compareCarry(
-  ctx: BenchContext,
-  sizes: number[],
-  batch: number,
-  steps: number,
-  reps: number,
-): Promise<CarryComparison> {
-  const spec = benchSpec(ctx, sizes, batch, [BENCH_LAMBDA]);
-  const nets = {
-    carried: new BenchNet(ctx, spec, { gather: true }),
-    own: new BenchNet(ctx, spec, { gather: false }),
-  };
-  const times: { carried: number[]; own: number[] } = { carried: [], own: [] };
-  try {
-    for (const n of Object.values(nets)) await n.runSteps(steps);
-    for (let r = 0; r < reps; r++) {
-      times.carried.push((await nets.carried.runSteps(steps)) / steps);
-      times.own.push((await nets.own.runSteps(steps)) / steps);
-    }
-  } finally {
-    for (const n of Object.values(nets)) n.destroy();
-  }
-  const ms = { carried: median(times.carried), own: median(times.own) };
-  return {
-    net: sizes.join("-"),
-    batch,
-    dispatches: { carried: nets.carried.step.ops.length, own: nets.own.step.ops.length },
-    ms,
-    ratio: ms.own / ms.carried,
+    dispatches: { [a[0]]: nets[0].step.ops.length, [b[0]]: nets[1].step.ops.length } as Record<
+      A | B,
+      number
+    >,
+    ms: { [a[0]]: msA, [b[0]]: msB } as Record<A | B, number>,
+    ratio: msB / msA,
   };
 }
 

@@ -45,6 +45,16 @@ Deno.test("bench --quick runs and prints the probes, dispatches and step tables"
     text,
     /Dispatches per training step: 3072-50-10 B=100: \d+.*3072-50-50-10 B=100: \d+/,
   );
+  // the fusions against the steps without them, each net: dispatches, ms, and the ratio
+  for (const [net, fused] of [["3072-50-10", "the tail"], ["3072-50-50-10", "carried"]]) {
+    assert.match(
+      text,
+      new RegExp(
+        `^  ${net}: \\d+ dispatches [\\d.]+ ms, \\d+ dispatches [\\d.]+ ms: ${fused} [\\d.]+× as fast$`,
+        "m",
+      ),
+    );
+  }
   assert.match(text, /of ceiling\s+of square\s+of step\s+workgroups × size\s+invocations/);
   assert.match(text, /^forward1\s.*\d+×1×1 × \d+\s+\d+$/m);
   assert.match(text, /Kernels of one training step of 16 models as one population, 3072-50-10/);
@@ -176,4 +186,24 @@ Deno.test("bench HTML of a recorded run lists the population's kernels and every
   for (const line of kernelTargetLines(r)) {
     assert.ok(html.includes(line.replaceAll("'", "&#39;")) || html.includes(line), line);
   }
+});
+
+Deno.test("bench HTML shows the tail and the carried gather against the steps without them", async () => {
+  const r = JSON.parse(
+    await Deno.readTextFile("bench/results/llvmpipe-2026-12-03T091747.json"),
+  ) as BenchResults;
+  const html = renderBenchHtml(r);
+  assert.match(html, /The tail against the products it replaces/);
+  assert.match(html, /The tail that gathers the next batch against the step&#39;s own gather/);
+  // each comparison row: the fused way's dispatches and ms, the other way's, the speed-up
+  for (
+    const c of [
+      ...r.tail!.map((t) => [t.dispatches.tail, t.ms.tail, t.ratio]),
+      ...r.carry!.map((t) => [t.dispatches.carried, t.ms.carried, t.ratio]),
+    ]
+  ) {
+    assert.ok(html.includes(`${c[1].toFixed(3)}`), `ms ${c[1]}`);
+    assert.ok(html.includes(`${c[2].toFixed(2)}×`), `ratio ${c[2]}`);
+  }
+  assert.ok(r.carry!.every((c) => c.dispatches.carried < c.dispatches.own));
 });
