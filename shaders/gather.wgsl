@@ -28,6 +28,7 @@ const X_TEXTURE: bool = false; // write X into a texture instead of a buffer
 const NORM_STORAGE: bool = false; // norm bound as a read-only storage texture (else sampled)
 const AUGMENT: bool = false;
 const WG: u32 = 192u;
+const ROWS: u32 = 4u; // rows of a workgroup, which share the loads of the normalisation
 
 // @include step
 @group(0) @binding(0) var<uniform> st: Step;
@@ -36,12 +37,10 @@ const WG: u32 = 192u;
 
 @compute @workgroup_size(WG)
 fn gather(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  let r = wid.x;
-  if (r >= gp.R) { return; }
+  let first = wid.x * ROWS;
   if (TRAIN) {
-    gatherTrainRow(lid.x, r, st.epoch, st.pos);
+    gatherRows(lid.x, first, min(first + ROWS, gp.R), st.epoch, st.pos);
   } else {
-    if (r >= st.rows) { return; }
-    gatherRow(lid.x, r, st.base + r, st.epoch);
+    gatherRows(lid.x, first, min(first + ROWS, min(gp.R, st.rows)), st.epoch, st.base);
   }
 }

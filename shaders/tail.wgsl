@@ -426,8 +426,7 @@ fn tail(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   if (wid.x >= p.models) {
     if (st.next != 0u) {
       let first = (wid.x - p.models) * p.rowsPer;
-      let end = min(first + p.rowsPer, gp.R);
-      for (var r = first; r < end; r++) { gatherTrainRow(lid, r, st.nextEpoch, st.nextPos); }
+      gatherRows(lid, first, min(first + p.rowsPer, gp.R), st.nextEpoch, st.nextPos);
     }
     return;
   }

@@ -161,7 +161,7 @@ Deno.test("gather: train and eval rows match the twin across both dataset buffer
   ds.destroy();
 });
 
-Deno.test("gather carried by a tail: the next step's rows and labels as the twin, augmented, at R 1, 7, 33, 100; nothing when `next` is 0", async () => {
+Deno.test("gather carried by a tail: the next step's rows and labels as the twin, plain and augmented, at R 1, 7, 33, 100; nothing when `next` is 0", async () => {
   const { tailOp } = await import("../src/kernels/tail.ts");
   const { storageBuffer, uploadBuffer } = await import("../src/gpu/buffers.ts");
   const device = await gpuDevice();
@@ -175,9 +175,18 @@ Deno.test("gather carried by a tail: the next step's rows and labels as the twin
   const mean = Float32Array.from({ length: 3072 }, () => rng.range(100, 150));
   const std = Float32Array.from({ length: 3072 }, () => rng.range(40, 80));
   const ds = uploadDataset(device, data, { mean, std }, 60); // the split straddles the buffers
-  const augment = { flip: true, translate: 2 };
+  const flipShift = { flip: true, translate: 2 };
   const { augmentParams } = await import("../src/reference/gather.ts");
-  for (const [R, rowsPer] of [[1, undefined], [7, 3], [33, undefined], [33, 1], [100, 28]]) {
+  // the plain rows (each invocation's normalisation loaded once for all of a workgroup's rows)
+  // at every size and rows per workgroup, the augmented ones (row by row) at two
+  const cases = [[1, undefined], [7, 3], [33, undefined], [33, 1], [100, 28]] as const;
+  for (
+    const [R, rowsPer, augment] of [
+      ...cases.map(([R, rowsPer]) => [R, rowsPer, undefined] as const),
+      [7, 3, flipShift] as const,
+      [100, 28, flipShift] as const,
+    ]
+  ) {
     // a small output layer (8 → 10) for the tail; its numbers are the tail tests' business
     const nIn = 8, ld = 12;
     const H = uploadBuffer(
@@ -230,10 +239,11 @@ Deno.test("gather carried by a tail: the next step's rows and labels as the twin
     });
     await runOps(device, [op], 0);
     const idx = gatherIndices("train", R!, n, { seed: 77, epoch: 3, pos: 100 - R! });
-    const decisions = idx.map((s) => augmentParams(77, 3, s, augment));
-    const want = gatherRef(data[0].images, idx, mean, std, decisions);
+    const decisions = augment && idx.map((s) => augmentParams(77, 3, s, augment));
+    const want = gatherRef(data[0].images, idx, mean, std, decisions || undefined);
     const got = await download(device, x, R! * 3072);
-    assertClose(got, want, (i) => 1e-5 * (1 + Math.abs(want[i])), `R ${R} rows ${rowsPer}`);
+    const what = `R ${R} rows ${rowsPer}${augment ? " augmented" : ""}`;
+    assertClose(got, want, (i) => 1e-5 * (1 + Math.abs(want[i])), what);
     assert.deepEqual(
       [...new Uint32Array((await download(device, y, R!)).buffer)],
       idx.map((i) => data[0].labels[i]),

@@ -39,11 +39,18 @@ export interface GatherSpec {
   augment?: Augment;
   /** Step table: `epoch` and `pos` (train), `base` and `rows` (eval). */
   steps: GPUBuffer;
+  /** Rows each workgroup of {@link gatherOp} fills (default {@link GATHER_ROWS}; tests, bench). */
+  rows?: number;
   /** Debug label (default `gather_<mode>`). */
   label?: string;
 }
 
 const WG = 192;
+/**
+ * Rows a gather workgroup fills (shaders/gather.wgsl's ROWS): its invocations load their share of
+ * the normalisation table once for all of them.
+ */
+export const GATHER_ROWS = 4;
 const ROW = 3072; // bytes of an image, floats of a row of X (shaders/gather.wgsl: WORDS·4)
 const VECS = ROW / 16; // 16-byte vectors of an image: what a row's invocations share
 
@@ -106,13 +113,17 @@ export function gatherParts(
 export function gatherOp(device: GPUDevice, s: GatherSpec): Op {
   const label = s.label ?? `gather_${s.mode}`;
   const parts = gatherParts(device, s, WG);
+  const rows = s.rows ?? GATHER_ROWS;
+  if (!(Number.isInteger(rows) && rows >= 1)) {
+    throw new Error(`${label}: rows per workgroup ${rows} is not a positive integer`);
+  }
   return kernelOp(device, {
     shader: "gather",
     entryPoint: "gather",
-    constants: { ...parts.constants, WG },
+    constants: { ...parts.constants, WG, ROWS: rows },
     label,
     resources: { ...parts.resources, st: s.steps },
-    workgroups: [checkGroups(label, s.R), 1, 1],
+    workgroups: [checkGroups(label, Math.ceil(s.R / rows)), 1, 1],
     stepped: true,
     cost: parts.cost,
   });
