@@ -76,3 +76,40 @@ Deno.test("entries whose perturbation crosses a ReLU kink are skipped, not faile
   assert.ok(Number.isFinite(g.b[0][1]), "smooth entry kept");
   assert.ok(Number.isFinite(maxRelativeError(gradients(p, [1, 1], [0], 1, 0).b[0], g.b[0])));
 });
+
+Deno.test("gradcheck --out: refused before the audit over a file the tool did not write; its own file replaced", async () => {
+  const { main } = await import("../src/cli/gradcheck.ts");
+  const { assertUserError } = await import("./assert_user_error.ts");
+  const dir = await Deno.makeTempDir({ prefix: "gradcheck-out-" });
+  try {
+    const mine = `${dir}/user.json`;
+    await Deno.writeTextFile(mine, '{"mine": true}\n');
+    await assertUserError(
+      () => main(["--samples", "2", "--dims", "3", "--out", mine]),
+      /user\.json exists and is not a gradient audit this tool wrote, so it is left alone/,
+    );
+    assert.equal(await Deno.readTextFile(mine), '{"mine": true}\n');
+    await assertUserError(
+      () => main(["--samples", "2", "--dims", "3", "--out", dir]),
+      /is a directory: --out names the file of a gradient audit/,
+    );
+    await assertUserError(
+      () => main(["--samples", "2", "--dims", "3", "--out", `${mine}/x.json`]),
+      /user\.json is a file, not a folder/,
+    );
+    // a new file under new folders, then the tool's own file replaced by the next audit
+    const out = `${dir}/a/b/gradcheck.json`;
+    for (let i = 0; i < 2; i++) {
+      // 2 samples are too few for BN's thresholds: the audit writes its file, then says so
+      await main(["--samples", "2", "--dims", "3", "--out", out]).catch((e) => {
+        if (!/rows exceed the thresholds/.test((e as Error).message)) throw e;
+      });
+      const report = JSON.parse(await Deno.readTextFile(out));
+      assert.equal(report.format, "webgpu-mlp.gradcheck/1");
+      assert.equal(report.dims, 3);
+    }
+    assert.deepEqual([...Deno.readDirSync(`${dir}/a/b`)].map((e) => e.name), ["gradcheck.json"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

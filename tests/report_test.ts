@@ -315,6 +315,54 @@ Deno.test("default output paths and atomic writes", async () => {
   }
 });
 
+Deno.test("a report replaces only a report the tool wrote: never a user's file, a run's files, a directory or a link", async () => {
+  const { root, remove } = await fixtures();
+  try {
+    const small = join(root, "runs", "small");
+    const refused = async (out: string | undefined, pattern: RegExp) => {
+      const before = entryBytes(out ?? join(small, "report.html"));
+      await assertUserError(() => writeReport([small], { out }), pattern);
+      assert.deepEqual(entryBytes(out ?? join(small, "report.html")), before, `${out} untouched`);
+    };
+    // a user's own file, at --out and at the default path
+    const thesis = join(root, "thesis.tex");
+    await Deno.writeTextFile(thesis, "my thesis\n");
+    await refused(thesis, /thesis\.tex exists and is not an HTML report this tool wrote.*--out/);
+    await Deno.writeTextFile(join(small, "report.html"), "<html>my notes</html>");
+    await refused(undefined, /report\.html exists and is not an HTML report this tool wrote/);
+    await Deno.remove(join(small, "report.html"));
+    // a run's own metrics, a directory, a link, a folder that is a file
+    await refused(join(small, "metrics.json"), /metrics\.json exists and is not an HTML report/);
+    await refused(
+      join(root, "runs"),
+      /runs is a directory: --out names the file of an HTML report/,
+    );
+    await Deno.symlink(thesis, join(root, "link.html"));
+    await refused(join(root, "link.html"), /link\.html is a symbolic link/);
+    await refused(join(thesis, "x.html"), /thesis\.tex is a file, not a folder/);
+    // its own report it replaces, there and at a new path under new folders
+    const out = join(root, "new", "dir", "page.html");
+    assert.equal(await writeReport([small], { out }), out);
+    assert.equal(await writeReport([small], { out }), out);
+    assert.equal(await writeReport([small]), join(small, "report.html"));
+    assert.equal(await writeReport([small]), join(small, "report.html"));
+  } finally {
+    await remove();
+  }
+});
+
+/** The bytes at `path` (null when there is nothing, "link"/"dir" for those), to see it unchanged. */
+function entryBytes(path: string): string | null {
+  try {
+    const st = Deno.lstatSync(path);
+    if (st.isSymlink) return `link ${Deno.readLinkSync(path)}`;
+    if (st.isDirectory) return `dir ${[...Deno.readDirSync(path)].map((e) => e.name).sort()}`;
+    return new TextDecoder().decode(Deno.readFileSync(path));
+  } catch {
+    return null;
+  }
+}
+
 Deno.test("page is self-contained and embeds hostile strings inertly", async () => {
   const { root, remove } = await fixtures();
   try {

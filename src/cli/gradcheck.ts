@@ -10,6 +10,7 @@ import { loadCifar10 } from "../data/cifar10.ts";
 import { UserError } from "../errors.ts";
 import { getGpu } from "../gpu/device.ts";
 import { writeJsonAtomic } from "../io/atomic.ts";
+import { outputFileProblem } from "../io/owned.ts";
 import {
   DEFAULT_NETS,
   formatGradcheck,
@@ -50,7 +51,7 @@ export async function main(args: string[]): Promise<void> {
     h: { type: "string" },
     out: { type: "string" },
     data: { type: "string" },
-    help: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
   });
   if (values.help) {
     console.log(USAGE);
@@ -60,6 +61,10 @@ export async function main(args: string[]): Promise<void> {
   const dims = positiveInt("dims", values.dims, 20, 3072);
   const h = values.h === undefined ? 2e-5 : Number(values.h);
   if (!(h > 0 && h < 1)) throw new UserError(`--h must be a number in (0, 1), got "${values.h}"`);
+  const out = typeof values.out === "string" ? values.out : undefined;
+  // before the audit: where its file goes (never over a file the tool did not write)
+  const outProblem = () => out === undefined ? null : outputFileProblem(out, "gradcheck", "--out");
+  if (outProblem()) throw new UserError(outProblem()!);
   const dir = resolveDataDir(values.data as string | undefined);
   const { train } = await loadCifar10(dir, { train: [1], val: { none: true }, test: false });
   const stats = normalisationStats(train);
@@ -86,7 +91,17 @@ export async function main(args: string[]): Promise<void> {
     adapter: gpu.adapter.description,
   });
   console.log(formatGradcheck(report));
-  if (typeof values.out === "string") await writeJsonAtomic(values.out, report);
+  if (out !== undefined) {
+    const problem = outProblem(); // again: the audit took a while
+    if (problem) throw new UserError(problem);
+    try {
+      await writeJsonAtomic(out, report);
+    } catch (e) {
+      throw new UserError(
+        `${out}: cannot write the audit (${(e as Error).message.split("\n")[0]})`,
+      );
+    }
+  }
   const bad = gradcheckFailures(report);
   const t = report.thresholds;
   if (bad.length > 0) {

@@ -8,10 +8,11 @@
  * @module
  */
 
-import { basename, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { UserError } from "../errors.ts";
 import { writeJsonAtomic } from "./atomic.ts";
 import {
+  FileProblem,
   MAX_RECORD_BYTES,
   MAX_SMALL_BYTES,
   readRegularSync,
@@ -278,4 +279,83 @@ export async function removeTemporaries(dir: string, names: string[] | null): Pr
     const of = e.name.replace(TEMPORARY, "");
     if (names === null || names.includes(of)) await Deno.remove(join(dir, e.name)).catch(() => {});
   }
+}
+
+/** The single files the tool writes where the user says (`report --out`, `gradcheck --out`). */
+export type OwnFileKind = "report" | "gradcheck";
+
+/** How the start of each kind of file shows the tool wrote it. */
+const OWN_FILE_SIGNS: Record<OwnFileKind, { what: string; sign: RegExp }> = {
+  report: { what: "an HTML report", sign: /<meta name="generator" content="webgpu-mlp report">/ },
+  gradcheck: { what: "a gradient audit", sign: /"format":\s*"webgpu-mlp\.gradcheck\/1"/ },
+};
+
+/** Bytes of a file's start read to find the sign that the tool wrote it. */
+const SIGN_BYTES = 16 << 10;
+
+/**
+ * Why the tool may not write its `kind` file at `path`, or null when it may: the path is free (and
+ * the nearest folder above it that exists is a folder), or a regular file the tool wrote as that
+ * kind (an earlier report, an earlier audit), which it replaces. A file of anybody else — a thesis,
+ * an HTML page of another tool, a run's metrics — is never replaced, nor is anything that is not
+ * a regular file, nor is a symbolic link followed. The message is one line, naming `flag`.
+ *
+ * @example
+ * ```ts ignore
+ * const problem = outputFileProblem("compare.html", "report", "--out");
+ * if (problem) throw new UserError(problem);
+ * ```
+ */
+export function outputFileProblem(path: string, kind: OwnFileKind, flag: string): string | null {
+  const { what, sign } = OWN_FILE_SIGNS[kind];
+  const elsewhere = `give ${flag} another file`;
+  let entry: "none" | "dir" | "symlink" | "other";
+  try {
+    const st = Deno.lstatSync(path);
+    entry = st.isSymlink ? "symlink" : st.isDirectory ? "dir" : "other";
+  } catch (e) {
+    // missing, or a file where a folder of the path should be: the folders are checked below
+    if (!(e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory)) {
+      return `${path} cannot be inspected (${(e as Error).message.split("\n")[0]}): ${elsewhere}`;
+    }
+    entry = "none";
+  }
+  if (entry === "dir") {
+    return `${path} is a directory: ${flag} names the file of ${what} (e.g. ${
+      join(path, kind === "report" ? "report.html" : "gradcheck.json")
+    })`;
+  }
+  if (entry === "symlink") {
+    return `${path} is a symbolic link, which the tool does not write through: ${elsewhere}`;
+  }
+  if (entry === "none") {
+    // the folders to be made: the nearest one above that exists must be a folder
+    for (let dir = dirname(path);; dir = dirname(dir)) {
+      let st: Deno.FileInfo;
+      try {
+        st = Deno.statSync(dir);
+      } catch (e) {
+        const gone = e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory;
+        if (gone && dirname(dir) !== dir) continue;
+        return `${path} cannot be written: ${dir} cannot be inspected (${
+          (e as Error).message.split("\n")[0]
+        })`;
+      }
+      return st.isDirectory
+        ? null
+        : `${path} cannot be written: ${dir} is a file, not a folder: ${elsewhere}`;
+    }
+  }
+  let head: string;
+  try {
+    head = new TextDecoder().decode(
+      readRegularSync(path, { maxBytes: Infinity, head: SIGN_BYTES }),
+    );
+  } catch (e) {
+    if (e instanceof FileProblem) return `${e.message}: ${elsewhere}`;
+    throw e;
+  }
+  return sign.test(head)
+    ? null
+    : `${path} exists and is not ${what} this tool wrote, so it is left alone: ${elsewhere}, or move the file away`;
 }

@@ -14,6 +14,7 @@
 import { basename, dirname, extname, join } from "node:path";
 import { UserError } from "../errors.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
+import { outputFileProblem } from "../io/owned.ts";
 import { renderCompareReport } from "./compare.ts";
 import { renderGradcheckReport } from "./gradcheck.ts";
 import { type LoadedRun, loadInput, type ReportInput } from "./load.ts";
@@ -124,8 +125,10 @@ export async function writeReport(
       }
     }
   }
-  const html = renderReport(loaded, { generatedAt: opts.generatedAt });
   const out = opts.out ?? defaultOutputPath(loaded);
+  const problem = outputFileProblem(out, "report", "--out");
+  if (problem) throw new UserError(problem);
+  const html = renderReport(loaded, { generatedAt: opts.generatedAt });
   try {
     await writeFileAtomic(out, html);
   } catch (e) {
