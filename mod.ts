@@ -186,8 +186,10 @@ export {
 export { type EvalRequest, Evaluator, type SlotSums } from "./src/train/evaluate.ts";
 export {
   type CheckpointEval,
+  type EvalData,
   evaluateCheckpoint,
   loadCheckpointFile,
+  loadEvalData,
 } from "./src/train/eval_checkpoint.ts";
 export {
   type AdamState,

@@ -135,3 +135,78 @@ Deno.test("eval refuses a broken checkpoint in one line, before touching the GPU
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("eval: a device, a FIFO or a directory as checkpoint or data is one line, never read; --run and --checkpoint are one or the other", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cli_eval_files_" });
+  try {
+    const fifo = `${dir}/fifo`;
+    assert.ok((await new Deno.Command("mkfifo", { args: [fifo] }).output()).success);
+    await Deno.symlink("/dev/zero", `${dir}/zero.safetensors`);
+    const cases: [string[], RegExp][] = [
+      [["--checkpoint", "/dev/zero"], /checkpoint \/dev\/zero is a device, not a regular file/],
+      [["--checkpoint", `${dir}/zero.safetensors`], /zero\.safetensors is a device/],
+      [["--checkpoint", fifo], /fifo is a FIFO, not a regular file/],
+      [["--checkpoint", dir], /is a directory: pass --run DIR/],
+      [["--run", dir, "--checkpoint", fifo], /give --run DIR or --checkpoint FILE, not both/],
+      [["--run="], /--run is empty: give it a path/],
+    ];
+    for (const [args, pattern] of cases) {
+      const t0 = performance.now();
+      assertOneLineError(await run("eval", args), pattern);
+      assert.ok(performance.now() - t0 < 60_000, `${args}: answered, not blocked`);
+    }
+    // a good checkpoint, then data files that are not files: refused before the GPU's work
+    const t = (shape: number[], v: number) => ({
+      shape,
+      data: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(v),
+    });
+    const ck = `${dir}/ok.safetensors`;
+    await Deno.writeFile(
+      ck,
+      encodeSafetensors({
+        "input.mean": t([3072], 120),
+        "input.std": t([3072], 60),
+        "fc1.weight": t([5, 3072], 0.01),
+        "fc1.bias": t([5], 0),
+        "fc2.weight": t([10, 5], 0.01),
+        "fc2.bias": t([10], 0),
+      }),
+    );
+    const data = `${dir}/data`;
+    await Deno.mkdir(data);
+    const real = resolveDataDir();
+    for (const f of ["data_batch_1.bin", "test_batch.bin"]) {
+      await Deno.symlink(`${real}/${f}`, `${data}/${f}`);
+    }
+    await Deno.symlink("/dev/zero", `${data}/zero.bin`);
+    await Deno.symlink(fifo, `${data}/fifo.bin`);
+    await Deno.symlink("/dev/zero", `${data}/batches.meta.txt`);
+    for (
+      const [file, pattern] of [
+        ["zero.bin", /CIFAR-10 batch file .*zero\.bin is a device, not a regular file/],
+        ["fifo.bin", /CIFAR-10 batch file .*fifo\.bin is a FIFO, not a regular file/],
+        ["test_batch.bin", /class-name file .*batches\.meta\.txt is a device/],
+      ] as const
+    ) {
+      assertOneLineError(
+        await run("eval", ["--checkpoint", ck, "--data", data, "--file", file]),
+        pattern,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("eval preflight: a net wider than the adapter binds is one line naming the limit", async () => {
+  const { evalFitProblem } = await import("../src/train/preflight.ts");
+  const gpu = {
+    limits: { maxStorageBufferBindingSize: 128 << 20, maxBufferSize: 256 << 20 },
+  } as unknown as import("../src/gpu/device.ts").Gpu;
+  assert.match(
+    evalFitProblem(gpu, [3072, 11000, 10], 2000)!,
+    /^W1 \(3072×11000\) needs 129 MiB, more than this adapter's maxStorageBufferBindingSize of 128 MiB: evaluate it on an adapter that binds more$/,
+  );
+  assert.match(evalFitProblem(gpu, [3072, 50, 20000, 10], 2000)!, /layer 2's activations/);
+  assert.equal(evalFitProblem(gpu, [3072, 50, 10], 2000), null);
+});

@@ -517,6 +517,42 @@ Deno.test("checkpoint refused: missing tensors and shapes that do not chain", ()
   );
 });
 
+Deno.test("checkpoint refused: tensors that would change the network are never ignored", () => {
+  const vec = (n: number, v = 0.5) => ({ shape: [n], data: new Float32Array(n).fill(v) });
+  // batch norm on the output layer (which the tool's nets never have)
+  assertRefused(
+    brokenCheckpoint((t) => {
+      delete t["fc2.bias"];
+      t["bn2.weight"] = vec(10, 2);
+      t["bn2.bias"] = vec(10);
+      t["bn2.running_mean"] = vec(10);
+      t["bn2.running_var"] = vec(10, 1);
+    }),
+    /^bad\.safetensors: bn2\.weight normalises the output layer \(fc2\), which no network of this tool does/,
+  );
+  // a bias beside the batch norm that replaces it
+  assertRefused(
+    brokenCheckpoint((t) => t["fc1.bias"] = vec(4, 3)),
+    /^bad\.safetensors: fc1\.bias beside bn1\.weight: a batch-normalised layer has no bias/,
+  );
+  // a layer past a gap, a stray tensor, BN statistics of a layer without BN
+  assertRefused(
+    brokenCheckpoint((t) => t["fc4.weight"] = { shape: [10, 10], data: new Float32Array(100) }),
+    /^bad\.safetensors: holds a tensor no network of this tool has \(fc4\.weight\) beside its 2 layers fc1\.\.fc2/,
+  );
+  assertRefused(
+    brokenCheckpoint((t) => {
+      t["bn2.running_mean"] = vec(10);
+      t["extra"] = vec(3);
+    }),
+    /holds 2 tensors no network of this tool has \(bn2\.running_mean, extra\)/,
+  );
+  assertRefused(
+    brokenCheckpoint((t) => t["bn1.running_mean"] = vec(4), false),
+    /holds a tensor no network of this tool has \(bn1\.running_mean\)/,
+  );
+});
+
 // ---- Cross-check with Python ----
 
 interface PythonProbe {

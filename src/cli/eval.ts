@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { resolveDataDir } from "../data/data_dir.ts";
 import { UserError } from "../errors.ts";
 import { getGpu } from "../gpu/device.ts";
-import { evaluateCheckpoint, loadCheckpointFile } from "../train/eval_checkpoint.ts";
+import { evaluateCheckpoint, loadCheckpointFile, loadEvalData } from "../train/eval_checkpoint.ts";
 import { parseFlags, runMain } from "./main.ts";
 
 /** Usage text of the command. */
@@ -36,6 +36,14 @@ export async function main(args: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
+  for (const flag of ["run", "checkpoint", "file", "data"] as const) {
+    if (values[flag] === "") throw new UserError(`--${flag} is empty: give it a path`);
+  }
+  if (typeof values.checkpoint === "string" && typeof values.run === "string") {
+    throw new UserError(
+      "give --run DIR or --checkpoint FILE, not both (--run DIR reads DIR/weights.safetensors)",
+    );
+  }
   const ck = typeof values.checkpoint === "string"
     ? values.checkpoint
     : typeof values.run === "string"
@@ -46,8 +54,9 @@ export async function main(args: string[]): Promise<void> {
   // Every problem of the checkpoint or the data is found before the GPU is touched.
   const checkpoint = await loadCheckpointFile(ck);
   const dataDir = resolveDataDir(values.data as string | undefined);
+  const data = loadEvalData(dataDir, file);
   const gpu = await getGpu();
-  const r = await evaluateCheckpoint(gpu, checkpoint, dataDir, file);
+  const r = await evaluateCheckpoint(gpu, checkpoint, dataDir, file, data);
   console.log(
     `${ck}: ${r.sizes.join("-")} on ${file} (${r.samples} images) — ${gpu.adapter.description}`,
   );

@@ -8,6 +8,7 @@
 
 import { join } from "node:path";
 import { UserError } from "../errors.ts";
+import { FileProblem, MAX_SMALL_BYTES, readRegularSync } from "../io/regular.ts";
 import {
   type Batch,
   type BatchBytes,
@@ -69,36 +70,47 @@ function readFailure(e: unknown, path: string, what: string): unknown {
   return cannotRead(e, `${what} ${path}`, `pass --data DIR of a readable copy, or ${HOW_TO_GET}`);
 }
 
+/** The most bytes read of a batch file: 349 525 images (CIFAR-10's are 30 730 000 bytes each). */
+export const MAX_BATCH_BYTES = 1 << 30;
+
+/**
+ * The bytes of one of CIFAR-10's files: a regular file (a link to one is followed) of at most
+ * `maxBytes`, read without ever blocking on a FIFO or reading a device (`/dev/zero` never ends);
+ * anything else is the one-line error of {@link readFailure} or of the file's problem.
+ */
+function readDataFile(path: string, what: string, maxBytes: number): Uint8Array {
+  try {
+    Deno.statSync(path); // the OS's own errors first, in their one-line form (loops, permissions)
+  } catch (e) {
+    throw readFailure(e, path, what);
+  }
+  try {
+    return readRegularSync(path, { maxBytes, followLinks: true });
+  } catch (e) {
+    if (!(e instanceof FileProblem)) throw e;
+    if (e.kind === "missing") throw notFound(path, what);
+    throw new UserError(`${what} ${e.message}: pass --data DIR of a copy, or ${HOW_TO_GET}`);
+  }
+}
+
 /** Read and validate one batch file (exists, size a positive multiple of 3073, labels 0..9). */
 export function readBatchFile(path: string): Batch {
-  let bytes: Uint8Array;
-  try {
-    bytes = Deno.readFileSync(path);
-  } catch (e) {
-    throw readFailure(e, path, "CIFAR-10 batch file");
-  }
-  return parseBatch(bytes, path);
+  return parseBatch(readDataFile(path, "CIFAR-10 batch file", MAX_BATCH_BYTES), path);
 }
 
 /** Read a batch file's raw bytes, validated as {@link readBatchFile} does, without copying them. */
-export async function readBatchBytes(path: string): Promise<BatchBytes> {
-  let bytes: Uint8Array;
+export function readBatchBytes(path: string): Promise<BatchBytes> {
   try {
-    bytes = await Deno.readFile(path);
+    const bytes = readDataFile(path, "CIFAR-10 batch file", MAX_BATCH_BYTES);
+    return Promise.resolve({ bytes, n: checkBatchBytes(bytes, path) });
   } catch (e) {
-    throw readFailure(e, path, "CIFAR-10 batch file");
+    return Promise.reject(e);
   }
-  return { bytes, n: checkBatchBytes(bytes, path) };
 }
 
 /** Read the 10 class names from `dir/batches.meta.txt`. */
 export function readClassNames(dir: string): string[] {
   const path = join(dir, META_FILE);
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (e) {
-    throw readFailure(e, path, "class-name file");
-  }
+  const text = new TextDecoder().decode(readDataFile(path, "class-name file", MAX_SMALL_BYTES));
   return parseClassNames(text, path);
 }

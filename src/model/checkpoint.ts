@@ -109,7 +109,9 @@ function position(shape: number[], i: number): string {
 export function decodeCheckpoint(bytes: Uint8Array, source: string): Checkpoint {
   const { tensors, metadata, dtypes } = decodeSafetensors(bytes, source);
   const refuse = (why: string) => new UserError(`${source}: ${why}`);
+  const used = new Set<string>();
   const need = (name: string): Tensor => {
+    used.add(name);
     const t = tensors[name];
     if (!t) throw new UserError(`${source} has no tensor ${name}: not a checkpoint of this tool`);
     if (dtypes[name] !== "F32") {
@@ -175,6 +177,18 @@ export function decodeCheckpoint(bytes: Uint8Array, source: string): Checkpoint 
     }
     W.push(m);
     if (tensors[`bn${l}.weight`]) {
+      if (!tensors[`fc${l + 1}.weight`]) {
+        throw refuse(
+          `bn${l}.weight normalises the output layer (fc${l}), which no network of this tool ` +
+            "does: the file is not one of its checkpoints",
+        );
+      }
+      if (tensors[`fc${l}.bias`]) {
+        throw refuse(
+          `fc${l}.bias beside bn${l}.weight: a batch-normalised layer has no bias (BN's shift ` +
+            `replaces it); remove one of them`,
+        );
+      }
       b.push(new Float64Array(nOut));
       const variance = vec(`bn${l}.running_var`);
       const negative = variance.findIndex((v) => v < 0);
@@ -198,6 +212,16 @@ export function decodeCheckpoint(bytes: Uint8Array, source: string): Checkpoint 
     sizes.push(nOut);
   }
   if (W.length === 0) throw new UserError(`${source} has no layers (fc1.weight missing)`);
+  // a tensor left over would change the network (a layer past a gap, a stray bias) or means the
+  // file is another model's: evaluated without it, the numbers would be wrong
+  const extra = Object.keys(tensors).filter((name) => !used.has(name)).sort();
+  if (extra.length > 0) {
+    throw refuse(
+      `holds ${extra.length === 1 ? "a tensor" : `${extra.length} tensors`} no network of this ` +
+        `tool has (${extra.slice(0, 3).join(", ")}${extra.length > 3 ? ", …" : ""}) beside its ` +
+        `${W.length} layers fc1..fc${W.length}: it is another model's checkpoint or corrupt`,
+    );
+  }
   const params: Params = { sizes, W, b };
   if (bns.some((q) => q)) params.bn = bns;
   return { params, mean, std, metadata };

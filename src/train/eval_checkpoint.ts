@@ -6,13 +6,16 @@
 
 import { join } from "node:path";
 import { readBatchFile, readClassNames } from "../data/files.ts";
+import type { Batch } from "../data/format.ts";
 import { uploadDataset } from "../data/resident.ts";
 import { UserError } from "../errors.ts";
+import { FileProblem, readRegularSync } from "../io/regular.ts";
 import type { Gpu } from "../gpu/device.ts";
 import { type Checkpoint, decodeCheckpoint } from "../model/checkpoint.ts";
 import { GpuParams } from "../model/gpu_params.ts";
 import { OpEncoder } from "../kernels/op.ts";
-import { Evaluator, testMetrics } from "./evaluate.ts";
+import { EVAL_ROWS, Evaluator, testMetrics } from "./evaluate.ts";
+import { evalFitProblem } from "./preflight.ts";
 import type { TestMetrics } from "./metrics.ts";
 
 /** Result of {@link evaluateCheckpoint}. */
@@ -30,25 +33,36 @@ export interface CheckpointEval extends TestMetrics {
  * inputs to its 10 classes. Every problem — the file missing or unreadable, corrupt, or holding a
  * network that cannot be evaluated — is a one-line {@link UserError}, found without the GPU.
  */
-export async function loadCheckpointFile(path: string): Promise<Checkpoint> {
+export function loadCheckpointFile(path: string): Promise<Checkpoint> {
+  try {
+    return Promise.resolve(loadCheckpointSync(path));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/** The most bytes read of a checkpoint: 2 GiB, five times a 3072-8192-8192-10 net's. */
+export const MAX_CHECKPOINT_BYTES = 2 ** 31;
+
+function loadCheckpointSync(path: string): Checkpoint {
   let bytes: Uint8Array;
   try {
-    bytes = await Deno.readFile(path);
+    // a regular file (a link to one followed) of bounded size: never a FIFO (which would block)
+    // or a device (/dev/zero never ends)
+    bytes = readRegularSync(path, { maxBytes: MAX_CHECKPOINT_BYTES, followLinks: true });
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
+    if (!(e instanceof FileProblem)) throw e;
+    if (e.kind === "missing") {
       throw new UserError(
         `checkpoint ${path} not found: train with checkpoint: true, or pass --run DIR of a finished run`,
       );
     }
-    if (e instanceof Deno.errors.IsADirectory) {
+    if (e.kind === "not-file" && e.message.endsWith("is a directory, not a regular file")) {
       throw new UserError(
         `checkpoint ${path} is a directory: pass --run DIR (the run directory) or --checkpoint FILE`,
       );
     }
-    if (e instanceof Error && Object.values(Deno.errors).some((c) => e instanceof c)) {
-      throw new UserError(`checkpoint ${path} cannot be read: ${e.message}`);
-    }
-    throw e;
+    throw new UserError(`checkpoint ${e.message}: pass --checkpoint FILE of a .safetensors file`);
   }
   const ck = decodeCheckpoint(bytes, path);
   if (ck.params.sizes[0] !== 3072 || ck.params.sizes[ck.params.sizes.length - 1] !== 10) {
@@ -59,6 +73,20 @@ export async function loadCheckpointFile(path: string): Promise<Checkpoint> {
     );
   }
   return ck;
+}
+
+/** The images and labels a checkpoint is evaluated on, and the data's class names. */
+export interface EvalData {
+  batch: Batch;
+  classNames: string[];
+}
+
+/**
+ * Read `dataDir/file` and the class names of `dataDir`, each problem a one-line
+ * {@link UserError}: what `deno task eval` reads before it acquires the GPU.
+ */
+export function loadEvalData(dataDir: string, file = "test_batch.bin"): EvalData {
+  return { batch: readBatchFile(join(dataDir, file)), classNames: readClassNames(dataDir) };
 }
 
 /**
@@ -79,9 +107,17 @@ export async function evaluateCheckpoint(
   checkpoint: string | Checkpoint,
   dataDir: string,
   file = "test_batch.bin",
+  data: EvalData = loadEvalData(dataDir, file),
 ): Promise<CheckpointEval> {
   const ck = typeof checkpoint === "string" ? await loadCheckpointFile(checkpoint) : checkpoint;
-  const batch = readBatchFile(join(dataDir, file));
+  // every input problem before the GPU's work: the data, the class names, the adapter's limits
+  const { batch, classNames } = data;
+  const tooBig = evalFitProblem(gpu, ck.params.sizes, Math.min(EVAL_ROWS, batch.labels.length));
+  if (tooBig) {
+    throw new UserError(
+      `${typeof checkpoint === "string" ? checkpoint : "the checkpoint"}: ${tooBig}`,
+    );
+  }
   const dataset = uploadDataset(gpu.device, [{
     name: "eval",
     images: batch.images,
@@ -109,7 +145,7 @@ export async function evaluateCheckpoint(
   return {
     ...testMetrics(sums[0][0], counts[0]),
     samples: sums[0][0].rows,
-    classNames: readClassNames(dataDir),
+    classNames,
     sizes: ck.params.sizes,
   };
 }

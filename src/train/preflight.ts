@@ -138,10 +138,20 @@ interface Need {
 
 /** The largest buffers a population of P models of `cfg` binds (weights, activations, inputs). */
 function needs(cfg: Config, P: number): Need[] {
-  const sizes = configSizes(cfg);
-  const layers = layerLayouts(sizes, P);
   const n = splitSizes(cfg);
   const rows = [cfg.train.batchSize, Math.min(EVAL_ROWS, Math.max(n.train, n.val, n.test))];
+  const out = layerNeeds(configSizes(cfg), P, rows);
+  const slots = evalSlots(cfg);
+  out.push({
+    what: `the evaluation sums (${slots} slots${P > 1 ? ` for ${P} models` : ""})`,
+    bytes: 4 * slots * P * METRIC_FLOATS,
+  });
+  return out;
+}
+
+/** The weights, activations and inputs of P models of `sizes` run on batches of each of `rows`. */
+function layerNeeds(sizes: number[], P: number, rows: number[]): Need[] {
+  const layers = layerLayouts(sizes, P);
   const out: Need[] = [];
   const models = P > 1 ? ` for ${P} models` : "";
   layers.forEach((L, l) => {
@@ -156,12 +166,21 @@ function needs(cfg: Config, P: number): Need[] {
   for (const R of rows) {
     out.push({ what: `the inputs (${R} rows × ${sizes[0]})`, bytes: 4 * R * pad4(sizes[0]) });
   }
-  const slots = evalSlots(cfg);
-  out.push({
-    what: `the evaluation sums (${slots} slots${models})`,
-    bytes: 4 * slots * P * METRIC_FLOATS,
-  });
   return out;
+}
+
+/**
+ * The one-line problem when one model of `sizes`, evaluated in chunks of `rows` rows (`deno task
+ * eval`), needs a buffer larger than this adapter binds, else null: found before any upload.
+ */
+export function evalFitProblem(gpu: Gpu, sizes: number[], rows: number): string | null {
+  const limit = bindingLimit(gpu);
+  const over = layerNeeds(sizes, 1, [rows]).filter((x) => x.bytes > limit.bytes);
+  if (over.length === 0) return null;
+  const worst = over.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+  return `${worst.what} needs ${mib(worst.bytes)}, more than this adapter's ${limit.name} of ${
+    mib(limit.bytes)
+  }: evaluate it on an adapter that binds more`;
 }
 
 /** The binding limit that counts: the smaller of the storage binding and buffer size limits. */
