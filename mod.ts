@@ -119,6 +119,7 @@ export { resolveDataDir } from "./src/data/data_dir.ts";
 export { type Split, type SplitSpec } from "./src/data/splits.ts";
 export { normalisationStats, type NormStats } from "./src/data/normalise.ts";
 export { type Cifar10, loadCifar10 } from "./src/data/cifar10.ts";
+export { type Batch } from "./src/data/format.ts";
 export { downloadCifar10, type DownloadOptions } from "./src/data/download.ts";
 export {
   type DatasetPart,

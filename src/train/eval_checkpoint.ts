@@ -77,7 +77,9 @@ function loadCheckpointSync(path: string): Checkpoint {
 
 /** The images and labels a checkpoint is evaluated on, and the data's class names. */
 export interface EvalData {
+  /** The batch file's images and labels. */
   batch: Batch;
+  /** The 10 class names of the data directory's `batches.meta.txt`. */
   classNames: string[];
 }
 
