@@ -93,7 +93,6 @@ export async function main(args: string[]): Promise<void> {
   const progress = progressPrinter(from !== undefined ? "verifying" : "downloading");
   let dir: string;
   try {
-    if (from === undefined) console.error(`downloading ${url ?? CIFAR10_URL}`);
     dir = await downloadCifar10({
       dest,
       from,

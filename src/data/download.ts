@@ -199,7 +199,16 @@ export async function downloadCifar10(opts: DownloadOptions): Promise<string> {
     }
     destExists = true;
   } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    if (e instanceof UserError) throw e;
+    if (e instanceof Deno.errors.NotADirectory) {
+      throw new UserError(
+        `--dest ${dest}: ${fileOnTheWay(dest) ?? "a part of the path"} is a file, not a ` +
+          "directory: pass --dest DIR",
+      );
+    }
+    if (!(e instanceof Deno.errors.NotFound)) {
+      throw new UserError(`--dest ${dest} cannot be inspected (${errorText(e)}): pass --dest DIR`);
+    }
   }
   if (destExists) {
     const problem = await checkCifar10Dir(dest);
@@ -222,17 +231,35 @@ export async function downloadCifar10(opts: DownloadOptions): Promise<string> {
     try {
       info = await Deno.stat(from);
     } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      if (!(e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory)) {
+        throw new UserError(
+          `archive ${from} cannot be read (${errorText(e)}): pass --from FILE.tar.gz`,
+        );
+      }
     }
-    if (!info?.isFile) {
+    if (!info) {
       throw new UserError(`archive ${from} not found: pass --from FILE.tar.gz, or leave it out`);
+    }
+    if (!info.isFile) {
+      const what = info.isDirectory ? "a directory" : "not a regular file (a device or a FIFO?)";
+      throw new UserError(`archive ${from} is ${what}: pass --from FILE.tar.gz`);
     }
   }
 
+  // the folders above dest that are missing: made now, removed again if the install fails
   const parent = dirname(dest);
-  await Deno.mkdir(parent, { recursive: true });
-  const tmp = join(parent, `.${basename(dest)}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`);
-  await Deno.mkdir(tmp);
+  const made = missingFolders(parent);
+  let tmp: string;
+  try {
+    await Deno.mkdir(parent, { recursive: true });
+    tmp = join(parent, `.${basename(dest)}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`);
+    await Deno.mkdir(tmp);
+  } catch (e) {
+    await removeEmpty(made);
+    throw new UserError(`--dest ${dest} cannot be made (${errorText(e)}): pass --dest DIR`);
+  }
+  if (from === undefined) opts.onInfo?.(`downloading ${url}`);
+  let installed = false;
   try {
     const source = from ?? url;
     let archive: string;
@@ -262,7 +289,10 @@ export async function downloadCifar10(opts: DownloadOptions): Promise<string> {
         file: archive,
         cwd: out,
         strict: true,
-        filter: (p: string) => p.replace(/^\.\//, "").split("/")[0] === ARCHIVE_DIR,
+        // the archive's own files and folders only: never a link (to anywhere) or a device
+        filter: (p: string, entry: unknown) =>
+          p.replace(/^\.\//, "").split("/")[0] === ARCHIVE_DIR &&
+          ["File", "OldFile", "Directory"].includes((entry as { type?: string }).type ?? ""),
       });
     } catch (e) {
       throw new UserError(`could not extract ${source}: ${errorText(e)}; not a valid .tar.gz`);
@@ -285,8 +315,67 @@ export async function downloadCifar10(opts: DownloadOptions): Promise<string> {
       }
       throw new UserError(`could not move the data into ${dest}: ${errorText(e)}`);
     }
+    installed = true;
     return dest;
   } finally {
+    await removeTemporary(tmp);
+    if (!installed) await removeEmpty(made);
+  }
+}
+
+/** The first component of `path` (from the root) that is a file, or null. */
+function fileOnTheWay(path: string): string | null {
+  const parts: string[] = [];
+  for (let p = path; dirname(p) !== p; p = dirname(p)) parts.unshift(p);
+  for (const p of parts) {
+    try {
+      if (!Deno.statSync(p).isDirectory) return p;
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
+/** The folders of `dir` and above it that do not exist yet, deepest first. */
+function missingFolders(dir: string): string[] {
+  const out: string[] = [];
+  for (let p = dir; dirname(p) !== p; p = dirname(p)) {
+    try {
+      Deno.statSync(p);
+      break;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) break;
+      out.push(p);
+    }
+  }
+  return out;
+}
+
+/** Remove the folders the install made (deepest first), each only while it is empty. */
+async function removeEmpty(folders: string[]): Promise<void> {
+  for (const f of folders) {
+    try {
+      await Deno.remove(f); // not recursive: a folder somebody has put something in stays
+    } catch {
+      return;
+    }
+  }
+}
+
+/**
+ * Remove the install's temporary directory. An extraction that failed may still be writing into
+ * it for a moment (tar rejects on the first bad entry while its writes finish), so a removal that
+ * leaves it behind is tried again.
+ */
+async function removeTemporary(tmp: string): Promise<void> {
+  for (let attempt = 0; attempt < 20; attempt++) {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    try {
+      await Deno.lstat(tmp);
+    } catch {
+      return; // gone
+    }
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
