@@ -894,3 +894,18 @@ Deno.test({
     }
   },
 });
+
+Deno.test("serve: a live update's title is the page's title as text, not its escaped markup", async () => {
+  const { runPage } = await import("../src/serve/pages.ts");
+  const root = await Deno.makeTempDir({ prefix: "serve-title-" });
+  try {
+    const name = `R&D <"it's">`;
+    await fakeRun(root, name);
+    const page = (await runPage(root, name))!;
+    assert.ok(page.html.includes("R&amp;D &lt;&quot;it&#39;s&quot;&gt;"), "escaped in the page");
+    assert.match(page.fragment.title, /R&D <"it's">/);
+    assert.ok(!page.fragment.title.includes("&amp;"), page.fragment.title);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

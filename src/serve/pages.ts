@@ -63,10 +63,17 @@ function between(html: string, start: string, end: string): string {
   return b < 0 ? "" : html.slice(a + start.length, b);
 }
 
+/** The text `escapeHtml` (src/report/html.ts) turned into `html`. */
+function unescapeHtml(html: string): string {
+  return html.replace(/&(amp|lt|gt|quot|#39);/g, (_, e: string) => UNESCAPES[e]);
+}
+const UNESCAPES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', "#39": "'" };
+
 /** Split a rendered report page into the parts a live update replaces. */
 function fragmentOf(html: string): Page["fragment"] {
   return {
-    title: between(html, "<title>", "</title>"),
+    // document.title takes text, not markup: the page's escaped title, unescaped
+    title: unescapeHtml(between(html, "<title>", "</title>")),
     sub: between(html, '<p class="sub">', "</p>\n</header>"),
     main: between(html, "<main>\n", "\n</main>"),
     data: between(html, '<script type="application/json" id="report-data">', "</script>"),
