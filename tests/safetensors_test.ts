@@ -208,6 +208,9 @@ Deno.test("malformed header entries give a UserError, not a crash or a wrong rea
     [{ w: f32("4", [0, 16]) }, /tensor w/],
     [{ __metadata__: { step: 3 } }, /metadata/],
     [{ __metadata__: "x" }, /metadata/],
+    // two tensors over the same bytes: one weight would silently be the other's
+    [{ a: f32([2], [0, 8]), b: f32([2], [4, 12]) }, /tensors a and b share bytes \[4, 8\)/],
+    [{ a: f32([4], [0, 16]), b: f32([1], [8, 12]) }, /tensors a and b share bytes \[8, 12\)/],
   ];
   for (const [header, pattern] of cases) {
     assertUserError(() => decodeSafetensors(rawFile(header, data), "m.st"), pattern);

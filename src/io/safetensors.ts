@@ -119,6 +119,7 @@ export function decodeSafetensors(bytes: Uint8Array, source = "checkpoint"): Saf
   const tensors: Record<string, Tensor> = {};
   const dtypes: Record<string, string> = {};
   let metadata: Record<string, string> = {};
+  const ranges: { name: string; start: number; end: number }[] = [];
   for (const [name, entry] of Object.entries(header)) {
     if (name === "__metadata__") {
       if (!isObject(entry) || Object.values(entry).some((v) => typeof v !== "string")) {
@@ -160,6 +161,18 @@ export function decodeSafetensors(bytes: Uint8Array, source = "checkpoint"): Saf
     }
     tensors[name] = { shape: e.shape, data };
     dtypes[name] = e.dtype;
+    ranges.push({ name, start, end });
+  }
+  // the format's tensors never share bytes: two that do are a corrupt (or crafted) file
+  ranges.sort((a, b) => a.start - b.start || a.end - b.end);
+  for (let i = 1; i < ranges.length; i++) {
+    const [a, b] = [ranges[i - 1], ranges[i]];
+    if (b.start < a.end && b.end > b.start) {
+      throw bad(
+        `tensors ${a.name} and ${b.name} share bytes [${b.start}, ${Math.min(a.end, b.end)}): ` +
+          "each tensor has its own range in a safetensors file",
+      );
+    }
   }
   return { tensors, metadata, dtypes };
 }
