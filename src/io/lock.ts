@@ -84,6 +84,32 @@ function readLock(path: string): LockInfo | null {
   }
 }
 
+/** How every lock file starts (`JSON.stringify` keeps the key order of {@link LockInfo}). */
+const LOCK_START = '{"format":"webgpu-mlp.lock/1"';
+
+/**
+ * Why the entry at a lock's path is not the tool's lock, or null when it is one: a lock, or one
+ * whose writing was cut short (empty, or the start of a lock's text). A directory, a link, a
+ * device or a file of other text — `poetry.lock`, `deno.lock`, a user's `data.lock/` — is somebody
+ * else's, and the tool never takes it over (it would delete it).
+ */
+function foreignLock(path: string): string | null {
+  let st: Deno.FileInfo;
+  try {
+    st = Deno.lstatSync(path);
+  } catch {
+    return null; // gone: the next attempt creates it
+  }
+  if (st.isSymlink) return "a symbolic link";
+  if (st.isDirectory) return "a directory";
+  if (!st.isFile) return "not a regular file";
+  const text = readRegularTextOrNull(path, { maxBytes: MAX_SMALL_BYTES });
+  if (text === null) return "a file larger than a lock";
+  return text.startsWith(LOCK_START) || LOCK_START.startsWith(text)
+    ? null
+    : "a file that is not a lock of this tool";
+}
+
 /** Why the lock at `path` is stale, or null when its owner may be alive. */
 function staleness(path: string, info: LockInfo | null): string | null {
   let age = 0;
@@ -93,7 +119,8 @@ function staleness(path: string, info: LockInfo | null): string | null {
     return "it is gone";
   }
   if (!info) {
-    // a lock being written right now is empty for a moment: only an old one is damaged
+    // a lock being written right now is empty for a moment: only an old one is damaged (its
+    // writer was killed between creating and filling it)
     return age > 10 ? "it is damaged" : null;
   }
   const ns = pidNamespace();
@@ -155,6 +182,13 @@ export async function acquireLock(
       if (!(e instanceof Deno.errors.AlreadyExists)) {
         throw new UserError(`cannot create the lock ${path}: ${(e as Error).message}`);
       }
+    }
+    const foreign = foreignLock(path);
+    if (foreign !== null) {
+      throw new UserError(
+        `${path} is ${foreign}, in the way of the lock and not written by this tool, so it is ` +
+          "left alone: move it away, or use another --name or --out",
+      );
     }
     const info = readLock(path);
     const why = staleness(path, info);
