@@ -500,3 +500,21 @@ Deno.test({
     await Deno.remove(top, { recursive: true });
   },
 });
+
+Deno.test("leftovers of a killed commit are removed; a user's copies of the run named like them are not", async () => {
+  const { markOwned } = await import("../src/io/owned.ts");
+  const { removeLeftovers } = await import("../src/train/run.ts");
+  const top = await Deno.makeTempDir({ prefix: "leftovers-" });
+  try {
+    const dir = join(top, "tiny");
+    const copies = ["", ".old-1", ".old-2", ".old-123-abcdef12", ".tmp-5-0123abcd", ".tmp-77"];
+    for (const c of copies) await markOwned(dir + c, "run", "h");
+    await removeLeftovers(dir, "h");
+    assert.deepEqual(
+      [...Deno.readDirSync(top)].map((e) => e.name).sort(),
+      ["tiny", "tiny.old-1", "tiny.old-2", "tiny.tmp-77"],
+    );
+  } finally {
+    await Deno.remove(top, { recursive: true });
+  }
+});

@@ -202,8 +202,9 @@ export async function commitDir(tmp: string, dir: string): Promise<void> {
 }
 
 /**
- * Remove what an earlier process killed while committing `dir` left beside it: its `.tmp-*` and
- * `.old-*` copies, when they are the tool's own run directories, and the in-progress directory of
+ * Remove what an earlier process killed while committing `dir` left beside it: its
+ * `.tmp-PID-XXXXXXXX` and `.old-PID-XXXXXXXX` copies (the names {@link sibling} gives), when they
+ * are the tool's own run directories, and the in-progress directory of
  * the very run it committed (same config, created before the commit). Call it holding the lock.
  */
 export async function removeLeftovers(dir: string, hash: string): Promise<void> {
@@ -225,7 +226,9 @@ export async function removeLeftovers(dir: string, hash: string): Promise<void> 
   for (const e of entries) {
     if (
       !e.name.startsWith(`${name}.`) ||
-      !/^\.(tmp|old)-\d+(-[0-9a-f]{8})?$/.test(e.name.slice(name.length))
+      // exactly the names `sibling` gives (pid and random suffix): a user's `run.old-1` or
+      // `run.old-2` copy of a run is theirs, however much it looks like a run of the tool's
+      !/^\.(tmp|old)-\d+-[0-9a-f]{8}$/.test(e.name.slice(name.length))
     ) continue;
     const path = join(parent, e.name);
     if (replaceProblem(path, "run") === null) await Deno.remove(path, { recursive: true });
