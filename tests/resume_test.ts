@@ -518,3 +518,39 @@ Deno.test("leftovers of a killed commit are removed; a user's copies of the run 
     await Deno.remove(top, { recursive: true });
   }
 });
+
+Deno.test({
+  name: "a run interrupted on one copy of the data does not resume on other data",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const top = await Deno.makeTempDir({ prefix: "otherdata-" });
+    try {
+      // the same files but batch 1 cut to 5000 of its records: another training set
+      const other = join(top, "data");
+      await Deno.mkdir(other);
+      for (const f of ["batches.meta.txt", "test_batch.bin"]) {
+        await Deno.symlink(join(DATA, f), join(other, f));
+      }
+      const batch = await Deno.readFile(join(DATA, "data_batch_1.bin"));
+      await Deno.writeFile(join(other, "data_batch_1.bin"), batch.subarray(0, 3073 * 5000));
+      const cfg = await writeJson(join(top, "r.json"), longConfig());
+      const out = join(top, "o");
+      const c = new Child(["--config", cfg, "--out", out]);
+      assert.ok(await c.waitFor(/^step\s+0\//));
+      c.kill("SIGINT");
+      assert.equal((await c.status).code, 130, c.lines.join("\n"));
+      const d = new Child(["--config", cfg, "--out", out], { CIFAR10_DIR: other });
+      assert.equal((await d.status).code, 1, d.lines.join("\n"));
+      assert.match(
+        d.lines.join("\n"),
+        /^error: .*r\.partial\/snapshot\.safetensors was trained on other data than --data \(or CIFAR10_DIR\) gives now .*--restart/m,
+      );
+      // on the data it began with, it resumes to the end
+      const lines = await runToEnd(["--config", cfg, "--out", out]);
+      assert.ok(lines.some((l) => /resuming at step [1-9]/.test(l)), lines.join("\n"));
+    } finally {
+      await Deno.remove(top, { recursive: true });
+    }
+  },
+});

@@ -25,7 +25,12 @@ import {
   replaceProblem,
 } from "../io/owned.ts";
 import { checkOutDir, preflight } from "../train/preflight.ts";
-import { readSnapshot, type StoredSnapshot, writeSnapshot } from "../train/snapshot.ts";
+import {
+  checkSnapshotData,
+  readSnapshot,
+  type StoredSnapshot,
+  writeSnapshot,
+} from "../train/snapshot.ts";
 import { getGpu } from "../gpu/device.ts";
 import { encodeCheckpoint } from "../model/checkpoint.ts";
 import { writeReport } from "../report/mod.ts";
@@ -866,6 +871,7 @@ async function trainChunk(
     ),
   });
   const stored = await resumeSnapshot(s, snapHash, done);
+  checkSnapshotData(s.snapshotFile, stored?.snapshot, data.fingerprint);
   const shared = formatHyper(sharedHyper(chunk[0].hyper ?? {}));
   log(
     `${stage.name}: training ${chunk.length} models at once (trials ${
@@ -901,7 +907,13 @@ async function trainChunk(
       },
       signal: options.signal,
       resume: stored?.snapshot,
-      onSnapshot: (snap) => writeSnapshot(snapshotFile, snapHash, snap, chunk.map((c) => c.id)),
+      onSnapshot: (snap) =>
+        writeSnapshot(
+          snapshotFile,
+          snapHash,
+          { ...snap, data: data.fingerprint },
+          chunk.map((c) => c.id),
+        ),
       snapshotSeconds: options.snapshotSeconds,
       onRung: (r) => log(formatRung(stage.name, r, chunk)),
       onExploit: (e) => log(formatExploit(stage.name, e, chunk)),

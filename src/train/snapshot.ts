@@ -39,6 +39,24 @@ export interface Snapshot {
   members?: number[];
   /** With halving: how many rungs the population has passed (absent: none). */
   rung?: number;
+  /**
+   * Fingerprint of the data trained on (`PreparedData.fingerprint`, src/train/run.ts): a resume
+   * on other data is refused ({@link checkSnapshotData}). Absent in snapshots of earlier versions.
+   */
+  data?: string;
+}
+
+/**
+ * Refuse to resume `stored` (the snapshot at `path`) on data other than what it was trained on:
+ * its fingerprint against the data's now. A snapshot without one (an earlier version's) passes.
+ */
+export function checkSnapshotData(path: string, stored: Snapshot | undefined, data: string): void {
+  if (stored?.data === undefined || stored.data === data) return;
+  throw new UserError(
+    `${path} was trained on other data than --data (or CIFAR10_DIR) gives now (fingerprint ` +
+      `${stored.data.slice(0, 12)} against ${data.slice(0, 12)}): point it back at the data the ` +
+      "run began with, or pass --restart to start afresh",
+  );
 }
 
 /** SHA-256 (hex) of a value's JSON. */
@@ -68,6 +86,7 @@ export function writeSnapshot(
     trainSeconds: s.trainSeconds,
     models: s.models,
     ...(s.members ? { members: s.members, rung: s.rung ?? 0 } : {}),
+    ...(s.data !== undefined ? { data: s.data } : {}),
   };
   try {
     writeFileAtomicSync(
@@ -125,6 +144,7 @@ export async function readSnapshot(path: string, restart: string): Promise<Store
     models: ModelResult[];
     members?: unknown;
     rung?: unknown;
+    data?: unknown;
   };
   try {
     state = JSON.parse(metadata.state);
@@ -171,6 +191,7 @@ export async function readSnapshot(path: string, restart: string): Promise<Store
       models: models.data as ModelResult[],
       buffers,
       ...(halved.data.members ? { members: halved.data.members, rung: halved.data.rung ?? 0 } : {}),
+      ...(typeof state.data === "string" ? { data: state.data } : {}),
     },
   };
 }

@@ -27,7 +27,7 @@ import {
   replaceProblem,
 } from "../io/owned.ts";
 import { checkOutDir, preflight } from "./preflight.ts";
-import { readSnapshot, writeSnapshot } from "./snapshot.ts";
+import { checkSnapshotData, readSnapshot, writeSnapshot } from "./snapshot.ts";
 import { ProgressLog } from "./live.ts";
 import {
   appendPoint,
@@ -194,6 +194,7 @@ async function trainVariants(
     if (stored && stored.hash !== snapHash) {
       throw new UserError(`${snapshotFile} holds a snapshot of other variants: ${hint}`);
     }
+    checkSnapshotData(snapshotFile, stored?.snapshot, data.fingerprint);
     if (stored) log(`${names.join("+")}: resuming at step ${stored.snapshot.step}`);
     const startedAt = new Date(), tg = performance.now();
     // each variant's progress log, in its in-progress directory, for deno task serve
@@ -217,7 +218,8 @@ async function trainVariants(
         initial,
         signal: options.signal,
         resume: stored?.snapshot,
-        onSnapshot: (snap) => writeSnapshot(snapshotFile, snapHash, snap),
+        onSnapshot: (snap) =>
+          writeSnapshot(snapshotFile, snapHash, { ...snap, data: data.fingerprint }),
         snapshotSeconds: options.snapshotSeconds,
         onEval: (p) => {
           log(formatPopulation(names.join("+"), p, lambdas));
