@@ -210,3 +210,31 @@ Deno.test("eval preflight: a net wider than the adapter binds is one line naming
   assert.match(evalFitProblem(gpu, [3072, 50, 20000, 10], 2000)!, /layer 2's activations/);
   assert.equal(evalFitProblem(gpu, [3072, 50, 10], 2000), null);
 });
+
+Deno.test("train on data found bad while loading (a label out of range): one line, no in-progress directory left", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cli_baddata_" });
+  try {
+    const data = `${dir}/data`;
+    await Deno.mkdir(data);
+    const real = resolveDataDir();
+    await Deno.symlink(`${real}/batches.meta.txt`, `${data}/batches.meta.txt`);
+    const batch = await Deno.readFile(`${real}/data_batch_1.bin`);
+    batch[3073 * 17] = 12; // record 17's label
+    await Deno.writeFile(`${data}/data_batch_1.bin`, batch);
+    const cfg = {
+      ...good,
+      name: "bad",
+      data: { train: [1], val: { holdout: 1000 }, test: false, dir: data },
+    };
+    await Deno.writeTextFile(`${dir}/bad.json`, JSON.stringify(cfg));
+    const out = `${dir}/runs`;
+    assertOneLineError(
+      await run("train", ["--config", `${dir}/bad.json`, "--out", out, "--no-report"]),
+      /record 17 has label 12/,
+    );
+    const left = [...Deno.readDirSync(out)].map((e) => e.name);
+    assert.deepEqual(left.filter((n) => n.startsWith("bad")), [], `left: ${left}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -277,6 +277,8 @@ export interface Partial {
   dir: string;
   /** The snapshot to continue from, if any. */
   resume?: Snapshot;
+  /** Made by this process just now (nothing in it yet): a failed start removes it again. */
+  fresh: boolean;
   /** Write a snapshot of this run. */
   save(s: Snapshot): Promise<void>;
 }
@@ -311,8 +313,11 @@ export async function openPartial(
     }
   }
   let resume: Snapshot | undefined;
-  if (entryKind(partial) === "none") await markOwned(partial, "partial", hash);
-  else {
+  let fresh = false;
+  if (entryKind(partial) === "none") {
+    await markOwned(partial, "partial", hash);
+    fresh = true;
+  } else {
     await removeTemporaries(partial, null);
     const stored = await readSnapshot(file, hint);
     if (stored && stored.hash !== hash) {
@@ -320,7 +325,7 @@ export async function openPartial(
     }
     resume = stored?.snapshot;
   }
-  return { dir: partial, resume, save: (s) => writeSnapshot(file, hash, s) };
+  return { dir: partial, resume, fresh, save: (s) => writeSnapshot(file, hash, s) };
 }
 
 /** The outcome of {@link runExperiment}. */
@@ -377,7 +382,15 @@ async function trainRun(
   const partial = await openPartial(dir, hash, !!options.restart, log);
   const startedAt = new Date();
   const t0 = performance.now();
-  const data = await prepareData(cfg);
+  let data: PreparedData;
+  try {
+    data = await prepareData(cfg);
+  } catch (e) {
+    // bad data found while loading (a label out of range, a damaged class-name file): the
+    // in-progress directory made for this start holds nothing, so it goes again
+    if (partial.fresh) await removeOwned(partial.dir, "partial", "remove it by hand");
+    throw e;
+  }
   const { gpu, cifar } = data;
   const spec = populationSpec(cfg, cifar.train.n, [cfg.train.lambda], [cfg.seed]);
   log(
