@@ -554,3 +554,45 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "a snapshot whose state is past its schedule or holds no models is refused as damaged, in one line",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const { encodeSafetensors } = await import("../src/io/safetensors.ts");
+    const top = await Deno.makeTempDir({ prefix: "badstate-" });
+    try {
+      const cfg = await writeJson(join(top, "r.json"), longConfig());
+      const out = join(top, "o");
+      const c = new Child(["--config", cfg, "--out", out]);
+      assert.ok(await c.waitFor(/^step\s+0\//));
+      c.kill("SIGINT");
+      assert.equal((await c.status).code, 130, c.lines.join("\n"));
+      const file = join(out, "r.partial", "snapshot.safetensors");
+      const { tensors, metadata } = decodeSafetensors(await Deno.readFile(file));
+      const state = JSON.parse(metadata.state);
+      for (
+        const [edit, pattern] of [
+          [{ step: 99999 }, /step 99999 past the schedule's 1200/],
+          [{ models: [] }, /is damaged \(models\.: .*\): pass --restart/],
+        ] as const
+      ) {
+        await Deno.writeFile(
+          file,
+          encodeSafetensors(tensors, { ...metadata, state: JSON.stringify({ ...state, ...edit }) }),
+        );
+        const d = new Child(["--config", cfg, "--out", out]);
+        assert.equal((await d.status).code, 1, d.lines.join("\n"));
+        const errors = d.lines.filter((l) => l.startsWith("error:"));
+        assert.equal(errors.length, 1, d.lines.join("\n"));
+        assert.match(errors[0], /damaged/);
+        assert.match(errors[0], pattern);
+        assert.ok(!d.lines.some((l) => /^\s+at /.test(l)), "no stack trace");
+      }
+    } finally {
+      await Deno.remove(top, { recursive: true });
+    }
+  },
+});

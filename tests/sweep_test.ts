@@ -632,3 +632,20 @@ Deno.test("a damaged sweep.config.json, final/metrics.json or earlier sweep is r
     await g.remove();
   }
 });
+
+Deno.test("a trials file that is a directory, a link or a FIFO is one line, not a crash", async () => {
+  const { assertUserError } = await import("./assert_user_error.ts");
+  const dir = await Deno.makeTempDir({ prefix: "trials-" });
+  try {
+    await Deno.mkdir(join(dir, "trials.shard-1-of-3.jsonl"));
+    await assertUserError(
+      () => readTrials(dir),
+      /trials\.shard-1-of-3\.jsonl is a directory, not a regular file: the sweep's trials file is damaged; move it away/,
+    );
+    await Deno.remove(join(dir, "trials.shard-1-of-3.jsonl"));
+    await Deno.symlink("/dev/zero", join(dir, "trials.jsonl"));
+    await assertUserError(() => readTrials(dir), /trials\.jsonl is a symbolic link/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -11,6 +11,7 @@ import type { Config } from "../config.ts";
 import { clip, shown, UserError } from "../errors.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { parseRecord, TRIAL_FORMAT } from "../io/records.ts";
+import { FileProblem, MAX_RECORD_BYTES, readRegularTextSync } from "../io/regular.ts";
 import { formatHyper } from "./hyper.ts";
 import { spaceSize } from "./space.ts";
 import type { TopEntry, TrialRecord } from "./types.ts";
@@ -90,7 +91,14 @@ function checkBelongs(rec: TrialRecord, at: string, cfg: Config): void {
 export function readTrials(dir: string, cfg?: Config): Map<string, TrialRecord> {
   const byId = new Map<string, Located & { key: string }>();
   for (const f of trialFiles(dir)) {
-    for (const { record, at } of parseTrialLines(Deno.readTextFileSync(f), f)) {
+    let text: string;
+    try {
+      text = readRegularTextSync(f, { maxBytes: MAX_RECORD_BYTES });
+    } catch (e) {
+      if (!(e instanceof FileProblem)) throw e;
+      throw new UserError(`${e.message}: the sweep's trials file is damaged; move it away`);
+    }
+    for (const { record, at } of parseTrialLines(text, f)) {
       if (cfg) checkBelongs(record, at, cfg);
       const key = JSON.stringify({ ...record, shard: undefined });
       const first = byId.get(record.id);

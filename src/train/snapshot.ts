@@ -167,7 +167,7 @@ export async function readSnapshot(path: string, restart: string): Promise<Store
       `${path} is damaged (${issue.path.join(".")}: ${issue.message}): ${restart}`,
     );
   }
-  const models = z.array(snapshotModelSchema).safeParse(state.models);
+  const models = z.array(snapshotModelSchema).min(1).safeParse(state.models);
   if (!models.success) {
     const issue = models.error.issues[0];
     throw new UserError(

@@ -527,6 +527,15 @@ export async function trainPopulation(
   checkPerModel(spec, stepsPerEpoch);
 
   const resume = options.resume;
+  if (resume && (resume.step > total || resume.models.length !== P)) {
+    throw new UserError(
+      `the snapshot to resume is damaged (${
+        resume.step > total
+          ? `step ${resume.step} past the schedule's ${total}`
+          : `${resume.models.length} models for a population of ${P}`
+      }): pass --restart to start afresh`,
+    );
+  }
   // the models in the population now, as indices in the spec (fewer after a rung of halving)
   let members = resume ? resumedMembers(resume, P, rungs) : [...Array(P).keys()];
   // the values each model trains with now: with PBT they change at each exploit
