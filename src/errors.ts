@@ -32,6 +32,10 @@ export function clip(text: string, max = 60): string {
 /** A value as JSON for an error message, cut short by {@link clip}. */
 export function shown(value: unknown, max = 60): string {
   if (value === undefined) return "nothing";
+  // JSON would show these as null: a literal too large for a double (1e400) parses to Infinity
+  if (typeof value === "number" && !Number.isFinite(value)) {
+    return `${value} (a number too large for a double, like 1e400?)`;
+  }
   let text: string;
   try {
     text = JSON.stringify(value) ?? String(value);

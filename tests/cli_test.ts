@@ -41,6 +41,8 @@ Deno.test("train: bad configs, data and flags give one line and write nothing", 
   await write("hidden.json", { ...good, model: { hidden: [0] } });
   await write("good.json", good);
   await write("bigbatch.json", { ...good, train: { ...good.train, batchSize: 20000 } });
+  await write("huge.json", JSON.stringify(good).replace('"etaMax":0.1', '"etaMax":1e400'));
+  await Deno.symlink(`${dir}/nowhere-at-all`, `${dir}/dangling`);
   const cases: [string[], RegExp][] = [
     [[], /--config FILE is required/],
     [["--config", "missing.json"], /config missing.json not found/],
@@ -50,6 +52,11 @@ Deno.test("train: bad configs, data and flags give one line and write nothing", 
     [["--config", "good.json", "--data", `${dir}/nowhere`], /nowhere/],
     [["--config", "good.json", "--lambda", "abc"], /--lambda must be a number/],
     [["--config", "good.json", "--bogus"], /unknown flag --bogus/],
+    [["--config", "huge.json"], /etaMax must be .*got Infinity \(a number too large for a double/],
+    [
+      ["--config", "good.json", "--out", "dangling"],
+      /dangling is a symbolic link to .*nowhere-at-all, which does not exist/,
+    ],
     [
       ["--config", "bigbatch.json", "--data", resolveDataDir()],
       /batchSize 20000 is larger than the training set \(10000/,

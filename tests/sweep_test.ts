@@ -235,7 +235,9 @@ Deno.test("bad search specs and shard specs get one line", async () => {
     /"coarse" is not an earlier stage/,
   );
   bad({ stages: [] }, /stages must have >= 1 entries/);
-  for (const s of ["5/4", "0/4", "a/b", "2"]) assert.throws(() => parseShard(s), UserError);
+  for (const s of ["5/4", "0/4", "a/b", "2", "1/0"]) assert.throws(() => parseShard(s), UserError);
+  assert.throws(() => parseShard("1/0"), /--shard 1\/0: there must be at least 1 shard/);
+  assert.throws(() => parseShard("5/4"), /the shard number must be between 1 and 4/);
   assert.deepEqual(parseShard("2/4"), { index: 1, count: 4, label: "2/4" });
   assert.deepEqual(
     resolveShard(undefined, undefined, {

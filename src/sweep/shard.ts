@@ -30,11 +30,12 @@ export function parseShard(spec: string): Shard {
     throw new UserError(`--shard "${spec}" is not i/n (e.g. --shard 2/4 for the second of four)`);
   }
   const i = Number(m[1]), n = Number(m[2]);
-  if (n < 1 || i < 1 || i > n) {
+  if (n < 1) {
+    throw new UserError(`--shard ${spec}: there must be at least 1 shard (i/n with 1 ≤ i ≤ n)`);
+  }
+  if (i < 1 || i > n) {
     throw new UserError(
-      `--shard ${spec}: the shard number must be between 1 and ${
-        Math.max(n, 1)
-      } (i/n with 1 ≤ i ≤ n)`,
+      `--shard ${spec}: the shard number must be between 1 and ${n} (i/n with 1 ≤ i ≤ n)`,
     );
   }
   return make(i - 1, n);

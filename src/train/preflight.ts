@@ -97,6 +97,13 @@ export async function checkOutDir(out: string): Promise<void> {
     try {
       st = Deno.statSync(at);
     } catch (e) {
+      const dangling = e instanceof Deno.errors.NotFound && linkTarget(at);
+      if (dangling) {
+        throw new UserError(
+          `--out ${out}: ${at} is a symbolic link to ${dangling}, which does not exist: create ` +
+            "its target, or point --out elsewhere",
+        );
+      }
       if (!(e instanceof Deno.errors.NotFound) && !(e instanceof Deno.errors.NotADirectory)) {
         throw new UserError(
           `--out ${out} cannot be used (${at}: ${firstLine(e)}): choose another --out`,
@@ -123,6 +130,15 @@ export async function checkOutDir(out: string): Promise<void> {
     throw new UserError(
       `--out ${out} cannot be written (${at}: ${firstLine(e)}): choose another --out`,
     );
+  }
+}
+
+/** Where the symbolic link at `path` points, or null when it is not one. */
+function linkTarget(path: string): string | null {
+  try {
+    return Deno.lstatSync(path).isSymlink ? Deno.readLinkSync(path) : null;
+  } catch {
+    return null;
   }
 }
 
