@@ -253,6 +253,7 @@ Deno.test("bad search specs and shard specs get one line", async () => {
     /--shards N/,
   );
   assert.equal(resolveShard(undefined, undefined, {}), null);
+  assert.throws(() => resolveShard(undefined, 3, {}), /--shards 3 needs the shard's index/);
   // a bare sweep name lives under the config's out directory; a path is taken as it is
   const named = sweepConfig("/tmp/runs-x", {
     stages: [{ name: "a", space: { kind: "list", values: [0] } }],

@@ -90,6 +90,13 @@ export function resolveShard(
     }
     return make(k8s, count);
   }
+  if (shardsFlag !== undefined) {
+    // a count with no index would train every trial, as if unsharded, on each of N machines
+    throw new UserError(
+      `--shards ${shardsFlag} needs the shard's index from the Job (JOB_COMPLETION_INDEX, set by ` +
+        "an Indexed Kubernetes Job): outside one, pass --shard i/n",
+    );
+  }
   return null;
 }
 
