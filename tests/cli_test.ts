@@ -200,6 +200,23 @@ Deno.test("eval: a device, a FIFO or a directory as checkpoint or data is one li
         pattern,
       );
     }
+    // finite weights whose products overflow float32: an error, not "loss NaN" and exit 0
+    const huge = `${dir}/huge.safetensors`;
+    await Deno.writeFile(
+      huge,
+      encodeSafetensors({
+        "input.mean": t([3072], 0),
+        "input.std": t([3072], 1),
+        "fc1.weight": t([5, 3072], 3e38),
+        "fc1.bias": t([5], 0),
+        "fc2.weight": t([10, 5], 3e38),
+        "fc2.bias": t([10], 0),
+      }),
+    );
+    assertOneLineError(
+      await run("eval", ["--checkpoint", huge]),
+      /huge\.safetensors: the network's outputs overflow float32 on test_batch\.bin/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -57,6 +57,13 @@ export async function main(args: string[]): Promise<void> {
   const data = loadEvalData(dataDir, file);
   const gpu = await getGpu();
   const r = await evaluateCheckpoint(gpu, checkpoint, dataDir, file, data);
+  if (!Number.isFinite(r.loss)) {
+    // finite weights whose products overflow float32 (3e38 and up): no number here means anything
+    throw new UserError(
+      `${ck}: the network's outputs overflow float32 on ${file} (loss ${r.loss}): its weights are ` +
+        "too large to evaluate; use the checkpoint of a run that did not diverge",
+    );
+  }
   console.log(
     `${ck}: ${r.sizes.join("-")} on ${file} (${r.samples} images) — ${gpu.adapter.description}`,
   );
