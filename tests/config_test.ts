@@ -78,6 +78,13 @@ Deno.test("missing, wrongly typed and out-of-range values are named with their b
     message(() => parseConfig(base, "x.json", { lambda: -1 })),
     /train\.lambda \(from --lambda\) must be >= 0/,
   );
+  // a seed past the safe integers names the seed's own bound, as one just past it does
+  for (const seed of [1e20, 2 ** 32]) {
+    assert.match(
+      message(() => parseConfig({ ...base, seed }, "x.json")),
+      /^config x\.json: seed must be <= 4294967295, got /,
+    );
+  }
   assert.match(
     message(() => parseConfig({ ...base, model: { init: "glorot" } }, "x.json")),
     /model\.init must be one of "gaussian", "xavier", "he", got "glorot"/,

@@ -7,7 +7,8 @@
 
 import { z } from "zod";
 
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
+// the bounds before the integer check: 1e20 as a seed is "≤ 4294967295", not the safe-integer bound
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().min(min).max(max).int();
 const positive = () => z.number().positive().finite();
 
 const cyclic = z.strictObject({
