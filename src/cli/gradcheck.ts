@@ -64,7 +64,8 @@ export async function main(args: string[]): Promise<void> {
   const out = typeof values.out === "string" ? values.out : undefined;
   // before the audit: where its file goes (never over a file the tool did not write)
   const outProblem = () => out === undefined ? null : outputFileProblem(out, "gradcheck", "--out");
-  if (outProblem()) throw new UserError(outProblem()!);
+  const outAtStart = outProblem();
+  if (outAtStart) throw new UserError(outAtStart);
   const dir = resolveDataDir(values.data as string | undefined);
   const { train } = await loadCifar10(dir, { train: [1], val: { none: true }, test: false });
   const stats = normalisationStats(train);

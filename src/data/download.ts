@@ -13,6 +13,7 @@ import { createHash } from "node:crypto";
 import { basename, dirname, join, resolve } from "node:path";
 import * as tar from "tar";
 import { UserError } from "../errors.ts";
+import { nearestExisting } from "../io/exists.ts";
 
 /** Where the official archive is downloaded from. */
 export const CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
@@ -202,8 +203,7 @@ export async function downloadCifar10(opts: DownloadOptions): Promise<string> {
     if (e instanceof UserError) throw e;
     if (e instanceof Deno.errors.NotADirectory) {
       throw new UserError(
-        `--dest ${dest}: ${fileOnTheWay(dest) ?? "a part of the path"} is a file, not a ` +
-          "directory: pass --dest DIR",
+        `--dest ${dest}: ${fileOnTheWay(dest)} is a file, not a directory: pass --dest DIR`,
       );
     }
     if (!(e instanceof Deno.errors.NotFound)) {
@@ -248,7 +248,7 @@ export async function downloadCifar10(opts: DownloadOptions): Promise<string> {
 
   // the folders above dest that are missing: made now, removed again if the install fails
   const parent = dirname(dest);
-  const made = missingFolders(parent);
+  const made = missingFoldersOf(parent);
   let tmp: string;
   try {
     await Deno.mkdir(parent, { recursive: true });
@@ -323,33 +323,23 @@ export async function downloadCifar10(opts: DownloadOptions): Promise<string> {
   }
 }
 
-/** The first component of `path` (from the root) that is a file, or null. */
-function fileOnTheWay(path: string): string | null {
-  const parts: string[] = [];
-  for (let p = path; dirname(p) !== p; p = dirname(p)) parts.unshift(p);
-  for (const p of parts) {
-    try {
-      if (!Deno.statSync(p).isDirectory) return p;
-    } catch {
-      return null;
-    }
+/** The file in the way of `path` (a file where one of its folders should be), else a phrase. */
+function fileOnTheWay(path: string): string {
+  try {
+    const { at, info } = nearestExisting(path);
+    return info.isDirectory ? "a part of the path" : at;
+  } catch {
+    return "a part of the path";
   }
-  return null;
 }
 
 /** The folders of `dir` and above it that do not exist yet, deepest first. */
-function missingFolders(dir: string): string[] {
-  const out: string[] = [];
-  for (let p = dir; dirname(p) !== p; p = dirname(p)) {
-    try {
-      Deno.statSync(p);
-      break;
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) break;
-      out.push(p);
-    }
+function missingFoldersOf(dir: string): string[] {
+  try {
+    return nearestExisting(dir).missing;
+  } catch {
+    return []; // the mkdir that follows says what is wrong
   }
-  return out;
 }
 
 /** Remove the folders the install made (deepest first), each only while it is empty. */

@@ -183,14 +183,15 @@ export async function acquireLock(
         throw new UserError(`cannot create the lock ${path}: ${(e as Error).message}`);
       }
     }
-    const foreign = foreignLock(path);
+    const info = readLock(path);
+    // a lock of the tool is what it reads; anything else is looked at closer
+    const foreign = info ? null : foreignLock(path);
     if (foreign !== null) {
       throw new UserError(
         `${path} is ${foreign}, in the way of the lock and not written by this tool, so it is ` +
           "left alone: move it away, or use another --name or --out",
       );
     }
-    const info = readLock(path);
     const why = staleness(path, info);
     if (why === null) {
       const who = info

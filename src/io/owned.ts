@@ -11,6 +11,7 @@
 import { basename, dirname, join } from "node:path";
 import { UserError } from "../errors.ts";
 import { writeJsonAtomic } from "./atomic.ts";
+import { nearestExisting } from "./exists.ts";
 import {
   FileProblem,
   MAX_RECORD_BYTES,
@@ -330,21 +331,17 @@ export function outputFileProblem(path: string, kind: OwnFileKind, flag: string)
   }
   if (entry === "none") {
     // the folders to be made: the nearest one above that exists must be a folder
-    for (let dir = dirname(path);; dir = dirname(dir)) {
-      let st: Deno.FileInfo;
-      try {
-        st = Deno.statSync(dir);
-      } catch (e) {
-        const gone = e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory;
-        if (gone && dirname(dir) !== dir) continue;
-        return `${path} cannot be written: ${dir} cannot be inspected (${
-          (e as Error).message.split("\n")[0]
-        })`;
-      }
-      return st.isDirectory
-        ? null
-        : `${path} cannot be written: ${dir} is a file, not a folder: ${elsewhere}`;
+    let above: { at: string; info: Deno.FileInfo };
+    try {
+      above = nearestExisting(dirname(path));
+    } catch (e) {
+      return `${path} cannot be written: ${dirname(path)} cannot be inspected (${
+        (e as Error).message.split("\n")[0]
+      })`;
     }
+    return above.info.isDirectory
+      ? null
+      : `${path} cannot be written: ${above.at} is a file, not a folder: ${elsewhere}`;
   }
   let head: string;
   try {

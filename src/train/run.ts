@@ -31,6 +31,7 @@ import {
   checkSnapshotData,
   hashOf,
   readSnapshot,
+  sha256Hex,
   type Snapshot,
   SNAPSHOT_FORMAT,
   writeSnapshot,
@@ -153,12 +154,7 @@ export async function prepareData(cfg: Config): Promise<PreparedData> {
 export async function dataFingerprint(parts: DatasetPart[]): Promise<string> {
   const digests: string[] = [];
   for (const p of parts) {
-    for (const bytes of [p.images, p.labels]) {
-      const d = new Uint8Array(
-        await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>),
-      );
-      digests.push(`${p.name}:${[...d].map((b) => b.toString(16).padStart(2, "0")).join("")}`);
-    }
+    for (const bytes of [p.images, p.labels]) digests.push(`${p.name}:${await sha256Hex(bytes)}`);
   }
   return hashOf(digests);
 }

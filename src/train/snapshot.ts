@@ -60,9 +60,15 @@ export function checkSnapshotData(path: string, stored: Snapshot | undefined, da
 }
 
 /** SHA-256 (hex) of a value's JSON. */
-export async function hashOf(value: unknown): Promise<string> {
-  const bytes = new TextEncoder().encode(JSON.stringify(value));
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+export function hashOf(value: unknown): Promise<string> {
+  return sha256Hex(new TextEncoder().encode(JSON.stringify(value)));
+}
+
+/** SHA-256 (hex) of bytes. */
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>),
+  );
   return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
