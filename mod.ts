@@ -122,7 +122,9 @@ export { type Cifar10, loadCifar10 } from "./src/data/cifar10.ts";
 export { type Batch } from "./src/data/format.ts";
 export { downloadCifar10, type DownloadOptions } from "./src/data/download.ts";
 export {
+  datasetImages,
   type DatasetPart,
+  IMAGES_PER_TEXTURE_ROW,
   type ResidentDataset,
   type SplitRange,
   uploadDataset,
@@ -226,6 +228,8 @@ export { type GradcheckOptions, runGradcheck } from "./src/reference/gradcheck.t
 // kernels (advanced: build your own dispatches)
 export {
   type Epilogue,
+  IMAGE_VALUES,
+  type ImagesOperand,
   matmulOp,
   type MatmulSpec,
   type MatmulVariant,

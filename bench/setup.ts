@@ -109,7 +109,7 @@ export class BenchNet {
   constructor(
     ctx: BenchContext,
     spec: PopulationSpec,
-    opts: { tail?: boolean; gather?: boolean; profile?: KernelProfile } = {},
+    opts: { tail?: boolean; gather?: boolean; images?: boolean; profile?: KernelProfile } = {},
   ) {
     this.ctx = ctx;
     this.spec = spec;
@@ -122,6 +122,7 @@ export class BenchNet {
       textures: ctx.gpu.prefersTextures,
       tail: opts.tail ?? ctx.gpu.fuseTail,
       gather: opts.gather ?? ctx.gpu.fuseGather,
+      images: opts.images ?? ctx.gpu.fuseImages,
       profile: opts.profile ?? ctx.gpu.kernelProfile,
     });
     this.stepsPerEpoch = Math.floor(ctx.train.train.n / spec.batchSize);

@@ -27,6 +27,7 @@
 
 const TRAIN: bool = true;
 const X_TEXTURE: bool = false; // write X into a texture instead of a buffer
+const INDEX: bool = false; // write the rows' image indices instead of X (gather_row.wgsl)
 const NORM_STORAGE: bool = false; // norm bound as a read-only storage texture (else sampled)
 const AUGMENT: bool = false;
 const WG: u32 = 192u;

@@ -1,7 +1,7 @@
 // The rows of a batch gather (included with `// @include gather_row`): the bindings, the keyed
 // shuffle and the row fill that gather.wgsl's entry point runs, and that tail.wgsl runs for the
 // next step's batch when it carries the gather (GATHER). See gather.wgsl for the method. The host
-// declares the bool constants TRAIN, X_TEXTURE, NORM_STORAGE, AUGMENT and the workgroup size WG,
+// declares the bool constants TRAIN, X_TEXTURE, INDEX, NORM_STORAGE, AUGMENT and the workgroup size WG,
 // which must divide WORDS/4 (and WORDS when AUGMENT): each invocation fills PERV vectors of a row.
 // Bindings 20–26, clear of the host's own.
 
@@ -38,13 +38,19 @@ fn normInvStd(w: u32) -> vec4f { return textureLoad(norm, vec2u(w, 1u), 0); }
 // @endif
 fn normalise(w: u32, px: vec4f) -> vec4f { return (px - normMean(w)) * normInvStd(w); }
 // X is a storage buffer, or, for matmuls that read it as a texture (see matmul.wgsl's A_TEXTURE),
-// a write-only rgba32float texture of R rows × 768 texels.
+// a write-only rgba32float texture of R rows × 768 texels; or (INDEX) no X at all but the batch's
+// image indices, through which the products read the dataset's images themselves (matmul.wgsl's
+// A_IMAGES), one u32 a row.
+// @if INDEX
+@group(0) @binding(24) var<storage, read_write> xIndex: array<u32>;
+// @else
 // @if X_TEXTURE
 @group(0) @binding(24) var Xt: texture_storage_2d<rgba32float, write>;
 fn storeX(r: u32, w: u32, v: vec4f) { textureStore(Xt, vec2u(w, r), v); }
 // @else
 @group(0) @binding(24) var<storage, read_write> X: array<vec4f>;
 fn storeX(r: u32, w: u32, v: vec4f) { X[r * WORDS + w] = v; }
+// @endif
 // @endif
 @group(0) @binding(25) var<storage, read_write> y: array<u32>; // the batch's labels
 @group(0) @binding(26) var<uniform> gp: GatherParams;
@@ -87,6 +93,8 @@ fn pixelAt(img: u32, b: u32) -> u32 {
   return (v[(b >> 2u) & 3u] >> ((b & 3u) * 8u)) & 0xffu;
 }
 
+// @if INDEX
+// @else
 // Row r from image img (sample `sample` of the split in epoch `epoch`), mirrored and shifted as
 // the hash decides.
 fn gatherAugmented(lx: u32, r: u32, img: u32, sample: u32, epoch: u32) {
@@ -125,6 +133,7 @@ fn gatherRow(lx: u32, r: u32, sample: u32, epoch: u32) {
   if (lx == 0u) { y[r] = dsLabels[img]; }
 }
 
+// @endif
 // The sample of row r: TRAIN, position start + r of the permutation keyed `key` (epoch's shuffle,
 // epochKey); EVAL, sample start + r of the split.
 fn sampleOf(r: u32, key: u32, start: u32) -> u32 {
@@ -137,8 +146,17 @@ fn sampleOf(r: u32, key: u32, start: u32) -> u32 {
 // Each invocation loads the normalisation of its PERV vectors (8 texels per 16 pixels) once for
 // all of the rows, and then per row one 16-byte load and four stores a vector; loaded per row,
 // the normalisation was two thirds of the loads.
+// INDEX: each invocation takes rows first + lx, first + lx + WG, … and writes their image index
+// and label, nothing else.
 fn gatherRows(lx: u32, first: u32, end: u32, epoch: u32, start: u32) {
   let key = epochKey(gp.key, epoch);
+  // @if INDEX
+  for (var r = first + lx; r < end; r += WG) {
+    let img = gp.splitBase + sampleOf(r, key, start);
+    xIndex[r] = img;
+    y[r] = dsLabels[img];
+  }
+  // @else
   if (TRAIN && AUGMENT) {
     for (var r = first; r < end; r++) { gatherRow(lx, r, sampleOf(r, key, start), epoch); }
     return;
@@ -170,4 +188,5 @@ fn gatherRows(lx: u32, first: u32, end: u32, epoch: u32, start: u32) {
     }
     if (lx == 0u) { y[r] = dsLabels[img]; }
   }
+  // @endif
 }

@@ -21,11 +21,15 @@
 const TM: u32 = 8u; // rows of C per invocation (nn, nt); multiple of 4 for tn
 const TN4: u32 = 2u; // column quads of C per invocation
 const TM4: u32 = TM / 4u; // row quads (tn)
+const TM3: u32 = TM + 3u;
+const TM4P: u32 = TM3 / 4u; // ⌈TM/4⌉: TM4 where tn runs (TM a multiple of 4), at least 1 (an array's size)
 const TN: u32 = TN4 * 4u; // columns (nt)
 const WG: u32 = 8u; // invocations per workgroup
 const EPI: u32 = 0u; // epilogue, see `finish`
 const BIAS: u32 = 0u; // matmul_tn only: also the column sums of B (a bias gradient), see below
 const A_TEXTURE: bool = false; // A read from an rgba32float texture, see aRow/loadA
+const A_IMAGES: bool = false; // A's rows are dataset images through an index, see aRow/loadA
+const A_IMAGE_ROW: u32 = 8u; // A_IMAGES: images a texture row (src/data/resident.ts)
 const B_TEXTURE: bool = false; // B read from an rgba32float texture, see bBase/loadB
 const A_STORAGE: bool = false; // A_TEXTURE bound as a read-only storage texture (else sampled)
 const B_STORAGE: bool = false; // B_TEXTURE likewise
@@ -68,6 +72,46 @@ struct Params {
 // texels a texture row: quad q of row r, t = r·lda/4 + q, is texel (t mod 2^A_WRAP, t / 2^A_WRAP).
 // That is what copyBufferToTexture makes of a buffer whose rows of lda floats are not a multiple
 // of 256 bytes (src/kernels/placement.ts). Otherwise texture row r is row r of A.
+// A_IMAGES: A holds no values of its own. Its rows are dataset images (rows of 3072 u8 pixels,
+// 768 rgba8uint texels, A_IMAGE_ROW of them a texture row) that aIndex names, one u32 a row, and
+// its values their normalised pixels (u − mean) · (1/std), per dimension from aNorm (768 × 2
+// texels: row 0 the means, row 1 the inverse stds) — the numbers the gather would have written
+// into X, by the same two operations (gather_row.wgsl), so the products give the same bits.
+// Layer 1's products then read the batch straight from the dataset: no gather of 3072 floats a
+// row, no copy of X into its texture. aRow gives the image, loadA a normalised quad of it; tn loads
+// the normalisation of its tile's quads once (setTileNorm) and applies it in loadTileA.
+// @if A_IMAGES
+@group(0) @binding(9) var<storage, read> aIndex: array<u32>;
+fn aRow(z: u32, row: u32) -> u32 { return aIndex[row]; }
+fn imageTexel(img: u32, quad: u32) -> vec2u {
+  return vec2u((img % A_IMAGE_ROW) * 768u + quad, img / A_IMAGE_ROW);
+}
+// @if A_STORAGE
+@group(0) @binding(0) var Ai: texture_storage_2d<rgba8uint, read>;
+@group(0) @binding(10) var aNorm: texture_storage_2d<rgba32float, read>;
+fn loadRaw(img: u32, quad: u32) -> vec4f { return vec4f(textureLoad(Ai, imageTexel(img, quad))); }
+fn normOf(quad: u32, which: u32) -> vec4f { return textureLoad(aNorm, vec2u(quad, which)); }
+// @else
+@group(0) @binding(0) var Ai: texture_2d<u32>;
+@group(0) @binding(10) var aNorm: texture_2d<f32>;
+fn loadRaw(img: u32, quad: u32) -> vec4f { return vec4f(textureLoad(Ai, imageTexel(img, quad), 0)); }
+fn normOf(quad: u32, which: u32) -> vec4f { return textureLoad(aNorm, vec2u(quad, which), 0); }
+// @endif
+fn loadA(img: u32, quad: u32) -> vec4f {
+  return (loadRaw(img, quad) - normOf(quad, 0u)) * normOf(quad, 1u);
+}
+// tn: the normalisation of the tile's TM4 quads of A, loaded once (setTileNorm) for all of K
+var<private> tileNorm: array<array<vec4f, 2>, TM4P>;
+fn setTileNorm(colA: array<u32, TM4P>) {
+  for (var ur = 0u; ur < TM4P; ur++) { // @unroll
+    tileNorm[ur][0] = normOf(colA[ur], 0u);
+    tileNorm[ur][1] = normOf(colA[ur], 1u);
+  }
+}
+fn loadTileA(img: u32, quad: u32, ur: u32) -> vec4f {
+  return (loadRaw(img, quad) - tileNorm[ur][0]) * tileNorm[ur][1];
+}
+// @else
 // @if A_TEXTURE
 fn aTexel(row: u32, quad: u32) -> vec2u {
   if (A_WRAP == 0u) { return vec2u(quad, row); }
@@ -86,6 +130,9 @@ fn aRow(z: u32, row: u32) -> u32 { return row; }
 @group(0) @binding(0) var<storage, read> A: array<vec4f>;
 fn aRow(z: u32, row: u32) -> u32 { return (p.aOff + z * p.aZ) / 4u + row * (p.lda / 4u); }
 fn loadA(base: u32, quad: u32) -> vec4f { return A[base + quad]; }
+// @endif
+fn setTileNorm(colA: array<u32, TM4P>) {}
+fn loadTileA(base: u32, quad: u32, ur: u32) -> vec4f { return loadA(base, quad); }
 // @endif
 // Operand B likewise: a storage buffer, or an rgba32float texture whose row r holds row r of B for
 // every z side by side (batch entry z starts at texel z·zstride/4). loadB(zq, row, quad) reads quad
@@ -339,7 +386,7 @@ fn tnStep(
 ) {
   var a: array<vec4f, TM4>;
   for (var ur = 0u; ur < TM4; ur++) { // @unroll
-    a[ur] = loadA(rowK, colA[ur]);
+    a[ur] = loadTileA(rowK, colA[ur], ur);
   }
   var b: array<vec4f, TN4>;
   for (var uc = 0u; uc < TN4; uc++) { // @unroll
@@ -379,7 +426,7 @@ fn tnBlock(
   for (var uq = 0u; uq < 4u; uq++) { // @unroll
     let rowK = aRow(z, k0 + uq);
     for (var ur = 0u; ur < TM4; ur++) { // @unroll
-      a[uq][ur] = loadA(rowK, colA[ur]);
+      a[uq][ur] = loadTileA(rowK, colA[ur], ur);
     }
     for (var uc = 0u; uc < TN4; uc++) { // @unroll
       b[uq][uc] = loadB(zq, k0 + uq, colB[uc]);
@@ -425,6 +472,7 @@ fn matmul_tn(@builtin(global_invocation_id) gid: vec3u) {
   for (var ur = 0u; ur < TM4; ur++) { // @unroll
     colA[ur] = min(o.x / 4u + ur, lastQuadA);
   }
+  setTileNorm(colA);
   var colB: array<u32, TN4>;
   for (var uc = 0u; uc < TN4; uc++) { // @unroll
     colB[uc] = min(o.y / 4u + uc, lastQuadB);
@@ -649,6 +697,7 @@ fn matmul_tn_split(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_
   for (var ur = 0u; ur < TM4; ur++) { // @unroll
     colA[ur] = min(o.x / 4u + ur, lastQuadA);
   }
+  setTileNorm(colA);
   var colB: array<u32, TN4>;
   for (var uc = 0u; uc < TN4; uc++) { // @unroll
     colB[uc] = min(o.y / 4u + uc, lastQuadB);

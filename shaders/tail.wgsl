@@ -46,6 +46,7 @@ const HA_STORAGE: bool = false; // H_a in its workspace buffer instead of workgr
 const GATHER: bool = false; // also gather the next step's batch (gather_row.wgsl)
 const TRAIN: bool = true; // gather_row.wgsl: a training batch
 const X_TEXTURE: bool = false; // gather_row.wgsl: X is a buffer (copied into its texture later)
+const INDEX: bool = false; // gather_row.wgsl: the batch's image indices instead of X
 const NORM_STORAGE: bool = false; // gather_row.wgsl: the normalisation table's binding
 const AUGMENT: bool = false; // gather_row.wgsl: augment the batch
 

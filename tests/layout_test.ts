@@ -151,6 +151,8 @@ struct Step { step: u32 }
 @group(0) @binding(4) var t: texture_2d<f32>;
 @group(0) @binding(6) var o: texture_storage_2d<rgba32float, write>;
 @group(0) @binding(8) var r: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(9) var u: texture_2d<u32>;
+@group(0) @binding(10) var i: texture_storage_2d<rgba8uint, read>;
 // @group(0) @binding(7) var<storage, read> commented: array<f32>;
 var<workgroup> part: array<f32, 64>;
 const X: u32 = 1u;
@@ -171,6 +173,13 @@ Deno.test("layout: each binding kind from its declaration, in binding order", ()
       type: "texture_storage_2d<rgba32float, write>",
     },
     { binding: 8, name: "r", kind: "read-texture", type: "texture_storage_2d<rgba32float, read>" },
+    { binding: 9, name: "u", kind: "uint-texture", type: "texture_2d<u32>" },
+    {
+      binding: 10,
+      name: "i",
+      kind: "read-uint-texture",
+      type: "texture_storage_2d<rgba8uint, read>",
+    },
   ]);
 });
 
@@ -178,8 +187,8 @@ Deno.test("layout: unsupported kinds, other groups and reused numbers or names a
   const bad: [string, RegExp][] = [
     ["@group(0) @binding(0) var s: sampler;", /binding s: var of type sampler is not a supported/],
     [
-      "@group(0) @binding(0) var t: texture_2d<u32>;",
-      /binding t: var of type texture_2d<u32> is not/,
+      "@group(0) @binding(0) var t: texture_2d<i32>;",
+      /binding t: var of type texture_2d<i32> is not/,
     ],
     [
       "@group(0) @binding(0) var t: texture_storage_2d<rgba8unorm, write>;",
@@ -209,7 +218,7 @@ Deno.test("layout: a kernel's layout has one dynamic step binding and its unifor
     /0 step-table bindings \(var<uniform> …: Step\); a kernel declares exactly one/,
   );
   assert.throws(
-    () => shaderLayout(BINDINGS + "@group(0) @binding(9) var<uniform> st2: Step;"),
+    () => shaderLayout(BINDINGS + "@group(0) @binding(11) var<uniform> st2: Step;"),
     /2 step-table bindings/,
   );
   assert.throws(
@@ -218,7 +227,7 @@ Deno.test("layout: a kernel's layout has one dynamic step binding and its unifor
   );
   // a uniform array (a table a kernel reads whole) has no struct: it is bound to a buffer
   const table = shaderLayout(
-    BINDINGS + "@group(0) @binding(9) var<uniform> table: array<vec4f, 64>;",
+    BINDINGS + "@group(0) @binding(11) var<uniform> table: array<vec4f, 64>;",
   );
   assert.deepEqual(table.bindings.find((b) => b.name === "table")?.kind, "uniform");
   assert.deepEqual([...table.structs.keys()], ["p", "st"]);

@@ -184,6 +184,63 @@ Deno.test("the tail carries the next step's gather: the same numbers, step for s
   data.dataset.destroy();
 });
 
+Deno.test("layer 1 reads the batch from the dataset's images: X has no buffer or texture, the gather writes indices, and the run is the gathered one bit for bit, across an epoch and submissions of 1 step", async () => {
+  const { prepareData, populationSpec } = await import("../src/train/run.ts");
+  const { trainDataOf, trainPopulation, trainingStep } = await import("../src/train/trainer.ts");
+  const { GpuParams } = await import("../src/model/gpu_params.ts");
+  // 120 steps of 100 rows: epoch 1 from step 100; evaluations at 119 and 120 make the last
+  // submission one step
+  const base = config("/tmp/unused", {
+    evalEvery: 119,
+    schedule: { kind: "cyclic", etaMin: 1e-5, etaMax: 0.05, stepSize: 60, cycles: 1 },
+  });
+  const cfg = { ...base, model: { ...base.model, hidden: [50] } };
+  const data = await prepareData(cfg);
+  const splits = trainDataOf(data.dataset);
+  const spec = populationSpec(cfg, data.cifar.train.n, [0.01, 0.1], [1, 2]);
+  const gpu = { ...data.gpu, prefersTextures: true, kernelProfile: "cpu" as const };
+  const shape = (s: typeof spec, images: boolean, gather: boolean) => {
+    const params = new GpuParams(gpu.device, s.sizes, s.lambdas);
+    const step = trainingStep(params, splits, s, {
+      textures: true,
+      profile: "cpu",
+      images,
+      gather,
+    });
+    const out = {
+      X: [step.ws.X.buffer, step.ws.X.texture],
+      costs: [...step.prologue, ...step.ops].map((op) => `${op.label}: ${op.cost.shape}`),
+    };
+    step.destroy();
+    params.destroy();
+    return out;
+  };
+  const fromImages = shape(spec, true, true);
+  assert.deepEqual(fromImages.X, [null, null]);
+  const gatherCost = (costs: string[]) => costs.filter((c) => c.includes("gather")).join(" | ");
+  assert.match(gatherCost(fromImages.costs), /gather_train: 100 image indices/);
+  assert.match(gatherCost(fromImages.costs), /\+gather_next: .* \+gather 100 image indices/);
+  assert.doesNotMatch(fromImages.costs.join(" | "), /u8→f32/);
+  // off, or with augmentation (X must hold the shifted, mirrored rows), the batch is gathered
+  for (
+    const [what, s, images] of [
+      ["images off", spec, false],
+      ["augmented", { ...spec, augment: { flip: true, translate: 2 } }, true],
+    ] as const
+  ) {
+    const other = shape(s, images, true);
+    assert.ok(other.X[1] instanceof GPUTexture, what);
+    assert.match(gatherCost(other.costs), /u8→f32/, what);
+  }
+  const images = await trainPopulation(gpu, splits, spec);
+  const own = await trainPopulation({ ...gpu, fuseGather: false }, splits, spec);
+  const gathered = await trainPopulation({ ...gpu, fuseImages: false }, splits, spec);
+  assert.deepEqual(images.models, gathered.models);
+  assert.deepEqual(images.params, gathered.params);
+  assert.deepEqual(own.params, gathered.params);
+  data.dataset.destroy();
+});
+
 Deno.test("textures or buffers: Adam, BN, dropout, P > 1, one-layer nets and a checkpoint's evaluation agree bit for bit", async () => {
   const { prepareData, populationSpec } = await import("../src/train/run.ts");
   const { trainDataOf, trainPopulation } = await import("../src/train/trainer.ts");

@@ -73,7 +73,7 @@ export function uploadDataset(
     device.createBuffer({
       label,
       size: Math.max(16, n * IMAGE_BYTES),
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
     });
   const data0 = make(n0, "images[0]");
   const data1 = make(total - n0, "images[1]");
@@ -119,7 +119,7 @@ export function uploadDataset(
     IMAGE_BYTES / 4,
     2,
   ]);
-  return {
+  const ds: ResidentDataset = {
     data0,
     data1,
     n0,
@@ -129,6 +129,68 @@ export function uploadDataset(
     splits,
     destroy() {
       for (const b of [data0, data1, labelBuf, normTex]) b.destroy();
+      images.get(ds)?.destroy();
+      images.delete(ds);
     },
   };
+  return ds;
 }
+
+/** Each dataset's images texture, made on first demand ({@link datasetImages}). */
+const images = new WeakMap<ResidentDataset, GPUTexture | null>();
+
+/**
+ * The dataset's images as one rgba8uint texture, for products that read batches straight from
+ * it (`ImagesOperand` in src/kernels/matmul.ts): image i is the 768 texels from
+ * ((i mod 8)·768, ⌊i / 8⌋), its bytes in order, so that a texture row is 8 consecutive images of
+ * the buffers. Made once per dataset on first demand by copies from its buffers (a second copy of
+ * the images: 184 MB for CIFAR-10's 60 000), freed with it. Null when the device's textures are
+ * too small (more than 8·maxTextureDimension2D images).
+ *
+ * @example
+ * ```ts ignore
+ * const tex = datasetImages(device, dataset); // null past 65 536 images on most devices
+ * ```
+ */
+export function datasetImages(device: GPUDevice, ds: ResidentDataset): GPUTexture | null {
+  if (images.has(ds)) return images.get(ds)!;
+  const per = IMAGES_PER_TEXTURE_ROW, texels = IMAGE_BYTES / 4;
+  const rows = Math.ceil(ds.total / per);
+  const max = device.limits.maxTextureDimension2D;
+  if (per * texels > max || rows > max) {
+    images.set(ds, null);
+    return null;
+  }
+  const tex = device.createTexture({
+    label: "images",
+    size: [per * texels, rows],
+    format: "rgba8uint",
+    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING |
+      GPUTextureUsage.COPY_DST | GPUTextureUsage.COPY_SRC,
+  });
+  const enc = device.createCommandEncoder();
+  // images [from, to) of the dataset, which lie in `buffer` from image `first`
+  const copy = (buffer: GPUBuffer, first: number, from: number, to: number) => {
+    let i = from;
+    while (i < to) {
+      const col = i % per;
+      // a partial texture row, or as many whole rows as there are
+      const n = col > 0 || to - i < per ? Math.min(per - col, to - i) : to - i - ((to - i) % per);
+      const height = col > 0 || n < per ? 1 : n / per;
+      enc.copyBufferToTexture(
+        { buffer, offset: (i - first) * IMAGE_BYTES, bytesPerRow: per * IMAGE_BYTES },
+        { texture: tex, origin: [col * texels, Math.floor(i / per)] },
+        [height > 1 || n === per ? per * texels : n * texels, height],
+      );
+      i += n;
+    }
+  };
+  copy(ds.data0, 0, 0, ds.n0);
+  copy(ds.data1, ds.n0, ds.n0, ds.total);
+  device.queue.submit([enc.finish()]);
+  images.set(ds, tex);
+  return tex;
+}
+
+/** Images a texture row of {@link datasetImages} holds. */
+export const IMAGES_PER_TEXTURE_ROW = 8;

@@ -66,6 +66,12 @@ export interface Gpu {
    * true. Tests and the bench set false to compare; `WEBGPU_MLP_TAIL=0` turns it off with the tail.
    */
   fuseGather?: boolean;
+  /**
+   * Whether layer 1's products may read the batch straight from the dataset's images where
+   * placement can (src/kernels/placement.ts, `PlacementOptions.images`); default true. Tests and
+   * the bench set false to compare; `WEBGPU_MLP_TEXTURES=0` turns it off with the textures.
+   */
+  fuseImages?: boolean;
   /** Throws if the device was lost or an uncaptured validation/OOM error has occurred (the first one seen, on every later call too). */
   check(): void;
   /** Release the device. */

@@ -57,7 +57,9 @@ export type BindingKind =
   | "dynamic"
   | "texture"
   | "storage-texture"
-  | "read-texture";
+  | "read-texture"
+  | "uint-texture"
+  | "read-uint-texture";
 
 /** One `@group(0) @binding(N) var …;` declaration. */
 export interface Binding {
@@ -202,11 +204,13 @@ function bindingKind(space: string | undefined, type: string, name: string): Bin
     if (t === "texture_2d<f32>") return "texture";
     if (t === "texture_storage_2d<rgba32float,write>") return "storage-texture";
     if (t === "texture_storage_2d<rgba32float,read>") return "read-texture";
+    if (t === "texture_2d<u32>") return "uint-texture";
+    if (t === "texture_storage_2d<rgba8uint,read>") return "read-uint-texture";
   }
   throw new Error(
     `binding ${name}: var${space === undefined ? "" : `<${space}>`} of type ${type} is not a ` +
-      "supported kind (storage read or read_write, uniform, texture_2d<f32>, " +
-      "texture_storage_2d<rgba32float, write> or read)",
+      "supported kind (storage read or read_write, uniform, texture_2d<f32> or <u32>, " +
+      "texture_storage_2d<rgba32float, write> or read, texture_storage_2d<rgba8uint, read>)",
   );
 }
 

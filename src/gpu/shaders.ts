@@ -295,6 +295,10 @@ function bindGroupLayout(device: GPUDevice, bindings: readonly Binding[]): GPUBi
           ? { storageTexture: { access: "write-only" as const, format: "rgba32float" as const } }
           : k === "read-texture"
           ? { storageTexture: { access: "read-only" as const, format: "rgba32float" as const } }
+          : k === "uint-texture"
+          ? { texture: { sampleType: "uint" as const } }
+          : k === "read-uint-texture"
+          ? { storageTexture: { access: "read-only" as const, format: "rgba8uint" as const } }
           : {
             buffer: k === "read"
               ? { type: "read-only-storage" as const }

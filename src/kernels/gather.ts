@@ -23,10 +23,11 @@ export interface GatherSpec {
   /** Rows of X / y to fill. */
   R: number;
   /**
-   * Output: R × 3072 floats (a buffer, or an rgba32float storage texture of R rows × 768 texels)
-   * and R labels.
+   * Output: R × 3072 floats (a buffer, or an rgba32float storage texture of R rows × 768 texels),
+   * or (`index`) no rows but each row's image index in the dataset, one u32 a row, for products
+   * that read the images themselves (`ImagesOperand` in src/kernels/matmul.ts).
    */
-  x: GPUBuffer | GPUTexture;
+  x: GPUBuffer | GPUTexture | { index: GPUBuffer };
   /** Output: the R labels. */
   y: GPUBuffer;
   /** Shuffle seed (train); also seeds the augmentation decisions. */
@@ -72,10 +73,15 @@ export function gatherParts(
     throw new Error(`${s.label ?? "gather"}: ${wg} invocations cannot share a row`);
   }
   const R = s.R;
+  const index = "index" in s.x ? s.x.index : null;
+  if (index && augment) {
+    throw new Error(`${s.label ?? "gather"}: an augmented batch must be gathered into X`);
+  }
   return {
     constants: {
       TRAIN: s.mode === "train",
       X_TEXTURE: s.x instanceof GPUTexture,
+      INDEX: !!index,
       NORM_STORAGE: readsAsStorage(textureReadsOf(device), ds.norm),
       AUGMENT: augment,
     },
@@ -84,7 +90,11 @@ export function gatherParts(
       data1: ds.data1,
       dsLabels: ds.labels,
       norm: ds.norm,
-      ...(s.x instanceof GPUTexture ? { Xt: s.x } : { X: s.x }),
+      ...(index
+        ? { xIndex: index }
+        : s.x instanceof GPUTexture
+        ? { Xt: s.x }
+        : { X: s.x as GPUBuffer }),
       y: s.y,
       gp: {
         n0: ds.n0,
@@ -98,8 +108,9 @@ export function gatherParts(
       },
     },
     // per pixel: a subtraction and a multiplication (normalisation); bytes: the u8 images read, X
-    // written as f32, a label read and written per row (the normalisation table is not counted)
-    cost: {
+    // written as f32, a label read and written per row (the normalisation table is not counted);
+    // image indices: an index written, a label read and written per row
+    cost: index ? { flops: 0, bytes: 3 * F32 * R, shape: `${R} image indices` } : {
       flops: 2 * R * ROW,
       bytes: R * ROW + F32 * R * ROW + 2 * F32 * R,
       shape: `${R}×${ROW} u8→f32${augment ? " +augment" : ""}`,
@@ -113,7 +124,8 @@ export function gatherParts(
 export function gatherOp(device: GPUDevice, s: GatherSpec): Op {
   const label = s.label ?? `gather_${s.mode}`;
   const parts = gatherParts(device, s, WG);
-  const rows = s.rows ?? GATHER_ROWS;
+  // image indices: one workgroup takes every row, one a lane
+  const rows = s.rows ?? ("index" in s.x ? s.R : GATHER_ROWS);
   if (!(Number.isInteger(rows) && rows >= 1)) {
     throw new Error(`${label}: rows per workgroup ${rows} is not a positive integer`);
   }

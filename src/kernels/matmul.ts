@@ -15,6 +15,7 @@ import {
   type TextureReads,
   textureReadsOf,
 } from "../gpu/device.ts";
+import { IMAGES_PER_TEXTURE_ROW } from "../data/resident.ts";
 import { checkGroups, F32, kernelOp, type Op, type OpCost, timesZ } from "./op.ts";
 import { type BnDropout, dropThreshold } from "../nn/shared.ts";
 
@@ -96,6 +97,25 @@ export interface TextureOperand {
 }
 
 /**
+ * An A operand that holds no values of its own: row r is the dataset image `index[r]`, normalised
+ * per dimension — the row the gather would have written into X, to the bit (see A_IMAGES in
+ * shaders/matmul.wgsl). Layer 1's products read the batch so, straight from the dataset, when
+ * placement (src/kernels/placement.ts) finds X read by nothing else. Shared by every z; `nn` with
+ * K = 3072 (rows of A) or `tn` with M = 3072 (A stored K × M) only.
+ */
+export interface ImagesOperand {
+  /** The dataset's images: an rgba8uint texture, as `datasetImages` (src/data/resident.ts) makes it. */
+  images: GPUTexture;
+  /** One u32 per row of A: the image of the row. */
+  index: GPUBuffer;
+  /** The normalisation: rgba32float, 768 × 2 texels (means, then 1/std), as the gather reads it. */
+  norm: GPUTexture;
+}
+
+/** Values in a row of an {@link ImagesOperand}: the pixels of a 32×32×3 image. */
+export const IMAGE_VALUES = 3072;
+
+/**
  * Register tile: TM rows × 4·TN4 columns of C per output tile, WG invocations per workgroup. With
  * `ks` (the `gpu` profile's kernels) KS invocations share each output tile, each summing every
  * KS-th step of K, and a workgroup holds WG / KS tiles; without it (the `cpu` profile's) each
@@ -129,7 +149,7 @@ export interface MatmulSpec {
   /** Batch count: z = 0..Z-1 run in one dispatch (one per model of a population). */
   Z?: number;
   /** Left operand A: M×K, or K×M for `tn`. */
-  a: Operand | TextureOperand;
+  a: Operand | TextureOperand | ImagesOperand;
   /** Right operand B: K×N, or N×K for `nt` (a texture for `nn` and `tn` only). */
   b: Operand | TextureOperand;
   /** Output C, M×N; read too by the `sgd` epilogue (C is then W, updated in place). */
@@ -340,8 +360,15 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
     }
   }
   // a texture A has no offset or batch stride, and a leading dimension only when wrapped
+  const img = "images" in spec.a ? spec.a : null;
+  if (img && variant === "nt") throw new Error(`${label}: images as A need nn or tn`);
+  if (img && (variant === "nn" ? K : M) !== IMAGE_VALUES) {
+    throw new Error(
+      `${label}: images as A are rows of ${IMAGE_VALUES} values, not ${variant === "nn" ? K : M}`,
+    );
+  }
   const aTexture = "texture" in spec.a ? spec.a.texture : null;
-  const aBuf = "texture" in spec.a ? null : spec.a;
+  const aBuf = "texture" in spec.a || img ? null : spec.a as Operand;
   if (aTexture && variant === "nt") throw new Error(`${label}: a texture A needs nn or tn`);
   if (aTexture && (spec.a as TextureOperand).zStride) {
     throw new Error(`${label}: a texture A is shared by every z (zStride 0)`);
@@ -413,8 +440,10 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
       TN4: tile.tn4,
       WG: tile.wg,
       A_TEXTURE: !!aTexture,
+      A_IMAGES: !!img,
+      ...(img ? { A_IMAGE_ROW: IMAGES_PER_TEXTURE_ROW } : {}),
       B_TEXTURE: !!bTexture,
-      A_STORAGE: readsAsStorage(reads, aTexture),
+      A_STORAGE: readsAsStorage(reads, aTexture ?? img?.images ?? null),
       B_STORAGE: readsAsStorage(reads, bTexture),
       ...(aWrap ? { A_WRAP: aWrap } : {}),
       ...(bWrap ? { B_WRAP: bWrap } : {}),
@@ -424,7 +453,11 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
     },
     label,
     resources: {
-      ...(aTexture ? { At: aTexture } : { A: aBuf!.buffer }),
+      ...(img
+        ? { Ai: img.images, aIndex: img.index, aNorm: img.norm }
+        : aTexture
+        ? { At: aTexture }
+        : { A: aBuf!.buffer }),
       ...(bTexture ? { Bt: bTexture } : { B: (spec.b as Operand).buffer }),
       C: spec.c.buffer,
       p: {
@@ -465,7 +498,7 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
       checkGroups(label, Z),
     ],
     stepped: !!spec.steps,
-    cost: matmulCost(spec, !aLayout.zStride, !bLayout.zStride),
+    cost: matmulCost(spec, !aLayout.zStride, !bLayout.zStride, !!img),
   });
 }
 
@@ -476,7 +509,7 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
  *   ReLU, mask and dropout epilogues are selects and single adds, not counted (≤ 1/(2K) of the
  *   product). Bias sums (`tn` with `bias`): an add per element of B, K·N·Z, and `sgd` mode
  *   b − η·db 2 per bias.
- * - bytes: each operand once, 4 bytes a float: A M·K (once if shared by every z: zStride 0 or a
+ * - bytes: each operand once, 4 bytes a float (images as A: a byte a value and 4 an index): A M·K (once if shared by every z: zStride 0 or a
  *   texture, else Z times), B K·N (likewise), C M·N·Z written (and read too by `sgd`), aux a
  *   bias row N·Z or a matrix like C (`relu_mask` H, `grad_l2` W), bias sums N·Z written (read
  *   too by `sgd`), the labels M (`bias_softmax_ce`, whose loss adds 4 flops per score, as the
@@ -485,7 +518,12 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
  *   per element of C in workgroup memory, (KS − 1)/(2K) of the product's flops (under 1/32: each
  *   slice keeps ≥ 16 rows or quads of K), not counted either.
  */
-function matmulCost(spec: MatmulSpec, aShared: boolean, bShared: boolean): OpCost {
+function matmulCost(
+  spec: MatmulSpec,
+  aShared: boolean,
+  bShared: boolean,
+  images: boolean,
+): OpCost {
   const { variant, M, N, K } = spec;
   const Z = spec.Z ?? 1;
   const epi = spec.epilogue ?? "store";
@@ -511,7 +549,8 @@ function matmulCost(spec: MatmulSpec, aShared: boolean, bShared: boolean): OpCos
   ];
   return {
     flops: 2 * M * N * K * Z + perC * mnz + biasFlops,
-    bytes: F32 * floats,
+    // images as A: a byte a value, and an index a row
+    bytes: F32 * floats - (images ? (F32 - 1) * M * K - F32 * (variant === "tn" ? K : M) : 0),
     shape: `${variant} ${dims}${tags.filter(Boolean).join("")}${timesZ(Z)}`,
   };
 }

@@ -239,7 +239,8 @@ export function bindResources(
   const entries = k.bindings.map(({ binding, name, kind }): GPUBindGroupEntry => {
     const r = resources[name];
     if (r === undefined) throw new Error(`${where}: no resource for binding ${name} (${kind})`);
-    const texture = kind === "texture" || kind === "storage-texture" || kind === "read-texture";
+    const texture = kind === "texture" || kind === "storage-texture" || kind === "read-texture" ||
+      kind === "uint-texture" || kind === "read-uint-texture";
     if (texture !== r instanceof GPUTexture) {
       throw new Error(
         `${where}: binding ${name} (${kind}) needs a ${texture ? "texture" : "buffer"}`,

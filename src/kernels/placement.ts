@@ -46,6 +46,15 @@
  *   submission), and its last op copies X and the labels into place — 3 dispatches for a 2-layer
  *   step, 6 for a 3-layer one on the cpu profile.
  *
+ * And where the step's inputs X would be read through textures by products only, and the batch
+ * is not augmented, X is not made at all ({@link imagesInput}): layer 1's products read the
+ * normalised rows straight from the dataset's images (an rgba8uint texture, `datasetImages` in
+ * src/data/resident.ts) through the batch's image indices, which the gather (or the tail that
+ * carries it) writes instead of 3072 floats a row. The same bits; on llvmpipe (2 cores) the
+ * 3072-50-10 step at batch 100 took 2.62 ms against 3.28 with X gathered and copied into its
+ * texture (alternating in one process): the gather's 1.1 ms of one core and the 0.3 ms copy of
+ * 1.2 MB were most of the difference.
+ *
  * Where a matrix lives, and what is fused, does not change a single bit of the results (tested).
  *
  * @module
@@ -55,6 +64,8 @@ import { storageBuffer, writeBuffer } from "../gpu/buffers.ts";
 import type { KernelProfile } from "../gpu/device.ts";
 import { copyToTextureOp } from "./copy.ts";
 import {
+  IMAGE_VALUES,
+  type ImagesOperand,
   matmulOp,
   type MatmulSpec,
   type Operand,
@@ -62,7 +73,8 @@ import {
   type TextureOperand,
 } from "./matmul.ts";
 import type { Copy, Op } from "./op.ts";
-import type { GatherSpec } from "./gather.ts";
+import { gatherOp, type GatherSpec } from "./gather.ts";
+import { datasetImages } from "../data/resident.ts";
 import { tailFits, type TailGather, tailLayout, tailOp } from "./tail.ts";
 
 /**
@@ -243,6 +255,12 @@ export interface PlacementOptions {
    * (default true; tests and the bench turn it off to compare) — see {@link placeOps}.
    */
   gather?: boolean;
+  /**
+   * With `textures`, let layer 1's products read the batch straight from the dataset's images
+   * where nothing else reads X (default true; tests and the bench turn it off to compare): the
+   * gather then writes the rows' image indices only — see {@link placeOps}.
+   */
+  images?: boolean;
   /**
    * How many layers a tail may take: 1 (the output layer) or 2 (and the hidden layer under it).
    * Default by profile: 2 on the gpu profile, 1 on the cpu profile — see {@link TAIL_LAYERS}.
@@ -521,9 +539,14 @@ interface CarriedGather {
   op: Op;
   /** The labels of the next step's batch (placement's). */
   yNext: GPUBuffer;
-  /** After the step's own gather (the prologue's): y into yNext, as the step's end expects. */
-  keep: Copy;
-  /** After the step's last op: X's buffer into its texture, yNext into y. */
+  /** The next step's image indices, where X is read from the images (placement's). */
+  indexNext: GPUBuffer | null;
+  /**
+   * After the step's own gather (the prologue's): y into yNext (and the indices into indexNext),
+   * as the step's end expects.
+   */
+  keep: Copy[];
+  /** After the step's last op: X's buffer into its texture (or indexNext into the indices), yNext into y. */
   moves: Copy[];
 }
 
@@ -538,30 +561,83 @@ function carryGather(
   device: GPUDevice,
   nodes: Node[],
   privateBuffer: (m: Matrix) => boolean,
+  index: GPUBuffer | null,
 ): CarriedGather | null {
   const g = nodes[0];
   const tail = nodes.findIndex((n) => n.kind === "kernel" && !!n.withGather);
   if (g?.kind !== "kernel" || g.gather?.mode !== "train" || tail < 1) return null;
   const X = g.writesEither?.length === 1 ? g.writesEither[0] : null;
-  if (!X || !X.texture || !privateBuffer(X)) return null;
+  if (!X || (!index && (!X.texture || !privateBuffer(X)))) return null;
   if (nodes.some((n, i) => i > 0 && n.kind === "kernel" && n.writesEither?.includes(X))) {
     return null;
   }
   const y = g.gather.y;
   const yNext = device.createBuffer({ label: "y_next", size: y.size, usage: y.usage });
+  const indexNext = index
+    ? device.createBuffer({ label: "X_index_next", size: index.size, usage: index.usage })
+    : null;
   const t = nodes[tail] as Extract<Node, { kind: "kernel" }>;
-  const op = t.withGather!({ spec: { ...g.gather, mode: "train", x: bufferOf(X), y: yNext } });
+  const x = indexNext ? { index: indexNext } : bufferOf(X);
+  const op = t.withGather!({ spec: { ...g.gather, mode: "train", x, y: yNext } });
   if (!op) {
     yNext.destroy();
+    indexNext?.destroy();
     return null;
   }
+  const yCopy = (src: GPUBuffer, dst: GPUBuffer): Copy => ({ src, dst, size: src.size });
   return {
     tail,
     op,
     yNext,
-    keep: { src: y, dst: yNext, size: y.size },
-    moves: [textureCopyOf(X), { src: yNext, dst: y, size: y.size }],
+    indexNext,
+    keep: [yCopy(y, yNext), ...index && indexNext ? [yCopy(index, indexNext)] : []],
+    moves: [
+      index && indexNext ? yCopy(indexNext, index) : textureCopyOf(X),
+      yCopy(yNext, y),
+    ],
   };
+}
+
+/** Where the step's X is read from the dataset's images (see {@link imagesInput}). */
+interface ImagesInput {
+  X: Matrix;
+  images: GPUTexture;
+  norm: GPUTexture;
+  /** The step's gather, writing the batch's image indices instead of X. */
+  gather: Omit<GatherSpec, "x">;
+}
+
+/**
+ * Whether the step's inputs X can stay in the dataset: the first node is a training gather
+ * without augmentation, X (what it writes) is the A operand of products only, shared by every
+ * model and long enough to be read through textures, and the device holds the images as one
+ * texture. The products then read the batch through its image indices ({@link ImagesOperand}):
+ * the gather writes R indices instead of R·3072 floats, and X has neither buffer nor texture.
+ */
+function imagesInput(
+  device: GPUDevice,
+  nodes: Node[],
+  products: ProductSpec[],
+  longRows: number,
+): ImagesInput | null {
+  const g = nodes[0];
+  if (g?.kind !== "kernel" || g.gather?.mode !== "train") return null;
+  const aug = g.gather.augment;
+  if (aug && (aug.flip || aug.translate > 0)) return null;
+  const X = g.writesEither?.length === 1 ? g.writesEither[0] : null;
+  if (!X || X.parameter || X.ld !== IMAGE_VALUES) return null;
+  const others = nodes.slice(1).some((n) =>
+    n.kind === "kernel"
+      ? [...n.reads ?? [], ...n.writes ?? [], ...n.writesEither ?? []].includes(X)
+      : n.spec.b === X || n.spec.c === X ||
+        (n.spec.a === X &&
+          !((n.spec.variant === "nn" || n.spec.variant === "tn") && readsCopy(n.spec, "a") &&
+            rowLength(n.spec) === IMAGE_VALUES && rowLength(n.spec) >= longRows))
+  );
+  if (others || !products.some((p) => p.a === X)) return null;
+  const images = datasetImages(device, g.gather.dataset);
+  if (!images) return null;
+  return { X, images, norm: g.gather.dataset.norm, gather: g.gather };
 }
 
 /**
@@ -581,10 +657,14 @@ export function placeOps(
   const products = nodes.flatMap((n) => n.kind === "product" ? [n.spec] : []);
   const kernels = nodes.flatMap((n) => n.kind === "kernel" ? [n] : []);
   const maxSide = device.limits.maxTextureDimension2D;
+  const longRows = opts.longRows ?? LONG_ROWS;
+  const fromImages = opts.textures && opts.images !== false
+    ? imagesInput(device, nodes, products, longRows)
+    : null;
   const wanted = new Set<Matrix>();
   if (opts.textures) {
-    for (const p of products.filter((p) => rowLength(p) >= (opts.longRows ?? LONG_ROWS))) {
-      if (readsCopy(p, "a")) wanted.add(p.a);
+    for (const p of products.filter((p) => rowLength(p) >= longRows)) {
+      if (readsCopy(p, "a") && p.a !== fromImages?.X) wanted.add(p.a);
       if (readsCopy(p, "b")) wanted.add(p.b);
     }
   }
@@ -645,6 +725,7 @@ export function placeOps(
       ...kernels.flatMap((k) => [...k.reads ?? [], ...k.writes ?? [], ...k.writesEither ?? []]),
     ]);
     for (const m of stage) staged.add(m);
+    all.delete(fromImages?.X as Matrix);
     for (const m of all) {
       if (!m.buffer && !(copied.has(m) && !needsBuffer(m) && !stage.has(m))) {
         m.buffer = storageBuffer(device, m.rows * m.ld, m.label);
@@ -653,19 +734,38 @@ export function placeOps(
       }
     }
     const build = opts.matmul ?? ((spec: MatmulSpec) => matmulOp(device, spec));
-    const operand = (p: ProductSpec, which: "a" | "b"): Operand | TextureOperand => {
+    // the batch's image indices, where X stays in the dataset
+    const index = fromImages
+      ? device.createBuffer({
+        label: "X_index",
+        size: Math.max(16, 4 * fromImages.X.rows),
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      })
+      : null;
+    if (index) owned.push(index);
+    const operand = (
+      p: ProductSpec,
+      which: "a" | "b",
+    ): Operand | TextureOperand | ImagesOperand => {
       const m = p[which];
+      if (index && which === "a" && m === fromImages!.X) {
+        return { images: fromImages!.images, index, norm: fromImages!.norm };
+      }
       return copied.has(m) && readsCopy(p, which)
         ? { texture: m.texture!, zStride: which === "b" ? m.zStride : undefined, ld: m.ld }
         : { buffer: bufferOf(m), ld: m.ld, zStride: m.zStride };
     };
     const carried = opts.fuse === false || opts.tail === false || opts.gather === false
       ? null
-      : carryGather(device, nodes, (m) => stage.has(m) && !needsBuffer(m));
-    if (carried) owned.push(carried.yNext);
+      : carryGather(device, nodes, (m) => stage.has(m) && !needsBuffer(m), index);
+    if (carried) owned.push(carried.yNext, ...carried.indexNext ? [carried.indexNext] : []);
     const ops = nodes.map((n, i): Op => {
       if (n.kind === "kernel") {
-        const op = i === carried?.tail ? carried.op : n.build();
+        const op = i === carried?.tail
+          ? carried.op
+          : i === 0 && index
+          ? gatherOp(device, { ...fromImages!.gather, x: { index }, label: n.label })
+          : n.build();
         const copies = (n.writesEither ?? []).filter((m) => stage.has(m));
         if (copies.length > 1) throw new Error(`${n.label}: more than one matrix to copy`);
         return copies.length ? withCopy(op, copies[0]) : op;
@@ -676,7 +776,7 @@ export function placeOps(
         ...p,
         profile: p.profile ?? opts.profile,
         a: operand(p, "a"),
-        b: operand(p, "b"),
+        b: operand(p, "b") as Operand | TextureOperand,
         c: { buffer: bufferOf(p.c), ld: p.c.ld, zStride: p.c.zStride },
       });
       return copied.has(p.c) ? withCopy(op, p.c) : op;
@@ -686,7 +786,7 @@ export function placeOps(
     const gathers: Op[] = [];
     if (carried) {
       const [first] = ops.splice(0, 1);
-      gathers.push(withCopies(first, [carried.keep]));
+      gathers.push(withCopies(first, carried.keep));
       const last = ops[ops.length - 1];
       ops[ops.length - 1] = { ...last, moves: [...last.moves ?? [], ...carried.moves] };
     }

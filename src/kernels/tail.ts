@@ -82,8 +82,11 @@ export interface TailSpec {
  * its workgroups (default {@link gatherRowsPer}).
  */
 export interface TailGather {
-  /** The training gather, writing X's buffer and the labels' second buffer. */
-  spec: GatherSpec & { mode: "train"; x: GPUBuffer };
+  /**
+   * The training gather, writing X's buffer (or the batch's image indices) and the labels'
+   * second buffer.
+   */
+  spec: GatherSpec & { mode: "train"; x: GPUBuffer | { index: GPUBuffer } };
   /** Gather rows of each workgroup (default {@link gatherRowsPer}). */
   rowsPer?: number;
 }
@@ -253,10 +256,16 @@ export function tailOp(device: GPUDevice, s: TailSpec): Op {
     if (!(pr >= 0 && pr < 1)) throw new Error(`${label}: dropout p ${pr} outside [0, 1)`);
   }
   const gather = s.gather ? gatherParts(device, s.gather.spec, wg) : null;
-  const rowsPer = s.gather
-    ? s.gather.rowsPer ??
-      gatherRowsPer({ R: s.gather.spec.R, nIn: input.nIn, out: out.nOut, hidden: hidden?.nOut, wg })
-    : 1;
+  // image indices: one workgroup takes every row, one a lane
+  const rowsPer = !s.gather
+    ? 1
+    : s.gather.rowsPer ?? ("index" in s.gather.spec.x ? s.gather.spec.R : gatherRowsPer({
+      R: s.gather.spec.R,
+      nIn: input.nIn,
+      out: out.nOut,
+      hidden: hidden?.nOut,
+      wg,
+    }));
   if (!(Number.isInteger(rowsPer) && rowsPer >= 1)) {
     throw new Error(`${label}: gather rows per workgroup ${rowsPer} is not a positive integer`);
   }

@@ -300,6 +300,7 @@ export async function dryBuild(gpu: Gpu, cfg: Config, P: number): Promise<void> 
         profile: gpu.kernelProfile,
         tail: gpu.fuseTail,
         gather: gpu.fuseGather,
+        images: gpu.fuseImages,
       }),
     );
     const splits: Record<string, { base: number; n: number }> = { train };

@@ -285,6 +285,11 @@ export interface TrainingStepOptions {
   tail?: boolean;
   /** Let the tail carry the next step's gather where it can (default true; tests compare). */
   gather?: boolean;
+  /**
+   * Let layer 1's products read the batch from the dataset's images, X never gathered, where
+   * placement can (default true; tests and the bench compare): see `PlacementOptions.images`.
+   */
+  images?: boolean;
 }
 
 /** Build the dispatches of one training step (once per run; encoded every step). */
@@ -872,6 +877,7 @@ function livePopulation(
     profile: gpu.kernelProfile,
     tail: gpu.fuseTail,
     gather: gpu.fuseGather,
+    images: gpu.fuseImages,
   });
   const splits: Record<string, SplitRange> = { train: data.train };
   if (data.val) splits.val = data.val;
