@@ -286,6 +286,20 @@ async function main(): Promise<void> {
             `carried ${c.ratio.toFixed(2)}× as fast`,
         );
       }
+      log("images: the step reading the batch from the dataset's images, against X gathered…");
+      results.images = [];
+      for (const sizes of [NET2, NET3]) {
+        const c = await compareSteps(ctx, sizes, 100, runs, ["images", { images: true }], [
+          "gathered",
+          { images: false },
+        ]);
+        results.images.push(c);
+        log(
+          `  ${c.net}: ${c.dispatches.images} dispatches ${c.ms.images.toFixed(3)} ms, ` +
+            `${c.dispatches.gathered} dispatches ${c.ms.gathered.toFixed(3)} ms: ` +
+            `images ${c.ratio.toFixed(2)}× as fast`,
+        );
+      }
       log("kernels: each dispatch of a 3072-50-10 training step at B=100…");
       const item = workItems([NET2], [100], [], [])[0];
       const net = await ours.net(item);

@@ -485,6 +485,15 @@ function probesSection(r: BenchResults): string {
         "a gather dispatch of its own, in alternating runs of steps (medians).",
     );
   }
+  if (r.images?.length) {
+    html += comparisonTable(
+      "Layer 1 reading the batch from the dataset's images against X gathered",
+      r.images.map((c) => ({ ...c, fused: "images", apart: "gathered" })),
+      "Whole training steps, with layer 1's products reading the normalised rows from the " +
+        "dataset's images through the batch's indices and from X, gathered and copied into its " +
+        "texture, in alternating runs of steps (medians).",
+    );
+  }
   return html;
 }
 

@@ -111,6 +111,12 @@ export type TailComparison = StepComparison<"tail", "products">;
 /** The step whose tail carries the next step's gather (`carried`), and with its `own` gather. */
 export type CarryComparison = StepComparison<"carried", "own">;
 
+/**
+ * The step whose layer-1 products read the batch from the dataset's images (`images`), and with
+ * X gathered and copied into its texture (`gathered`).
+ */
+export type ImagesComparison = StepComparison<"images", "gathered">;
+
 /** How a {@link BenchNet} is built: the switches {@link compareSteps} sets apart. */
 export type BenchNetOptions = ConstructorParameters<typeof BenchNet>[2];
 

@@ -14,6 +14,7 @@ import { writeFileAtomic } from "../src/io/atomic.ts";
 import type { AdapterSummary, KernelProfile, TextureReads } from "../src/gpu/device.ts";
 import type {
   CarryComparison,
+  ImagesComparison,
   KernelResult,
   SquareResult,
   StepBreakdown,
@@ -113,6 +114,8 @@ export interface BenchResults {
   tail?: TailComparison[];
   /** The step whose tail carries the next step's gather against the step with its own. */
   carry?: CarryComparison[];
+  /** The step reading the batch from the dataset's images against the step with X gathered. */
+  images?: ImagesComparison[];
   kernels?: { net: string; batch: number; results: KernelResult[] };
   /**
    * Every dispatch of a population's training step (the sweep's models as one population), timed

@@ -46,7 +46,13 @@ Deno.test("bench --quick runs and prints the probes, dispatches and step tables"
     /Dispatches per training step: 3072-50-10 B=100: \d+.*3072-50-50-10 B=100: \d+/,
   );
   // the fusions against the steps without them, each net: dispatches, ms, and the ratio
-  for (const [net, fused] of [["3072-50-10", "the tail"], ["3072-50-50-10", "carried"]]) {
+  for (
+    const [net, fused] of [
+      ["3072-50-10", "the tail"],
+      ["3072-50-50-10", "carried"],
+      ["3072-50-10", "images"],
+    ]
+  ) {
     assert.match(
       text,
       new RegExp(
