@@ -228,7 +228,6 @@ export { type GradcheckOptions, runGradcheck } from "./src/reference/gradcheck.t
 // kernels (advanced: build your own dispatches)
 export {
   type Epilogue,
-  IMAGE_VALUES,
   type ImagesOperand,
   matmulOp,
   type MatmulSpec,

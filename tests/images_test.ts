@@ -11,7 +11,8 @@
 
 import assert from "node:assert/strict";
 import { datasetImages, IMAGES_PER_TEXTURE_ROW, uploadDataset } from "../src/data/resident.ts";
-import { IMAGE_VALUES, matmulOp, type MatmulVariant } from "../src/kernels/matmul.ts";
+import { matmulOp, type MatmulVariant } from "../src/kernels/matmul.ts";
+import { IMAGE_BYTES } from "../src/data/format.ts";
 import { gatherOp } from "../src/kernels/gather.ts";
 import { runOps } from "../src/kernels/op.ts";
 import { stepTable } from "../src/gpu/buffers.ts";
@@ -20,7 +21,7 @@ import { gatherIndices } from "../src/reference/gather.ts";
 import { assertClose, download, gpuDevice, Rng, upload } from "./helpers.ts";
 import { uploadTexture } from "./matmul_check.ts";
 
-const D = IMAGE_VALUES;
+const D = IMAGE_BYTES;
 const pad4 = (n: number) => Math.ceil(n / 4) * 4;
 
 /** 141 random images in two parts, at most 75 a buffer: 71 in the first (not a multiple of 8). */

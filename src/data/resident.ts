@@ -180,7 +180,7 @@ export function datasetImages(device: GPUDevice, ds: ResidentDataset): GPUTextur
       enc.copyBufferToTexture(
         { buffer, offset: (i - first) * IMAGE_BYTES, bytesPerRow: per * IMAGE_BYTES },
         { texture: tex, origin: [col * texels, Math.floor(i / per)] },
-        [height > 1 || n === per ? per * texels : n * texels, height],
+        [(n / height) * texels, height],
       );
       i += n;
     }

@@ -8,6 +8,7 @@
  */
 
 import type { ResidentDataset, SplitRange } from "../data/resident.ts";
+import { IMAGE_BYTES } from "../data/format.ts";
 import { type Augment, checkAugment, feistelHalfBits } from "../nn/shared.ts";
 import { checkGroups, F32, kernelOp, type Op, type OpCost, type Resource } from "./op.ts";
 import { readsAsStorage, textureReadsOf } from "../gpu/device.ts";
@@ -52,7 +53,7 @@ const WG = 192;
  * the normalisation table once for all of them.
  */
 export const GATHER_ROWS = 4;
-const ROW = 3072; // bytes of an image, floats of a row of X (shaders/gather.wgsl: WORDS·4)
+const ROW = IMAGE_BYTES; // floats of a row of X (shaders/gather_row.wgsl: WORDS·4)
 const VECS = ROW / 16; // 16-byte vectors of an image: what a row's invocations share
 
 /**

@@ -16,6 +16,7 @@ import {
   textureReadsOf,
 } from "../gpu/device.ts";
 import { IMAGES_PER_TEXTURE_ROW } from "../data/resident.ts";
+import { IMAGE_BYTES } from "../data/format.ts";
 import { checkGroups, F32, kernelOp, type Op, type OpCost, timesZ } from "./op.ts";
 import { type BnDropout, dropThreshold } from "../nn/shared.ts";
 
@@ -111,9 +112,6 @@ export interface ImagesOperand {
   /** The normalisation: rgba32float, 768 × 2 texels (means, then 1/std), as the gather reads it. */
   norm: GPUTexture;
 }
-
-/** Values in a row of an {@link ImagesOperand}: the pixels of a 32×32×3 image. */
-export const IMAGE_VALUES = 3072;
 
 /**
  * Register tile: TM rows × 4·TN4 columns of C per output tile, WG invocations per workgroup. With
@@ -362,9 +360,9 @@ export function matmulOp(device: GPUDevice, spec: MatmulSpec): Op {
   // a texture A has no offset or batch stride, and a leading dimension only when wrapped
   const img = "images" in spec.a ? spec.a : null;
   if (img && variant === "nt") throw new Error(`${label}: images as A need nn or tn`);
-  if (img && (variant === "nn" ? K : M) !== IMAGE_VALUES) {
+  if (img && (variant === "nn" ? K : M) !== IMAGE_BYTES) {
     throw new Error(
-      `${label}: images as A are rows of ${IMAGE_VALUES} values, not ${variant === "nn" ? K : M}`,
+      `${label}: images as A are rows of ${IMAGE_BYTES} values, not ${variant === "nn" ? K : M}`,
     );
   }
   const aTexture = "texture" in spec.a ? spec.a.texture : null;

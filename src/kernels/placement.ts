@@ -64,7 +64,6 @@ import { storageBuffer, writeBuffer } from "../gpu/buffers.ts";
 import type { KernelProfile } from "../gpu/device.ts";
 import { copyToTextureOp } from "./copy.ts";
 import {
-  IMAGE_VALUES,
   type ImagesOperand,
   matmulOp,
   type MatmulSpec,
@@ -75,6 +74,7 @@ import {
 import type { Copy, Op } from "./op.ts";
 import { gatherOp, type GatherSpec } from "./gather.ts";
 import { datasetImages } from "../data/resident.ts";
+import { IMAGE_BYTES } from "../data/format.ts";
 import { tailFits, type TailGather, tailLayout, tailOp } from "./tail.ts";
 
 /**
@@ -625,14 +625,14 @@ function imagesInput(
   const aug = g.gather.augment;
   if (aug && (aug.flip || aug.translate > 0)) return null;
   const X = g.writesEither?.length === 1 ? g.writesEither[0] : null;
-  if (!X || X.parameter || X.ld !== IMAGE_VALUES) return null;
+  if (!X || X.parameter || X.ld !== IMAGE_BYTES) return null;
   const others = nodes.slice(1).some((n) =>
     n.kind === "kernel"
       ? [...n.reads ?? [], ...n.writes ?? [], ...n.writesEither ?? []].includes(X)
       : n.spec.b === X || n.spec.c === X ||
         (n.spec.a === X &&
           !((n.spec.variant === "nn" || n.spec.variant === "tn") && readsCopy(n.spec, "a") &&
-            rowLength(n.spec) === IMAGE_VALUES && rowLength(n.spec) >= longRows))
+            rowLength(n.spec) === IMAGE_BYTES && rowLength(n.spec) >= longRows))
   );
   if (others || !products.some((p) => p.a === X)) return null;
   const images = datasetImages(device, g.gather.dataset);
@@ -725,7 +725,7 @@ export function placeOps(
       ...kernels.flatMap((k) => [...k.reads ?? [], ...k.writes ?? [], ...k.writesEither ?? []]),
     ]);
     for (const m of stage) staged.add(m);
-    all.delete(fromImages?.X as Matrix);
+    if (fromImages) all.delete(fromImages.X);
     for (const m of all) {
       if (!m.buffer && !(copied.has(m) && !needsBuffer(m) && !stage.has(m))) {
         m.buffer = storageBuffer(device, m.rows * m.ld, m.label);
